@@ -1,0 +1,1 @@
+"""Lambda functions: one folder each, plus ``common`` which is packaged with every one."""

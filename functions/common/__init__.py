@@ -1,0 +1,1 @@
+"""Code shared by every function: the event schema, configuration, database access."""

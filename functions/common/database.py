@@ -1,0 +1,136 @@
+"""Database connections from a URL or from a Secrets Manager secret.
+
+The same code serves the drain function, the migrations, the local stack and the
+infra scripts. Settings, first match wins:
+
+* ``DATABASE_URL``: ``mysql://user:password@host:port/dbname`` (``mysql+pymysql://``
+  is accepted too; ``?unix_socket=/path`` connects through a socket);
+* ``DATABASE_SECRET_ID``: a Secrets Manager secret in the RDS format
+  (``username``, ``password``, ``host``, ``port``, ``dbname``); ``DATABASE_HOST``
+  overrides its host, for example with an RDS Proxy endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import pymysql
+
+from functions.common.config import ConfigurationError
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where and how to connect; ``password`` is never printed by ``repr``."""
+
+    host: str
+    user: str
+    password: str = ""
+    database: str | None = None
+    port: int = 3306
+    unix_socket: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"DatabaseSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
+            f"database={self.database!r}, unix_socket={self.unix_socket!r})"
+        )
+
+    def url(self, driver: str = "mysql+pymysql") -> str:
+        """Render as a URL (SQLAlchemy form by default)."""
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        url = f"{driver}://{auth}@{self.host}:{self.port}/{self.database or ''}"
+        url += "?charset=utf8mb4"
+        if self.unix_socket:
+            url += "&unix_socket=" + quote(self.unix_socket)
+        return url
+
+
+def parse_database_url(url: str) -> DatabaseSettings:
+    """Parse ``mysql://`` / ``mysql+pymysql://`` URLs into settings."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"):
+        raise ConfigurationError(
+            f"database URL must start with mysql:// or mysql+pymysql://, got {parts.scheme!r}://"
+        )
+    if not parts.hostname or not parts.username:
+        raise ConfigurationError("database URL needs a user and a host: mysql://user@host/db")
+    query = parse_qs(parts.query)
+    return DatabaseSettings(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/") or None,
+        unix_socket=query.get("unix_socket", [None])[0],
+    )
+
+
+def settings_from_secret(secret_string: str) -> DatabaseSettings:
+    """Build settings from an RDS-format secret's JSON text."""
+    try:
+        secret = json.loads(secret_string)
+        return DatabaseSettings(
+            host=secret["host"],
+            port=int(secret.get("port", 3306)),
+            user=secret["username"],
+            password=secret["password"],
+            database=secret.get("dbname"),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(
+            "database secret must be JSON with username, password, host (and port, dbname); "
+            f"problem: {error!r}"
+        ) from None
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None, secrets_client=None
+) -> DatabaseSettings:
+    """Resolve settings from ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (see module doc)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DATABASE_URL"):
+        return parse_database_url(environ["DATABASE_URL"])
+    secret_id = environ.get("DATABASE_SECRET_ID")
+    if not secret_id:
+        raise ConfigurationError("set DATABASE_URL or DATABASE_SECRET_ID")
+    if secrets_client is None:
+        import boto3
+
+        secrets_client = boto3.client("secretsmanager")
+    secret = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
+    settings = settings_from_secret(secret)
+    if environ.get("DATABASE_HOST"):
+        settings = replace(settings, host=environ["DATABASE_HOST"])
+    return settings
+
+
+def connect(
+    settings: DatabaseSettings,
+    *,
+    autocommit: bool = True,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    database: str | None = None,
+    **options,
+) -> pymysql.connections.Connection:
+    """Open a PyMySQL connection (utf8mb4, short connect timeout)."""
+    return pymysql.connect(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        password=settings.password,
+        database=database if database is not None else settings.database,
+        unix_socket=settings.unix_socket,
+        charset="utf8mb4",
+        autocommit=autocommit,
+        connect_timeout=connect_timeout,
+        **options,
+    )

@@ -1,0 +1,1 @@
+"""email: sends row events as emails through SES."""

@@ -1,0 +1,1 @@
+"""notify: publishes row events to an SNS topic."""

@@ -1,0 +1,36 @@
+"""Turning a row event into an SNS message (pure functions)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from functions.common.events import RowEvent
+
+SUBJECT_LIMIT = 100  # SNS: at most 100 characters, ASCII, no line breaks
+_NOT_SUBJECT_SAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def notification_subject(event: RowEvent) -> str:
+    """``New customer_feedback row id=5``, cut to what SNS accepts."""
+    subject = _NOT_SUBJECT_SAFE.sub("?", f"New {event.table} row {event.primary_key_text()}")
+    return subject[:SUBJECT_LIMIT]
+
+
+def notification_message(event: RowEvent) -> str:
+    """The whole event as JSON: subscribers get every value exactly as the database sent it."""
+    return json.dumps(event.as_dict(), ensure_ascii=False, sort_keys=True)
+
+
+def publish_request(event: RowEvent, topic_arn: str) -> dict:
+    """Arguments for ``sns.publish``."""
+    return {
+        "TopicArn": topic_arn,
+        "Subject": notification_subject(event),
+        "Message": notification_message(event),
+        "MessageAttributes": {
+            "table": {"DataType": "String", "StringValue": event.table},
+            "operation": {"DataType": "String", "StringValue": event.operation},
+            "event_id": {"DataType": "String", "StringValue": event.event_id},
+        },
+    }

@@ -1,0 +1,1 @@
+"""Running the project: the catalog, AWS provisioning, the local stack, the CLI."""

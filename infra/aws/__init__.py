@@ -1,0 +1,1 @@
+"""Provisioning on AWS (or on the local moto server: the same code, another endpoint)."""

@@ -1,0 +1,106 @@
+"""Install the emulation of Aurora's lambda_async / lambda_sync on a MariaDB server.
+
+The SQL is in ``sql/emulation/``. This refuses to run on Aurora (which has the real
+functions) and on servers it was not written for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import pymysql
+
+import sql
+from sql import quote_identifier, quote_string
+
+MINIMUM_MARIADB = (10, 11)  # GRANT ... TO PUBLIC
+
+
+class EmulationError(RuntimeError):
+    """The emulation cannot be installed on this server."""
+
+
+def is_aurora(connection: pymysql.connections.Connection) -> bool:
+    """True when the server is Aurora MySQL (it has the ``aurora_version`` variable)."""
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("SELECT @@aurora_version")
+        except pymysql.err.OperationalError:
+            return False
+        return True
+
+
+def check_server_supported(connection: pymysql.connections.Connection) -> None:
+    """Raise :class:`EmulationError` unless the server is a MariaDB we emulate on."""
+    if is_aurora(connection):
+        raise EmulationError(
+            "this server is Aurora MySQL: it has the real lambda_async/lambda_sync; "
+            "the emulation is for local servers only"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        version = cursor.fetchone()[0]
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if "MariaDB" not in version or not match or tuple(map(int, match.groups())) < MINIMUM_MARIADB:
+        raise EmulationError(
+            f"the Aurora emulation needs MariaDB {'.'.join(map(str, MINIMUM_MARIADB))} or later; "
+            f"this server is {version}"
+        )
+
+
+def execute_all(connection: pymysql.connections.Connection, statements: Iterable[str]) -> None:
+    """Run statements one by one on ``connection``."""
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def install(
+    admin: pymysql.connections.Connection,
+    databases: Iterable[str] = (),
+    functions: Mapping[str, str] | None = None,
+) -> None:
+    """Install the emulation, its functions in each of ``databases``, and register ``functions``.
+
+    ``admin`` must be able to create schemas, roles and routines (root on the local
+    server). ``functions`` maps deployed function names to ARNs: calls to any other
+    function fail like Lambda's "function not found".
+    """
+    check_server_supported(admin)
+    execute_all(admin, sql.render("emulation/native_lambda.sql"))
+    for database in databases:
+        install_lambda_functions(admin, database)
+    if functions:
+        register_functions(admin, functions)
+
+
+def install_lambda_functions(admin: pymysql.connections.Connection, database: str) -> None:
+    """Create ``lambda_async`` / ``lambda_sync`` in ``database``."""
+    execute_all(
+        admin, sql.render("emulation/lambda_functions.sql", database=quote_identifier(database))
+    )
+
+
+def register_functions(admin: pymysql.connections.Connection, functions: Mapping[str, str]) -> None:
+    """Mark functions as deployed: ``{function_name: function_arn}``."""
+    with admin.cursor() as cursor:
+        cursor.executemany(
+            "REPLACE INTO aurora_emulation.functions (function_name, function_arn) VALUES (%s, %s)",
+            list(functions.items()),
+        )
+
+
+def grant_lambda_access(admin: pymysql.connections.Connection, user: str, host: str) -> None:
+    """Give ``user@host`` AWS_LAMBDA_ACCESS as its default role (the Aurora v3 grant)."""
+    account = f"{quote_string(user)}@{quote_string(host)}"
+    execute_all(admin, sql.render("grants/mariadb_lambda_access.sql", account=account))
+
+
+def set_sync_timeout(admin: pymysql.connections.Connection, seconds: float) -> None:
+    """How long ``lambda_sync`` waits for the runtime before failing like a network error."""
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "UPDATE aurora_emulation.settings SET value = %s WHERE name = 'sync_timeout_seconds'",
+            (str(seconds),),
+        )

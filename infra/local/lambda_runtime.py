@@ -1,0 +1,468 @@
+"""The local Lambda runtime: delivers the calls recorded by the emulated lambda_async /
+lambda_sync to the Python handlers, with Lambda's semantics.
+
+* ``Event`` calls (lambda_async): taken from ``aurora_emulation.invocations``; an error
+  is retried ``max_retry_attempts`` times (Lambda: 2) after growing delays (Lambda waits
+  about 1 and 2 minutes; here the delays are settings, seconds by default); when retries
+  run out, an on-failure record in Lambda's destination format goes to the function's
+  failure queue, and the row says ``failed``.
+* ``RequestResponse`` calls (lambda_sync): answered while the calling statement waits
+  (the handshake is described in ``sql/emulation/native_lambda.sql``); the result, or
+  Lambda's error object, is the function's return value.
+
+Each function runs in its own worker processes (``infra.local.lambda_worker``), each one
+a container: the handler module is imported once, with the function's environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pymysql
+
+from functions.common.database import DatabaseSettings, connect
+from infra.local import emulation
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RETRY_DELAYS = (1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """A function as the runtime runs it (see :func:`infra.local.stack.local_functions`)."""
+
+    name: str  # deployed name, the one in the ARN
+    arn: str
+    handler: str
+    timeout_seconds: float = 30
+    memory_mb: int = 256
+    environment: dict[str, str] = field(default_factory=dict)
+    max_retry_attempts: int = 2
+    on_failure_queue_url: str | None = None
+    concurrency: int = 2
+
+
+@dataclass
+class InvocationOutcome:
+    result: object = None
+    error: dict | None = None
+
+
+class FunctionContainer:
+    """One worker process for one function."""
+
+    def __init__(self, function: LocalFunction, log_file) -> None:
+        self.function = function
+        self._log_file = log_file
+        self._process: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            **self.function.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": self.function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(self.function.timeout_seconds)),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "infra.local.lambda_worker",
+                self.function.handler,
+                self.function.name,
+                self.function.arn,
+                str(self.function.timeout_seconds),
+                str(self.function.memory_mb),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            env=env,
+            text=True,
+            encoding="utf-8",
+            cwd=REPO_ROOT,
+        )
+
+    def invoke(self, event: object, request_id: str) -> InvocationOutcome:
+        """Run the handler once; a timeout or crash ends the container (a new one starts next)."""
+        if self._process is None or self._process.poll() is not None:
+            self._process = self._start()
+        process = self._process
+        try:
+            process.stdin.write(json.dumps({"request_id": request_id, "event": event}) + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], self.function.timeout_seconds)
+            line = process.stdout.readline() if ready else ""
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            timed_out = process.poll() is None
+            self.close()
+            message = (
+                f"Task timed out after {self.function.timeout_seconds:.2f} seconds"
+                if timed_out
+                else f"Runtime exited with code {process.returncode}"
+            )
+            return InvocationOutcome(
+                error={
+                    "errorType": "Runtime.ExitError" if not timed_out else "TimeoutError",
+                    "errorMessage": message,
+                }
+            )
+        answer = json.loads(line)
+        return InvocationOutcome(result=answer.get("result"), error=answer.get("error"))
+
+    def close(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+class ContainerPool:
+    """Up to ``function.concurrency`` containers, reused warm between invocations."""
+
+    def __init__(self, function: LocalFunction, log_file) -> None:
+        self.function = function
+        self._idle: queue.LifoQueue[FunctionContainer] = queue.LifoQueue()
+        self._all: list[FunctionContainer] = []
+        self._lock = threading.Lock()
+        self._log_file = log_file
+
+    def invoke(self, event: object, request_id: str) -> InvocationOutcome:
+        container = self._acquire()
+        try:
+            return container.invoke(event, request_id)
+        finally:
+            self._idle.put(container)
+
+    def _acquire(self) -> FunctionContainer:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._all) < self.function.concurrency:
+                container = FunctionContainer(self.function, self._log_file)
+                self._all.append(container)
+                return container
+        return self._idle.get()
+
+    def close(self) -> None:
+        for container in self._all:
+            container.close()
+
+
+def failure_record(
+    function: LocalFunction, request_id: str, payload: object, error: dict, attempts: int
+) -> dict:
+    """Lambda's on-failure destination record for an event whose retries ran out."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{function.arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": payload,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": error,
+    }
+
+
+class LambdaRuntime:
+    """Polls the emulation's tables and runs the handlers. ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        admin: DatabaseSettings,
+        functions: Iterable[LocalFunction],
+        *,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        poll_interval: float = 0.05,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.admin = admin
+        self.functions = {function.name: function for function in functions}
+        self.retry_delays = retry_delays
+        self.poll_interval = poll_interval
+        self.log_dir = Path(log_dir) if log_dir else None
+        self._log_files: list = []
+        self._pools = {
+            name: ContainerPool(f, self._log_for(name)) for name, f in self.functions.items()
+        }
+        total = sum(f.concurrency for f in self.functions.values()) or 1
+        self._executor = ThreadPoolExecutor(max_workers=total + 2, thread_name_prefix="lambda")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
+        self._sqs = None
+        self._sync_seen: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register the functions as deployed, requeue interrupted calls, start polling."""
+        with self._db().cursor() as cursor:
+            cursor.execute(
+                "UPDATE aurora_emulation.invocations SET status = 'pending' "
+                "WHERE status = 'running' AND function_name IN %s",
+                (tuple(self.functions),),
+            )
+        emulation.register_functions(
+            self._db(), {name: f.arn for name, f in self.functions.items()}
+        )
+        for target in (self._poll_events, self._poll_sync_requests):
+            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.close()
+        for handle in self._log_files:
+            handle.close()
+
+    def __enter__(self) -> LambdaRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- Event invocations -----------------------------------------------------------
+
+    def _poll_events(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.dispatch_due_events()
+            except pymysql.err.MySQLError as error:  # database restarting: try again soon
+                log.warning("event poll failed: %s", error)
+                self._forget_connection()
+                claimed = 0
+            if not claimed:
+                self._stop.wait(self.poll_interval)
+
+    def dispatch_due_events(self) -> int:
+        """Claim every due Event call and hand it to a container; return how many."""
+        with self._db().cursor() as cursor:
+            cursor.execute(
+                "SELECT id, function_name, payload, attempts FROM aurora_emulation.invocations "
+                "WHERE invocation_type = 'Event' AND status = 'pending' "
+                "AND next_attempt_at <= UTC_TIMESTAMP(6) AND function_name IN %s "
+                "ORDER BY id LIMIT 100",
+                (tuple(self.functions),),
+            )
+            due = cursor.fetchall()
+            claimed = 0
+            for row in due:
+                cursor.execute(
+                    "UPDATE aurora_emulation.invocations SET status = 'running' "
+                    "WHERE id = %s AND status = 'pending'",
+                    (row[0],),
+                )
+                if cursor.rowcount == 1:
+                    claimed += 1
+                    self._executor.submit(self._deliver_event, *row)
+        return claimed
+
+    def _deliver_event(self, row_id: int, function_name: str, payload: str, attempts: int) -> None:
+        try:
+            function = self.functions.get(function_name)
+            event = json.loads(payload)
+            request_id = str(uuid.uuid4())
+            if function is None:
+                outcome = InvocationOutcome(
+                    error={
+                        "errorType": "ResourceNotFoundException",
+                        "errorMessage": f"Function not found in the local runtime: {function_name}",
+                    }
+                )
+            else:
+                outcome = self._pools[function_name].invoke(event, request_id)
+            attempts += 1
+            if outcome.error is None:
+                self._finish(row_id, "succeeded", attempts, response=outcome.result)
+            elif function is not None and attempts <= function.max_retry_attempts:
+                delay = self.retry_delays[min(attempts - 1, len(self.retry_delays) - 1)]
+                self._retry_later(row_id, attempts, delay, outcome.error)
+            else:
+                if function is not None and function.on_failure_queue_url:
+                    record = failure_record(function, request_id, event, outcome.error, attempts)
+                    self._sqs_client().send_message(
+                        QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record)
+                    )
+                self._finish(row_id, "failed", attempts, error=outcome.error)
+        except Exception:  # the runtime must outlive any one delivery
+            log.exception("delivering invocation %s failed", row_id)
+            self._forget_connection()
+
+    def _retry_later(self, row_id: int, attempts: int, delay: float, error: dict) -> None:
+        with self._db().cursor() as cursor:
+            cursor.execute(
+                "UPDATE aurora_emulation.invocations SET status = 'pending', attempts = %s, "
+                "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, last_error = %s "
+                "WHERE id = %s",
+                (attempts, int(delay * 1_000_000), json.dumps(error), row_id),
+            )
+
+    def _finish(self, row_id, status, attempts, response=None, error=None) -> None:
+        with self._db().cursor() as cursor:
+            cursor.execute(
+                "UPDATE aurora_emulation.invocations SET status = %s, attempts = %s, "
+                "response = %s, last_error = %s, completed_at = UTC_TIMESTAMP(6) WHERE id = %s",
+                (
+                    status,
+                    attempts,
+                    None if response is None else json.dumps(response),
+                    None if error is None else json.dumps(error),
+                    row_id,
+                ),
+            )
+
+    # -- RequestResponse invocations -------------------------------------------------
+
+    def _poll_sync_requests(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection = self._sync_poll_connection()
+                with connection.cursor() as cursor:
+                    # READ UNCOMMITTED: the request row is not committed while its statement waits.
+                    cursor.execute(
+                        "SELECT request_id, function_name, function_arn, payload, caller, "
+                        "database_name FROM aurora_emulation.sync_requests"
+                    )
+                    requests = cursor.fetchall()
+            except pymysql.err.MySQLError as error:
+                log.warning("sync poll failed: %s", error)
+                self._local.sync_connection = None
+                requests = ()
+            for request in requests:
+                # Several runtimes may share a server: each answers only its own functions.
+                if request[0] not in self._sync_seen and request[1] in self.functions:
+                    self._sync_seen.add(request[0])
+                    self._executor.submit(self._answer_sync, *request)
+            self._stop.wait(self.poll_interval / 5)
+
+    def _answer_sync(self, request_id, function_name, function_arn, payload, caller, database):
+        try:
+            function = self.functions[function_name]
+            event = json.loads(payload)
+            outcome = self._pools[function_name].invoke(event, request_id)
+            answer = outcome.result if outcome.error is None else outcome.error
+            connection = connect(self.admin, autocommit=True)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO aurora_emulation.sync_responses "
+                        "VALUES (%s, %s, UTC_TIMESTAMP(6))",
+                        (request_id, json.dumps(answer)),
+                    )
+                    cursor.execute(
+                        "INSERT INTO aurora_emulation.invocations (invocation_type, function_arn, "
+                        "function_name, payload, caller, database_name, invoked_at, status, "
+                        "attempts, next_attempt_at, response, last_error, completed_at) VALUES "
+                        "('RequestResponse', %s, %s, %s, %s, %s, UTC_TIMESTAMP(6), %s, 1, "
+                        "UTC_TIMESTAMP(6), %s, %s, UTC_TIMESTAMP(6))",
+                        (
+                            function_arn,
+                            function.name,
+                            payload,
+                            caller,
+                            database,
+                            "succeeded" if outcome.error is None else "failed",
+                            json.dumps(outcome.result) if outcome.error is None else None,
+                            json.dumps(outcome.error) if outcome.error else None,
+                        ),
+                    )
+                    # Signal "answered", and hold the signal until the caller has read it.
+                    cursor.execute(
+                        "SELECT GET_LOCK(%s, 5)", ("aurora_lambda_sync_done:" + request_id,)
+                    )
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline:
+                        cursor.execute(
+                            "SELECT IS_USED_LOCK(%s)", ("aurora_lambda_sync_wait:" + request_id,)
+                        )
+                        if cursor.fetchone()[0] is None:
+                            break
+                        time.sleep(0.005)
+                    cursor.execute(
+                        "SELECT RELEASE_LOCK(%s)", ("aurora_lambda_sync_done:" + request_id,)
+                    )
+            finally:
+                connection.close()
+        except Exception:
+            log.exception("answering lambda_sync request %s failed", request_id)
+
+    # -- connections -----------------------------------------------------------------
+
+    def _db(self) -> pymysql.connections.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = connect(self.admin, autocommit=True)
+            self._local.connection = connection
+        return connection
+
+    def _forget_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def _sync_poll_connection(self) -> pymysql.connections.Connection:
+        connection = getattr(self._local, "sync_connection", None)
+        if connection is None:
+            connection = connect(self.admin, autocommit=True)
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+            self._local.sync_connection = connection
+        return connection
+
+    def _sqs_client(self):
+        if self._sqs is None:
+            self._sqs = boto3.client("sqs")
+        return self._sqs
+
+    def _log_for(self, name: str):
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115
+        self._log_files.append(handle)
+        return handle

@@ -1,0 +1,207 @@
+"""The local stack: everything the project needs, on this machine, in one directory.
+
+Parts: a private MariaDB server, a moto server, Aurora's native Lambda functions emulated
+on that server, the notification path provisioned on moto by the same code that deploys
+to AWS (:mod:`infra.aws.event_path`), and the local Lambda runtime.
+
+Used three ways: in-process by the demo and the tests (``with LocalStack(dir) as stack``),
+and as a background process by ``aurora-events stack start`` (see :func:`serve`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from functions.common.database import DatabaseSettings
+from infra.aws.event_path import EventPathResources, apply_event_path
+from infra.catalog import FUNCTIONS, Deployment
+from infra.local import emulation
+from infra.local.aws_server import LocalAwsServer
+from infra.local.db_server import MariaDBServer
+from infra.local.lambda_runtime import DEFAULT_RETRY_DELAYS, LambdaRuntime, LocalFunction
+from sql import quote_identifier, quote_string
+
+APP_DATABASE = "aurora_events"
+APP_USER = "app"
+# A local subscriber to the notifications topic, so that `aurora-events tail` and the demo
+# can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
+TAIL_QUEUE = "notifications-tail"
+
+
+def local_functions(deployment: Deployment, resources: EventPathResources) -> list[LocalFunction]:
+    """The catalog's functions as the local runtime runs them."""
+    return [
+        LocalFunction(
+            name=deployment.resource_name(spec.name),
+            arn=resources.function_arns[spec.name],
+            handler=spec.handler,
+            timeout_seconds=spec.timeout_seconds,
+            memory_mb=spec.memory_mb,
+            environment=resources.function_environments[spec.name],
+            max_retry_attempts=spec.max_retry_attempts,
+            on_failure_queue_url=resources.queue_urls.get(spec.on_failure_queue or ""),
+        )
+        for spec in FUNCTIONS
+    ]
+
+
+@dataclass
+class StackSettings:
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    deployment: Deployment = Deployment()
+
+
+class LocalStack:
+    """Start with :meth:`start`, end with :meth:`stop` (which also removes the data)."""
+
+    def __init__(self, base_dir: Path, settings: StackSettings | None = None) -> None:
+        self.base_dir = Path(base_dir)
+        self.settings = settings or StackSettings()
+        self.deployment = self.settings.deployment
+        self.aws = LocalAwsServer()
+        self.db = MariaDBServer(self.base_dir / "mysql")
+        self.runtime: LambdaRuntime | None = None
+        self.resources: EventPathResources | None = None
+        self.tail_queue_url: str | None = None
+        self._app_password = secrets.token_urlsafe(18)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            self.aws.start()
+            os.environ.update(self.aws.environment())
+            self.db.start()
+            self.create_database(APP_DATABASE)
+            self.resources = apply_event_path(self.deployment)
+            self.tail_queue_url = self._subscribe_tail_queue()
+            self.runtime = LambdaRuntime(
+                self.admin_settings(),
+                local_functions(self.deployment, self.resources),
+                retry_delays=self.settings.retry_delays,
+                log_dir=self.base_dir / "logs",
+            )
+            self.runtime.start()
+            self.env_file.write_text(
+                "".join(f"export {key}={value}\n" for key, value in self.environment().items())
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every part and delete the stack's directory."""
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        self.db.remove()
+        self.aws.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- databases -------------------------------------------------------------------
+
+    def create_database(self, name: str) -> str:
+        """Create (or empty) database ``name`` for the app user, emulation included; its URL."""
+        admin = self.db.connect_root()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)}")
+                cursor.execute(
+                    f"CREATE DATABASE {quote_identifier(name)} "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                )
+                account = f"{quote_string(APP_USER)}@'%'"
+                cursor.execute(
+                    f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY "
+                    f"{quote_string(self._app_password)}"
+                )
+                cursor.execute(f"GRANT ALL ON {quote_identifier(name)}.* TO {account}")
+            emulation.install(admin, [name])
+            emulation.grant_lambda_access(admin, APP_USER, "%")
+        finally:
+            admin.close()
+        return self.database_url(name)
+
+    def database_url(self, name: str = APP_DATABASE) -> str:
+        return DatabaseSettings(
+            host="127.0.0.1",
+            port=self.db.port,
+            user=APP_USER,
+            password=self._app_password,
+            database=name,
+        ).url(driver="mysql")
+
+    def admin_settings(self) -> DatabaseSettings:
+        return self.db.root_settings()
+
+    # -- what a user exports ---------------------------------------------------------
+
+    @property
+    def env_file(self) -> Path:
+        return self.base_dir / "stack.env"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.database_url(),
+            **self.aws.environment(),
+            "AURORA_EVENTS_PREFIX": self.deployment.prefix,
+            "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
+            "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
+        }
+
+    def _subscribe_tail_queue(self) -> str:
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=self.deployment.resource_name(TAIL_QUEUE))["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        boto3.client("sns").subscribe(
+            TopicArn=self.resources.topic_arns["notifications"],
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        return url
+
+
+# -- the background process ------------------------------------------------------------
+
+
+def serve(base_dir: Path) -> None:
+    """Run a stack until SIGTERM or SIGINT (what ``aurora-events stack start`` launches)."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    stack = LocalStack(base_dir)
+    stack.start()
+    (stack.base_dir / "stack.pid").write_text(str(os.getpid()))
+    try:
+        stopping.wait()
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(description="Run the local stack in the foreground.")
+    parser.add_argument("--dir", type=Path, required=True)
+    serve(parser.parse_args().dir)

@@ -1,0 +1,45 @@
+"""Alembic environment: the database URL comes from the environment (or the caller).
+
+``config.attributes["database_url"]`` (set by code that runs Alembic in-process, such
+as the demo and the tests) wins over ``DATABASE_URL`` / ``DATABASE_SECRET_ID``.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+import migrations.lambda_trigger  # noqa: F401  registers op.create_lambda_trigger & co.
+from functions.common.database import parse_database_url, settings_from_env
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def database_url() -> str:
+    explicit = config.attributes.get("database_url")
+    settings = parse_database_url(explicit) if explicit else settings_from_env()
+    return settings.url()
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=None)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,60 @@
+"""Which function a trigger calls: resolved to an ARN when the migration runs.
+
+A revision names a function of the catalog (``"notify"``), never an ARN with an account
+id or region in it. At upgrade time the name becomes an ARN, first match wins:
+
+1. ``AURORA_EVENTS_FUNCTION_ARN_<NAME>`` (e.g. ``AURORA_EVENTS_FUNCTION_ARN_NOTIFY``):
+   point a trigger at another function without touching any revision;
+2. Lambda's ``GetFunction`` for the deployed name ``<prefix>-<name>`` in the current
+   account and region (boto3's standard chain; ``AWS_ENDPOINT_URL`` locally).
+
+A full ARN written in the revision is used as it is (not recommended).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from infra.catalog import Deployment
+
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[\w$-]+)?$"
+)
+
+
+class FunctionArnError(RuntimeError):
+    """The function a trigger names cannot be found."""
+
+
+def override_variable(function: str) -> str:
+    return "AURORA_EVENTS_FUNCTION_ARN_" + re.sub(r"[^A-Za-z0-9]", "_", function).upper()
+
+
+def resolve_function_arn(
+    function: str, environ: Mapping[str, str] | None = None, lambda_client=None
+) -> str:
+    """Return the ARN that a trigger for ``function`` should call (see module doc)."""
+    environ = os.environ if environ is None else environ
+    candidate = environ.get(override_variable(function)) or (
+        function if function.startswith("arn:") else None
+    )
+    if candidate:
+        if not _ARN.match(candidate):
+            raise FunctionArnError(f"{candidate!r} is not a Lambda function ARN")
+        return candidate
+    deployed = Deployment.from_env(environ).resource_name(function)
+    if lambda_client is None:
+        import boto3
+
+        lambda_client = boto3.client("lambda")
+    try:
+        return lambda_client.get_function(FunctionName=deployed)["Configuration"]["FunctionArn"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        region = lambda_client.meta.region_name
+        raise FunctionArnError(
+            f"function {function!r} should be deployed as {deployed!r}, but Lambda in {region} "
+            f"has no such function: deploy it first (locally: aurora-events stack start), "
+            f"or set {override_variable(function)} to the ARN to call"
+        ) from None

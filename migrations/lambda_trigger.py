@@ -1,0 +1,207 @@
+"""Alembic operations that install, replace and drop Lambda triggers.
+
+In a revision::
+
+    from migrations.lambda_trigger import LambdaTrigger
+
+    FEEDBACK_NOTIFY = LambdaTrigger(
+        table="customer_feedback",
+        function="notify",                  # a catalog name; the ARN is looked up at upgrade
+        columns=("id", "customer_name", "feedback"),
+    )
+
+    def upgrade():
+        op.create_lambda_trigger(FEEDBACK_NOTIFY)
+
+    def downgrade():
+        op.drop_lambda_trigger(FEEDBACK_NOTIFY)
+
+Each operation knows its reverse (create <-> drop; replace(new, old) <-> replace(old,
+new)), so autogenerate-style tooling and hand-written downgrades agree. A trigger that
+changes gets a new revision with ``op.replace_lambda_trigger(new, replaces=old)``; a
+landed revision is never edited.
+
+``delivery`` is ``"direct"`` (lambda_async from the trigger). The field is there so
+that a transactional ``"outbox"`` mode can be chosen per table by the same operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic.operations import MigrateOperation, Operations
+
+from migrations.function_arns import resolve_function_arn
+from migrations.row_event_sql import (
+    TriggerDefinitionError,
+    create_trigger_statement,
+    drop_trigger_statements,
+    payload_expression,
+    replace_trigger_statements,
+)
+
+DELIVERY_MODES = ("direct",)
+MAX_IDENTIFIER = 64
+
+
+@dataclass(frozen=True)
+class LambdaTrigger:
+    """An AFTER INSERT trigger that sends each new row to a Lambda function."""
+
+    table: str
+    function: str
+    columns: tuple[str, ...]
+    primary_key: tuple[str, ...] | None = None  # None: the table's primary key
+    name: str | None = None  # None: <table>_ai_<function>
+    delivery: str = "direct"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.columns, str):
+            raise TriggerDefinitionError("columns must be a tuple of column names, not one string")
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.primary_key is not None:
+            object.__setattr__(self, "primary_key", tuple(self.primary_key))
+        if self.delivery not in DELIVERY_MODES:
+            raise TriggerDefinitionError(
+                f"delivery {self.delivery!r} is not available (choose from {DELIVERY_MODES})"
+            )
+        if len(self.trigger_name) > MAX_IDENTIFIER:
+            raise TriggerDefinitionError(
+                f"trigger name {self.trigger_name!r} is longer than {MAX_IDENTIFIER} "
+                "characters: give the trigger a shorter name="
+            )
+
+    @property
+    def trigger_name(self) -> str:
+        return self.name or f"{self.table}_ai_{self.function}"
+
+
+# -- reading the table ---------------------------------------------------------------
+
+
+def table_columns(connection, table: str) -> dict[str, str]:
+    """``{column: data_type}`` of ``table`` in the current database, in table order."""
+    rows = connection.exec_driver_sql(
+        "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        (table,),
+    )
+    return {name: data_type for name, data_type in rows}
+
+
+def table_primary_key(connection, table: str) -> tuple[str, ...]:
+    rows = connection.exec_driver_sql(
+        "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' "
+        "ORDER BY ORDINAL_POSITION",
+        (table,),
+    )
+    return tuple(name for (name,) in rows)
+
+
+def create_statement_for(connection, trigger: LambdaTrigger) -> str:
+    """Render ``trigger``'s CREATE TRIGGER against the live table and the resolved ARN."""
+    column_types = table_columns(connection, trigger.table)
+    primary_key = trigger.primary_key or table_primary_key(connection, trigger.table)
+    payload = payload_expression(
+        trigger.table, trigger.columns, primary_key, column_types, trigger.delivery
+    )
+    arn = resolve_function_arn(trigger.function)
+    return create_trigger_statement(trigger.trigger_name, trigger.table, arn, payload)
+
+
+def _live_connection(operations: Operations):
+    if operations.migration_context.as_sql:
+        raise TriggerDefinitionError(
+            "Lambda triggers are rendered from the live table and the deployed function; "
+            "offline (--sql) mode is not supported"
+        )
+    return operations.get_bind()
+
+
+def _run(connection, statements: list[str]) -> None:
+    for statement in statements:
+        # Straight to the DB-API cursor: no parameters, so '%' and ':' in the SQL stay as written.
+        connection.connection.cursor().execute(statement)
+
+
+# -- operations ----------------------------------------------------------------------
+
+
+@Operations.register_operation("create_lambda_trigger")
+class CreateLambdaTriggerOp(MigrateOperation):
+    """Create a Lambda trigger; reverse: drop it."""
+
+    def __init__(self, trigger: LambdaTrigger) -> None:
+        self.trigger = trigger
+
+    @classmethod
+    def create_lambda_trigger(cls, operations: Operations, trigger: LambdaTrigger) -> None:
+        """Install ``trigger`` (a :class:`LambdaTrigger`)."""
+        return operations.invoke(cls(trigger))
+
+    def reverse(self) -> DropLambdaTriggerOp:
+        return DropLambdaTriggerOp(self.trigger)
+
+
+@Operations.register_operation("drop_lambda_trigger")
+class DropLambdaTriggerOp(MigrateOperation):
+    """Drop a Lambda trigger; reverse: create it again."""
+
+    def __init__(self, trigger: LambdaTrigger) -> None:
+        self.trigger = trigger
+
+    @classmethod
+    def drop_lambda_trigger(cls, operations: Operations, trigger: LambdaTrigger) -> None:
+        """Remove ``trigger``; dropping one that is not there is not an error."""
+        return operations.invoke(cls(trigger))
+
+    def reverse(self) -> CreateLambdaTriggerOp:
+        return CreateLambdaTriggerOp(self.trigger)
+
+
+@Operations.register_operation("replace_lambda_trigger")
+class ReplaceLambdaTriggerOp(MigrateOperation):
+    """Swap ``replaces`` for ``trigger`` on the same table; reverse: swap back."""
+
+    def __init__(self, trigger: LambdaTrigger, replaces: LambdaTrigger) -> None:
+        if trigger.table != replaces.table:
+            raise TriggerDefinitionError(
+                f"replace_lambda_trigger works on one table; got {replaces.table!r} -> "
+                f"{trigger.table!r} (drop one and create the other instead)"
+            )
+        self.trigger = trigger
+        self.replaces = replaces
+
+    @classmethod
+    def replace_lambda_trigger(
+        cls, operations: Operations, trigger: LambdaTrigger, *, replaces: LambdaTrigger
+    ) -> None:
+        """Replace ``replaces`` with ``trigger``, with no moment where neither fires."""
+        return operations.invoke(cls(trigger, replaces))
+
+    def reverse(self) -> ReplaceLambdaTriggerOp:
+        return ReplaceLambdaTriggerOp(self.replaces, replaces=self.trigger)
+
+
+@Operations.implementation_for(CreateLambdaTriggerOp)
+def _create_lambda_trigger(operations: Operations, operation: CreateLambdaTriggerOp) -> None:
+    connection = _live_connection(operations)
+    _run(connection, [create_statement_for(connection, operation.trigger)])
+
+
+@Operations.implementation_for(DropLambdaTriggerOp)
+def _drop_lambda_trigger(operations: Operations, operation: DropLambdaTriggerOp) -> None:
+    _run(_live_connection(operations), drop_trigger_statements(operation.trigger.trigger_name))
+
+
+@Operations.implementation_for(ReplaceLambdaTriggerOp)
+def _replace_lambda_trigger(operations: Operations, operation: ReplaceLambdaTriggerOp) -> None:
+    connection = _live_connection(operations)
+    create = create_statement_for(connection, operation.trigger)
+    _run(
+        connection,
+        replace_trigger_statements(
+            operation.trigger.table, operation.replaces.trigger_name, create
+        ),
+    )

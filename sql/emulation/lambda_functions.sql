@@ -1,0 +1,25 @@
+-- lambda_async / lambda_sync in one application database, so that a trigger calls
+-- them unqualified exactly as it does on Aurora (where they are built in).
+-- SQL SECURITY INVOKER: CURRENT_USER() is then the caller, which inside a trigger is
+-- the trigger's definer, the account Aurora checks for AWS_LAMBDA_ACCESS.
+-- ${database} is a quoted identifier.
+
+DELIMITER $$
+
+CREATE OR REPLACE DEFINER = CURRENT_USER
+FUNCTION ${database}.lambda_async(function_arn TEXT, payload LONGTEXT) RETURNS LONGTEXT
+SQL SECURITY INVOKER
+MODIFIES SQL DATA
+BEGIN
+  RETURN aurora_emulation.invoke_async(CURRENT_USER(), CURRENT_ROLE(), function_arn, payload, DATABASE());
+END $$
+
+CREATE OR REPLACE DEFINER = CURRENT_USER
+FUNCTION ${database}.lambda_sync(function_arn TEXT, payload LONGTEXT) RETURNS LONGTEXT
+SQL SECURITY INVOKER
+MODIFIES SQL DATA
+BEGIN
+  RETURN aurora_emulation.invoke_sync(CURRENT_USER(), CURRENT_ROLE(), function_arn, payload, DATABASE());
+END $$
+
+DELIMITER ;

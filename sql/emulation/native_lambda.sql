@@ -1,0 +1,198 @@
+-- Aurora MySQL's native functions lambda_async / lambda_sync, emulated on a MariaDB
+-- server (10.4 or later) for the local stack and the tests. Never installed on Aurora:
+-- infra/local/emulation.py refuses a server that has @@aurora_version.
+--
+-- What it imitates (shared/reference/aurora-native-lambda.md):
+--   * the call is made when the statement runs, not when it commits: the record goes
+--     to a MyISAM table, which a ROLLBACK does not undo;
+--   * the caller (inside a trigger: the trigger's DEFINER) needs the AWS_LAMBDA_ACCESS
+--     role as a default role (or active in its session), else error 1227;
+--   * a payload that is not valid JSON fails with "Invalid Request Content.";
+--   * a function that is not deployed fails the statement, like Lambda's 404.
+-- The local Lambda runtime (infra/local/lambda_runtime.py) reads the records and
+-- delivers them to the Python handlers.
+
+CREATE DATABASE IF NOT EXISTS aurora_emulation CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+
+CREATE ROLE IF NOT EXISTS AWS_LAMBDA_ACCESS;
+
+-- Every accepted call. MyISAM on purpose: not transactional, so a call made inside a
+-- transaction that rolls back stays recorded, as on Aurora where it was already sent.
+CREATE TABLE IF NOT EXISTS aurora_emulation.invocations (
+  id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  invocation_type ENUM('Event', 'RequestResponse') NOT NULL,
+  function_arn VARCHAR(512) NOT NULL,
+  function_name VARCHAR(140) NOT NULL,
+  payload LONGTEXT NOT NULL,
+  caller VARCHAR(300) NOT NULL,
+  database_name VARCHAR(64) NULL,
+  invoked_at DATETIME(6) NOT NULL,
+  status ENUM('pending', 'running', 'succeeded', 'failed') NOT NULL DEFAULT 'pending',
+  attempts INT NOT NULL DEFAULT 0,
+  next_attempt_at DATETIME(6) NOT NULL,
+  last_error MEDIUMTEXT NULL,
+  response LONGTEXT NULL,
+  completed_at DATETIME(6) NULL,
+  KEY invocations_due (status, next_attempt_at)
+) ENGINE = MyISAM DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- The functions "deployed" locally (the runtime registers the catalog's functions).
+CREATE TABLE IF NOT EXISTS aurora_emulation.functions (
+  function_name VARCHAR(140) PRIMARY KEY,
+  function_arn VARCHAR(512) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- lambda_sync's mailbox. InnoDB: the runtime sees a request with a dirty read while the
+-- calling statement is still running, and the answer with a locking read (see lambda_sync).
+CREATE TABLE IF NOT EXISTS aurora_emulation.sync_requests (
+  request_id CHAR(36) PRIMARY KEY,
+  function_arn VARCHAR(512) NOT NULL,
+  function_name VARCHAR(140) NOT NULL,
+  payload LONGTEXT NOT NULL,
+  caller VARCHAR(300) NOT NULL,
+  database_name VARCHAR(64) NULL,
+  requested_at DATETIME(6) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+CREATE TABLE IF NOT EXISTS aurora_emulation.sync_responses (
+  request_id CHAR(36) PRIMARY KEY,
+  response LONGTEXT NULL,
+  answered_at DATETIME(6) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+CREATE TABLE IF NOT EXISTS aurora_emulation.settings (
+  name VARCHAR(64) PRIMARY KEY,
+  value VARCHAR(255) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+INSERT IGNORE INTO aurora_emulation.settings (name, value) VALUES ('sync_timeout_seconds', '30');
+
+DELIMITER $$
+
+-- Checks a call as Aurora would and returns the function's name; SIGNALs otherwise.
+-- caller is CURRENT_USER() of the caller, which inside a trigger is the trigger's definer.
+CREATE OR REPLACE DEFINER = CURRENT_USER
+FUNCTION aurora_emulation.checked_function_name(
+  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT
+) RETURNS VARCHAR(140)
+SQL SECURITY DEFINER
+READS SQL DATA
+BEGIN
+  DECLARE caller_user VARCHAR(128);
+  DECLARE caller_host VARCHAR(255);
+  DECLARE granted INT DEFAULT 0;
+  DECLARE is_default INT DEFAULT 0;
+  DECLARE name VARCHAR(140);
+  DECLARE message VARCHAR(512);
+
+  SET caller_user = SUBSTRING_INDEX(caller, '@', 1);
+  SET caller_host = SUBSTRING(caller, CHAR_LENGTH(caller_user) + 2);
+  SELECT COUNT(*) INTO granted FROM mysql.roles_mapping
+    WHERE User = caller_user AND Host = caller_host AND Role = 'AWS_LAMBDA_ACCESS';
+  SELECT COUNT(*) INTO is_default FROM mysql.global_priv
+    WHERE User = caller_user AND Host = caller_host
+      AND JSON_VALUE(Priv, '$.default_role') = 'AWS_LAMBDA_ACCESS';
+  IF granted = 0 OR (is_default = 0 AND COALESCE(active_role, '') <> 'AWS_LAMBDA_ACCESS') THEN
+    SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO = 1227,
+      MESSAGE_TEXT = 'Access denied; you need (at least one of) the Invoke Lambda privilege(s) for this operation';
+  END IF;
+
+  IF payload IS NULL OR NOT JSON_VALID(payload) THEN
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873,
+      MESSAGE_TEXT = 'Lambda API returned error: Invalid Request Content.';
+  END IF;
+
+  IF function_arn IS NULL OR function_arn = '' THEN
+    SET name = NULL;
+  ELSEIF function_arn LIKE 'arn:%' THEN
+    IF function_arn NOT LIKE 'arn:aws%:lambda:%:%:function:%' THEN
+      SET name = NULL;
+    ELSE
+      SET name = SUBSTRING_INDEX(SUBSTRING_INDEX(function_arn, ':function:', -1), ':', 1);
+    END IF;
+  ELSE
+    SET name = SUBSTRING_INDEX(function_arn, ':', 1);
+  END IF;
+  IF name IS NULL OR name = '' THEN
+    SET message = CONCAT('Lambda API returned error: Invalid function name or ARN: ',
+                         LEFT(COALESCE(function_arn, 'NULL'), 200));
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873, MESSAGE_TEXT = message;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM aurora_emulation.functions f WHERE f.function_name = name) THEN
+    SET message = CONCAT('Lambda API returned error: Function not found: ', LEFT(function_arn, 200));
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873, MESSAGE_TEXT = message;
+  END IF;
+  RETURN name;
+END $$
+
+CREATE OR REPLACE DEFINER = CURRENT_USER
+FUNCTION aurora_emulation.invoke_async(
+  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT,
+  database_name VARCHAR(64)
+) RETURNS LONGTEXT
+SQL SECURITY DEFINER
+MODIFIES SQL DATA
+BEGIN
+  DECLARE name VARCHAR(140);
+  SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
+  INSERT INTO aurora_emulation.invocations
+    (invocation_type, function_arn, function_name, payload, caller, database_name, invoked_at,
+     next_attempt_at)
+  VALUES ('Event', function_arn, name, payload, caller, database_name, UTC_TIMESTAMP(6),
+          UTC_TIMESTAMP(6));
+  -- Lambda's Invoke with type Event answers 202 and an empty body.
+  RETURN NULL;
+END $$
+
+-- lambda_sync waits for the runtime's answer inside one statement. MyISAM would not
+-- do: a statement locks every table its functions use until it ends. So the request
+-- goes to an InnoDB row the runtime reads with READ UNCOMMITTED; user-level locks
+-- signal "waiting" and "answered"; and the answer, committed by the runtime, is read
+-- with a locking read, which sees the newest committed row whatever the caller's
+-- snapshot. The runtime itself logs the call in `invocations`, outside this statement.
+CREATE OR REPLACE DEFINER = CURRENT_USER
+FUNCTION aurora_emulation.invoke_sync(
+  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT,
+  database_name VARCHAR(64)
+) RETURNS LONGTEXT
+SQL SECURITY DEFINER
+MODIFIES SQL DATA
+BEGIN
+  DECLARE name VARCHAR(140);
+  DECLARE request_id CHAR(36);
+  DECLARE answer LONGTEXT;
+  DECLARE timeout_seconds DOUBLE DEFAULT 30;
+  DECLARE waited DOUBLE DEFAULT 0;
+  DECLARE ignored INT;
+
+  SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
+  SELECT CAST(value AS DOUBLE) INTO timeout_seconds FROM aurora_emulation.settings
+    WHERE settings.name = 'sync_timeout_seconds';
+  SET request_id = UUID();
+  SET ignored = GET_LOCK(CONCAT('aurora_lambda_sync_wait:', request_id), 0);
+  INSERT INTO aurora_emulation.sync_requests
+    (request_id, function_arn, function_name, payload, caller, database_name, requested_at)
+  VALUES (request_id, function_arn, name, payload, caller, database_name, UTC_TIMESTAMP(6));
+
+  WHILE IS_USED_LOCK(CONCAT('aurora_lambda_sync_done:', request_id)) IS NULL
+        AND waited < timeout_seconds DO
+    SET ignored = SLEEP(0.005);
+    SET waited = waited + 0.005;
+  END WHILE;
+
+  DELETE FROM aurora_emulation.sync_requests WHERE sync_requests.request_id = request_id;
+  IF IS_USED_LOCK(CONCAT('aurora_lambda_sync_done:', request_id)) IS NULL THEN
+    SET ignored = RELEASE_LOCK(CONCAT('aurora_lambda_sync_wait:', request_id));
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873,
+      MESSAGE_TEXT = 'Lambda API returned error: Network Connection. Unable to connect to endpoint';
+  END IF;
+  SELECT r.response INTO answer FROM aurora_emulation.sync_responses r
+    WHERE r.request_id = request_id LOCK IN SHARE MODE;
+  SET ignored = RELEASE_LOCK(CONCAT('aurora_lambda_sync_wait:', request_id));
+  RETURN answer;
+END $$
+
+DELIMITER ;
+
+-- Anyone may call the emulation; the role check inside decides, as on Aurora.
+GRANT EXECUTE ON aurora_emulation.* TO PUBLIC;
