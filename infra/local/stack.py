@@ -11,6 +11,7 @@ and as a background process by ``aurora-events stack start`` (see :func:`serve`)
 from __future__ import annotations
 
 import os
+import shlex
 import secrets
 import shutil
 import signal
@@ -92,7 +93,10 @@ class LocalStack:
             )
             self.runtime.start()
             self.env_file.write_text(
-                "".join(f"export {key}={value}\n" for key, value in self.environment().items())
+                "".join(
+                    f"export {key}={shlex.quote(value)}\n"
+                    for key, value in self.environment().items()
+                )
             )
         except BaseException:
             self.stop()

@@ -1,0 +1,317 @@
+"""``aurora-events``: the command-line entry point.
+
+aurora-events stack start|stop|status|env   the local stack, in the background
+aurora-events tail notifications|emails|failures
+aurora-events invocations                   calls recorded by the emulated lambda_async
+aurora-events emulation install             emulate Aurora's functions on a MariaDB server
+aurora-events functions [--markdown]        the catalog of functions
+aurora-events demo                          what `make demo` runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_STACK_DIR = Path(".stack")
+
+
+class CommandError(RuntimeError):
+    """A command cannot do what was asked; the message says why."""
+
+
+# -- stack -----------------------------------------------------------------------------
+
+
+def read_stack_env(stack_dir: Path) -> dict[str, str]:
+    env_file = stack_dir / "stack.env"
+    if not env_file.is_file():
+        raise CommandError(
+            f"no local stack runs in {stack_dir} (start one: aurora-events stack start)"
+        )
+    values = {}
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def stack_pid(stack_dir: Path) -> int | None:
+    try:
+        pid = int((stack_dir / "stack.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def stack_start(args) -> int:
+    stack_dir = args.dir.resolve()
+    if stack_pid(stack_dir):
+        print(f"a local stack already runs in {stack_dir}", file=sys.stderr)
+        print((stack_dir / "stack.env").read_text(), end="")
+        return 0
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    log_path = stack_dir.parent / f"{stack_dir.name}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local.stack", "--dir", str(stack_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command and the terminal's Ctrl-C
+        )
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CommandError(f"the stack exited with {process.returncode}; see {log_path}")
+        if stack_pid(stack_dir) and (stack_dir / "stack.env").is_file():
+            env_text = (stack_dir / "stack.env").read_text()
+            print(env_text, end="")
+            print(f"# local stack running (pid {process.pid}); log: {log_path}", file=sys.stderr)
+            print(
+                f'# load these settings: eval "$(aurora-events stack env --dir {args.dir})"',
+                file=sys.stderr,
+            )
+            return 0
+        time.sleep(0.2)
+    process.terminate()
+    raise CommandError(f"the stack did not start within {args.timeout}s; see {log_path}")
+
+
+def stack_stop(args) -> int:
+    stack_dir = args.dir.resolve()
+    pid = stack_pid(stack_dir)
+    if pid is None:
+        print(f"no local stack runs in {stack_dir}")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and stack_pid(stack_dir) == pid:
+        time.sleep(0.2)
+    if stack_pid(stack_dir) == pid:
+        raise CommandError(f"the stack (pid {pid}) did not stop within 60s")
+    print(f"local stack stopped; {stack_dir} removed")
+    return 0
+
+
+def stack_env(args) -> int:
+    read_stack_env(args.dir)  # a clear error when there is none
+    print((args.dir / "stack.env").read_text(), end="")
+    return 0
+
+
+def _use_stack_env(stack_dir: Path) -> dict[str, str]:
+    env = read_stack_env(stack_dir)
+    os.environ.update(env)
+    return env
+
+
+def _stack_admin(env: dict[str, str]):
+    import pymysql
+
+    return pymysql.connect(
+        unix_socket=env["AURORA_EVENTS_ADMIN_SOCKET"],
+        user="root",
+        charset="utf8mb4",
+        autocommit=True,
+    )
+
+
+def stack_status(args) -> int:
+    from infra.local.inspect import invocation_counts
+
+    pid = stack_pid(args.dir)
+    if pid is None:
+        print(f"no local stack runs in {args.dir.resolve()}")
+        return 1
+    env = _use_stack_env(args.dir)
+    print(f"local stack running, pid {pid}")
+    for key in ("DATABASE_URL", "AWS_ENDPOINT_URL"):
+        print(f"  {key}={env[key]}")
+    admin = _stack_admin(env)
+    try:
+        counts = invocation_counts(admin)
+    finally:
+        admin.close()
+    print("  lambda_async calls: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    return 0
+
+
+# -- inspection ------------------------------------------------------------------------
+
+
+def tail(args) -> int:
+    from infra.local import inspect
+
+    env = _use_stack_env(args.dir)
+    seen_emails = 0
+    while True:
+        if args.what == "notifications":
+            for note in inspect.receive_notifications(env["AURORA_EVENTS_TAIL_QUEUE_URL"], 1):
+                print(f"{note.subject}\n  {note.message}")
+        elif args.what == "emails":
+            emails = inspect.sent_emails(env["AWS_ENDPOINT_URL"])
+            for email in emails[seen_emails:]:
+                print(f"From {email['source']} to {', '.join(email['to'])}: {email['subject']}")
+                print("  " + email["body"].replace("\n", "\n  "))
+            seen_emails = len(emails)
+            time.sleep(1)
+        else:
+            import boto3
+
+            from infra.catalog import Deployment
+
+            name = Deployment.from_env().resource_name("lambda-failures")
+            url = boto3.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+            for record in inspect.peek_failures(url):
+                print(json.dumps(record, indent=2, ensure_ascii=False))
+            return 0
+        sys.stdout.flush()
+        if args.once:
+            return 0
+
+
+def invocations(args) -> int:
+    env = _use_stack_env(args.dir)
+    admin = _stack_admin(env)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, invocation_type, function_name, status, attempts, invoked_at, "
+                "LEFT(payload, 80), LEFT(COALESCE(last_error, ''), 120) "
+                "FROM aurora_emulation.invocations ORDER BY id DESC LIMIT %s",
+                (args.limit,),
+            )
+            rows = cursor.fetchall()
+    finally:
+        admin.close()
+    for row in reversed(rows):
+        print(f"#{row[0]} {row[1]} {row[2]} {row[3]} attempts={row[4]} at {row[5]}")
+        print(f"    payload: {row[6]}")
+        if row[7]:
+            print(f"    error: {row[7]}")
+    return 0
+
+
+def emulation_install(args) -> int:
+    from functions.common.database import connect, parse_database_url
+    from infra.local import emulation
+
+    admin = connect(parse_database_url(args.admin_url))
+    try:
+        emulation.install(admin, args.database)
+        for account in args.grant:
+            user, _, host = account.partition("@")
+            emulation.grant_lambda_access(admin, user, host or "%")
+    finally:
+        admin.close()
+    print(f"emulated lambda_async/lambda_sync installed in: {', '.join(args.database) or '(none)'}")
+    return 0
+
+
+def functions_table(args) -> int:
+    from infra.catalog import FUNCTIONS, functions_markdown
+
+    if args.markdown:
+        print(functions_markdown())
+    else:
+        for spec in FUNCTIONS:
+            print(f"{spec.name:10} {spec.handler:40} timeout {spec.timeout_seconds}s")
+    return 0
+
+
+def demo(args) -> int:
+    from infra.demo import main as demo_main
+
+    return demo_main()
+
+
+# -- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aurora-events", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_dir(p):
+        p.add_argument(
+            "--dir",
+            type=Path,
+            default=DEFAULT_STACK_DIR,
+            help="the stack's directory (default: .stack)",
+        )
+        return p
+
+    stack = commands.add_parser("stack", help="the local stack")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    start = with_dir(stack_commands.add_parser("start", help="start in the background"))
+    start.add_argument("--timeout", type=float, default=120)
+    start.set_defaults(run=stack_start)
+    with_dir(stack_commands.add_parser("stop", help="stop and remove its data")).set_defaults(
+        run=stack_stop
+    )
+    with_dir(stack_commands.add_parser("status", help="is it running; calls so far")).set_defaults(
+        run=stack_status
+    )
+    with_dir(stack_commands.add_parser("env", help="print its settings as exports")).set_defaults(
+        run=stack_env
+    )
+
+    tail_parser = with_dir(commands.add_parser("tail", help="show what was delivered"))
+    tail_parser.add_argument("what", choices=("notifications", "emails", "failures"))
+    tail_parser.add_argument("--once", action="store_true", help="print what is there and exit")
+    tail_parser.set_defaults(run=tail)
+
+    calls = with_dir(commands.add_parser("invocations", help="recorded lambda_async/sync calls"))
+    calls.add_argument("--limit", type=int, default=20)
+    calls.set_defaults(run=invocations)
+
+    emu = commands.add_parser("emulation", help="Aurora's native functions on a MariaDB server")
+    emu_commands = emu.add_subparsers(dest="emulation_command", required=True)
+    install = emu_commands.add_parser("install", help="install (never on Aurora)")
+    install.add_argument("--admin-url", required=True, help="mysql://root@host:port/ of the server")
+    install.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        help="database to get lambda_async/lambda_sync (repeatable)",
+    )
+    install.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="USER@HOST",
+        help="account to get AWS_LAMBDA_ACCESS as default role (repeatable)",
+    )
+    install.set_defaults(run=emulation_install)
+
+    functions_parser = commands.add_parser("functions", help="the catalog of functions")
+    functions_parser.add_argument("--markdown", action="store_true")
+    functions_parser.set_defaults(run=functions_table)
+
+    commands.add_parser("demo", help="run the end-to-end demo").set_defaults(run=demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(f"aurora-events: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
