@@ -110,6 +110,8 @@ def payload_expression(
     """The JSON_OBJECT expression of ``sql/triggers/row_event_payload.sql``, filled in."""
     if not columns:
         raise TriggerDefinitionError(f"a trigger on {table!r} needs at least one column")
+    if not column_types:
+        raise TriggerDefinitionError(f"table {table!r} does not exist in this database")
     if not primary_key:
         raise TriggerDefinitionError(
             f"table {table!r} has no primary key; row events identify rows by it"

@@ -11,8 +11,8 @@ and as a background process by ``aurora-events stack start`` (see :func:`serve`)
 from __future__ import annotations
 
 import os
-import shlex
 import secrets
+import shlex
 import shutil
 import signal
 import threading

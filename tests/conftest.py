@@ -1,0 +1,101 @@
+"""Shared fixtures: one local stack per test session (a real MariaDB server process and a
+moto server, both started here), and a fresh database for each test that wants one."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import boto3
+import pymysql
+import pytest
+
+from functions.common.database import connect, parse_database_url
+from infra.local import emulation
+from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from infra.local.stack import LocalStack, StackSettings
+
+FAST_RETRIES = (0.1, 0.2)
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The local stack: MariaDB + moto + emulation + notification path + runtime."""
+    with LocalStack(tmp_path_factory.mktemp("stack") / "s", StackSettings(FAST_RETRIES)) as local:
+        yield local
+
+
+@pytest.fixture
+def admin(stack):
+    connection = stack.db.connect_root()
+    yield connection
+    connection.close()
+
+
+@dataclass
+class Database:
+    name: str
+    url: str
+
+    def connect(self, **options) -> pymysql.connections.Connection:
+        return connect(parse_database_url(self.url), **options)
+
+
+@pytest.fixture
+def database(stack) -> Database:
+    """A new, empty database for this test; the app user owns it and holds the Lambda role."""
+    name = f"t{next(_database_numbers)}"
+    return Database(name, stack.create_database(name))
+
+
+@pytest.fixture(scope="session")
+def account_id(stack) -> str:
+    return boto3.client("sts").get_caller_identity()["Account"]
+
+
+@dataclass
+class TestFunctions:
+    """Functions served by a second runtime next to the stack's: echo, fails, slow."""
+
+    arns: dict[str, str]
+    failure_queue_url: str
+
+
+@pytest.fixture(scope="session")
+def test_functions(stack, account_id, tmp_path_factory) -> TestFunctions:
+    sqs = boto3.client("sqs")
+    failure_queue_url = sqs.create_queue(QueueName="test-failures")["QueueUrl"]
+    region = boto3.session.Session().region_name
+
+    def local(name: str, handler: str, **settings) -> LocalFunction:
+        arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+        return LocalFunction(
+            name=name,
+            arn=arn,
+            handler=handler,
+            on_failure_queue_url=failure_queue_url,
+            **settings,
+        )
+
+    functions = [
+        local("test-echo", "tests.lambda_handlers.echo"),
+        local("test-fails", "tests.lambda_handlers.always_fails"),
+        local("test-slow", "tests.lambda_handlers.sleeps", timeout_seconds=0.5),
+    ]
+    runtime = LambdaRuntime(
+        stack.admin_settings(),
+        functions,
+        retry_delays=FAST_RETRIES,
+        log_dir=tmp_path_factory.mktemp("test-function-logs"),
+    )
+    runtime.start()
+    yield TestFunctions({f.name: f.arn for f in functions}, failure_queue_url)
+    runtime.stop()
+
+
+@pytest.fixture
+def sync_timeout(admin):
+    """Set lambda_sync's wait for one test; put the default back afterwards."""
+    yield lambda seconds: emulation.set_sync_timeout(admin, seconds)
+    emulation.set_sync_timeout(admin, 30)

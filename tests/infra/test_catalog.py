@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from infra.catalog import (
+    FUNCTIONS,
+    Deployment,
+    TopicArn,
+    function_spec,
+    functions_markdown,
+    resolve_environment,
+)
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_function_table_is_the_catalogs():
+    assert functions_markdown() in README.read_text(), (
+        "README's function table is out of date: paste `aurora-events functions --markdown`"
+    )
+
+
+def test_every_handler_names_a_module_in_functions():
+    root = Path(__file__).resolve().parents[2]
+    for spec in FUNCTIONS:
+        module = spec.handler.rsplit(".", 1)[0]
+        assert (root / (module.replace(".", "/") + ".py")).is_file(), spec.handler
+
+
+def test_environment_references_are_resolved():
+    spec = function_spec("notify")
+    assert spec.environment == {"TOPIC_ARN": TopicArn("notifications")}
+    env = resolve_environment(spec, Deployment(), {"notifications": "arn:topic"})
+    assert env == {"TOPIC_ARN": "arn:topic"}
+    email = resolve_environment(function_spec("email"), Deployment(email_to="x@example.com"), {})
+    assert email["EMAIL_TO"] == "x@example.com"
+
+
+def test_unknown_function_is_named():
+    with pytest.raises(KeyError, match="no function 'nope' in the catalog"):
+        function_spec("nope")
+
+
+def test_deployment_prefix_comes_from_the_environment():
+    assert (
+        Deployment.from_env({"AURORA_EVENTS_PREFIX": "shop"}).resource_name("notify")
+        == "shop-notify"
+    )
+    assert Deployment.from_env({}).resource_name("notify") == "aurora-events-notify"
