@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_PREFIX = "aurora-events"
+DRAIN_TIMEOUT_SECONDS = 30
 
 
 # -- references resolved when the resources exist ----------------------------------------
@@ -26,13 +27,20 @@ class TopicArn:
 
 
 @dataclass(frozen=True)
+class QueueUrl:
+    """The URL of a declared queue."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
 class Setting:
     """A deployment setting (see :class:`Deployment`), by attribute name."""
 
     name: str
 
 
-EnvironmentValue = str | TopicArn | Setting
+EnvironmentValue = str | TopicArn | QueueUrl | Setting
 
 
 # -- declarations ------------------------------------------------------------------------
@@ -65,7 +73,27 @@ class TopicSpec:
 class QueueSpec:
     name: str
     description: str
+    fifo: bool = False
+    visibility_timeout_seconds: int = 30
     message_retention_seconds: int = 1_209_600  # 14 days, SQS's maximum
+    maximum_message_bytes: int = 262_144
+    dead_letter_queue: str | None = None
+    max_receive_count: int | None = None
+
+    def deployed_name(self, deployment: Deployment) -> str:
+        """FIFO queue names must end in ``.fifo``."""
+        return deployment.resource_name(self.name) + (".fifo" if self.fifo else "")
+
+
+@dataclass(frozen=True)
+class EventSourceSpec:
+    """An SQS event source mapping: which queue feeds which function, and how."""
+
+    function: str
+    queue: str
+    batch_size: int
+    maximum_concurrency: int
+    report_batch_item_failures: bool = True
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -76,6 +104,29 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         invoked_by="Aurora `lambda_async` from row-event triggers",
         timeout_seconds=30,
         environment={"TOPIC_ARN": TopicArn("notifications")},
+    ),
+    FunctionSpec(
+        name="ingest",
+        handler="functions.ingest.handler.handler",
+        description="Validates an API request and queues it on the ingest FIFO queue.",
+        invoked_by="API Gateway: `POST /customers`, `POST /orders` (REST or HTTP API)",
+        timeout_seconds=10,
+        environment={"QUEUE_URL": QueueUrl("ingest")},
+        max_retry_attempts=0,
+        on_failure_queue=None,
+    ),
+    FunctionSpec(
+        name="drain",
+        handler="functions.drain.handler.handler",
+        description="Writes queued requests to the database, idempotently, in batches.",
+        invoked_by="SQS event source mapping on queue `ingest` (FIFO)",
+        timeout_seconds=DRAIN_TIMEOUT_SECONDS,
+        environment={
+            "DATABASE_SECRET_ID": Setting("database_secret_id"),
+            "DATABASE_HOST": Setting("database_host"),
+        },
+        max_retry_attempts=0,
+        on_failure_queue=None,
     ),
     FunctionSpec(
         name="email",
@@ -96,6 +147,30 @@ QUEUES: tuple[QueueSpec, ...] = (
         "lambda-failures",
         "Lambda on-failure destination: asynchronous invocations whose retries ran out.",
     ),
+    QueueSpec(
+        "ingest",
+        "Writes accepted by the API, waiting for the database (one message group per customer).",
+        fifo=True,
+        # Lambda's advice: at least 6x the function timeout, so a batch being retried by
+        # the event source is not handed to a second drain meanwhile.
+        visibility_timeout_seconds=6 * DRAIN_TIMEOUT_SECONDS,
+        dead_letter_queue="ingest-dlq",
+        # 10 receives x 180 s: a database outage of about 30 minutes before messages move
+        # to the DLQ (where they wait 14 days for `aurora-events replay`); a poison message
+        # holds up only its own customer for that long.
+        max_receive_count=10,
+    ),
+    QueueSpec(
+        "ingest-dlq",
+        "Messages the drain could not write after max_receive_count tries.",
+        fifo=True,  # the DLQ of a FIFO queue must be FIFO
+    ),
+)
+
+EVENT_SOURCES: tuple[EventSourceSpec, ...] = (
+    # FIFO: at most 10 a batch. Maximum concurrency caps the drain's database connections
+    # (one per concurrent drain) whatever the number of active customers.
+    EventSourceSpec(function="drain", queue="ingest", batch_size=10, maximum_concurrency=5),
 )
 
 
@@ -109,6 +184,12 @@ class Deployment:
     prefix: str = DEFAULT_PREFIX
     email_from: str = "notifications@example.com"
     email_to: str = "team@example.com"
+    # The drain's database: a Secrets Manager secret (RDS format), and optionally a host
+    # that overrides the secret's, e.g. an RDS Proxy endpoint.
+    database_secret_id: str = ""
+    database_host: str = ""
+    # False only for the local stack, where a local poller stands in for the mapping.
+    event_sources_enabled: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Deployment:
@@ -119,6 +200,8 @@ class Deployment:
             prefix=environ.get("AURORA_EVENTS_PREFIX") or defaults.prefix,
             email_from=environ.get("AURORA_EVENTS_EMAIL_FROM") or defaults.email_from,
             email_to=environ.get("AURORA_EVENTS_EMAIL_TO") or defaults.email_to,
+            database_secret_id=environ.get("AURORA_EVENTS_DATABASE_SECRET_ID", ""),
+            database_host=environ.get("AURORA_EVENTS_DATABASE_HOST", ""),
         )
 
     def resource_name(self, name: str) -> str:
@@ -135,16 +218,29 @@ def function_spec(name: str) -> FunctionSpec:
     raise KeyError(f"no function {name!r} in the catalog (known: {known})")
 
 
+def queue_spec(name: str) -> QueueSpec:
+    return next(spec for spec in QUEUES if spec.name == name)
+
+
 def resolve_environment(
-    spec: FunctionSpec, deployment: Deployment, topic_arns: Mapping[str, str]
+    spec: FunctionSpec,
+    deployment: Deployment,
+    topic_arns: Mapping[str, str],
+    queue_urls: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The function's environment with every reference replaced by its value."""
+    """The function's environment with every reference replaced by its value.
+
+    A setting that is empty is left out (the function then uses its own default).
+    """
     resolved = {}
     for key, value in spec.environment.items():
         if isinstance(value, TopicArn):
             resolved[key] = topic_arns[value.topic]
+        elif isinstance(value, QueueUrl):
+            resolved[key] = (queue_urls or {})[value.queue]
         elif isinstance(value, Setting):
-            resolved[key] = getattr(deployment, value.name)
+            if getattr(deployment, value.name):
+                resolved[key] = getattr(deployment, value.name)
         else:
             resolved[key] = value
     return resolved
@@ -157,7 +253,11 @@ def functions_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     for spec in FUNCTIONS:
-        failure = f"{spec.max_retry_attempts}, then queue `{spec.on_failure_queue}`"
+        failure = (
+            f"{spec.max_retry_attempts}, then queue `{spec.on_failure_queue}`"
+            if spec.on_failure_queue
+            else "none (synchronous or queue-driven)"
+        )
         lines.append(
             f"| `{spec.name}` | `{spec.handler}` | {spec.invoked_by} | {spec.timeout_seconds} s "
             f"| {spec.memory_mb} MB | {failure} |"

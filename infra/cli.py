@@ -3,6 +3,8 @@
 aurora-events stack start|stop|status|env   the local stack, in the background
 aurora-events tail notifications|emails|failures
 aurora-events invocations                   calls recorded by the emulated lambda_async
+aurora-events queues                        ingest queue: waiting, in flight, dead letters
+aurora-events replay [--limit N]            move dead letters back to the ingest queue
 aurora-events emulation install             emulate Aurora's functions on a MariaDB server
 aurora-events functions [--markdown]        the catalog of functions
 aurora-events demo                          what `make demo` runs
@@ -202,6 +204,31 @@ def invocations(args) -> int:
     return 0
 
 
+def _deployment_for(args):
+    """Use the local stack's settings when one runs in --dir; else the environment's (AWS)."""
+    from infra.catalog import Deployment
+
+    if (args.dir / "stack.env").is_file():
+        _use_stack_env(args.dir)
+    return Deployment.from_env()
+
+
+def queues(args) -> int:
+    from infra.aws.queues import queue_depths
+
+    for depth in queue_depths(_deployment_for(args)):
+        print(f"{depth.name:40} waiting {depth.visible:6}  in flight {depth.in_flight:6}")
+    return 0
+
+
+def replay(args) -> int:
+    from infra.aws.queues import replay_dead_letters
+
+    moved = replay_dead_letters(_deployment_for(args), limit=args.limit)
+    print(f"moved {moved} message(s) from the dead-letter queue back to the ingest queue")
+    return 0
+
+
 def emulation_install(args) -> int:
     from functions.common.database import connect, parse_database_url
     from infra.local import emulation
@@ -274,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     calls = with_dir(commands.add_parser("invocations", help="recorded lambda_async/sync calls"))
     calls.add_argument("--limit", type=int, default=20)
     calls.set_defaults(run=invocations)
+
+    with_dir(commands.add_parser("queues", help="queue depths, in flight, DLQ")).set_defaults(
+        run=queues
+    )
+    replay_parser = with_dir(commands.add_parser("replay", help="DLQ -> ingest queue"))
+    replay_parser.add_argument("--limit", type=int, default=None, help="at most this many")
+    replay_parser.set_defaults(run=replay)
 
     emu = commands.add_parser("emulation", help="Aurora's native functions on a MariaDB server")
     emu_commands = emu.add_subparsers(dest="emulation_command", required=True)

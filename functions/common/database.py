@@ -12,6 +12,7 @@ infra scripts. Settings, first match wins:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -134,3 +135,63 @@ def connect(
         connect_timeout=connect_timeout,
         **options,
     )
+
+
+# Errors that mean "the database cannot be reached or cannot take writes right now"
+# (down, restarting, failing over, read-only replica, out of connections), as opposed to
+# "this data cannot be written".
+UNAVAILABLE_ERROR_CODES = frozenset(
+    {1040, 1053, 1290, 1836, 1927, 2002, 2003, 2005, 2006, 2013, 2055}
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database is unavailable, not that the data is bad."""
+    if isinstance(error, pymysql.err.InterfaceError):
+        return True
+    if isinstance(error, pymysql.err.OperationalError):
+        return bool(error.args) and error.args[0] in UNAVAILABLE_ERROR_CODES
+    return isinstance(error, OSError | TimeoutError)
+
+
+class ReusableConnection:
+    """One connection per Lambda container, reused across invocations.
+
+    Settings (and so the secret) are read on first use and kept; a connection that went
+    stale (server restart, failover, idle timeout) is replaced on the next ``get()``; an
+    authentication failure re-reads the secret once, in case it was rotated.
+    """
+
+    def __init__(self, resolve_settings=settings_from_env, **connect_options) -> None:
+        self._resolve_settings = resolve_settings
+        self._options = {"autocommit": True, **connect_options}
+        self._settings: DatabaseSettings | None = None
+        self._connection: pymysql.connections.Connection | None = None
+
+    def get(self) -> pymysql.connections.Connection:
+        """A live connection: the kept one if it still answers, else a new one."""
+        if self._connection is not None:
+            try:
+                self._connection.ping(reconnect=False)
+                return self._connection
+            except pymysql.err.MySQLError:
+                self.discard()
+        if self._settings is None:
+            self._settings = self._resolve_settings()
+        try:
+            self._connection = connect(self._settings, **self._options)
+        except pymysql.err.OperationalError as error:
+            if error.args and error.args[0] == 1045:  # access denied: maybe a rotated secret
+                self._settings = self._resolve_settings()
+                self._connection = connect(self._settings, **self._options)
+            else:
+                raise
+        return self._connection
+
+    def discard(self) -> None:
+        """Forget the connection (after an error that may have left it unusable)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Closing a dead socket may fail; it is gone either way.
+            with contextlib.suppress(Exception):
+                connection.close()

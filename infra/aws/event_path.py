@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 import boto3
 
 from infra.aws.packaging import build_functions_zip
-from infra.catalog import FUNCTIONS, QUEUES, TOPICS, Deployment, resolve_environment
+from infra.catalog import (
+    EVENT_SOURCES,
+    FUNCTIONS,
+    QUEUES,
+    TOPICS,
+    Deployment,
+    QueueSpec,
+    resolve_environment,
+)
 
 LAMBDA_RUNTIME = "python3.11"
 LAMBDA_TRUST_POLICY = {
@@ -55,12 +63,9 @@ def apply_event_path(deployment: Deployment) -> EventPathResources:
         )["TopicArn"]
 
     sqs = boto3.client("sqs")
-    for queue in QUEUES:
-        url = sqs.create_queue(
-            QueueName=deployment.resource_name(queue.name),
-            Attributes={"MessageRetentionPeriod": str(queue.message_retention_seconds)},
-            tags=tags,
-        )["QueueUrl"]
+    # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
+    for queue in sorted(QUEUES, key=lambda q: q.dead_letter_queue is not None):
+        url = ensure_queue(sqs, deployment, queue, resources.queue_arns, tags)
         resources.queue_urls[queue.name] = url
         resources.queue_arns[queue.name] = sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["QueueArn"]
@@ -72,7 +77,9 @@ def apply_event_path(deployment: Deployment) -> EventPathResources:
     lambda_client = boto3.client("lambda")
     package = build_functions_zip()
     for spec in FUNCTIONS:
-        environment = resolve_environment(spec, deployment, resources.topic_arns)
+        environment = resolve_environment(
+            spec, deployment, resources.topic_arns, resources.queue_urls
+        )
         resources.function_environments[spec.name] = environment
         resources.function_arns[spec.name] = ensure_function(
             lambda_client, deployment, spec, role_arn, environment, package, tags
@@ -87,7 +94,90 @@ def apply_event_path(deployment: Deployment) -> EventPathResources:
             MaximumRetryAttempts=spec.max_retry_attempts,
             DestinationConfig=destination,
         )
+    for source in EVENT_SOURCES:
+        ensure_event_source(lambda_client, deployment, source, resources.queue_arns[source.queue])
     return resources
+
+
+def queue_attributes(queue: QueueSpec, queue_arns: dict[str, str]) -> dict[str, str]:
+    """The SQS attributes that the declaration implies."""
+    attributes = {
+        "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+        "MessageRetentionPeriod": str(queue.message_retention_seconds),
+        "MaximumMessageSize": str(queue.maximum_message_bytes),
+    }
+    if queue.fifo:
+        # Deduplication ids come from the idempotency key, never from the body alone.
+        attributes.update(FifoQueue="true", ContentBasedDeduplication="false")
+    if queue.dead_letter_queue:
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": queue_arns[queue.dead_letter_queue],
+                "maxReceiveCount": queue.max_receive_count,
+            }
+        )
+    return attributes
+
+
+def ensure_queue(sqs, deployment, queue: QueueSpec, queue_arns, tags) -> str:
+    """Create the queue, or bring its attributes in line; return its URL."""
+    name = queue.deployed_name(deployment)
+    wanted = queue_attributes(queue, queue_arns)
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return sqs.create_queue(QueueName=name, Attributes=wanted, tags=tags)["QueueUrl"]
+    current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # FifoQueue cannot change after creation; everything else can.
+    changed = {
+        key: value
+        for key, value in wanted.items()
+        if key != "FifoQueue" and _normalized(current.get(key)) != _normalized(value)
+    }
+    if changed:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
+    return url
+
+
+def _normalized(value):
+    try:
+        return json.loads(value) if isinstance(value, str) and value.startswith("{") else value
+    except ValueError:
+        return value
+
+
+def ensure_event_source(lambda_client, deployment, source, queue_arn: str) -> str:
+    """Create or update the event source mapping; return its UUID.
+
+    ``deployment.event_sources_enabled`` is False for the local stack: moto's mapping would
+    take messages off the queue without running the handler, and the local poller
+    (infra/local/event_source.py) does the mapping's work instead.
+    """
+    function_name = deployment.resource_name(source.function)
+    settings = {
+        "BatchSize": source.batch_size,
+        "Enabled": deployment.event_sources_enabled,
+        "FunctionResponseTypes": (
+            ["ReportBatchItemFailures"] if source.report_batch_item_failures else []
+        ),
+        "ScalingConfig": {"MaximumConcurrency": source.maximum_concurrency},
+    }
+    existing = lambda_client.list_event_source_mappings(
+        FunctionName=function_name, EventSourceArn=queue_arn
+    )["EventSourceMappings"]
+    if not existing:
+        return lambda_client.create_event_source_mapping(
+            FunctionName=function_name, EventSourceArn=queue_arn, **settings
+        )["UUID"]
+    mapping = existing[0]
+    current_enabled = mapping.get("State") in ("Enabled", "Enabling")
+    if (
+        mapping.get("BatchSize") != source.batch_size
+        or current_enabled != deployment.event_sources_enabled
+        or mapping.get("ScalingConfig", {}).get("MaximumConcurrency") != source.maximum_concurrency
+    ):
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **settings)
+    return mapping["UUID"]
 
 
 def ensure_execution_role(iam, deployment: Deployment, tags: dict[str, str]) -> str:

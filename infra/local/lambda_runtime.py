@@ -257,6 +257,13 @@ class LambdaRuntime:
         for handle in self._log_files:
             handle.close()
 
+    def invoke(self, function_name: str, event: object) -> InvocationOutcome:
+        """Invoke a function synchronously (RequestResponse), as API Gateway or an event
+        source mapping does."""
+        if function_name not in self._pools:
+            raise KeyError(f"function {function_name!r} is not served by this runtime")
+        return self._pools[function_name].invoke(event, str(uuid.uuid4()))
+
     def __enter__(self) -> LambdaRuntime:
         self.start()
         return self

@@ -10,23 +10,26 @@ and as a background process by ``aurora-events stack start`` (see :func:`serve`)
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
 import shutil
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import boto3
 
 from functions.common.database import DatabaseSettings
 from infra.aws.event_path import EventPathResources, apply_event_path
-from infra.catalog import FUNCTIONS, Deployment
+from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
 from infra.local import emulation
+from infra.local.api_gateway import LocalApiGateway
 from infra.local.aws_server import LocalAwsServer
 from infra.local.db_server import MariaDBServer
+from infra.local.event_source import SqsEventSourcePoller
 from infra.local.lambda_runtime import DEFAULT_RETRY_DELAYS, LambdaRuntime, LocalFunction
 from sql import quote_identifier, quote_string
 
@@ -35,6 +38,7 @@ APP_USER = "app"
 # A local subscriber to the notifications topic, so that `aurora-events tail` and the demo
 # can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
 TAIL_QUEUE = "notifications-tail"
+DATABASE_SECRET = "database"  # Secrets Manager secret with the app user's credentials
 
 
 def local_functions(deployment: Deployment, resources: EventPathResources) -> list[LocalFunction]:
@@ -56,8 +60,14 @@ def local_functions(deployment: Deployment, resources: EventPathResources) -> li
 
 @dataclass
 class StackSettings:
+    """What differs between the stack of the demo, the tests and a developer's."""
+
+    # Lambda's async retry delays (about 60 s and 120 s on AWS), shortened.
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
-    deployment: Deployment = Deployment()
+    # How long a message the drain failed stays in flight (the queue's visibility
+    # timeout, 180 s on AWS), shortened.
+    queue_visibility_seconds: float = 1.0
+    deployment: Deployment = field(default_factory=Deployment)
 
 
 class LocalStack:
@@ -66,10 +76,17 @@ class LocalStack:
     def __init__(self, base_dir: Path, settings: StackSettings | None = None) -> None:
         self.base_dir = Path(base_dir)
         self.settings = settings or StackSettings()
-        self.deployment = self.settings.deployment
+        # The local poller stands in for the event source mapping (see ensure_event_source).
+        self.deployment = replace(
+            self.settings.deployment,
+            database_secret_id=self.settings.deployment.resource_name(DATABASE_SECRET),
+            event_sources_enabled=False,
+        )
         self.aws = LocalAwsServer()
         self.db = MariaDBServer(self.base_dir / "mysql")
         self.runtime: LambdaRuntime | None = None
+        self.api: LocalApiGateway | None = None
+        self.pollers: list[SqsEventSourcePoller] = []
         self.resources: EventPathResources | None = None
         self.tail_queue_url: str | None = None
         self._app_password = secrets.token_urlsafe(18)
@@ -83,6 +100,7 @@ class LocalStack:
             os.environ.update(self.aws.environment())
             self.db.start()
             self.create_database(APP_DATABASE)
+            self._store_database_secret()
             self.resources = apply_event_path(self.deployment)
             self.tail_queue_url = self._subscribe_tail_queue()
             self.runtime = LambdaRuntime(
@@ -92,6 +110,20 @@ class LocalStack:
                 log_dir=self.base_dir / "logs",
             )
             self.runtime.start()
+            self.api = LocalApiGateway(self.runtime, self.deployment.resource_name("ingest"))
+            self.api.start()
+            for source in EVENT_SOURCES:
+                poller = SqsEventSourcePoller(
+                    self.runtime,
+                    self.deployment.resource_name(source.function),
+                    self.resources.queue_urls[source.queue],
+                    self.resources.queue_arns[source.queue],
+                    batch_size=source.batch_size,
+                    max_concurrency=min(source.maximum_concurrency, 2),  # 2 cores here
+                    visibility_seconds=self.settings.queue_visibility_seconds,
+                )
+                poller.start()
+                self.pollers.append(poller)
             self.env_file.write_text(
                 "".join(
                     f"export {key}={shlex.quote(value)}\n"
@@ -104,6 +136,12 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every part and delete the stack's directory."""
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
@@ -143,13 +181,33 @@ class LocalStack:
         return self.database_url(name)
 
     def database_url(self, name: str = APP_DATABASE) -> str:
+        return self.app_settings(name).url(driver="mysql")
+
+    def app_settings(self, name: str = APP_DATABASE) -> DatabaseSettings:
         return DatabaseSettings(
             host="127.0.0.1",
             port=self.db.port,
             user=APP_USER,
             password=self._app_password,
             database=name,
-        ).url(driver="mysql")
+        )
+
+    def _store_database_secret(self) -> None:
+        """The drain reads its credentials from Secrets Manager, locally as on AWS."""
+        settings = self.app_settings()
+        boto3.client("secretsmanager").create_secret(
+            Name=self.deployment.database_secret_id,
+            SecretString=json.dumps(
+                {
+                    "engine": "mysql",
+                    "host": settings.host,
+                    "port": settings.port,
+                    "username": settings.user,
+                    "password": settings.password,
+                    "dbname": settings.database,
+                }
+            ),
+        )
 
     def admin_settings(self) -> DatabaseSettings:
         return self.db.root_settings()
@@ -167,6 +225,7 @@ class LocalStack:
             "AURORA_EVENTS_PREFIX": self.deployment.prefix,
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
+            "AURORA_EVENTS_API_URL": self.api.url if self.api else "",
         }
 
     def _subscribe_tail_queue(self) -> str:

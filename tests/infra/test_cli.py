@@ -58,4 +58,4 @@ def test_the_demo_passes():
     result = aurora_events("demo", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "RESULT: every committed row delivered exactly once, intact" in result.stdout
-    assert "row in table: no; SNS notifications for it: 1" in result.stdout
+    assert "row in table: no; SNS notifications for it: 1; emails: 1" in result.stdout

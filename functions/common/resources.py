@@ -1,0 +1,189 @@
+"""The resources the ingest path accepts, declared once: the API's request schema, the
+queue's message group, and the table the drain writes.
+
+A request body is a JSON object with exactly the declared fields. Validation names the
+first field that is wrong; strings are kept exactly as sent (no trimming, no case
+folding), so what is stored is byte-identical to what the client posted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class InvalidRequest(ValueError):
+    """The body does not match the resource's schema; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a request body; ``kind`` is string, email, integer, decimal or currency."""
+
+    name: str
+    kind: str
+    required: bool = True
+    max_length: int | None = None
+    # decimal: digits after the point, and the largest value the column holds
+    scale: int = 2
+    maximum: Decimal | int | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A POST endpoint: ``/<name>`` writes one row of ``table`` per accepted request."""
+
+    name: str
+    table: str
+    fields: tuple[Field, ...]
+    group_field: str  # the customer: whose writes must stay in order
+
+    @property
+    def path(self) -> str:
+        return f"/{self.name}"
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        name="customers",
+        table="customers",
+        fields=(
+            Field("email", "email", max_length=320),
+            Field("name", "string", max_length=200),
+            Field("phone", "string", required=False, max_length=40),
+        ),
+        group_field="email",
+    ),
+    Resource(
+        name="orders",
+        table="orders",
+        fields=(
+            Field("customer_id", "integer", maximum=2**63 - 1),
+            Field("amount", "decimal", scale=2, maximum=Decimal("9999999999.99")),
+            Field("currency", "currency"),
+        ),
+        group_field="customer_id",
+    ),
+)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def resource_for_path(path: str) -> Resource | None:
+    """The resource served at ``path`` (a trailing slash is allowed)."""
+    normalized = "/" + path.strip("/")
+    return next((r for r in RESOURCES if r.path == normalized), None)
+
+
+def resource_named(name: str) -> Resource:
+    for resource in RESOURCES:
+        if resource.name == name:
+            return resource
+    raise InvalidRequest(f"unknown resource {name!r}")
+
+
+def validate_body(resource: Resource, body: Any) -> dict[str, Any]:
+    """Check ``body`` against the schema; return the values to store (decimals as strings)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"body must be a JSON object, got {_json_type(body)}")
+    unknown = sorted(set(body) - {f.name for f in resource.fields})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", unknown[0])
+    values: dict[str, Any] = {}
+    for field in resource.fields:
+        if field.name not in body or body[field.name] is None:
+            if field.required:
+                raise InvalidRequest(f"field {field.name!r} is required", field.name)
+            values[field.name] = None
+            continue
+        values[field.name] = _validate_value(field, body[field.name])
+    return values
+
+
+def _validate_value(field: Field, value: Any) -> Any:
+    name = field.name
+    if field.kind in ("string", "email", "currency"):
+        if not isinstance(value, str):
+            raise InvalidRequest(f"field {name!r} must be a string, got {_json_type(value)}", name)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(
+                f"field {name!r} contains an invalid unicode surrogate", name
+            ) from None
+        if "\x00" in value:
+            raise InvalidRequest(f"field {name!r} must not contain a NUL character", name)
+        if field.required and value == "":
+            raise InvalidRequest(f"field {name!r} must not be empty", name)
+        if field.max_length is not None and len(value) > field.max_length:
+            raise InvalidRequest(
+                f"field {name!r} is {len(value)} characters; at most {field.max_length}", name
+            )
+        if field.kind == "email" and not _EMAIL.match(value):
+            raise InvalidRequest(f"field {name!r} must be an email address", name)
+        if field.kind == "currency" and not _CURRENCY.match(value):
+            raise InvalidRequest(f"field {name!r} must be a 3-letter ISO currency code", name)
+        return value
+    if field.kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidRequest(
+                f"field {name!r} must be an integer, got {_json_type(value)}", name
+            )
+        if value < 1 or (field.maximum is not None and value > field.maximum):
+            raise InvalidRequest(f"field {name!r} must be between 1 and {field.maximum}", name)
+        return value
+    if field.kind == "decimal":
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise InvalidRequest(
+                f"field {name!r} must be a decimal number, got {_json_type(value)}", name
+            )
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise InvalidRequest(f"field {name!r} must be a decimal number", name) from None
+        if not number.is_finite() or number <= 0 or (field.maximum and number > field.maximum):
+            raise InvalidRequest(
+                f"field {name!r} must be above 0 and at most {field.maximum}", name
+            )
+        if -number.as_tuple().exponent > field.scale:
+            raise InvalidRequest(
+                f"field {name!r} has more than {field.scale} digits after the point", name
+            )
+        return str(number.quantize(Decimal(1).scaleb(-field.scale)))
+    raise AssertionError(f"unknown field kind {field.kind!r}")
+
+
+def message_group_id(resource: Resource, values: dict[str, Any]) -> str:
+    """The FIFO group: one per customer, so a customer's writes stay in order.
+
+    Hashed, so no personal data (an email) ends up in queue metadata.
+    """
+    key = f"{resource.group_field}:{values[resource.group_field]}"
+    if resource.group_field == "email":
+        key = "email:" + str(values["email"]).lower()
+    return "customer-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

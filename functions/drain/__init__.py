@@ -1,0 +1,1 @@
+"""drain: SQS FIFO batches -> Aurora, in one transaction per batch, idempotently."""

@@ -1,0 +1,1 @@
+"""ingest: API Gateway request -> validated message on the SQS FIFO queue; no database."""
