@@ -79,6 +79,9 @@ class SqsEventSourcePoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._paused = threading.Event()
+        # moto's ReceiveMessage is not atomic: two concurrent receives can both take
+        # messages of one FIFO group, breaking its order. One receive at a time.
+        self._receive_lock = threading.Lock()
 
     def start(self) -> None:
         for number in range(self.max_concurrency):
@@ -112,15 +115,17 @@ class SqsEventSourcePoller:
 
     def poll_once(self, sqs) -> int:
         """Receive one batch, invoke, delete what succeeded, release what failed."""
-        messages = sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
-            WaitTimeSeconds=1,
-        ).get("Messages", [])
+        with self._receive_lock:
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
         if not messages:
+            self._stop.wait(0.05)  # no long poll: it would hold the lock
             return 0
         event = sqs_event(messages, self.queue_arn, sqs.meta.region_name)
         outcome = self.runtime.invoke(self.function_name, event)

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RETRY_DELAYS = (1.0, 2.0)
+LEASE_MARGIN_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -280,31 +281,39 @@ class LambdaRuntime:
             except pymysql.err.MySQLError as error:  # database restarting: try again soon
                 log.warning("event poll failed: %s", error)
                 self._forget_connection()
-                claimed = 0
+                self._stop.wait(0.5)
+                continue
             if not claimed:
                 self._stop.wait(self.poll_interval)
 
     def dispatch_due_events(self) -> int:
         """Claim every due Event call and hand it to a container; return how many."""
+        # A claim is a lease: a 'running' call whose lease ran out (its delivery died
+        # before recording the outcome, e.g. the database went away) is due again.
         with self._db().cursor() as cursor:
             cursor.execute(
-                "SELECT id, function_name, payload, attempts FROM aurora_emulation.invocations "
-                "WHERE invocation_type = 'Event' AND status = 'pending' "
+                "SELECT id, function_name, payload, attempts, status "
+                "FROM aurora_emulation.invocations "
+                "WHERE invocation_type = 'Event' AND status IN ('pending', 'running') "
                 "AND next_attempt_at <= UTC_TIMESTAMP(6) AND function_name IN %s "
                 "ORDER BY id LIMIT 100",
                 (tuple(self.functions),),
             )
             due = cursor.fetchall()
             claimed = 0
-            for row in due:
+            for row_id, function_name, payload, attempts, status in due:
+                lease = self.functions[function_name].timeout_seconds + LEASE_MARGIN_SECONDS
                 cursor.execute(
-                    "UPDATE aurora_emulation.invocations SET status = 'running' "
-                    "WHERE id = %s AND status = 'pending'",
-                    (row[0],),
+                    "UPDATE aurora_emulation.invocations SET status = 'running', "
+                    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND "
+                    "WHERE id = %s AND status = %s AND next_attempt_at <= UTC_TIMESTAMP(6)",
+                    (int(lease * 1_000_000), row_id, status),
                 )
                 if cursor.rowcount == 1:
                     claimed += 1
-                    self._executor.submit(self._deliver_event, *row)
+                    self._executor.submit(
+                        self._deliver_event, row_id, function_name, payload, attempts
+                    )
         return claimed
 
     def _deliver_event(self, row_id: int, function_name: str, payload: str, attempts: int) -> None:
@@ -374,10 +383,11 @@ class LambdaRuntime:
                         "database_name FROM aurora_emulation.sync_requests"
                     )
                     requests = cursor.fetchall()
-            except pymysql.err.MySQLError as error:
+            except pymysql.err.MySQLError as error:  # database restarting: try again soon
                 log.warning("sync poll failed: %s", error)
                 self._local.sync_connection = None
-                requests = ()
+                self._stop.wait(0.5)
+                continue
             for request in requests:
                 # Several runtimes may share a server: each answers only its own functions.
                 if request[0] not in self._sync_seen and request[1] in self.functions:
@@ -439,10 +449,16 @@ class LambdaRuntime:
     # -- connections -----------------------------------------------------------------
 
     def _db(self) -> pymysql.connections.Connection:
+        """This thread's connection, reconnected if the server restarted since last use."""
         connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = connect(self.admin, autocommit=True)
-            self._local.connection = connection
+        if connection is not None:
+            try:
+                connection.ping(reconnect=False)
+                return connection
+            except pymysql.err.MySQLError:
+                self._forget_connection()
+        connection = connect(self.admin, autocommit=True)
+        self._local.connection = connection
         return connection
 
     def _forget_connection(self) -> None:

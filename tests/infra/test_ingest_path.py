@@ -1,0 +1,387 @@
+"""The ingest path under every failure we can make locally: API -> ingest -> SQS FIFO ->
+drain -> MariaDB. Each test asserts rows, not exit codes."""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from infra.aws.queues import replay_dead_letters
+from infra.local.event_source import sqs_event
+from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from infra.local.stack import APP_DATABASE
+from tests.support import wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_customer_ids = iter(range(1000, 10**6))
+
+
+@pytest.fixture(scope="session")
+def ingest_database(stack):
+    """The stack's own database (the drain's secret points at it), migrated to head."""
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes.update(database_url=stack.database_url(), skip_logging_config=True)
+    command.upgrade(config, "head")
+    return stack
+
+
+def query(stack, sql, *args):
+    from functions.common.database import connect
+
+    connection = connect(stack.app_settings(APP_DATABASE))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def post(stack, path, body, key=None, raw=False):
+    data = body if raw else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    request = urllib.request.Request(stack.api.url + path, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if key is not None:
+        request.add_header("Idempotency-Key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read()), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+def order(customer_id, amount="1.00"):
+    return {"customer_id": customer_id, "amount": amount, "currency": "USD"}
+
+
+def orders_of(stack, customers):
+    marks = ", ".join(["%s"] * len(customers))
+    return query(
+        stack,
+        f"SELECT customer_id, idempotency_key, id FROM orders WHERE customer_id IN ({marks}) "
+        "ORDER BY id",
+        *customers,
+    )
+
+
+def queue_counts(url):
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_database_down_every_request_is_accepted_and_stored_once_in_order(ingest_database):
+    stack = ingest_database
+    customers = [next(_customer_ids) for _ in range(10)]
+    statuses = []
+    stack.db.stop()
+    try:
+
+        def post_customer(customer):  # one customer's requests in sequence: their order
+            return [
+                post(
+                    stack, "/orders", order(customer, f"{n + 1}.00"), key=f"down-{customer}-{n:03}"
+                )[0]
+                for n in range(50)
+            ]
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            for result in pool.map(post_customer, customers):
+                statuses += result
+        assert statuses == [202] * 500
+        assert orders_of_safe(stack, customers) is None  # really down
+    finally:
+        stack.db.start()
+
+    rows = wait_for(lambda: (r := orders_of(stack, customers)) and len(r) >= 500 and r, timeout=90)
+    keys = [key for _, key, _ in rows]
+    assert len(rows) == 500 and len(set(keys)) == 500  # each exactly once
+    for customer in customers:
+        in_id_order = [key for c, key, _ in rows if c == customer]
+        assert in_id_order == [f"down-{customer}-{n:03}" for n in range(50)]
+
+
+def orders_of_safe(stack, customers):
+    try:
+        return orders_of(stack, customers)
+    except Exception:
+        return None
+
+
+def test_resubmissions_make_one_row(ingest_database):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    answers = [post(stack, "/orders", order(customer), key=f"dup-{customer}") for _ in range(5)]
+    assert [status for status, _, _ in answers] == [202] * 5
+    assert {body["idempotency_key"] for _, body, _ in answers} == {f"dup-{customer}"}
+    wait_for(lambda: orders_of(stack, [customer]))
+    # And once more after it was written and its message deleted.
+    assert post(stack, "/orders", order(customer), key=f"dup-{customer}")[0] == 202
+    # Without a key: the same body twice is the same request.
+    post(stack, "/orders", order(customer, "2.00"))
+    post(stack, "/orders", order(customer, "2.00"))
+    wait_for(
+        lambda: (
+            len(orders_of(stack, [customer])) == 2
+            and not queue_counts(stack.resources.queue_urls["ingest"])
+        )
+    )
+    time.sleep(0.5)
+    rows = orders_of(stack, [customer])
+    assert [key for _, key, _ in rows][0] == f"dup-{customer}"
+    assert len(rows) == 2
+
+
+def test_a_drain_that_commits_and_dies_before_the_delete_makes_one_row(ingest_database):
+    stack = ingest_database
+    (poller,) = stack.pollers
+    customer = next(_customer_ids)
+    sqs = boto3.client("sqs")
+    url = stack.resources.queue_urls["ingest"]
+    poller.pause()
+    try:
+        wait_for(lambda: queue_counts(url) == 0)
+        assert post(stack, "/orders", order(customer), key=f"crash-{customer}")[0] == 202
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
+        )["Messages"]
+        event = sqs_event(messages, stack.resources.queue_arns["ingest"], "us-east-1")
+        outcome = stack.runtime.invoke("aurora-events-drain", event)
+        assert outcome.result == {"batchItemFailures": []}
+        assert len(orders_of(stack, [customer])) == 1
+        # ...and the drain "dies": the message is never deleted; it comes back.
+        for message in messages:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    finally:
+        poller.resume()
+    wait_for(lambda: queue_counts(url) == 0)
+    assert len(orders_of(stack, [customer])) == 1
+
+
+def test_a_poison_message_goes_to_the_dlq_and_other_customers_keep_flowing(ingest_database):
+    stack = ingest_database
+    (poller,) = stack.pollers
+    sqs = boto3.client("sqs")
+    url, dlq = stack.resources.queue_urls["ingest"], stack.resources.queue_urls["ingest-dlq"]
+    poison_customer, later = next(_customer_ids), next(_customer_ids)
+    others = [next(_customer_ids) for _ in range(5)]
+    saved, poller.visibility_seconds = poller.visibility_seconds, 0.3
+    try:
+        # Valid JSON, valid schema, but a key too long for its column: never writable.
+        body = {
+            "version": 1,
+            "resource": "orders",
+            "idempotency_key": "p" * 300,
+            "request_id": "",
+            "received_at": "",
+            "data": order(poison_customer),
+        }
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(body),
+            MessageGroupId=f"customer-{poison_customer}",
+            MessageDeduplicationId=f"poison-{poison_customer}",
+        )
+        # Same customer, queued behind the poison: FIFO keeps it waiting.
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(
+                {
+                    **body,
+                    "idempotency_key": f"after-{poison_customer}",
+                    "data": order(poison_customer),
+                }
+            ),
+            MessageGroupId=f"customer-{poison_customer}",
+            MessageDeduplicationId=f"after-{later}",
+        )
+        for customer in others:
+            assert post(stack, "/orders", order(customer), key=f"flow-{customer}")[0] == 202
+
+        wait_for(lambda: len(orders_of(stack, others)) == 5, timeout=20)
+        assert queue_counts(dlq) == 0  # the poison is still being retried meanwhile
+        assert orders_of(stack, [poison_customer]) == ()
+
+        wait_for(lambda: queue_counts(dlq) == 1, timeout=30)
+        wait_for(lambda: len(orders_of(stack, [poison_customer])) == 1)
+        (dead,) = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"], VisibilityTimeout=0)[
+            "Messages"
+        ]
+        assert json.loads(dead["Body"])["idempotency_key"] == "p" * 300
+        assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 10
+        assert [k for _, k, _ in orders_of(stack, [poison_customer])] == [
+            f"after-{poison_customer}"
+        ]
+    finally:
+        poller.visibility_seconds = saved
+        drain_queue(dlq)
+
+
+def drain_queue(url):
+    sqs = boto3.client("sqs")
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_replay_puts_dead_letters_back_and_a_replayed_write_is_a_no_op(ingest_database):
+    stack = ingest_database
+    sqs = boto3.client("sqs")
+    dlq = stack.resources.queue_urls["ingest-dlq"]
+    drain_queue(dlq)
+    customer = next(_customer_ids)
+    message = {
+        "version": 1,
+        "resource": "orders",
+        "idempotency_key": f"replay-{customer}",
+        "request_id": "",
+        "received_at": "",
+        "data": order(customer, "5.00"),
+    }
+    for copy in range(2):  # the same write twice: once is stored
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=json.dumps(message),
+            MessageGroupId=f"customer-{customer}",
+            MessageDeduplicationId=f"replay-{customer}-{copy}",
+        )
+    assert replay_dead_letters(stack.deployment) == 2
+    assert queue_counts(dlq) == 0
+    wait_for(lambda: orders_of(stack, [customer]))
+    wait_for(lambda: queue_counts(stack.resources.queue_urls["ingest"]) == 0)
+    assert [k for _, k, _ in orders_of(stack, [customer])] == [f"replay-{customer}"]
+    assert replay_dead_letters(stack.deployment) == 0
+
+
+def test_hard_input_gets_the_right_answer_and_is_stored_byte_identical(ingest_database):
+    stack = ingest_database
+    name = "Robert'); DROP TABLE customers;-- \\ \" \n\t 😀 한국어 𝔘 \u200b %s {0}"
+    email = f"o'neil+{next(_customer_ids)}@example.com"
+    status, body, _ = post(
+        stack, "/customers", {"email": email, "name": name, "phone": None}, key=f"hard-{email}"
+    )
+    assert status == 202 and body["status"] == "accepted"
+    rows = wait_for(
+        lambda: query(stack, "SELECT name, HEX(name), phone FROM customers WHERE email = %s", email)
+    )
+    assert rows[0][0] == name
+    assert bytes.fromhex(rows[0][1]) == name.encode("utf-8")
+    assert rows[0][2] is None
+
+    for raw, status_code, message in [
+        (b"{not json", 400, "body is not valid JSON"),
+        (b"\xff\xfe", 400, "body is not UTF-8"),
+        (json.dumps({"email": email, "name": 12}).encode(), 400, "field 'name' must be a string"),
+        (json.dumps({"name": "x"}).encode(), 400, "field 'email' is required"),
+        (
+            b'{"email": "a@b.co", "name": "' + b"x" * 262_144 + b'"}',
+            413,
+            "the limit is 262144 bytes",
+        ),
+    ]:
+        status, body, _ = post(stack, "/customers", raw, raw=True)
+        assert (status, message in body["message"]) == (status_code, True), body
+
+
+def test_http_api_v2_events_and_an_unavailable_queue(ingest_database, tmp_path):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    event = {
+        "version": "2.0",
+        "rawPath": "/orders",
+        "headers": {"idempotency-key": f"v2-{customer}"},
+        "body": json.dumps(order(customer)),
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "v2", "http": {"method": "POST"}},
+    }
+    outcome = stack.runtime.invoke("aurora-events-ingest", event)
+    assert outcome.result["statusCode"] == 202
+    wait_for(lambda: orders_of(stack, [customer]))
+
+    broken = LocalFunction(
+        name="test-ingest-no-queue",
+        arn="arn:aws:lambda:us-east-1:000000000000:function:x",
+        handler="functions.ingest.handler.handler",
+        environment={"QUEUE_URL": stack.resources.queue_urls["ingest"] + "-missing"},
+    )
+    runtime = LambdaRuntime(stack.admin_settings(), [broken], log_dir=tmp_path)
+    try:
+        answer = runtime.invoke("test-ingest-no-queue", event).result
+    finally:
+        runtime.stop()
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "5"
+    assert json.loads(answer["body"])["error"] == "unavailable"
+
+
+def test_the_drain_reconnects_after_the_server_restarts(ingest_database):
+    stack = ingest_database
+    first, second = next(_customer_ids), next(_customer_ids)
+
+    def drain(customer):
+        message = {
+            "MessageId": f"m-{customer}",
+            "ReceiptHandle": "r",
+            "Body": json.dumps(
+                {
+                    "version": 1,
+                    "resource": "orders",
+                    "idempotency_key": f"stale-{customer}",
+                    "request_id": "",
+                    "received_at": "",
+                    "data": order(customer),
+                }
+            ),
+            "Attributes": {"MessageGroupId": f"customer-{customer}"},
+        }
+        return stack.runtime.invoke("aurora-events-drain", sqs_event([message], "arn", "us-east-1"))
+
+    assert drain(first).result == {"batchItemFailures": []}
+    stack.db.stop()
+    stack.db.start()
+    assert drain(second).result == {"batchItemFailures": []}
+    assert len(orders_of(stack, [first, second])) == 2
+
+
+def test_while_the_database_is_down_the_drain_fails_fast(ingest_database):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    message = {
+        "MessageId": "m-down",
+        "ReceiptHandle": "r",
+        "Body": json.dumps(
+            {
+                "version": 1,
+                "resource": "orders",
+                "idempotency_key": f"fast-{customer}",
+                "request_id": "",
+                "received_at": "",
+                "data": order(customer),
+            }
+        ),
+        "Attributes": {"MessageGroupId": "g"},
+    }
+    stack.db.stop()
+    try:
+        started = time.monotonic()
+        outcome = stack.runtime.invoke(
+            "aurora-events-drain", sqs_event([message], "arn", "us-east-1")
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        stack.db.start()
+    assert outcome.result == {"batchItemFailures": [{"itemIdentifier": "m-down"}]}
+    assert elapsed < 5  # connection refused at once; a hung host would hit the 2 s timeout
