@@ -59,3 +59,5 @@ def test_the_demo_passes():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "RESULT: every committed row delivered exactly once, intact" in result.stdout
     assert "row in table: no; SNS notifications for it: 1; emails: 1" in result.stdout
+    assert "rows stored: 50; distinct keys: 50; values intact: yes" in result.stdout
+    assert "RESULT: every request stored exactly once, none lost during the outage" in result.stdout
