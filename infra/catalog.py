@@ -40,7 +40,33 @@ class Setting:
     name: str
 
 
+@dataclass(frozen=True)
+class QueueArn:
+    """The ARN of a declared queue (for permissions)."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class DatabaseSecretArn:
+    """The ARN of the deployment's database secret (for permissions)."""
+
+
+@dataclass(frozen=True)
+class EmailIdentityArn:
+    """The ARN of the deployment's SES sending identity (for permissions)."""
+
+
 EnvironmentValue = str | TopicArn | QueueUrl | Setting
+PermissionResource = TopicArn | QueueArn | DatabaseSecretArn | EmailIdentityArn
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What a function's execution role may do, on exactly one declared resource."""
+
+    actions: tuple[str, ...]
+    resource: PermissionResource
 
 
 # -- declarations ------------------------------------------------------------------------
@@ -61,6 +87,14 @@ class FunctionSpec:
     # queue that receives a record once they are exhausted.
     max_retry_attempts: int = 2
     on_failure_queue: str | None = "lambda-failures"
+    # Least privilege: besides these, a role may only write its own logs and, when it has
+    # an on-failure queue, send to it (both added by the provisioning).
+    permissions: tuple[Permission, ...] = ()
+    # Runs inside the VPC (the database's), when the deployment names subnets.
+    in_vpc: bool = False
+    # Called by Aurora (lambda_async from triggers): its ARN goes into the policy of the
+    # role Aurora uses, and nothing else's does.
+    invoked_by_aurora: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         invoked_by="Aurora `lambda_async` from row-event triggers",
         timeout_seconds=30,
         environment={"TOPIC_ARN": TopicArn("notifications")},
+        permissions=(Permission(("sns:Publish",), TopicArn("notifications")),),
+        invoked_by_aurora=True,
     ),
     FunctionSpec(
         name="ingest",
@@ -114,6 +150,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={"QUEUE_URL": QueueUrl("ingest")},
         max_retry_attempts=0,
         on_failure_queue=None,
+        permissions=(Permission(("sqs:SendMessage",), QueueArn("ingest")),),
     ),
     FunctionSpec(
         name="drain",
@@ -127,6 +164,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         },
         max_retry_attempts=0,
         on_failure_queue=None,
+        permissions=(
+            Permission(
+                (
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ),
+                QueueArn("ingest"),
+            ),
+            Permission(("secretsmanager:GetSecretValue",), DatabaseSecretArn()),
+        ),
+        in_vpc=True,
     ),
     FunctionSpec(
         name="email",
@@ -135,6 +185,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         invoked_by="Aurora `lambda_async` from row-event triggers",
         timeout_seconds=30,
         environment={"EMAIL_FROM": Setting("email_from"), "EMAIL_TO": Setting("email_to")},
+        permissions=(Permission(("ses:SendEmail", "ses:SendRawEmail"), EmailIdentityArn()),),
+        invoked_by_aurora=True,
     ),
 )
 
@@ -188,8 +240,15 @@ class Deployment:
     # that overrides the secret's, e.g. an RDS Proxy endpoint.
     database_secret_id: str = ""
     database_host: str = ""
+    cluster: str = ""  # the Aurora DB cluster identifier (Aurora access, doctor)
     # False only for the local stack, where a local poller stands in for the mapping.
     event_sources_enabled: bool = True
+    # The VPC the in-VPC functions (the drain) run in: the database's subnets and a
+    # security group the database accepts. Empty: no VPC (the database is public).
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    # Vendor PyMySQL and Powertools into the zip (for AWS); the local stack skips it.
+    package_dependencies: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Deployment:
@@ -202,11 +261,18 @@ class Deployment:
             email_to=environ.get("AURORA_EVENTS_EMAIL_TO") or defaults.email_to,
             database_secret_id=environ.get("AURORA_EVENTS_DATABASE_SECRET_ID", ""),
             database_host=environ.get("AURORA_EVENTS_DATABASE_HOST", ""),
+            cluster=environ.get("AURORA_EVENTS_CLUSTER", ""),
+            subnet_ids=_list_setting(environ.get("AURORA_EVENTS_SUBNET_IDS", "")),
+            security_group_ids=_list_setting(environ.get("AURORA_EVENTS_SECURITY_GROUP_IDS", "")),
         )
 
     def resource_name(self, name: str) -> str:
         """The deployed name of a declared function, topic or queue."""
         return f"{self.prefix}-{name}"
+
+
+def _list_setting(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def function_spec(name: str) -> FunctionSpec:

@@ -7,6 +7,10 @@ aurora-events queues                        ingest queue: waiting, in flight, de
 aurora-events replay [--limit N]            move dead letters back to the ingest queue
 aurora-events emulation install             emulate Aurora's functions on a MariaDB server
 aurora-events functions [--markdown]        the catalog of functions
+aurora-events deploy plan|apply|destroy     the event path on AWS (or on the stack's moto)
+aurora-events aurora plan|apply|destroy     Aurora's access to Lambda (IAM, parameter, role)
+aurora-events grant                         the database grant for the trigger definer
+aurora-events doctor                        find the first broken link, and its fix
 aurora-events demo                          what `make demo` runs
 """
 
@@ -265,9 +269,19 @@ def demo(args) -> int:
 # -- parser ----------------------------------------------------------------------------
 
 
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a TOML file of deployment settings")
+    parser.add_argument("--profile", help="the AWS profile (credentials: boto3's chain only)")
+    parser.add_argument("--region", help="the AWS region")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from infra.aws import commands as aws_commands
+
     parser = argparse.ArgumentParser(prog="aurora-events", description=__doc__.split("\n")[0])
+    add_settings_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
+    aws_commands.register(commands)
 
     def with_dir(p):
         p.add_argument(
@@ -336,7 +350,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_settings(argv: list[str] | None) -> None:
+    """Settings first (they supply defaults of the commands' options), then the command."""
+    from infra.aws.settings import SettingsError, apply_settings, load_config
+
+    early = argparse.ArgumentParser(add_help=False)
+    add_settings_arguments(early)
+    known, _ = early.parse_known_args(argv)
+    try:
+        config = load_config(known.config) if known.config else {}
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+    apply_settings(config, {"profile": known.profile, "region": known.region})
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        load_settings(argv)
+    except CommandError as error:
+        print(f"aurora-events: {error}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -1,25 +1,42 @@
-"""Create the notification path's resources, idempotently: topic, queues, SES identity,
-the functions' execution role, and the functions with their async-invocation settings.
+"""The event path's resources, planned and applied from the catalog: SNS topics, SQS
+queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
+the functions (zip, configuration, async-invocation settings) and the event source mapping.
 
-Every resource gets the tags in :func:`project_tags`. Run it twice and the second run
-creates nothing (AWS's create calls for these resources are idempotent, or we look first).
+:meth:`EventPath.plan` reads what exists and returns the :class:`~infra.aws.changes.Change`
+list that would make it match the catalog (nothing when it already does); ``apply`` runs
+them; :meth:`EventPath.plan_destroy` removes what carries the project's tags and nothing
+else. The same code provisions the local stack on moto and a real AWS account.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import boto3
+from botocore.exceptions import ClientError
 
+from infra.aws.changes import Change, apply_changes
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
     QUEUES,
     TOPICS,
+    DatabaseSecretArn,
     Deployment,
+    EmailIdentityArn,
+    EventSourceSpec,
+    FunctionSpec,
+    QueueArn,
     QueueSpec,
+    TopicArn,
+    queue_spec,
     resolve_environment,
 )
 
@@ -34,11 +51,40 @@ LAMBDA_TRUST_POLICY = {
         }
     ],
 }
+ROLE_POLICY_NAME = "least-privilege"
+VPC_ACCESS_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+PROJECT_TAG = ("project", "aurora-events")
+
+
+class PlanError(RuntimeError):
+    """The deployment settings do not allow a plan (something required is missing)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The account and region resources go to; predicts their ARNs."""
+
+    account: str
+    region: str
+    partition: str = "aws"
+
+    @classmethod
+    def current(cls) -> Target:
+        """From boto3's standard chain (credentials, region) and STS."""
+        arn = boto3.client("sts").get_caller_identity()["Arn"]
+        region = boto3.session.Session().region_name
+        if not region:
+            raise PlanError("no AWS region: pass --region, or set AWS_REGION / a profile's region")
+        return cls(account=arn.split(":")[4], region=region, partition=arn.split(":")[1])
+
+    def arn(self, service: str, resource: str, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
 
 
 @dataclass
 class EventPathResources:
-    """What exists after :func:`apply_event_path`, by declared (not deployed) name."""
+    """What exists after an apply, by declared (not deployed) name."""
 
     topic_arns: dict[str, str] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
@@ -48,59 +94,520 @@ class EventPathResources:
 
 
 def project_tags(deployment: Deployment) -> dict[str, str]:
-    return {"project": "aurora-events", "aurora-events:prefix": deployment.prefix}
+    return {PROJECT_TAG[0]: PROJECT_TAG[1], "aurora-events:prefix": deployment.prefix}
 
 
 def apply_event_path(deployment: Deployment) -> EventPathResources:
-    """Converge the notification path to the catalog; return what exists."""
-    tags = project_tags(deployment)
-    resources = EventPathResources()
-    sns = boto3.client("sns")
-    for topic in TOPICS:
-        resources.topic_arns[topic.name] = sns.create_topic(
-            Name=deployment.resource_name(topic.name),
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-        )["TopicArn"]
+    """Converge the event path to the catalog; return what exists."""
+    path = EventPath(deployment)
+    apply_changes(path.plan())
+    return path.resources()
 
-    sqs = boto3.client("sqs")
-    # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
-    for queue in sorted(QUEUES, key=lambda q: q.dead_letter_queue is not None):
-        url = ensure_queue(sqs, deployment, queue, resources.queue_arns, tags)
-        resources.queue_urls[queue.name] = url
-        resources.queue_arns[queue.name] = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
 
-    boto3.client("ses").verify_email_identity(EmailAddress=deployment.email_from)
+class EventPath:
+    """Plans for one deployment in one account and region."""
 
-    role_arn = ensure_execution_role(boto3.client("iam"), deployment, tags)
-    lambda_client = boto3.client("lambda")
-    package = build_functions_zip()
-    for spec in FUNCTIONS:
-        environment = resolve_environment(
-            spec, deployment, resources.topic_arns, resources.queue_urls
-        )
-        resources.function_environments[spec.name] = environment
-        resources.function_arns[spec.name] = ensure_function(
-            lambda_client, deployment, spec, role_arn, environment, package, tags
-        )
-        destination = {}
-        if spec.on_failure_queue:
-            destination = {
-                "OnFailure": {"Destination": resources.queue_arns[spec.on_failure_queue]}
+    def __init__(self, deployment: Deployment, target: Target | None = None) -> None:
+        self.deployment = deployment
+        self.target = target or Target.current()
+        self.tags = project_tags(deployment)
+        self.sns = boto3.client("sns")
+        self.sqs = boto3.client("sqs")
+        self.ses = boto3.client("ses")
+        self.iam = boto3.client("iam")
+        self.lambda_ = boto3.client("lambda")
+        self.secrets = boto3.client("secretsmanager")
+        self._package: bytes | None = None
+
+    # -- names and ARNs ----------------------------------------------------------------
+
+    def topic_arn(self, topic: str) -> str:
+        return self.target.arn("sns", self.deployment.resource_name(topic))
+
+    def queue_arn(self, queue: str) -> str:
+        return self.target.arn("sqs", queue_spec(queue).deployed_name(self.deployment))
+
+    def role_name(self, spec: FunctionSpec) -> str:
+        return self.deployment.resource_name(spec.name)
+
+    def role_arn(self, spec: FunctionSpec) -> str:
+        return self.target.arn("iam", f"role/{self.role_name(spec)}", regional=False)
+
+    def function_name(self, spec: FunctionSpec) -> str:
+        return self.deployment.resource_name(spec.name)
+
+    def queue_url(self, queue: str) -> str | None:
+        try:
+            name = queue_spec(queue).deployed_name(self.deployment)
+            return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except self.sqs.exceptions.QueueDoesNotExist:
+            return None
+
+    def secret_arn(self) -> str:
+        secret = self.deployment.database_secret_id
+        if not secret:
+            raise PlanError("the drain needs the database secret: set database_secret_id")
+        try:
+            return self.secrets.describe_secret(SecretId=secret)["ARN"]
+        except self.secrets.exceptions.ResourceNotFoundException:
+            raise PlanError(
+                f"database secret {secret!r} does not exist in Secrets Manager"
+            ) from None
+
+    def resource_arn(self, resource) -> str:
+        if isinstance(resource, TopicArn):
+            return self.topic_arn(resource.topic)
+        if isinstance(resource, QueueArn):
+            return self.queue_arn(resource.queue)
+        if isinstance(resource, DatabaseSecretArn):
+            return self.secret_arn()
+        if isinstance(resource, EmailIdentityArn):
+            return self.target.arn("ses", f"identity/{self.deployment.email_from}")
+        raise TypeError(f"no ARN for {resource!r}")
+
+    # -- the plan ----------------------------------------------------------------------
+
+    def plan(self) -> list[Change]:
+        """Every change that would bring the account in line with the catalog."""
+        return [
+            *self._plan_topics(),
+            *self._plan_queues(),
+            *self._plan_email_identity(),
+            *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
+            *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
+            *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
+        ]
+
+    def _plan_topics(self) -> Iterator[Change]:
+        for topic in TOPICS:
+            name = self.deployment.resource_name(topic.name)
+            try:
+                self.sns.get_topic_attributes(TopicArn=self.topic_arn(topic.name))
+            except self.sns.exceptions.NotFoundException:
+                yield Change(
+                    f"sns topic {name}",
+                    "create",
+                    run=lambda name=name: self.sns.create_topic(
+                        Name=name, Tags=_tag_list(self.tags)
+                    ),
+                )
+
+    def _plan_queues(self) -> Iterator[Change]:
+        # Dead-letter queues first: a queue's redrive policy names its DLQ.
+        for queue in sorted(QUEUES, key=lambda q: q.dead_letter_queue is not None):
+            name = queue.deployed_name(self.deployment)
+            wanted = queue_attributes(queue, self.queue_arn)
+            url = self.queue_url(queue.name)
+            if url is None:
+                yield Change(
+                    f"sqs queue {name}",
+                    "create",
+                    ", ".join(f"{k}={v}" for k, v in wanted.items() if k != "RedrivePolicy"),
+                    run=lambda name=name, wanted=wanted: self.sqs.create_queue(
+                        QueueName=name, Attributes=wanted, tags=self.tags
+                    ),
+                )
+                continue
+            current = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+                "Attributes"
+            ]
+            changed = {
+                key: value
+                for key, value in wanted.items()
+                if key != "FifoQueue" and _comparable(current.get(key)) != _comparable(value)
             }
-        lambda_client.put_function_event_invoke_config(
-            FunctionName=deployment.resource_name(spec.name),
-            MaximumRetryAttempts=spec.max_retry_attempts,
-            DestinationConfig=destination,
+            if changed:
+                yield Change(
+                    f"sqs queue {name}",
+                    "update",
+                    "; ".join(f"{k}: {current.get(k)} -> {v}" for k, v in changed.items()),
+                    run=lambda url=url, changed=changed: self.sqs.set_queue_attributes(
+                        QueueUrl=url, Attributes=changed
+                    ),
+                )
+
+    def _plan_email_identity(self) -> Iterator[Change]:
+        address = self.deployment.email_from
+        known = self.ses.get_identity_verification_attributes(Identities=[address])[
+            "VerificationAttributes"
+        ]
+        if address not in known:
+            yield Change(
+                f"ses identity {address}",
+                "verify",
+                "SES sends a verification email; sending works once it is confirmed",
+                run=lambda: self.ses.verify_email_identity(EmailAddress=address),
+            )
+
+    def role_policy(self, spec: FunctionSpec) -> dict:
+        """The execution role's inline policy: its logs, its declared permissions, its DLQ."""
+        log_group = self.target.arn("logs", f"log-group:/aws/lambda/{self.function_name(spec)}")
+        statements = [
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_group, f"{log_group}:*"],
+            }
+        ]
+        for number, permission in enumerate(spec.permissions, 1):
+            statements.append(
+                {
+                    "Sid": f"Declared{number}",
+                    "Effect": "Allow",
+                    "Action": list(permission.actions),
+                    "Resource": self.resource_arn(permission.resource),
+                }
+            )
+        if spec.on_failure_queue:
+            statements.append(
+                {
+                    "Sid": "OnFailureDestination",
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": self.queue_arn(spec.on_failure_queue),
+                }
+            )
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    def _plan_role(self, spec: FunctionSpec) -> Iterator[Change]:
+        name = self.role_name(spec)
+        policy = self.role_policy(spec)
+        resource = f"iam role {name}"
+        try:
+            role = self.iam.get_role(RoleName=name)["Role"]
+        except self.iam.exceptions.NoSuchEntityException:
+            role = None
+            yield Change(
+                resource,
+                "create",
+                "trusts lambda.amazonaws.com",
+                run=lambda: self.iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+                    Tags=_tag_list(self.tags),
+                ),
+            )
+        if role is not None and _policy_document(role["AssumeRolePolicyDocument"]) != (
+            LAMBDA_TRUST_POLICY
+        ):
+            yield Change(
+                resource,
+                "update",
+                "trust policy -> lambda.amazonaws.com only",
+                run=lambda: self.iam.update_assume_role_policy(
+                    RoleName=name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+                ),
+            )
+        current_policy = None
+        if role is not None:
+            with contextlib.suppress(self.iam.exceptions.NoSuchEntityException):
+                current_policy = _policy_document(
+                    self.iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY_NAME)[
+                        "PolicyDocument"
+                    ]
+                )
+        if current_policy != policy:
+            actions = sorted({a for s in policy["Statement"] for a in s["Action"]})
+            yield Change(
+                f"{resource} policy {ROLE_POLICY_NAME}",
+                "set" if current_policy is None else "update",
+                ", ".join(actions),
+                run=lambda: self.iam.put_role_policy(
+                    RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy)
+                ),
+            )
+        if spec.in_vpc and self.deployment.subnet_ids:
+            managed = VPC_ACCESS_POLICY.format(partition=self.target.partition)
+            attached = (
+                []
+                if role is None
+                else [
+                    p["PolicyArn"]
+                    for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+                ]
+            )
+            if managed not in attached:
+                yield Change(
+                    resource,
+                    "attach",
+                    managed,
+                    run=lambda: self.iam.attach_role_policy(RoleName=name, PolicyArn=managed),
+                )
+
+    def environment(self, spec: FunctionSpec) -> dict[str, str]:
+        queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
+        topic_arns = {t.name: self.topic_arn(t.name) for t in TOPICS}
+        return resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+
+    def function_settings(self, spec: FunctionSpec) -> dict:
+        settings = {
+            "Role": self.role_arn(spec),
+            "Handler": spec.handler,
+            "Runtime": LAMBDA_RUNTIME,
+            "Timeout": spec.timeout_seconds,
+            "MemorySize": spec.memory_mb,
+            "Environment": {"Variables": self.environment(spec)},
+            "Description": spec.description,
+        }
+        if spec.in_vpc and self.deployment.subnet_ids:
+            settings["VpcConfig"] = {
+                "SubnetIds": list(self.deployment.subnet_ids),
+                "SecurityGroupIds": list(self.deployment.security_group_ids),
+            }
+        return settings
+
+    def package(self) -> bytes:
+        if self._package is None:
+            self._package = build_functions_zip(self.deployment.package_dependencies)
+        return self._package
+
+    def _plan_function(self, spec: FunctionSpec) -> Iterator[Change]:
+        name = self.function_name(spec)
+        resource = f"lambda function {name}"
+        settings = self.function_settings(spec)
+        code_sha = base64.b64encode(hashlib.sha256(self.package()).digest()).decode()
+        try:
+            current = self.lambda_.get_function(FunctionName=name)["Configuration"]
+        except self.lambda_.exceptions.ResourceNotFoundException:
+            current = None
+            yield Change(
+                resource,
+                "create",
+                f"{spec.handler}, {spec.timeout_seconds} s, {spec.memory_mb} MB",
+                run=lambda: self._create_function(spec),
+            )
+        if current is not None:
+            differing = [
+                key for key, value in settings.items() if _configuration(current, key) != value
+            ]
+            if differing:
+                yield Change(
+                    resource,
+                    "update",
+                    "configuration: " + ", ".join(differing),
+                    run=lambda: self.lambda_.update_function_configuration(
+                        FunctionName=name, **self.function_settings(spec)
+                    ),
+                )
+            if current.get("CodeSha256") != code_sha:
+                yield Change(
+                    resource,
+                    "update",
+                    "code",
+                    run=lambda: self.lambda_.update_function_code(
+                        FunctionName=name, ZipFile=self.package()
+                    ),
+                )
+        yield from self._plan_async_settings(spec, exists=current is not None)
+
+    def _create_function(self, spec: FunctionSpec) -> None:
+        # A role created seconds ago may not be assumable yet (IAM is eventually consistent).
+        for attempt in range(10):
+            try:
+                self.lambda_.create_function(
+                    FunctionName=self.function_name(spec),
+                    Code={"ZipFile": self.package()},
+                    Tags=self.tags,
+                    **self.function_settings(spec),
+                )
+                return
+            except ClientError as error:
+                message = error.response["Error"].get("Message", "")
+                if "cannot be assumed" not in message or attempt == 9:
+                    raise
+                time.sleep(3)
+
+    def _plan_async_settings(self, spec: FunctionSpec, exists: bool) -> Iterator[Change]:
+        name = self.function_name(spec)
+        destination = (
+            {"OnFailure": {"Destination": self.queue_arn(spec.on_failure_queue)}}
+            if spec.on_failure_queue
+            else {}
         )
-    for source in EVENT_SOURCES:
-        ensure_event_source(lambda_client, deployment, source, resources.queue_arns[source.queue])
-    return resources
+        current = None
+        if exists:
+            with contextlib.suppress(self.lambda_.exceptions.ResourceNotFoundException):
+                current = self.lambda_.get_function_event_invoke_config(FunctionName=name)
+        current_destination = (current or {}).get("DestinationConfig", {}).get("OnFailure", {})
+        if (
+            current is None
+            or current.get("MaximumRetryAttempts") != spec.max_retry_attempts
+            or current_destination.get("Destination")
+            != destination.get("OnFailure", {}).get("Destination")
+        ):
+            yield Change(
+                f"lambda function {name} async invocation",
+                "set",
+                f"{spec.max_retry_attempts} retries"
+                + (f", then queue {spec.on_failure_queue}" if spec.on_failure_queue else ""),
+                run=lambda: self.lambda_.put_function_event_invoke_config(
+                    FunctionName=name,
+                    MaximumRetryAttempts=spec.max_retry_attempts,
+                    DestinationConfig=destination,
+                ),
+            )
+
+    def _plan_event_source(self, source: EventSourceSpec) -> Iterator[Change]:
+        function_name = self.deployment.resource_name(source.function)
+        queue_arn = self.queue_arn(source.queue)
+        settings = {
+            "BatchSize": source.batch_size,
+            "Enabled": self.deployment.event_sources_enabled,
+            "FunctionResponseTypes": (
+                ["ReportBatchItemFailures"] if source.report_batch_item_failures else []
+            ),
+            "ScalingConfig": {"MaximumConcurrency": source.maximum_concurrency},
+        }
+        resource = f"event source mapping {source.queue} -> {function_name}"
+        try:
+            existing = self.lambda_.list_event_source_mappings(
+                FunctionName=function_name, EventSourceArn=queue_arn
+            )["EventSourceMappings"]
+        except self.lambda_.exceptions.ResourceNotFoundException:
+            existing = []
+        if not existing:
+            yield Change(
+                resource,
+                "create",
+                f"batch {source.batch_size}, max concurrency {source.maximum_concurrency}"
+                + ("" if self.deployment.event_sources_enabled else ", disabled"),
+                run=lambda: self.lambda_.create_event_source_mapping(
+                    FunctionName=function_name, EventSourceArn=queue_arn, **settings
+                ),
+            )
+            return
+        mapping = existing[0]
+        enabled = mapping.get("State") in ("Enabled", "Enabling", "Updating")
+        if (
+            mapping.get("BatchSize") != source.batch_size
+            or enabled != self.deployment.event_sources_enabled
+            or mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+            != source.maximum_concurrency
+            or sorted(mapping.get("FunctionResponseTypes", [])) != settings["FunctionResponseTypes"]
+        ):
+            yield Change(
+                resource,
+                "update",
+                f"batch {source.batch_size}, max concurrency {source.maximum_concurrency}",
+                run=lambda: self.lambda_.update_event_source_mapping(
+                    UUID=mapping["UUID"], **settings
+                ),
+            )
+
+    # -- what exists -------------------------------------------------------------------
+
+    def resources(self) -> EventPathResources:
+        """Live identifiers of the declared resources (after an apply)."""
+        found = EventPathResources()
+        found.topic_arns = {t.name: self.topic_arn(t.name) for t in TOPICS}
+        for queue in QUEUES:
+            found.queue_urls[queue.name] = self.queue_url(queue.name)
+            found.queue_arns[queue.name] = self.queue_arn(queue.name)
+        for spec in FUNCTIONS:
+            configuration = self.lambda_.get_function(FunctionName=self.function_name(spec))[
+                "Configuration"
+            ]
+            found.function_arns[spec.name] = configuration["FunctionArn"]
+            found.function_environments[spec.name] = self.environment(spec)
+        return found
+
+    # -- destroy -----------------------------------------------------------------------
+
+    def plan_destroy(self) -> list[Change]:
+        """Delete what this deployment created: only resources with its tags.
+
+        The SES identity is left alone: SES identities cannot be tagged, so nothing shows
+        that this project verified it rather than someone else.
+        """
+        changes: list[Change] = []
+        for spec in FUNCTIONS:
+            name = self.function_name(spec)
+            try:
+                configuration = self.lambda_.get_function(FunctionName=name)["Configuration"]
+            except self.lambda_.exceptions.ResourceNotFoundException:
+                continue
+            tags = self.lambda_.list_tags(Resource=configuration["FunctionArn"])["Tags"]
+            if not self._ours(tags):
+                continue
+            for mapping in self.lambda_.list_event_source_mappings(FunctionName=name)[
+                "EventSourceMappings"
+            ]:
+                changes.append(
+                    Change(
+                        f"event source mapping {mapping['UUID']}",
+                        "delete",
+                        run=lambda uuid=mapping["UUID"]: self.lambda_.delete_event_source_mapping(
+                            UUID=uuid
+                        ),
+                    )
+                )
+            changes.append(
+                Change(
+                    f"lambda function {name}",
+                    "delete",
+                    run=lambda name=name: self.lambda_.delete_function(FunctionName=name),
+                )
+            )
+        for spec in FUNCTIONS:
+            changes += self._destroy_role(spec)
+        for queue in QUEUES:
+            url = self.queue_url(queue.name)
+            if url and self._ours(self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})):
+                changes.append(
+                    Change(
+                        f"sqs queue {queue.deployed_name(self.deployment)}",
+                        "delete",
+                        run=lambda url=url: self.sqs.delete_queue(QueueUrl=url),
+                    )
+                )
+        for topic in TOPICS:
+            arn = self.topic_arn(topic.name)
+            try:
+                tags = self.sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+            except (
+                self.sns.exceptions.NotFoundException,
+                self.sns.exceptions.ResourceNotFoundException,
+            ):
+                continue
+            if self._ours({t["Key"]: t["Value"] for t in tags}):
+                changes.append(
+                    Change(
+                        f"sns topic {arn.rsplit(':', 1)[1]}",
+                        "delete",
+                        run=lambda arn=arn: self.sns.delete_topic(TopicArn=arn),
+                    )
+                )
+        return changes
+
+    def _destroy_role(self, spec: FunctionSpec) -> list[Change]:
+        name = self.role_name(spec)
+        try:
+            self.iam.get_role(RoleName=name)
+        except self.iam.exceptions.NoSuchEntityException:
+            return []
+        tags = {t["Key"]: t["Value"] for t in self.iam.list_role_tags(RoleName=name)["Tags"]}
+        if not self._ours(tags):
+            return []
+
+        def delete_role() -> None:
+            for policy in self.iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                self.iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            for attached in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                self.iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+            self.iam.delete_role(RoleName=name)
+
+        return [Change(f"iam role {name}", "delete", run=delete_role)]
+
+    def _ours(self, tags: dict[str, str]) -> bool:
+        return all(tags.get(key) == value for key, value in self.tags.items())
 
 
-def queue_attributes(queue: QueueSpec, queue_arns: dict[str, str]) -> dict[str, str]:
-    """The SQS attributes that the declaration implies."""
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def queue_attributes(queue: QueueSpec, queue_arn) -> dict[str, str]:
+    """The SQS attributes that the declaration implies (``queue_arn(name)`` gives ARNs)."""
     attributes = {
         "VisibilityTimeout": str(queue.visibility_timeout_seconds),
         "MessageRetentionPeriod": str(queue.message_retention_seconds),
@@ -112,105 +619,44 @@ def queue_attributes(queue: QueueSpec, queue_arns: dict[str, str]) -> dict[str, 
     if queue.dead_letter_queue:
         attributes["RedrivePolicy"] = json.dumps(
             {
-                "deadLetterTargetArn": queue_arns[queue.dead_letter_queue],
+                "deadLetterTargetArn": queue_arn(queue.dead_letter_queue),
                 "maxReceiveCount": queue.max_receive_count,
             }
         )
     return attributes
 
 
-def ensure_queue(sqs, deployment, queue: QueueSpec, queue_arns, tags) -> str:
-    """Create the queue, or bring its attributes in line; return its URL."""
-    name = queue.deployed_name(deployment)
-    wanted = queue_attributes(queue, queue_arns)
-    try:
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist:
-        return sqs.create_queue(QueueName=name, Attributes=wanted, tags=tags)["QueueUrl"]
-    current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    # FifoQueue cannot change after creation; everything else can.
-    changed = {
-        key: value
-        for key, value in wanted.items()
-        if key != "FifoQueue" and _normalized(current.get(key)) != _normalized(value)
-    }
-    if changed:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
-    return url
+def _comparable(value):
+    """Attribute values as SQS returns them may differ in form (JSON text, numbers as text)."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return {key: str(item) for key, item in parsed.items()}
+    return value
 
 
-def _normalized(value):
-    try:
-        return json.loads(value) if isinstance(value, str) and value.startswith("{") else value
-    except ValueError:
-        return value
+def _policy_document(document) -> dict:
+    """IAM returns documents URL-encoded text or already parsed, depending on the client."""
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        return json.loads(unquote(document))
+    return document
 
 
-def ensure_event_source(lambda_client, deployment, source, queue_arn: str) -> str:
-    """Create or update the event source mapping; return its UUID.
-
-    ``deployment.event_sources_enabled`` is False for the local stack: moto's mapping would
-    take messages off the queue without running the handler, and the local poller
-    (infra/local/event_source.py) does the mapping's work instead.
-    """
-    function_name = deployment.resource_name(source.function)
-    settings = {
-        "BatchSize": source.batch_size,
-        "Enabled": deployment.event_sources_enabled,
-        "FunctionResponseTypes": (
-            ["ReportBatchItemFailures"] if source.report_batch_item_failures else []
-        ),
-        "ScalingConfig": {"MaximumConcurrency": source.maximum_concurrency},
-    }
-    existing = lambda_client.list_event_source_mappings(
-        FunctionName=function_name, EventSourceArn=queue_arn
-    )["EventSourceMappings"]
-    if not existing:
-        return lambda_client.create_event_source_mapping(
-            FunctionName=function_name, EventSourceArn=queue_arn, **settings
-        )["UUID"]
-    mapping = existing[0]
-    current_enabled = mapping.get("State") in ("Enabled", "Enabling")
-    if (
-        mapping.get("BatchSize") != source.batch_size
-        or current_enabled != deployment.event_sources_enabled
-        or mapping.get("ScalingConfig", {}).get("MaximumConcurrency") != source.maximum_concurrency
-    ):
-        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **settings)
-    return mapping["UUID"]
+def _configuration(current: dict, key: str):
+    if key == "Environment":
+        return {"Variables": current.get("Environment", {}).get("Variables", {})}
+    if key == "VpcConfig":
+        vpc = current.get("VpcConfig") or {}
+        return {
+            "SubnetIds": vpc.get("SubnetIds", []),
+            "SecurityGroupIds": vpc.get("SecurityGroupIds", []),
+        }
+    return current.get(key)
 
 
-def ensure_execution_role(iam, deployment: Deployment, tags: dict[str, str]) -> str:
-    """The functions' execution role (trusting lambda.amazonaws.com); its ARN."""
-    name = deployment.resource_name("functions")
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-        )["Role"]["Arn"]
-
-
-def ensure_function(lambda_client, deployment, spec, role_arn, environment, package, tags) -> str:
-    """Create the function, or bring its configuration in line; return its ARN."""
-    name = deployment.resource_name(spec.name)
-    settings = {
-        "Role": role_arn,
-        "Handler": spec.handler,
-        "Runtime": LAMBDA_RUNTIME,
-        "Timeout": spec.timeout_seconds,
-        "MemorySize": spec.memory_mb,
-        "Environment": {"Variables": environment},
-        "Description": spec.description,
-    }
-    try:
-        current = lambda_client.get_function(FunctionName=name)["Configuration"]
-    except lambda_client.exceptions.ResourceNotFoundException:
-        return lambda_client.create_function(
-            FunctionName=name, Code={"ZipFile": package}, Tags=tags, **settings
-        )["FunctionArn"]
-    if any(current.get(key) != value for key, value in settings.items()):
-        lambda_client.update_function_configuration(FunctionName=name, **settings)
-    return current["FunctionArn"]
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]

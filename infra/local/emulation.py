@@ -97,6 +97,36 @@ def grant_lambda_access(admin: pymysql.connections.Connection, user: str, host: 
     execute_all(admin, sql.render("grants/mariadb_lambda_access.sql", account=account))
 
 
+EMULATED_AURORA_VERSIONS = (2, 3)
+
+
+def set_emulated_aurora_version(admin: pymysql.connections.Connection, version: int) -> None:
+    """Make the emulation check privileges as Aurora MySQL ``version`` (2 or 3) does.
+
+    3 (the default): the caller needs the AWS_LAMBDA_ACCESS role, default or active.
+    2: the caller needs the INVOKE LAMBDA privilege, a row in aurora_emulation.invoke_lambda_grants
+    (``sql/grants/mariadb_v2_invoke_lambda.sql``; ``aurora-events grant`` writes it).
+    The setting is server-wide: it applies to every database's lambda_async/lambda_sync.
+    """
+    if version not in EMULATED_AURORA_VERSIONS:
+        raise EmulationError(f"Aurora MySQL major version must be 2 or 3, got {version!r}")
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "UPDATE aurora_emulation.settings SET value = %s WHERE name = %s",
+            (str(version), "emulated_aurora_version"),
+        )
+
+
+def emulated_aurora_version(connection: pymysql.connections.Connection) -> int:
+    """The Aurora MySQL major version the emulation imitates (2 or 3)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT value FROM aurora_emulation.settings WHERE name = 'emulated_aurora_version'"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 3
+
+
 def set_sync_timeout(admin: pymysql.connections.Connection, seconds: float) -> None:
     """How long ``lambda_sync`` waits for the runtime before failing like a network error."""
     with admin.cursor() as cursor:

@@ -81,6 +81,7 @@ class LocalStack:
             self.settings.deployment,
             database_secret_id=self.settings.deployment.resource_name(DATABASE_SECRET),
             event_sources_enabled=False,
+            package_dependencies=False,  # moto runs no code: the sources are enough
         )
         self.aws = LocalAwsServer()
         self.db = MariaDBServer(self.base_dir / "mysql")

@@ -6,7 +6,9 @@
 --   * the call is made when the statement runs, not when it commits: the record goes
 --     to a MyISAM table, which a ROLLBACK does not undo;
 --   * the caller (inside a trigger: the trigger's DEFINER) needs the AWS_LAMBDA_ACCESS
---     role as a default role (or active in its session), else error 1227;
+--     role as a default role (or active in its session), else error 1227; with the
+--     setting emulated_aurora_version = '2' it needs Aurora v2's INVOKE LAMBDA privilege
+--     instead (a row in invoke_lambda_grants), else the same error;
 --   * a payload that is not valid JSON fails with "Invalid Request Content.";
 --   * a function that is not deployed fails the statement, like Lambda's 404.
 -- The local Lambda runtime (infra/local/lambda_runtime.py) reads the records and
@@ -66,6 +68,17 @@ CREATE TABLE IF NOT EXISTS aurora_emulation.settings (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 INSERT IGNORE INTO aurora_emulation.settings (name, value) VALUES ('sync_timeout_seconds', '30');
+-- Which Aurora MySQL major version the privilege check imitates: '3' (MySQL 8: the
+-- AWS_LAMBDA_ACCESS role) or '2' (MySQL 5.7: the INVOKE LAMBDA privilege).
+INSERT IGNORE INTO aurora_emulation.settings (name, value) VALUES ('emulated_aurora_version', '3');
+
+-- Aurora v2's `GRANT INVOKE LAMBDA ON *.* TO user@host`: MariaDB has no such privilege,
+-- so each account holding it is a row here (sql/grants/mariadb_v2_invoke_lambda.sql).
+CREATE TABLE IF NOT EXISTS aurora_emulation.invoke_lambda_grants (
+  User VARCHAR(128) NOT NULL,
+  Host VARCHAR(255) NOT NULL,
+  PRIMARY KEY (User, Host)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 DELIMITER $$
 
@@ -82,17 +95,31 @@ BEGIN
   DECLARE caller_host VARCHAR(255);
   DECLARE granted INT DEFAULT 0;
   DECLARE is_default INT DEFAULT 0;
+  DECLARE allowed INT DEFAULT 0;
+  DECLARE emulated_version VARCHAR(8);
   DECLARE name VARCHAR(140);
   DECLARE message VARCHAR(512);
 
   SET caller_user = SUBSTRING_INDEX(caller, '@', 1);
   SET caller_host = SUBSTRING(caller, CHAR_LENGTH(caller_user) + 2);
-  SELECT COUNT(*) INTO granted FROM mysql.roles_mapping
-    WHERE User = caller_user AND Host = caller_host AND Role = 'AWS_LAMBDA_ACCESS';
-  SELECT COUNT(*) INTO is_default FROM mysql.global_priv
-    WHERE User = caller_user AND Host = caller_host
-      AND JSON_VALUE(Priv, '$.default_role') = 'AWS_LAMBDA_ACCESS';
-  IF granted = 0 OR (is_default = 0 AND COALESCE(active_role, '') <> 'AWS_LAMBDA_ACCESS') THEN
+  -- (the local variable `name` hides the settings column, hence the alias)
+  SET emulated_version = COALESCE(
+    (SELECT s.value FROM aurora_emulation.settings s WHERE s.name = 'emulated_aurora_version'),
+    '3');
+  IF emulated_version = '2' THEN
+    -- MySQL 5.7 has no roles: the INVOKE LAMBDA privilege alone decides.
+    SELECT COUNT(*) INTO allowed FROM aurora_emulation.invoke_lambda_grants g
+      WHERE g.User = caller_user AND g.Host = caller_host;
+  ELSE
+    SELECT COUNT(*) INTO granted FROM mysql.roles_mapping
+      WHERE User = caller_user AND Host = caller_host AND Role = 'AWS_LAMBDA_ACCESS';
+    SELECT COUNT(*) INTO is_default FROM mysql.global_priv
+      WHERE User = caller_user AND Host = caller_host
+        AND JSON_VALUE(Priv, '$.default_role') = 'AWS_LAMBDA_ACCESS';
+    SET allowed = granted > 0
+      AND (is_default > 0 OR COALESCE(active_role, '') = 'AWS_LAMBDA_ACCESS');
+  END IF;
+  IF allowed = 0 THEN
     SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO = 1227,
       MESSAGE_TEXT = 'Access denied; you need (at least one of) the Invoke Lambda privilege(s) for this operation';
   END IF;

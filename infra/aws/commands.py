@@ -1,0 +1,295 @@
+"""AWS subcommands: ``deploy plan|apply|destroy`` (the event path), ``aurora plan|apply|destroy``
+(Aurora's access to Lambda), ``grant`` and ``doctor``.
+
+``register(subparsers)`` adds them to the ``aurora-events`` parser; each sets ``run`` to a
+function that takes the parsed arguments and returns the exit code: 0 ok, 1 problems
+found (a broken link, a change the endpoint could not make), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+import boto3
+import pymysql
+
+from infra.aws import db_grants, doctor
+from infra.aws.aurora_access import (
+    AuroraAccessConfig,
+    AuroraAccessError,
+    apply_plan,
+    plan_aurora_access,
+    plan_destroy,
+    reboot_status,
+)
+from infra.aws.changes import apply_changes, describe_plan
+from infra.aws.event_path import EventPath, PlanError
+from infra.catalog import FUNCTIONS, Deployment
+
+OK, PROBLEMS, BAD_INPUT = 0, 1, 2
+
+
+def catalog_function_arns(prefix: str) -> list[str]:
+    """The deployed ARNs (``<prefix>-<name>``) of the catalog's functions Aurora invokes."""
+    lambda_client = boto3.client("lambda")
+    deployment = Deployment(prefix=prefix)
+    arns = []
+    for spec in (spec for spec in FUNCTIONS if spec.invoked_by_aurora):
+        name = deployment.resource_name(spec.name)
+        try:
+            arns.append(
+                lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+            )
+        except lambda_client.exceptions.ResourceNotFoundException:
+            raise AuroraAccessError(
+                f"function {name} is not deployed; deploy it, or name the functions with "
+                "--function-arn"
+            ) from None
+    return arns
+
+
+def access_config(args) -> AuroraAccessConfig:
+    return AuroraAccessConfig(
+        cluster=args.cluster,
+        function_arns=tuple(args.function_arn or catalog_function_arns(args.prefix)),
+        prefix=args.prefix,
+        activate_all_roles_on_login=getattr(args, "activate_all_roles_on_login", False),
+    )
+
+
+def connect_admin(url: str) -> pymysql.connections.Connection:
+    from functions.common.database import connect, parse_database_url
+
+    return connect(parse_database_url(url))
+
+
+def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad input (an unknown cluster, a malformed URL or ARN, a missing account) exits 2."""
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        from functions.common.config import ConfigurationError
+
+        try:
+            return command(args)
+        except (AuroraAccessError, db_grants.GrantError, ConfigurationError, PlanError) as error:
+            print(f"aurora-events: {error}", file=sys.stderr)
+            return BAD_INPUT
+        except pymysql.err.OperationalError as error:
+            if error.args and error.args[0] in (1045, 2003, 2005):  # denied, unreachable
+                print(f"aurora-events: cannot connect to the database: {error}", file=sys.stderr)
+                return BAD_INPUT
+            raise
+
+    return run
+
+
+# -- deploy plan|apply|destroy -----------------------------------------------------------
+
+
+def event_path(args) -> EventPath:
+    from dataclasses import replace
+
+    deployment = Deployment.from_env()
+    if args.prefix:
+        deployment = replace(deployment, prefix=args.prefix)
+    return EventPath(deployment)
+
+
+@exit_codes
+def deploy_plan(args) -> int:
+    print(describe_plan(event_path(args).plan()))
+    return OK
+
+
+@exit_codes
+def deploy_apply(args) -> int:
+    done = apply_changes(event_path(args).plan())
+    print(describe_plan(done))
+    return OK
+
+
+@exit_codes
+def deploy_destroy(args) -> int:
+    done = apply_changes(event_path(args).plan_destroy())
+    print("\n".join(change.describe() for change in done) or "nothing to remove")
+    print("the SES identity is left in place (SES identities carry no tags to prove it is ours)")
+    return OK
+
+
+# -- aurora plan|apply|destroy -----------------------------------------------------------
+
+
+@exit_codes
+def aurora_plan(args) -> int:
+    print(describe_plan(plan_aurora_access(access_config(args), reboot=args.reboot)))
+    return OK
+
+
+def print_reboot_status(config: AuroraAccessConfig) -> None:
+    for status in reboot_status(config):
+        if status.pending_instances:
+            print(
+                f"reboot pending on db cluster {status.cluster} ({status.region}): "
+                f"{', '.join(status.pending_instances)}; run again with --reboot, or reboot them"
+            )
+
+
+@exit_codes
+def aurora_apply(args) -> int:
+    config = access_config(args)
+    outcome = apply_plan(plan_aurora_access(config, reboot=args.reboot))
+    for change in outcome.done:
+        print(change.describe())
+    for change, reason in outcome.unsupported:
+        print(f"NOT DONE   {change.describe()}: {reason}")
+    if not outcome.done and not outcome.unsupported:
+        print(describe_plan([]))
+    print_reboot_status(config)
+    return PROBLEMS if outcome.unsupported else OK
+
+
+@exit_codes
+def aurora_destroy(args) -> int:
+    outcome = apply_plan(plan_destroy(access_config(args)))
+    for change in outcome.done:
+        print(change.describe())
+    for change, reason in outcome.unsupported:
+        print(f"NOT DONE   {change.describe()}: {reason}")
+    if not outcome.done and not outcome.unsupported:
+        print("nothing to remove")
+    return PROBLEMS if outcome.unsupported else OK
+
+
+# -- grant -------------------------------------------------------------------------------
+
+
+@exit_codes
+def grant(args) -> int:
+    admin = connect_admin(args.admin_url)
+    try:
+        server, statements = db_grants.grant_lambda_access(admin, args.user, args.host)
+    finally:
+        admin.close()
+    print(f"-- {server.describe()}")
+    for statement in statements:
+        print(f"{statement};")
+    return OK
+
+
+# -- doctor ------------------------------------------------------------------------------
+
+
+@exit_codes
+def run_doctor(args) -> int:
+    config = access_config(args)
+    admin = connect_admin(args.admin_url)
+    probe_connection = connect_admin(args.probe_url) if args.probe_url else None
+    try:
+        diagnosis = doctor.diagnose(
+            config,
+            args.definer,
+            admin,
+            probe_function=args.probe_function,
+            probe_connection=probe_connection,
+        )
+    finally:
+        admin.close()
+        if probe_connection is not None:
+            probe_connection.close()
+    print(doctor.render_diagnosis(diagnosis))
+    return OK if diagnosis.ok else PROBLEMS
+
+
+# -- the parser --------------------------------------------------------------------------
+
+
+def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
+    cluster = Deployment.from_env().cluster
+    parser.add_argument(
+        "--cluster",
+        default=cluster or None,
+        required=not cluster,
+        help="DB cluster identifier (Aurora MySQL; default: the config file's cluster)",
+    )
+    parser.add_argument(
+        "--function-arn",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="a function Aurora may invoke (repeatable; default: the catalog's deployed functions)",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=Deployment.from_env().prefix,
+        help="prefix of the names (default: AURORA_EVENTS_PREFIX or aurora-events)",
+    )
+
+
+def register(subparsers) -> None:
+    """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands."""
+    deploy = subparsers.add_parser(
+        "deploy", help="the event path: topics, queues, roles, functions, event source mapping"
+    )
+    deploy_commands = deploy.add_subparsers(dest="deploy_command", required=True)
+    for name, run, text in (
+        ("plan", deploy_plan, "show what apply would change; change nothing"),
+        ("apply", deploy_apply, "converge (a second run changes nothing)"),
+        ("destroy", deploy_destroy, "remove what apply created (resources tagged as ours)"),
+    ):
+        command = deploy_commands.add_parser(name, help=text)
+        command.add_argument("--prefix", help="prefix of the names (default: the settings')")
+        command.set_defaults(run=run)
+
+    aurora = subparsers.add_parser(
+        "aurora", help="Aurora's access to Lambda: IAM policy and role, parameter, association"
+    )
+    aurora_commands = aurora.add_subparsers(dest="aurora_command", required=True)
+    for name, run, text in (
+        ("plan", aurora_plan, "show what apply would change"),
+        ("apply", aurora_apply, "make the changes"),
+        ("destroy", aurora_destroy, "remove what apply made (resources tagged as ours)"),
+    ):
+        command = aurora_commands.add_parser(name, help=text)
+        add_chain_arguments(command)
+        if name != "destroy":
+            command.add_argument(
+                "--activate-all-roles-on-login",
+                action="store_true",
+                help="also set activate_all_roles_on_login = 1 (Aurora MySQL v3)",
+            )
+            command.add_argument(
+                "--reboot",
+                action="store_true",
+                help="reboot the instances when the parameters need it (downtime)",
+            )
+        command.set_defaults(run=run)
+
+    grant_parser = subparsers.add_parser(
+        "grant", help="give the trigger definer Lambda access in the database"
+    )
+    grant_parser.add_argument("--admin-url", required=True, help="mysql://admin:...@host:port/")
+    grant_parser.add_argument("--user", required=True)
+    grant_parser.add_argument("--host", default="%", help="the account's host (default: %%)")
+    grant_parser.set_defaults(run=grant)
+
+    doctor_parser = subparsers.add_parser(
+        "doctor", help="find the first broken link of Aurora's Lambda access"
+    )
+    add_chain_arguments(doctor_parser)
+    doctor_parser.add_argument("--admin-url", required=True, help="mysql://admin:...@host:port/db")
+    doctor_parser.add_argument(
+        "--definer", required=True, metavar="USER@HOST", help="the triggers' DEFINER account"
+    )
+    doctor_parser.add_argument(
+        "--probe-function",
+        metavar="ARN",
+        help="also call SELECT lambda_sync(ARN, '{\"ping\": 1}') and show the answer",
+    )
+    doctor_parser.add_argument(
+        "--probe-url", help="run the probe as this account (default: --admin-url's)"
+    )
+    doctor_parser.set_defaults(run=run_doctor)

@@ -1,0 +1,316 @@
+"""Plan/apply/destroy of Aurora's access to Lambda, against moto (one cluster per test)."""
+
+import dataclasses
+import json
+
+import boto3
+import pytest
+
+from infra.aws import aurora_access
+from infra.aws.aurora_access import (
+    AuroraAccessConfig,
+    AuroraAccessError,
+    apply_plan,
+    plan_aurora_access,
+    plan_destroy,
+)
+from infra.aws.changes import apply_changes, describe_plan
+from tests.infra.aws.conftest import V2_ENGINE_VERSION, create_cluster, describe_cluster, unique
+
+
+def policy_document(config) -> dict:
+    iam = boto3.client("iam")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:iam::{account}:policy/{config.policy_name}"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+
+
+def parameters(group: str, region: str | None = None) -> dict[str, str]:
+    rds = boto3.client("rds", region_name=region)
+    found = rds.describe_db_cluster_parameters(DBClusterParameterGroupName=group)["Parameters"]
+    return {p["ParameterName"]: p["ParameterValue"] for p in found}
+
+
+def actions(changes) -> list[tuple[str, str]]:
+    return [(c.action, c.resource) for c in changes]
+
+
+def test_apply_from_nothing_makes_every_link_and_a_second_plan_is_empty(
+    config, cluster, function_arns, account_id
+):
+    plan = plan_aurora_access(config)
+    group = f"{config.prefix}-{cluster}-params"
+    assert actions(plan) == [
+        ("create", f"iam policy {config.policy_name}"),
+        ("create", f"iam role {config.role_name}"),
+        ("attach", f"iam role {config.role_name}"),
+        ("create", f"db cluster parameter group {group} (us-east-1)"),
+        (
+            "set",
+            f"parameter aws_default_lambda_role of db cluster parameter group {group} (us-east-1)",
+        ),
+        ("update", f"db cluster {cluster} (us-east-1)"),
+        ("associate", f"db cluster {cluster} (us-east-1)"),
+    ]
+    iam = boto3.client("iam")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):  # planning changed nothing
+        iam.get_role(RoleName=config.role_name)
+
+    apply_changes(plan)
+
+    role_arn = f"arn:aws:iam::{account_id}:role/{config.role_name}"
+    assert policy_document(config)["Statement"] == [
+        {
+            "Sid": "AuroraInvokesTheseFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": sorted([*function_arns, *(f"{arn}:*" for arn in function_arns)]),
+        }
+    ]
+    role = iam.get_role(RoleName=config.role_name)["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "rds.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert {t["Key"]: t["Value"] for t in role["Tags"]} == {
+        "project": "aurora-events",
+        "aurora-events:prefix": config.prefix,
+    }
+    attached = iam.list_attached_role_policies(RoleName=config.role_name)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == [config.policy_name]
+
+    described = describe_cluster(cluster)
+    assert described["DBClusterParameterGroup"] == group
+    assert parameters(group) == {"aws_default_lambda_role": role_arn}
+    rds = boto3.client("rds")
+    (created,) = rds.describe_db_cluster_parameter_groups(DBClusterParameterGroupName=group)[
+        "DBClusterParameterGroups"
+    ]
+    assert created["DBParameterGroupFamily"] == "aurora-mysql8.0"
+    tags = rds.list_tags_for_resource(ResourceName=created["DBClusterParameterGroupArn"])
+    assert {t["Key"]: t["Value"] for t in tags["TagList"]}[
+        "aurora-events:replaced-parameter-group"
+    ] == "default.aurora8.0"  # moto's name for the default group
+    # Aurora MySQL's association: no FeatureName (that is the PostgreSQL form).
+    assert described["AssociatedRoles"] == [{"RoleArn": role_arn, "Status": "ACTIVE"}]
+
+    second = plan_aurora_access(config)
+    assert second == []
+    assert describe_plan(second) == "no changes: everything is as declared"
+
+
+def test_plan_after_a_function_was_removed_from_the_policy_shows_exactly_that(
+    config, function_arns
+):
+    apply_changes(plan_aurora_access(config))
+    notify, email = function_arns
+    shrunk = aurora_access.invoke_policy_document([notify])
+    iam = boto3.client("iam")
+    policy_arn = iam.list_attached_role_policies(RoleName=config.role_name)["AttachedPolicies"][0][
+        "PolicyArn"
+    ]
+    iam.create_policy_version(
+        PolicyArn=policy_arn, PolicyDocument=json.dumps(shrunk), SetAsDefault=True
+    )
+
+    (change,) = plan_aurora_access(config)
+    assert (change.action, change.resource) == ("update", f"iam policy {config.policy_name}")
+    assert change.detail == (
+        f"new default version: + Allow lambda:InvokeFunction on {email}; "
+        f"+ Allow lambda:InvokeFunction on {email}:*"
+    )
+    change.run()
+    assert email in policy_document(config)["Statement"][0]["Resource"]
+    assert plan_aurora_access(config) == []
+
+
+def test_a_policy_at_iams_five_versions_drops_its_oldest_other_version(config, function_arns):
+    apply_changes(plan_aurora_access(config))
+    iam = boto3.client("iam")
+    policy_arn = iam.list_attached_role_policies(RoleName=config.role_name)["AttachedPolicies"][0][
+        "PolicyArn"
+    ]
+    document = json.dumps(aurora_access.invoke_policy_document(function_arns[:1]))
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=policy_arn, PolicyDocument=document, SetAsDefault=True)
+
+    apply_changes(plan_aurora_access(config))
+
+    versions = iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == ["v2", "v3", "v4", "v5", "v6"]
+    assert [v["VersionId"] for v in versions if v["IsDefaultVersion"]] == ["v6"]
+    assert plan_aurora_access(config) == []
+
+
+def test_a_custom_group_is_reused_and_an_edited_parameter_is_the_only_drift(
+    stack, function_arns, account_id
+):
+    rds = boto3.client("rds")
+    group = unique("their-params")
+    rds.create_db_cluster_parameter_group(
+        DBClusterParameterGroupName=group,
+        DBParameterGroupFamily="aurora-mysql8.0",
+        Description="the team's own",
+    )
+    identifier = unique("custom")
+    create_cluster(identifier, DBClusterParameterGroupName=group)
+    config = AuroraAccessConfig(
+        identifier, function_arns, prefix=unique("t"), activate_all_roles_on_login=True
+    )
+    apply_changes(plan_aurora_access(config))
+    role_arn = f"arn:aws:iam::{account_id}:role/{config.role_name}"
+    assert describe_cluster(identifier)["DBClusterParameterGroup"] == group
+    assert parameters(group) == {
+        "aws_default_lambda_role": role_arn,
+        "activate_all_roles_on_login": "1",
+    }
+    names = [
+        g["DBClusterParameterGroupName"]
+        for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]
+    ]
+    assert f"{config.prefix}-{identifier}-params" not in names
+
+    rds.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName=group,
+        Parameters=[
+            {
+                "ParameterName": "aws_default_lambda_role",
+                "ParameterValue": "arn:aws:iam::000000000000:role/someone-else",
+                "ApplyMethod": "immediate",
+            }
+        ],
+    )
+    (change,) = plan_aurora_access(config)
+    assert change.action == "set"
+    assert change.resource == (
+        f"parameter aws_default_lambda_role of db cluster parameter group {group} (us-east-1)"
+    )
+    assert change.detail == (
+        f"arn:aws:iam::000000000000:role/someone-else -> {role_arn} (applies at the next reboot)"
+    )
+
+
+def test_every_cluster_of_a_global_database_gets_the_parameter_and_the_role(
+    stack, function_arns, account_id
+):
+    primary, secondary = unique("primary"), unique("secondary")
+    arn = create_cluster(primary)["DBClusterArn"]
+    global_id = unique("global")
+    boto3.client("rds").create_global_cluster(
+        GlobalClusterIdentifier=global_id, SourceDBClusterIdentifier=arn
+    )
+    create_cluster(secondary, region="eu-west-1", instances=0, GlobalClusterIdentifier=global_id)
+    config = AuroraAccessConfig(primary, function_arns, prefix=unique("t"))
+
+    apply_changes(plan_aurora_access(config))
+
+    role_arn = f"arn:aws:iam::{account_id}:role/{config.role_name}"
+    for identifier, region in ((primary, "us-east-1"), (secondary, "eu-west-1")):
+        described = describe_cluster(identifier, region)
+        group = f"{config.prefix}-{identifier}-params"
+        assert described["DBClusterParameterGroup"] == group
+        assert parameters(group, region) == {"aws_default_lambda_role": role_arn}
+        assert described["AssociatedRoles"] == [{"RoleArn": role_arn, "Status": "ACTIVE"}]
+    assert plan_aurora_access(config) == []
+
+
+def test_reboot_is_planned_only_when_asked(config, cluster):
+    without = plan_aurora_access(config)
+    assert "reboot" not in [c.action for c in without]
+    with_reboot = plan_aurora_access(config, reboot=True)
+    assert actions(with_reboot)[-1] == ("reboot", f"db instance {cluster}-0 (us-east-1)")
+    assert with_reboot[-1].detail == f"so that db cluster {cluster}'s parameters apply (writer)"
+
+
+def test_a_v2_cluster_is_detected_and_refuses_activate_all_roles_on_login(stack, function_arns):
+    identifier = unique("v2-")
+    create_cluster(identifier, engine_version=V2_ENGINE_VERSION, instances=0)
+    config = AuroraAccessConfig(identifier, function_arns, prefix=unique("t"))
+    plan = plan_aurora_access(config)
+    assert plan[3].detail.startswith("family aurora-mysql5.7,")
+    with pytest.raises(AuroraAccessError, match="activate_all_roles_on_login exists on Aurora"):
+        plan_aurora_access(dataclasses.replace(config, activate_all_roles_on_login=True))
+
+
+def test_destroy_removes_what_apply_made_and_names_what_moto_cannot(config, cluster):
+    apply_changes(plan_aurora_access(config))
+    group = f"{config.prefix}-{cluster}-params"
+
+    outcome = apply_plan(plan_destroy(config))
+
+    assert [(c.action, c.resource) for c in outcome.done] == [
+        ("update", f"db cluster {cluster} (us-east-1)"),
+        ("delete", f"db cluster parameter group {group} (us-east-1)"),
+        ("detach", f"iam role {config.role_name}"),
+        ("delete", f"iam role {config.role_name}"),
+        ("delete", f"iam policy {config.policy_name}"),
+    ]
+    ((change, reason),) = outcome.unsupported
+    assert (change.action, change.resource) == ("disassociate", f"db cluster {cluster} (us-east-1)")
+    assert reason.startswith("RemoveRoleFromDBCluster is not implemented by the AWS endpoint")
+
+    iam, rds = boto3.client("iam"), boto3.client("rds")
+    assert config.role_name not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert config.policy_name not in [
+        p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]
+    ]
+    assert group not in [
+        g["DBClusterParameterGroupName"]
+        for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]
+    ]
+    described = describe_cluster(cluster)
+    assert described["DBClusterParameterGroup"] == "default.aurora8.0"
+    # What moto could not remove stays, and only that.
+    assert [r["RoleArn"].rsplit("/", 1)[1] for r in described["AssociatedRoles"]] == [
+        config.role_name
+    ]
+    assert [(c.action, c.resource) for c in plan_destroy(config)] == [
+        ("disassociate", f"db cluster {cluster} (us-east-1)")
+    ]
+
+
+def test_destroy_keeps_what_is_not_tagged_as_ours(config):
+    iam = boto3.client("iam")
+    iam.create_role(
+        RoleName=config.role_name,
+        AssumeRolePolicyDocument=json.dumps(aurora_access.rds_trust_policy()),
+    )
+    assert [(c.action, c.resource, c.detail) for c in plan_destroy(config)] == [
+        ("keep", f"iam role {config.role_name}", "not tagged as this project's")
+    ]
+
+
+def test_function_arns_must_be_exact_unqualified_arns(function_arns):
+    with pytest.raises(AuroraAccessError, match="not an unqualified Lambda function ARN"):
+        AuroraAccessConfig("c", ("arn:aws:lambda:us-east-1:123456789012:function:*",))
+    with pytest.raises(AuroraAccessError, match="not an unqualified Lambda function ARN"):
+        AuroraAccessConfig("c", (f"{function_arns[0]}:live",))
+    with pytest.raises(AuroraAccessError, match="no function ARNs"):
+        AuroraAccessConfig("c", ())
+
+
+@pytest.mark.parametrize(
+    ("engine_version", "major"),
+    [
+        ("8.0.mysql_aurora.3.05.2", 3),
+        ("5.7.mysql_aurora.2.11.2", 2),
+        ("8.0.mysql_aurora.3.08.0", 3),
+    ],
+)
+def test_engine_major_version(engine_version, major):
+    assert aurora_access.engine_major_version(engine_version) == major
+
+
+def test_engine_major_version_refuses_other_engines():
+    with pytest.raises(AuroraAccessError, match="not Aurora MySQL v2 or v3"):
+        aurora_access.engine_major_version("16.1")
+
+
+def test_an_unknown_cluster_is_a_clear_error(stack, function_arns):
+    config = AuroraAccessConfig("nobody-made-this", function_arns, prefix=unique("t"))
+    with pytest.raises(AuroraAccessError, match="no DB cluster 'nobody-made-this' in us-east-1"):
+        plan_aurora_access(config)

@@ -1,0 +1,108 @@
+"""``aurora-events aurora plan|apply|destroy``, ``grant`` and ``doctor`` as a user runs them
+(the subcommands :func:`infra.aws.commands.register` adds), output and exit codes."""
+
+import boto3
+
+from tests.infra.aws.conftest import run_aurora_events, unique
+
+
+def arn_options(function_arns) -> str:
+    return " ".join(f"--function-arn {arn}" for arn in function_arns)
+
+
+def test_plan_apply_plan_destroy(capsys, cluster, function_arns):
+    prefix = unique("cli")
+    chain = f"--cluster {cluster} --prefix {prefix} {arn_options(function_arns)}"
+
+    assert run_aurora_events(f"aurora-events aurora plan {chain}") == 0
+    planned = capsys.readouterr().out.splitlines()
+    assert planned[0] == (
+        f"create     iam policy {prefix}-aurora-invoke-lambda: lambda:InvokeFunction on "
+        f"{', '.join(function_arns)} (and :*)"
+    )
+    assert len(planned) == 7
+
+    assert run_aurora_events(f"aurora-events aurora apply {chain}") == 0
+    assert capsys.readouterr().out.splitlines() == planned
+    assert boto3.client("iam").get_role(RoleName=f"{prefix}-aurora-lambda")["Role"]
+
+    assert run_aurora_events(f"aurora-events aurora plan {chain}") == 0
+    assert capsys.readouterr().out == "no changes: everything is as declared\n"
+
+    assert run_aurora_events(f"aurora-events aurora destroy {chain}") == 1  # moto's gap
+    out = capsys.readouterr().out
+    assert f"delete     iam role {prefix}-aurora-lambda" in out
+    assert (
+        f"NOT DONE   disassociate db cluster {cluster} (us-east-1): "
+        f"iam role {prefix}-aurora-lambda: "
+        "RemoveRoleFromDBCluster is not implemented by the AWS endpoint"
+    ) in out
+
+
+def test_default_function_arns_are_the_catalogs_deployed_functions(capsys, stack, cluster):
+    # The stack deployed the catalog with its prefix (aurora-events).
+    assert run_aurora_events(f"aurora-events aurora plan --cluster {cluster}") == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    arns = stack.resources.function_arns
+    assert first.endswith(f"lambda:InvokeFunction on {arns['notify']}, {arns['email']} (and :*)")
+    # Functions nothing in the database calls (the ingest path's) get no permission.
+    assert not any(arns[name] in first for name in arns if name not in ("notify", "email"))
+
+
+def test_bad_input_exits_2_with_the_reason(capsys, stack, function_arns):
+    code = run_aurora_events(
+        f"aurora-events aurora plan --cluster no-such-cluster {arn_options(function_arns)}"
+    )
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: no DB cluster 'no-such-cluster' in us-east-1\n"
+    )
+    assert run_aurora_events("aurora-events aurora plan --cluster c --prefix nowhere-deployed") == 2
+    assert "function nowhere-deployed-notify is not deployed" in capsys.readouterr().err
+
+
+def test_grant_command(capsys, stack, admin):
+    user = unique("granted")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    admin_url = f"mysql://root@localhost/?unix_socket={stack.db.socket_path}"
+    assert run_aurora_events(f"aurora-events grant --admin-url {admin_url} --user {user}") == 0
+    out = capsys.readouterr().out
+    assert f"GRANT AWS_LAMBDA_ACCESS TO '{user}'@'%';" in out
+    assert out.startswith("-- MariaDB ")
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT Role FROM mysql.roles_mapping WHERE User = %s", (user,))
+        assert cursor.fetchall() == (("AWS_LAMBDA_ACCESS",),)
+
+    assert (
+        run_aurora_events(f"aurora-events grant --admin-url {admin_url} --user {user} --host 10.%")
+        == 2
+    )
+    assert f"the accounts named '{user}': '{user}'@'%'" in capsys.readouterr().err
+
+
+def test_doctor_command_exits_1_and_prints_the_fix(capsys, stack, database, cluster, function_arns):
+    prefix = unique("doc")
+    admin_url = f"mysql://root@localhost/{database.name}?unix_socket={stack.db.socket_path}"
+    command = (
+        f"aurora-events doctor --cluster {cluster} --prefix {prefix} {arn_options(function_arns)} "
+        f"--admin-url {admin_url} --definer app@%"
+    )
+    assert run_aurora_events(command) == 1
+    out = capsys.readouterr().out
+    assert (
+        out.splitlines()[0]
+        == f"BROKEN  role         iam role {prefix}-aurora-lambda does not exist"
+    )
+    assert "fix (aurora-events):\n  aurora-events aurora apply --cluster" in out
+
+    assert (
+        run_aurora_events(
+            f"aurora-events aurora apply --cluster {cluster} --prefix {prefix} "
+            f"{arn_options(function_arns)}"
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert run_aurora_events(command) == 0
+    assert capsys.readouterr().out.endswith("every link checked is in place\n")

@@ -1,0 +1,156 @@
+"""The database grant for the trigger definer, on the real MariaDB with the emulation:
+the v3 path (a default role) and the v2 path (the INVOKE LAMBDA privilege)."""
+
+import pymysql
+import pytest
+
+from infra.aws import db_grants
+from infra.aws.db_grants import AccountNotFound, Server
+from tests.infra.aws.conftest import unique
+from tests.support import invocation_rows
+
+ACCESS_DENIED = (
+    1227,
+    "Access denied; you need (at least one of) the Invoke Lambda privilege(s) for this operation",
+)
+
+
+def create_account(admin, database, user, host="%"):
+    account = db_grants.account_literal(user, host)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER {account} IDENTIFIED BY 'pw'")
+        cursor.execute(f"GRANT ALL ON `{database.name}`.* TO {account}")
+
+
+def connect_as(stack, database, user):
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=stack.db.port,
+        user=user,
+        password="pw",
+        database=database.name,
+        autocommit=True,
+    )
+
+
+def make_trigger_table(connection, arn):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)")
+        cursor.execute(
+            "CREATE TRIGGER t_ai AFTER INSERT ON t FOR EACH ROW "
+            f"SELECT lambda_async('{arn}', JSON_OBJECT('id', NEW.id)) INTO @r"
+        )
+
+
+def test_the_local_server_is_detected_as_the_emulation_of_v3(admin):
+    server = db_grants.detect_server(admin)
+    assert (server.aurora_major, server.emulated) == (3, True)
+    assert "MariaDB" in server.version
+
+
+def test_v3_grant_gives_a_default_role_that_lets_the_account_call_lambda_async(
+    stack, admin, database, test_functions
+):
+    user = unique("definer")
+    create_account(admin, database, user)
+    server, statements = db_grants.grant_lambda_access(admin, user, "%")
+
+    assert statements == [
+        f"GRANT AWS_LAMBDA_ACCESS TO '{user}'@'%'",
+        f"SET DEFAULT ROLE AWS_LAMBDA_ACCESS FOR '{user}'@'%'",
+    ]
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT Role FROM mysql.roles_mapping WHERE User = %s", (user,))
+        assert cursor.fetchall() == (("AWS_LAMBDA_ACCESS",),)
+    assert db_grants.lambda_access(admin, server, user, "%") == db_grants.LambdaAccess(True, True)
+    with connect_as(stack, database, user).cursor() as cursor:
+        cursor.execute("SELECT lambda_async(%s, '{\"a\": 1}')", (test_functions.arns["test-echo"],))
+    assert [r["caller"] for r in invocation_rows(admin, database.name)] == [f"{user}@%"]
+
+
+def test_an_account_that_does_not_exist_exactly_is_refused_naming_the_ones_that_do(admin, database):
+    user = unique("hosty")
+    create_account(admin, database, user, "10.0.%")
+    create_account(admin, database, user, "localhost")
+    with pytest.raises(AccountNotFound) as raised:
+        db_grants.grant_lambda_access(admin, user, "%")
+    assert str(raised.value) == (
+        f"no account '{user}'@'%' on this server; the accounts named '{user}': "
+        f"'{user}'@'10.0.%', '{user}'@'localhost'"
+    )
+    with pytest.raises(AccountNotFound, match="and no account named 'nobody-at-all'"):
+        db_grants.grant_lambda_access(admin, "nobody-at-all", "%")
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM mysql.roles_mapping WHERE User = %s", (user,))
+        assert cursor.fetchone()[0] == 0
+
+
+def test_v2_privilege_path_a_trigger_works_with_invoke_lambda_and_gets_1227_without(
+    stack, admin, database, test_functions, emulated_v2
+):
+    arn = test_functions.arns["test-echo"]
+    server = db_grants.detect_server(admin)
+    assert (server.aurora_major, server.emulated) == (2, True)
+    user = unique("v2definer")
+    create_account(admin, database, user)
+    definer = connect_as(stack, database, user)
+    make_trigger_table(definer, arn)
+
+    with pytest.raises(pymysql.err.OperationalError) as raised, definer.cursor() as cursor:
+        cursor.execute("INSERT INTO t (v) VALUES ('before the grant')")
+    assert raised.value.args == ACCESS_DENIED
+    # The v3 role is no help on v2: the app user holds it, and is refused all the same.
+    with pytest.raises(pymysql.err.OperationalError) as raised, database.connect().cursor() as c:
+        c.execute("SELECT lambda_async(%s, '{}')", (arn,))
+    assert raised.value.args == ACCESS_DENIED
+
+    _, statements = db_grants.grant_lambda_access(admin, user, "%")
+    assert statements == [
+        "INSERT IGNORE INTO aurora_emulation.invoke_lambda_grants (User, Host) "
+        f"VALUES ('{user}', '%')"
+    ]
+    with definer.cursor() as cursor:
+        cursor.execute("INSERT INTO t (v) VALUES ('after the grant')")
+    rows = invocation_rows(admin, database.name)
+    assert [(r["caller"], r["payload"]) for r in rows] == [(f"{user}@%", '{"id": 2}')]
+    assert db_grants.lambda_access(admin, server, user, "%") == db_grants.LambdaAccess(True, True)
+
+
+def test_aurora_statements_use_mysql_8_and_5_7_forms():
+    v3 = Server(3, False, "3.05.2")
+    v2 = Server(2, False, "2.11.2")
+    assert db_grants.grant_statements(v3, "app", "%") == [
+        "GRANT AWS_LAMBDA_ACCESS TO 'app'@'%'",
+        "SET DEFAULT ROLE AWS_LAMBDA_ACCESS TO 'app'@'%'",
+    ]
+    assert db_grants.default_role_statements(v3, "app", "%") == [
+        "SET DEFAULT ROLE AWS_LAMBDA_ACCESS TO 'app'@'%'"
+    ]
+    assert db_grants.grant_statements(v2, "o'brien", "10.0.%") == [
+        "GRANT INVOKE LAMBDA ON *.* TO 'o\\'brien'@'10.0.%'"
+    ]
+
+
+def test_show_grants_is_read_for_invoke_lambda():
+    assert db_grants.has_invoke_lambda(
+        [
+            "GRANT USAGE ON *.* TO `app`@`%`",
+            "GRANT SELECT, INVOKE LAMBDA ON *.* TO `app`@`%`",
+        ]
+    )
+    assert not db_grants.has_invoke_lambda(
+        ["GRANT USAGE ON *.* TO `app`@`%`", "GRANT ALL PRIVILEGES ON `db`.* TO `app`@`%`"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "account"),
+    [("app@%", ("app", "%")), ("'app'@'10.0.%'", ("app", "10.0.%")), ("app", ("app", "%"))],
+)
+def test_accounts_are_parsed_from_user_at_host(text, account):
+    assert db_grants.parse_account(text) == account
+
+
+@pytest.mark.parametrize(("version", "major"), [("3.05.2", 3), ("2.11.2", 2)])
+def test_aurora_version_gives_the_major(version, major):
+    assert db_grants.aurora_major_from_version(version) == major
