@@ -240,9 +240,6 @@ def emulation_install(args) -> int:
     admin = connect(parse_database_url(args.admin_url))
     try:
         emulation.install(admin, args.database)
-        for account in args.grant:
-            user, _, host = account.partition("@")
-            emulation.grant_lambda_access(admin, user, host or "%")
     finally:
         admin.close()
     print(f"emulated lambda_async/lambda_sync installed in: {', '.join(args.database) or '(none)'}")
@@ -332,13 +329,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="database to get lambda_async/lambda_sync (repeatable)",
-    )
-    install.add_argument(
-        "--grant",
-        action="append",
-        default=[],
-        metavar="USER@HOST",
-        help="account to get AWS_LAMBDA_ACCESS as default role (repeatable)",
     )
     install.set_defaults(run=emulation_install)
 

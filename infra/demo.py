@@ -23,9 +23,10 @@ from alembic.config import Config
 
 from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
+from infra.aws import doctor
 from infra.aws.queues import queue_depths
 from infra.local.inspect import invocation_counts, receive_notifications, sent_emails
-from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
+from infra.local.stack import APP_DATABASE, APP_USER, LocalStack, StackSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LONG_TEXT = ("Sixty kilobytes of feedback. " * 2200)[:61_440]
@@ -245,7 +246,28 @@ def run_demo(base_dir: Path) -> int:
         )
         connection.close()
         ingest_ok = run_ingest_demo(stack)
-        return 0 if ok and ingest_ok else 1
+        doctor_ok = run_doctor(stack)
+        return 0 if ok and ingest_ok and doctor_ok else 1
+
+
+def run_doctor(stack: LocalStack) -> bool:
+    """The Aurora -> Lambda chain the stack applied (on moto), checked link by link."""
+    print("== aurora-events doctor: the chain Aurora needs to call Lambda ==")
+    admin = stack.db.connect_root()
+    app = connect(parse_database_url(stack.database_url()))
+    try:
+        diagnosis = doctor.diagnose(
+            stack.aurora_access,
+            f"{APP_USER}@%",
+            admin,
+            probe_function=stack.resources.function_arns["notify"],
+            probe_connection=app,
+        )
+    finally:
+        admin.close()
+        app.close()
+    print("   " + doctor.render_diagnosis(diagnosis).replace("\n", "\n   "))
+    return diagnosis.ok
 
 
 def post_json(url: str, body: dict, key: str | None = None) -> tuple[int, dict]:

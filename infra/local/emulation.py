@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 import pymysql
 
 import sql
-from sql import quote_identifier, quote_string
+from sql import quote_identifier
 
 MINIMUM_MARIADB = (10, 11)  # GRANT ... TO PUBLIC
 
@@ -89,12 +89,6 @@ def register_functions(admin: pymysql.connections.Connection, functions: Mapping
             "REPLACE INTO aurora_emulation.functions (function_name, function_arn) VALUES (%s, %s)",
             list(functions.items()),
         )
-
-
-def grant_lambda_access(admin: pymysql.connections.Connection, user: str, host: str) -> None:
-    """Give ``user@host`` AWS_LAMBDA_ACCESS as its default role (the Aurora v3 grant)."""
-    account = f"{quote_string(user)}@{quote_string(host)}"
-    execute_all(admin, sql.render("grants/mariadb_lambda_access.sql", account=account))
 
 
 EMULATED_AURORA_VERSIONS = (2, 3)

@@ -23,6 +23,8 @@ from pathlib import Path
 import boto3
 
 from functions.common.database import DatabaseSettings
+from infra.aws import db_grants
+from infra.aws.aurora_access import AuroraAccessConfig, apply_plan, plan_aurora_access
 from infra.aws.event_path import EventPathResources, apply_event_path
 from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
 from infra.local import emulation
@@ -39,6 +41,8 @@ APP_USER = "app"
 # can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
 TAIL_QUEUE = "notifications-tail"
 DATABASE_SECRET = "database"  # Secrets Manager secret with the app user's credentials
+LOCAL_CLUSTER = "local"  # the moto stand-in for the Aurora cluster
+LOCAL_CLUSTER_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
 
 
 def local_functions(deployment: Deployment, resources: EventPathResources) -> list[LocalFunction]:
@@ -90,6 +94,7 @@ class LocalStack:
         self.pollers: list[SqsEventSourcePoller] = []
         self.resources: EventPathResources | None = None
         self.tail_queue_url: str | None = None
+        self.aurora_access: AuroraAccessConfig | None = None
         self._app_password = secrets.token_urlsafe(18)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -103,6 +108,7 @@ class LocalStack:
             self.create_database(APP_DATABASE)
             self._store_database_secret()
             self.resources = apply_event_path(self.deployment)
+            self.aurora_access = self._give_cluster_lambda_access()
             self.tail_queue_url = self._subscribe_tail_queue()
             self.runtime = LambdaRuntime(
                 self.admin_settings(),
@@ -176,7 +182,8 @@ class LocalStack:
                 )
                 cursor.execute(f"GRANT ALL ON {quote_identifier(name)}.* TO {account}")
             emulation.install(admin, [name])
-            emulation.grant_lambda_access(admin, APP_USER, "%")
+            # The same grant as on Aurora (here in the emulation's dialect).
+            db_grants.grant_lambda_access(admin, APP_USER, "%")
         finally:
             admin.close()
         return self.database_url(name)
@@ -227,7 +234,32 @@ class LocalStack:
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
             "AURORA_EVENTS_API_URL": self.api.url if self.api else "",
+            "AURORA_EVENTS_CLUSTER": self.aurora_access.cluster if self.aurora_access else "",
         }
+
+    def _give_cluster_lambda_access(self) -> AuroraAccessConfig:
+        """Run the Aurora access chain (IAM policy and role, cluster parameter, role
+        association) against a stand-in cluster on moto: the same apply as on AWS. The
+        local server does not read it; the emulation checks only the database grant."""
+        cluster = self.deployment.resource_name(LOCAL_CLUSTER)
+        boto3.client("rds").create_db_cluster(
+            DBClusterIdentifier=cluster,
+            Engine="aurora-mysql",
+            EngineVersion=LOCAL_CLUSTER_ENGINE_VERSION,
+            MasterUsername="admin",
+            MasterUserPassword=secrets.token_urlsafe(18),
+        )
+        config = AuroraAccessConfig(
+            cluster=cluster,
+            function_arns=tuple(
+                self.resources.function_arns[spec.name]
+                for spec in FUNCTIONS
+                if spec.invoked_by_aurora
+            ),
+            prefix=self.deployment.prefix,
+        )
+        apply_plan(plan_aurora_access(config))
+        return config
 
     def _subscribe_tail_queue(self) -> str:
         sqs = boto3.client("sqs")

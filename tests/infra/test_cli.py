@@ -61,3 +61,5 @@ def test_the_demo_passes():
     assert "row in table: no; SNS notifications for it: 1; emails: 1" in result.stdout
     assert "rows stored: 50; distinct keys: 50; values intact: yes" in result.stdout
     assert "RESULT: every request stored exactly once, none lost during the outage" in result.stdout
+    assert "every link checked is in place" in result.stdout
+    assert "ok      grant        'app'@'%' holds AWS_LAMBDA_ACCESS, active" in result.stdout
