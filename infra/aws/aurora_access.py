@@ -32,8 +32,15 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from infra.aws.changes import Change
-from infra.aws.event_path import project_tags
-from infra.catalog import DEFAULT_PREFIX, Deployment
+from infra.aws.iam_documents import (
+    is_project_resource,
+    policy_drift,
+    project_tags,
+    service_trust_policy,
+    tag_list,
+    trust_matches,
+)
+from infra.catalog import DEFAULT_PREFIX
 
 RDS_SERVICE = "rds.amazonaws.com"
 INVOKE_ACTION = "lambda:InvokeFunction"
@@ -103,18 +110,7 @@ class AuroraAccessConfig:
 
     def resource_tags(self) -> dict[str, str]:
         """The extra tags and the project's (which win: :func:`plan_destroy` looks for them)."""
-        return {**self.tags, **project_tags(Deployment(prefix=self.prefix))}
-
-
-def is_project_resource(tags: Iterable[Mapping[str, str]] | Mapping[str, str], prefix: str) -> bool:
-    """True when ``tags`` (AWS's Key/Value list, or a dict) mark a resource of this prefix."""
-    if not isinstance(tags, Mapping):
-        tags = {tag["Key"]: tag["Value"] for tag in tags}
-    return all(tags.get(k) == v for k, v in project_tags(Deployment(prefix=prefix)).items())
-
-
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
+        return {**self.tags, **project_tags(self.prefix)}
 
 
 # -- documents ---------------------------------------------------------------------------
@@ -138,70 +134,7 @@ def invoke_policy_document(function_arns: Iterable[str]) -> dict:
 
 def rds_trust_policy() -> dict:
     """The role's trust policy: RDS (Aurora) may assume it."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": RDS_SERVICE}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
-def as_list(value) -> list:
-    """A JSON policy field (one value or a list) as a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _statements(document) -> list[dict]:
-    if isinstance(document, str):  # boto3 gives IAM documents as dicts; JSON text is fine too
-        document = json.loads(document)
-    return as_list(document.get("Statement"))
-
-
-def permission_grants(document) -> set[tuple[str, str, str]]:
-    """The (effect, action, resource) triples a policy document states, for comparison."""
-    grants = set()
-    for statement in _statements(document):
-        effect = statement.get("Effect", "")
-        if {"NotAction", "NotResource", "Condition", "Principal"} & statement.keys():
-            # Statements we never write: keep them visible to the comparison as a whole.
-            grants.add((effect, "(other)", json.dumps(statement, sort_keys=True)))
-            continue
-        for action in as_list(statement.get("Action")):
-            for resource in as_list(statement.get("Resource")):
-                grants.add((effect, str(action), str(resource)))
-    return grants
-
-
-def policy_drift(current, desired) -> list[str]:
-    """What ``desired`` adds (``+``) to and removes (``-``) from ``current``, one line each."""
-    now, wanted = permission_grants(current), permission_grants(desired)
-    lines = [f"+ {e} {a} on {r}" for e, a, r in sorted(wanted - now)]
-    lines += [f"- {e} {a} on {r}" for e, a, r in sorted(now - wanted)]
-    return lines
-
-
-def trusts_service(document, service: str) -> bool:
-    """True when an Allow statement lets ``service`` assume the role."""
-    for statement in _statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "sts:AssumeRole" not in as_list(statement.get("Action")):
-            continue
-        principal = statement.get("Principal") or {}
-        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
-            return True
-    return False
-
-
-def trust_matches(current, desired) -> bool:
-    """True when the trust policy says what ``desired`` says (and nothing else)."""
-
-    def normal(document):
-        return sorted(json.dumps(s, sort_keys=True) for s in _statements(document))
-
-    return normal(current) == normal(desired)
+    return service_trust_policy(RDS_SERVICE)
 
 
 # -- what exists -------------------------------------------------------------------------

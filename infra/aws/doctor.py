@@ -40,7 +40,6 @@ from infra.aws.aurora_access import (
     ClusterState,
     Parameter,
     apply_method,
-    as_list,
     attached_policy_arns,
     checked_engine_major,
     iam_arn,
@@ -49,8 +48,8 @@ from infra.aws.aurora_access import (
     read_clusters,
     read_parameters,
     read_role,
-    trusts_service,
 )
+from infra.aws.iam_documents import as_list, trusts_service
 
 LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "network")
 PROBE_PAYLOAD = '{"ping": 1}'

@@ -22,6 +22,14 @@ import boto3
 from botocore.exceptions import ClientError
 
 from infra.aws.changes import Change, apply_changes
+from infra.aws.iam_documents import (
+    is_project_resource,
+    policy_drift,
+    project_tags,
+    service_trust_policy,
+    tag_list,
+    trust_matches,
+)
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import (
     EVENT_SOURCES,
@@ -41,19 +49,9 @@ from infra.catalog import (
 )
 
 LAMBDA_RUNTIME = "python3.11"
-LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+LAMBDA_TRUST_POLICY = service_trust_policy("lambda.amazonaws.com")
 ROLE_POLICY_NAME = "least-privilege"
 VPC_ACCESS_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-PROJECT_TAG = ("project", "aurora-events")
 
 
 class PlanError(RuntimeError):
@@ -93,10 +91,6 @@ class EventPathResources:
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def project_tags(deployment: Deployment) -> dict[str, str]:
-    return {PROJECT_TAG[0]: PROJECT_TAG[1], "aurora-events:prefix": deployment.prefix}
-
-
 def apply_event_path(deployment: Deployment) -> EventPathResources:
     """Converge the event path to the catalog; return what exists."""
     path = EventPath(deployment)
@@ -110,7 +104,7 @@ class EventPath:
     def __init__(self, deployment: Deployment, target: Target | None = None) -> None:
         self.deployment = deployment
         self.target = target or Target.current()
-        self.tags = project_tags(deployment)
+        self.tags = project_tags(deployment.prefix)
         self.sns = boto3.client("sns")
         self.sqs = boto3.client("sqs")
         self.ses = boto3.client("ses")
@@ -188,7 +182,7 @@ class EventPath:
                     f"sns topic {name}",
                     "create",
                     run=lambda name=name: self.sns.create_topic(
-                        Name=name, Tags=_tag_list(self.tags)
+                        Name=name, Tags=tag_list(self.tags)
                     ),
                 )
 
@@ -285,11 +279,11 @@ class EventPath:
                 run=lambda: self.iam.create_role(
                     RoleName=name,
                     AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-                    Tags=_tag_list(self.tags),
+                    Tags=tag_list(self.tags),
                 ),
             )
-        if role is not None and _policy_document(role["AssumeRolePolicyDocument"]) != (
-            LAMBDA_TRUST_POLICY
+        if role is not None and not trust_matches(
+            role["AssumeRolePolicyDocument"], LAMBDA_TRUST_POLICY
         ):
             yield Change(
                 resource,
@@ -302,17 +296,15 @@ class EventPath:
         current_policy = None
         if role is not None:
             with contextlib.suppress(self.iam.exceptions.NoSuchEntityException):
-                current_policy = _policy_document(
-                    self.iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY_NAME)[
-                        "PolicyDocument"
-                    ]
-                )
-        if current_policy != policy:
-            actions = sorted({a for s in policy["Statement"] for a in s["Action"]})
+                current_policy = self.iam.get_role_policy(
+                    RoleName=name, PolicyName=ROLE_POLICY_NAME
+                )["PolicyDocument"]
+        drift = policy_drift(current_policy or {}, policy)
+        if current_policy is None or drift:
             yield Change(
                 f"{resource} policy {ROLE_POLICY_NAME}",
                 "set" if current_policy is None else "update",
-                ", ".join(actions),
+                "; ".join(drift),
                 run=lambda: self.iam.put_role_policy(
                     RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy)
                 ),
@@ -570,7 +562,7 @@ class EventPath:
                 self.sns.exceptions.ResourceNotFoundException,
             ):
                 continue
-            if self._ours({t["Key"]: t["Value"] for t in tags}):
+            if self._ours(tags):
                 changes.append(
                     Change(
                         f"sns topic {arn.rsplit(':', 1)[1]}",
@@ -599,8 +591,8 @@ class EventPath:
 
         return [Change(f"iam role {name}", "delete", run=delete_role)]
 
-    def _ours(self, tags: dict[str, str]) -> bool:
-        return all(tags.get(key) == value for key, value in self.tags.items())
+    def _ours(self, tags) -> bool:
+        return is_project_resource(tags, self.deployment.prefix)
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -637,15 +629,6 @@ def _comparable(value):
     return value
 
 
-def _policy_document(document) -> dict:
-    """IAM returns documents URL-encoded text or already parsed, depending on the client."""
-    if isinstance(document, str):
-        from urllib.parse import unquote
-
-        return json.loads(unquote(document))
-    return document
-
-
 def _configuration(current: dict, key: str):
     if key == "Environment":
         return {"Variables": current.get("Environment", {}).get("Variables", {})}
@@ -656,7 +639,3 @@ def _configuration(current: dict, key: str):
             "SecurityGroupIds": vpc.get("SecurityGroupIds", []),
         }
     return current.get(key)
-
-
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
