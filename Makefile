@@ -22,6 +22,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+bench: install
+	$(BIN)/python -m infra.bench
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
