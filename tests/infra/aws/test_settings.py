@@ -1,0 +1,69 @@
+"""Deployment settings: config file, environment and command line, in that order of weight."""
+
+import pytest
+
+from infra.aws.settings import SettingsError, apply_settings, load_config
+from infra.catalog import Deployment
+from infra.cli import main
+
+CONFIG = """
+region = "eu-west-1"
+prefix = "shop-events"
+cluster = "shop-aurora"
+subnet_ids = ["subnet-a", "subnet-b"]
+database_secret_id = "shop/app"
+"""
+
+
+def test_the_file_fills_in_what_the_environment_leaves_unset(tmp_path):
+    path = tmp_path / "deploy.toml"
+    path.write_text(CONFIG)
+    environ = {"AURORA_EVENTS_PREFIX": "from-env"}
+    apply_settings(load_config(path), {"region": "us-west-2", "profile": None}, environ)
+    assert environ["AURORA_EVENTS_PREFIX"] == "from-env"  # environment beats the file
+    assert (
+        environ["AWS_REGION"] == environ["AWS_DEFAULT_REGION"] == "us-west-2"
+    )  # option beats both
+    assert "AWS_PROFILE" not in environ
+    deployment = Deployment.from_env(environ)
+    assert deployment.cluster == "shop-aurora"
+    assert deployment.subnet_ids == ("subnet-a", "subnet-b")
+    assert deployment.database_secret_id == "shop/app"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("regoin = 'x'", "unknown setting\\(s\\) regoin"),
+        ("prefix = 3", "prefix must be a string or a list of strings"),
+        ("prefix = ", "not valid TOML"),
+    ],
+)
+def test_a_bad_file_is_named_with_its_problem(tmp_path, text, message):
+    path = tmp_path / "deploy.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_config(path)
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_deploy_plan_through_the_command_line(capsys, stack, tmp_path, monkeypatch):
+    config = tmp_path / "deploy.toml"
+    config.write_text('database_secret_id = "aurora-events-database"\n')
+    # Unset, so the file's value applies; monkeypatch removes it again afterwards.
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", "")
+    monkeypatch.delenv("AURORA_EVENTS_DATABASE_SECRET_ID")
+    code = main(["--config", str(config), "deploy", "plan", "--prefix", "cliplan"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0] == "create     sns topic cliplan-notifications"
+    assert (
+        "create     lambda function cliplan-drain: functions.drain.handler.handler, 30 s, 256 MB"
+        in out
+    )
+    assert any(
+        line.startswith("create     event source mapping ingest -> cliplan-drain") for line in out
+    )
+    assert main(["--config", str(tmp_path / "nope.toml"), "deploy", "plan"]) == 2
+    assert "config file" in capsys.readouterr().err
