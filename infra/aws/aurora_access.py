@@ -38,8 +38,8 @@ from infra.aws.iam_documents import (
     project_tags,
     service_trust_policy,
     tag_list,
-    trust_matches,
 )
+from infra.aws.iam_roles import plan_service_role
 from infra.catalog import DEFAULT_PREFIX
 
 RDS_SERVICE = "rds.amazonaws.com"
@@ -505,45 +505,24 @@ def read_role(iam, role_name: str) -> dict | None:
 
 def plan_role(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change]:
     """Create the role (trusting RDS) with the policy attached, or fix its trust/attachment."""
-    resource = f"iam role {config.role_name}"
-    trust = rds_trust_policy()
-    attach = Change(
-        resource,
-        "attach",
-        f"policy {config.policy_name}",
-        run=partial(iam.attach_role_policy, RoleName=config.role_name, PolicyArn=policy_arn),
+    role, changes = plan_service_role(
+        iam,
+        config.role_name,
+        RDS_SERVICE,
+        config.resource_tags(),
+        "Aurora MySQL assumes this role to invoke Lambda functions",
     )
-    role = read_role(iam, config.role_name)
-    if role is None:
-        create = Change(
-            resource,
-            "create",
-            f"trusting {RDS_SERVICE}",
-            run=partial(
-                iam.create_role,
-                RoleName=config.role_name,
-                AssumeRolePolicyDocument=json.dumps(trust),
-                Description="Aurora MySQL assumes this role to invoke Lambda functions",
-                Tags=tag_list(config.resource_tags()),
-            ),
-        )
-        return [create, attach]
-    changes = []
-    if not trust_matches(role["AssumeRolePolicyDocument"], trust):
+    if role is None or policy_arn not in attached_policy_arns(iam, config.role_name):
         changes.append(
             Change(
-                resource,
-                "update",
-                f"trust policy: only {RDS_SERVICE} may assume it",
+                f"iam role {config.role_name}",
+                "attach",
+                f"policy {config.policy_name}",
                 run=partial(
-                    iam.update_assume_role_policy,
-                    RoleName=config.role_name,
-                    PolicyDocument=json.dumps(trust),
+                    iam.attach_role_policy, RoleName=config.role_name, PolicyArn=policy_arn
                 ),
             )
         )
-    if policy_arn not in attached_policy_arns(iam, config.role_name):
-        changes.append(attach)
     return changes
 
 

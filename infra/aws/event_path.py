@@ -26,10 +26,9 @@ from infra.aws.iam_documents import (
     is_project_resource,
     policy_drift,
     project_tags,
-    service_trust_policy,
     tag_list,
-    trust_matches,
 )
+from infra.aws.iam_roles import plan_service_role
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import (
     EVENT_SOURCES,
@@ -49,7 +48,7 @@ from infra.catalog import (
 )
 
 LAMBDA_RUNTIME = "python3.11"
-LAMBDA_TRUST_POLICY = service_trust_policy("lambda.amazonaws.com")
+LAMBDA_SERVICE = "lambda.amazonaws.com"
 ROLE_POLICY_NAME = "least-privilege"
 VPC_ACCESS_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 
@@ -268,31 +267,14 @@ class EventPath:
         name = self.role_name(spec)
         policy = self.role_policy(spec)
         resource = f"iam role {name}"
-        try:
-            role = self.iam.get_role(RoleName=name)["Role"]
-        except self.iam.exceptions.NoSuchEntityException:
-            role = None
-            yield Change(
-                resource,
-                "create",
-                "trusts lambda.amazonaws.com",
-                run=lambda: self.iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-                    Tags=tag_list(self.tags),
-                ),
-            )
-        if role is not None and not trust_matches(
-            role["AssumeRolePolicyDocument"], LAMBDA_TRUST_POLICY
-        ):
-            yield Change(
-                resource,
-                "update",
-                "trust policy -> lambda.amazonaws.com only",
-                run=lambda: self.iam.update_assume_role_policy(
-                    RoleName=name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
-                ),
-            )
+        role, changes = plan_service_role(
+            self.iam,
+            name,
+            LAMBDA_SERVICE,
+            self.tags,
+            f"Execution role of {self.function_name(spec)}",
+        )
+        yield from changes
         current_policy = None
         if role is not None:
             with contextlib.suppress(self.iam.exceptions.NoSuchEntityException):

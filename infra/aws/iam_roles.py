@@ -1,0 +1,42 @@
+"""Planning a role that one AWS service assumes: create it, or fix its trust policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from infra.aws.changes import Change
+from infra.aws.iam_documents import service_trust_policy, tag_list, trust_matches
+
+
+def plan_service_role(
+    iam, name: str, service: str, tags: Mapping[str, str], description: str
+) -> tuple[dict | None, list[Change]]:
+    """The role as it is now (None if missing) and the changes that make it trust exactly
+    ``service``. Its permissions are the caller's business."""
+    trust = service_trust_policy(service)
+    resource = f"iam role {name}"
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        create = Change(
+            resource,
+            "create",
+            f"trusting {service}",
+            run=lambda: iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=description,
+                Tags=tag_list(tags),
+            ),
+        )
+        return None, [create]
+    if trust_matches(role["AssumeRolePolicyDocument"], trust):
+        return role, []
+    fix = Change(
+        resource,
+        "update",
+        f"trust policy: only {service} may assume it",
+        run=lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)),
+    )
+    return role, [fix]
