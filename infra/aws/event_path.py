@@ -111,6 +111,7 @@ class EventPath:
         self.lambda_ = boto3.client("lambda")
         self.secrets = boto3.client("secretsmanager")
         self._package: bytes | None = None
+        self._queue_urls: dict[str, str] = {}
 
     # -- names and ARNs ----------------------------------------------------------------
 
@@ -130,11 +131,14 @@ class EventPath:
         return self.deployment.resource_name(spec.name)
 
     def queue_url(self, queue: str) -> str | None:
-        try:
-            name = queue_spec(queue).deployed_name(self.deployment)
-            return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        except self.sqs.exceptions.QueueDoesNotExist:
-            return None
+        """The queue's URL, or None while it does not exist (found URLs are remembered)."""
+        if queue not in self._queue_urls:
+            try:
+                name = queue_spec(queue).deployed_name(self.deployment)
+                self._queue_urls[queue] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            except self.sqs.exceptions.QueueDoesNotExist:
+                return None
+        return self._queue_urls[queue]
 
     def secret_arn(self) -> str:
         secret = self.deployment.database_secret_id
@@ -532,7 +536,7 @@ class EventPath:
                     Change(
                         f"sqs queue {queue.deployed_name(self.deployment)}",
                         "delete",
-                        run=lambda url=url: self.sqs.delete_queue(QueueUrl=url),
+                        run=lambda url=url, name=queue.name: self._delete_queue(name, url),
                     )
                 )
         for topic in TOPICS:
@@ -553,6 +557,10 @@ class EventPath:
                     )
                 )
         return changes
+
+    def _delete_queue(self, queue: str, url: str) -> None:
+        self.sqs.delete_queue(QueueUrl=url)
+        self._queue_urls.pop(queue, None)
 
     def _destroy_role(self, spec: FunctionSpec) -> list[Change]:
         name = self.role_name(spec)

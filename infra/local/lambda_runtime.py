@@ -445,6 +445,10 @@ class LambdaRuntime:
                 connection.close()
         except Exception:
             log.exception("answering lambda_sync request %s failed", request_id)
+        finally:
+            # The caller has deleted its request row (before releasing its lock), so the
+            # poller cannot see it again: forget it, or the set would only grow.
+            self._sync_seen.discard(request_id)
 
     # -- connections -----------------------------------------------------------------
 
