@@ -1,6 +1,7 @@
 """Building the deployment zip: the ``functions`` package, and its third-party libraries.
 
-Every function ships the whole ``functions`` package (its own folder and ``common``).
+Every function ships the whole ``functions`` package (its own folder and ``common``) and
+the ``sql`` package, whose templates the drain renders (the SQL has one home).
 PyMySQL and Powertools are vendored at the versions installed here, so what the tests
 ran is what ships; boto3 is left to the Lambda runtime. The zip is reproducible (sorted
 entries, fixed timestamps): the same sources give the same bytes, so a re-deploy of
@@ -21,6 +22,8 @@ import functions
 
 FUNCTIONS_DIR = Path(functions.__file__).resolve().parent
 REPO_ROOT = FUNCTIONS_DIR.parent
+# What the handlers import from this repository: packages and the data files they read.
+PACKAGED = (("functions", "*.py"), ("sql", "*.py"), ("sql", "*.sql"))
 VENDORED = ("pymysql", "aws-lambda-powertools")
 LAMBDA_PYTHON = "3.11"
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -72,7 +75,9 @@ def vendor_dir(cache: Path | None = None) -> Path:
 def build_functions_zip(with_dependencies: bool = True, cache: Path | None = None) -> bytes:
     """The deployment package as zip bytes."""
     files: dict[str, Path] = {
-        path.relative_to(REPO_ROOT).as_posix(): path for path in FUNCTIONS_DIR.rglob("*.py")
+        path.relative_to(REPO_ROOT).as_posix(): path
+        for folder, pattern in PACKAGED
+        for path in (REPO_ROOT / folder).rglob(pattern)
     }
     if with_dependencies:
         vendored = vendor_dir(cache)

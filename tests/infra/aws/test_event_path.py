@@ -4,6 +4,7 @@ import io
 import itertools
 import json
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -171,10 +172,50 @@ def test_a_missing_database_secret_is_named(stack):
         path.plan()
 
 
+def test_every_handler_imports_from_the_package_alone(tmp_path):
+    """Unzipped, the package must be all a handler needs next to the Lambda runtime's boto3."""
+    import subprocess
+    import sys
+
+    import boto3 as runtime_boto3
+
+    from infra.catalog import FUNCTIONS
+
+    target = tmp_path / "task"
+    zipfile.ZipFile(io.BytesIO(build_functions_zip(True, cache=tmp_path / "deps"))).extractall(
+        target
+    )
+    # boto3 and its dependencies, as on Lambda; -S keeps the editable install (which would
+    # make this repository importable) out of sys.path.
+    runtime = str(Path(runtime_boto3.__file__).resolve().parents[1])
+    handlers = [spec.handler.rsplit(".", 1)[0] for spec in FUNCTIONS]
+    script = (
+        f"import sys; sys.path[:0] = [{str(target)!r}, {runtime!r}]\n"
+        f"import importlib\n"
+        f"for name in {handlers!r}: importlib.import_module(name)\n"
+        f"import functions, sql; assert functions.__file__.startswith({str(target)!r})\n"
+        f"assert sql.__file__.startswith({str(target)!r}); print('ok')\n"
+    )
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TOPIC_ARN": "arn:t",
+        "QUEUE_URL": "q",
+        "EMAIL_FROM": "a@example.com",
+        "EMAIL_TO": "b@example.com",
+        "PATH": "/usr/bin",
+    }
+    # cwd: not the repository, which python -c would put on sys.path
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
 def test_the_package_vendors_the_libraries_but_not_boto3(tmp_path):
     names = zipfile.ZipFile(io.BytesIO(build_functions_zip(True, cache=tmp_path))).namelist()
     assert "functions/drain/handler.py" in names
     assert "functions/common/events.py" in names
+    assert "sql/ingest/insert_rows_idempotent.sql" in names
     assert any(n.startswith("pymysql/") for n in names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
