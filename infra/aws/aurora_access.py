@@ -428,6 +428,21 @@ def apply_plan(changes: Iterable[Change]) -> Outcome:
 # -- plan: IAM ---------------------------------------------------------------------------
 
 
+def access_identities(
+    iam, config: AuroraAccessConfig, cluster: ClusterState
+) -> tuple[str, dict | None, str]:
+    """The invoke policy's ARN, the role as it is (None if missing), and the role's ARN
+    (as it will be, when missing)."""
+    policy_arn = iam_arn(cluster.partition, cluster.account, "policy", config.policy_name)
+    role = read_role(iam, config.role_name)
+    role_arn = (
+        role["Arn"]
+        if role
+        else iam_arn(cluster.partition, cluster.account, "role", config.role_name)
+    )
+    return policy_arn, role, role_arn
+
+
 def iam_arn(partition: str, account: str, kind: str, name: str) -> str:
     return f"arn:{partition}:iam::{account}:{kind}/{name}"
 
@@ -674,12 +689,7 @@ def plan_aurora_access(
     clusters = read_clusters(clients, config.cluster)
     major = checked_engine_major(config, clusters[0])
     iam = clients.iam()
-    first = clusters[0]
-    policy_arn = iam_arn(first.partition, first.account, "policy", config.policy_name)
-    role = read_role(iam, config.role_name)
-    role_arn = (
-        role["Arn"] if role else iam_arn(first.partition, first.account, "role", config.role_name)
-    )
+    policy_arn, role, role_arn = access_identities(iam, config, clusters[0])
     changes = plan_policy(iam, config, policy_arn) + plan_role(iam, config, policy_arn)
     desired = desired_parameters(config, role_arn, major)
     for cluster in clusters:
@@ -832,12 +842,7 @@ def plan_destroy(config: AuroraAccessConfig, clients: Clients | None = None) -> 
     clients = clients or Clients()
     clusters = read_clusters(clients, config.cluster)
     iam = clients.iam()
-    first = clusters[0]
-    policy_arn = iam_arn(first.partition, first.account, "policy", config.policy_name)
-    role = read_role(iam, config.role_name)
-    role_arn = (
-        role["Arn"] if role else iam_arn(first.partition, first.account, "role", config.role_name)
-    )
+    policy_arn, role, role_arn = access_identities(iam, config, clusters[0])
     changes = []
     for cluster in clusters:
         changes += plan_destroy_cluster(clients, config, cluster, role_arn)
