@@ -85,6 +85,15 @@ def test_database_down_every_request_is_accepted_and_stored_once_in_order(ingest
     stack = ingest_database
     customers = [next(_customer_ids) for _ in range(10)]
     statuses = []
+    # A message survives an outage of max_receive_count (10) visibility timeouts before it
+    # moves to the DLQ: 30 minutes on AWS, 10 s with the test stack's 1 s. Posting 500
+    # requests keeps the database down longer than that on a slow machine, so this test
+    # models a longer visibility (50 s of tolerance), as the real queue's 180 s does.
+    pollers = [p for p in stack.pollers if p.queue_url == stack.resources.queue_urls["ingest"]]
+    saved = [p.visibility_seconds for p in pollers]
+    for poller in pollers:
+        poller.visibility_seconds = 5.0
+    dead_letters_before = queue_counts(stack.resources.queue_urls["ingest-dlq"])
     stack.db.stop()
     try:
 
@@ -104,7 +113,14 @@ def test_database_down_every_request_is_accepted_and_stored_once_in_order(ingest
     finally:
         stack.db.start()
 
-    rows = wait_for(lambda: (r := orders_of(stack, customers)) and len(r) >= 500 and r, timeout=90)
+    try:
+        rows = wait_for(
+            lambda: (r := orders_of(stack, customers)) and len(r) >= 500 and r, timeout=90
+        )
+    finally:
+        for poller, seconds in zip(pollers, saved, strict=True):
+            poller.visibility_seconds = seconds
+    assert queue_counts(stack.resources.queue_urls["ingest-dlq"]) == dead_letters_before
     keys = [key for _, key, _ in rows]
     assert len(rows) == 500 and len(set(keys)) == 500  # each exactly once
     for customer in customers:
