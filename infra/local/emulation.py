@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 import pymysql
 
 import sql
-from sql import quote_identifier
+from sql import quote_identifier, quote_string
 
 MINIMUM_MARIADB = (10, 11)  # GRANT ... TO PUBLIC
 
@@ -69,6 +69,7 @@ def install(
     """
     check_server_supported(admin)
     execute_all(admin, sql.render("emulation/native_lambda.sql"))
+    _revoke_schema_wide_execute(admin)
     for database in databases:
         install_lambda_functions(admin, database)
     if functions:
@@ -78,8 +79,34 @@ def install(
 def install_lambda_functions(admin: pymysql.connections.Connection, database: str) -> None:
     """Create ``lambda_async`` / ``lambda_sync`` in ``database``."""
     execute_all(
-        admin, sql.render("emulation/lambda_functions.sql", database=quote_identifier(database))
+        admin,
+        sql.render(
+            "emulation/lambda_functions.sql",
+            database=quote_identifier(database),
+            entry_token=quote_string(entry_token(admin)),
+        ),
     )
+
+
+def entry_token(admin: pymysql.connections.Connection) -> str:
+    """The secret the entry points pass to the emulation (see native_lambda.sql)."""
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT value FROM aurora_emulation.settings WHERE name = 'entry_token'")
+        row = cursor.fetchone()
+    if row is None:
+        raise EmulationError("the emulation is not installed: no entry token")
+    return str(row[0])
+
+
+def _revoke_schema_wide_execute(admin: pymysql.connections.Connection) -> None:
+    """Installs before the entry token granted EXECUTE on the whole schema to PUBLIC, which
+    let any account call the internals with a forged caller: take that grant back."""
+    with admin.cursor() as cursor:
+        try:
+            cursor.execute("REVOKE EXECUTE ON aurora_emulation.* FROM PUBLIC")
+        except pymysql.err.OperationalError as error:
+            if error.args[0] != 1141:  # "There is no such grant": the usual case
+                raise
 
 
 def register_functions(admin: pymysql.connections.Connection, functions: Mapping[str, str]) -> None:

@@ -11,6 +11,14 @@
 --     instead (a row in invoke_lambda_grants), else the same error;
 --   * a payload that is not valid JSON fails with "Invalid Request Content.";
 --   * a function that is not deployed fails the statement, like Lambda's 404.
+--
+-- Only lambda_async / lambda_sync (sql/emulation/lambda_functions.sql) may call in, and
+-- the caller is established by the server: those entry points run with the caller's
+-- rights (SQL SECURITY INVOKER), so CURRENT_USER() there is the caller (inside a trigger:
+-- its definer), and they pass the emulation's entry token, a random secret compiled into
+-- their bodies at install time. A routine's body is hidden from every account but its
+-- definer (root), so an account calling invoke_async directly with a forged caller lacks
+-- the token and is refused.
 -- The local Lambda runtime (infra/local/lambda_runtime.py) reads the records and
 -- delivers them to the Python handlers.
 
@@ -68,6 +76,10 @@ CREATE TABLE IF NOT EXISTS aurora_emulation.settings (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 INSERT IGNORE INTO aurora_emulation.settings (name, value) VALUES ('sync_timeout_seconds', '30');
+-- The entry token (see the header): made once per server, kept across re-installs so the
+-- entry points already installed in other databases stay valid.
+INSERT IGNORE INTO aurora_emulation.settings (name, value)
+  VALUES ('entry_token', HEX(RANDOM_BYTES(32)));
 -- Which Aurora MySQL major version the privilege check imitates: '3' (MySQL 8: the
 -- AWS_LAMBDA_ACCESS role) or '2' (MySQL 5.7: the INVOKE LAMBDA privilege).
 INSERT IGNORE INTO aurora_emulation.settings (name, value) VALUES ('emulated_aurora_version', '3');
@@ -81,6 +93,20 @@ CREATE TABLE IF NOT EXISTS aurora_emulation.invoke_lambda_grants (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 DELIMITER $$
+
+-- Refuses a call that did not come through lambda_async / lambda_sync (see the header).
+CREATE OR REPLACE DEFINER = CURRENT_USER
+PROCEDURE aurora_emulation.check_entry_token(token TEXT)
+SQL SECURITY DEFINER
+READS SQL DATA
+BEGIN
+  IF token IS NULL OR NOT EXISTS (
+      SELECT 1 FROM aurora_emulation.settings s
+      WHERE s.name = 'entry_token' AND s.value = token) THEN
+    SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO = 1227,
+      MESSAGE_TEXT = 'Access denied; call lambda_async or lambda_sync, not the emulation''s internals';
+  END IF;
+END $$
 
 -- Checks a call as Aurora would and returns the function's name; SIGNALs otherwise.
 -- caller is CURRENT_USER() of the caller, which inside a trigger is the trigger's definer.
@@ -154,13 +180,14 @@ END $$
 
 CREATE OR REPLACE DEFINER = CURRENT_USER
 FUNCTION aurora_emulation.invoke_async(
-  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT,
-  database_name VARCHAR(64)
+  entry_token TEXT, caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT,
+  payload LONGTEXT, database_name VARCHAR(64)
 ) RETURNS LONGTEXT
 SQL SECURITY DEFINER
 MODIFIES SQL DATA
 BEGIN
   DECLARE name VARCHAR(140);
+  CALL aurora_emulation.check_entry_token(entry_token);
   SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
   INSERT INTO aurora_emulation.invocations
     (invocation_type, function_arn, function_name, payload, caller, database_name, invoked_at,
@@ -179,8 +206,8 @@ END $$
 -- snapshot. The runtime itself logs the call in `invocations`, outside this statement.
 CREATE OR REPLACE DEFINER = CURRENT_USER
 FUNCTION aurora_emulation.invoke_sync(
-  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT,
-  database_name VARCHAR(64)
+  entry_token TEXT, caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT,
+  payload LONGTEXT, database_name VARCHAR(64)
 ) RETURNS LONGTEXT
 SQL SECURITY DEFINER
 MODIFIES SQL DATA
@@ -192,6 +219,7 @@ BEGIN
   DECLARE waited DOUBLE DEFAULT 0;
   DECLARE ignored INT;
 
+  CALL aurora_emulation.check_entry_token(entry_token);
   SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
   SELECT CAST(value AS DOUBLE) INTO timeout_seconds FROM aurora_emulation.settings
     WHERE settings.name = 'sync_timeout_seconds';
@@ -221,5 +249,8 @@ END $$
 
 DELIMITER ;
 
--- Anyone may call the emulation; the role check inside decides, as on Aurora.
-GRANT EXECUTE ON aurora_emulation.* TO PUBLIC;
+-- Every account may reach the two entry functions (lambda_async / lambda_sync run with
+-- the caller's rights); the token and the role check inside decide, as Aurora does.
+-- Nothing else in this schema is callable or readable by anyone but root.
+GRANT EXECUTE ON FUNCTION aurora_emulation.invoke_async TO PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora_emulation.invoke_sync TO PUBLIC;

@@ -127,6 +127,73 @@ def test_role_granted_but_not_default_gets_1227_until_set_role(
     assert len(settled_invocations(admin, database.name, 1)) == 1
 
 
+# A direct call of the emulation's internals, claiming to come from the app user.
+FORGED = (
+    "SELECT aurora_emulation.{function}({token}, 'app@%%', 'AWS_LAMBDA_ACCESS', %s, '{{}}', 'x')"
+)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        FORGED.format(function="invoke_async", token="NULL"),
+        FORGED.format(function="invoke_async", token="'guess'"),
+        FORGED.format(function="invoke_sync", token="NULL"),
+    ],
+    ids=["async-forged-caller-no-token", "async-forged-caller-guessed-token", "sync-forged-caller"],
+)
+def test_an_account_without_the_role_cannot_call_the_internals_with_a_forged_caller(
+    stack, database, admin, test_functions, call
+):
+    create_user(admin, database, "mallory")
+    mallory = connect_as(stack, database, "mallory")
+    with pytest.raises(pymysql.err.MySQLError) as raised, mallory.cursor() as cursor:
+        cursor.execute(call, (test_functions.arns["test-echo"],))
+    assert raised.value.args[0] == 1227
+    assert "not the emulation's internals" in raised.value.args[1]
+    assert invocation_rows(admin, "x") == []
+
+
+def test_the_old_unchecked_entry_with_a_forged_caller_is_gone(
+    stack, database, admin, test_functions
+):
+    """Before the entry token, this call (any account, caller passed in) was recorded."""
+    create_user(admin, database, "mallory")
+    mallory = connect_as(stack, database, "mallory")
+    with pytest.raises(pymysql.err.MySQLError), mallory.cursor() as cursor:
+        cursor.execute(
+            "SELECT aurora_emulation.invoke_async('app@%%', 'AWS_LAMBDA_ACCESS', %s, '{}', 'x')",
+            (test_functions.arns["test-echo"],),
+        )
+    assert invocation_rows(admin, "x") == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT aurora_emulation.checked_function_name('app@%', 'AWS_LAMBDA_ACCESS', 'a', '{}')",
+        "CALL aurora_emulation.check_entry_token('guess')",
+        "SELECT value FROM aurora_emulation.settings",
+        "SHOW CREATE FUNCTION {database}.lambda_async",
+    ],
+    ids=["checker", "token-check", "settings-table", "entry-point-body"],
+)
+def test_nothing_else_of_the_emulation_is_reachable_and_the_token_stays_hidden(
+    stack, database, admin, statement
+):
+    create_user(admin, database, "mallory")
+    mallory = connect_as(stack, database, "mallory")
+    with mallory.cursor() as cursor:
+        try:
+            cursor.execute(statement.replace("{database}", database.name))
+        except pymysql.err.MySQLError as refused:
+            assert refused.args[0] in (1142, 1370), refused  # command denied
+            return
+        # SHOW CREATE FUNCTION answers, but without the body to a non-definer.
+        (row,) = cursor.fetchall()
+        assert row[2] is None
+
+
 def test_an_undeployed_function_or_a_bad_arn_fails_the_statement(database, account_id):
     connection = database.connect()
     with connection.cursor() as cursor:
