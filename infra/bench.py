@@ -17,15 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from functions.common.database import connect, parse_database_url
 from functions.common.resources import resource_named
 from functions.drain.rows import QueuedRow, insert_statement
 from infra.local.stack import LocalStack, StackSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS = 2000
 ROUNDS = 5
 
@@ -46,9 +42,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
         LocalStack(Path(base) / "stack", StackSettings()) as stack,
     ):
-        config = Config(str(REPO_ROOT / "alembic.ini"))
-        config.attributes.update(database_url=stack.database_url(), skip_logging_config=True)
-        command.upgrade(config, "head")
+        stack.migrate()
         connection = connect(parse_database_url(stack.database_url()))
         cursor = connection.cursor()
         cursor.execute("CREATE TABLE plain_feedback LIKE customer_feedback")

@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from infra.aws.commands import add_admin_url_argument, admin_url
+from infra.local.db_server import make_private_dir, read_root_password, write_private_file
 
 DEFAULT_STACK_DIR = Path(".stack")
 
@@ -50,6 +54,14 @@ def read_stack_env(stack_dir: Path) -> dict[str, str]:
     return values
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*(@)")
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL shown as ****."""
+    return _URL_PASSWORD.sub(r"\1****\2", text)
+
+
 def stack_pid(stack_dir: Path) -> int | None:
     try:
         pid = int((stack_dir / "stack.pid").read_text())
@@ -63,10 +75,11 @@ def stack_start(args) -> int:
     stack_dir = args.dir.resolve()
     if stack_pid(stack_dir):
         print(f"a local stack already runs in {stack_dir}", file=sys.stderr)
-        print((stack_dir / "stack.env").read_text(), end="")
+        print(masked((stack_dir / "stack.env").read_text()), end="")
         return 0
-    stack_dir.mkdir(parents=True, exist_ok=True)
-    log_path = stack_dir.parent / f"{stack_dir.name}.log"
+    make_private_dir(stack_dir)
+    log_path = stack_dir.parent / f"{stack_dir.name}.log"  # kept after stop, for post-mortems
+    write_private_file(log_path, "")
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.stack", "--dir", str(stack_dir)],
@@ -81,7 +94,7 @@ def stack_start(args) -> int:
             raise CommandError(f"the stack exited with {process.returncode}; see {log_path}")
         if stack_pid(stack_dir) and (stack_dir / "stack.env").is_file():
             env_text = (stack_dir / "stack.env").read_text()
-            print(env_text, end="")
+            print(masked(env_text), end="")
             print(f"# local stack running (pid {process.pid}); log: {log_path}", file=sys.stderr)
             print(
                 f'# load these settings: eval "$(aurora-events stack env --dir {args.dir})"',
@@ -110,6 +123,7 @@ def stack_stop(args) -> int:
 
 
 def stack_env(args) -> int:
+    """The settings as they are, passwords included: this output is for ``eval``."""
     read_stack_env(args.dir)  # a clear error when there is none
     print((args.dir / "stack.env").read_text(), end="")
     return 0
@@ -121,12 +135,13 @@ def _use_stack_env(stack_dir: Path) -> dict[str, str]:
     return env
 
 
-def _stack_admin(env: dict[str, str]):
+def _stack_admin(stack_dir: Path, env: dict[str, str]):
     import pymysql
 
     return pymysql.connect(
         unix_socket=env["AURORA_EVENTS_ADMIN_SOCKET"],
         user="root",
+        password=read_root_password(stack_dir / "mysql"),
         charset="utf8mb4",
         autocommit=True,
     )
@@ -142,8 +157,8 @@ def stack_status(args) -> int:
     env = _use_stack_env(args.dir)
     print(f"local stack running, pid {pid}")
     for key in ("DATABASE_URL", "AWS_ENDPOINT_URL"):
-        print(f"  {key}={env[key]}")
-    admin = _stack_admin(env)
+        print(f"  {key}={masked(env[key])}")
+    admin = _stack_admin(args.dir, env)
     try:
         counts = invocation_counts(admin)
     finally:
@@ -188,7 +203,7 @@ def tail(args) -> int:
 
 def invocations(args) -> int:
     env = _use_stack_env(args.dir)
-    admin = _stack_admin(env)
+    admin = _stack_admin(args.dir, env)
     try:
         with admin.cursor() as cursor:
             cursor.execute(
@@ -237,7 +252,7 @@ def emulation_install(args) -> int:
     from functions.common.database import connect, parse_database_url
     from infra.local import emulation
 
-    admin = connect(parse_database_url(args.admin_url))
+    admin = connect(parse_database_url(admin_url(args)))
     try:
         emulation.install(admin, args.database)
     finally:
@@ -323,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu = commands.add_parser("emulation", help="Aurora's native functions on a MariaDB server")
     emu_commands = emu.add_subparsers(dest="emulation_command", required=True)
     install = emu_commands.add_parser("install", help="install (never on Aurora)")
-    install.add_argument("--admin-url", required=True, help="mysql://root@host:port/ of the server")
+    add_admin_url_argument(install, "mysql://root:...@host:port/ of the server")
     install.add_argument(
         "--database",
         action="append",

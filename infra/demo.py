@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
 from infra.aws import doctor
@@ -28,7 +25,6 @@ from infra.aws.queues import queue_depths
 from infra.local.inspect import invocation_counts, receive_notifications, sent_emails
 from infra.local.stack import APP_DATABASE, APP_USER, LocalStack, StackSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LONG_TEXT = ("Sixty kilobytes of feedback. " * 2200)[:61_440]
 
 FEEDBACK_ROWS = [
@@ -140,9 +136,7 @@ def run_demo(base_dir: Path) -> int:
         print(f"   AWS      : {stack.aws.endpoint_url} (moto)")
 
         print("== alembic upgrade head: example schema + Lambda triggers ==")
-        config = Config(str(REPO_ROOT / "alembic.ini"))
-        config.attributes.update(database_url=stack.database_url(), skip_logging_config=True)
-        command.upgrade(config, "head")
+        stack.migrate()  # as the migration account; then the drain's account gets its tables
 
         connection = connect(parse_database_url(stack.database_url()))
         with connection.cursor() as cursor:

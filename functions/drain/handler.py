@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions.common.database import ReusableConnection, is_unavailable
-from functions.drain.rows import insert_statement, parse_message, rows_by_table
+from functions.drain.rows import parse_message, write_rows
 
 logger = Logger(service="drain")
 CONNECT_TIMEOUT_SECONDS = 2
@@ -37,9 +37,7 @@ def write_messages(bodies: list[str]) -> None:
         connection = database.get()
         connection.begin()
         with connection.cursor() as cursor:
-            for resource, group in rows_by_table(rows):
-                parameters = [value for row in group for value in row.column_values()]
-                cursor.execute(insert_statement(resource, len(group)), parameters)
+            write_rows(cursor, rows)
         connection.commit()
     except Exception as error:
         if is_unavailable(error):

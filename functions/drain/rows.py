@@ -51,16 +51,53 @@ def parse_message(body: str) -> QueuedRow:
 
 
 def insert_statement(resource: Resource, row_count: int) -> str:
-    """The multi-row idempotent INSERT for ``row_count`` rows of ``resource``."""
+    """The multi-row INSERT for ``row_count`` rows of ``resource``."""
     columns = [field.name for field in resource.fields] + ["idempotency_key"]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     (statement,) = sql.render(
-        "ingest/insert_rows_idempotent.sql",
+        "ingest/insert_rows.sql",
         table=quote_identifier(resource.table),
         columns=", ".join(quote_identifier(column) for column in columns),
         rows=", ".join([placeholders] * row_count),
     )
     return statement
+
+
+def stored_keys_statement(resource: Resource, key_count: int) -> str:
+    """The SELECT of which of ``key_count`` idempotency keys ``resource``'s table holds."""
+    (statement,) = sql.render(
+        "ingest/stored_keys.sql",
+        table=quote_identifier(resource.table),
+        keys=", ".join(["%s"] * key_count),
+    )
+    return statement
+
+
+def rows_to_insert(rows: list[QueuedRow], stored: set[str]) -> list[QueuedRow]:
+    """The rows whose keys are not in ``stored``, each key once (the first message wins,
+    as the first request with a key makes the row)."""
+    fresh, seen = [], set(stored)
+    for row in rows:
+        if row.idempotency_key not in seen:
+            seen.add(row.idempotency_key)
+            fresh.append(row)
+    return fresh
+
+
+def write_rows(cursor, rows: list[QueuedRow]) -> int:
+    """Insert the rows not stored yet, one multi-row INSERT per table, in the cursor's
+    transaction; return how many were inserted."""
+    inserted = 0
+    for resource, group in rows_by_table(rows):
+        cursor.execute(
+            stored_keys_statement(resource, len(group)), [row.idempotency_key for row in group]
+        )
+        fresh = rows_to_insert(group, {key for (key,) in cursor.fetchall()})
+        if fresh:
+            parameters = [value for row in fresh for value in row.column_values()]
+            cursor.execute(insert_statement(resource, len(fresh)), parameters)
+            inserted += len(fresh)
+    return inserted
 
 
 def rows_by_table(rows: list[QueuedRow]) -> list[tuple[Resource, list[QueuedRow]]]:

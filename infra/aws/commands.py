@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable
 
@@ -58,6 +59,28 @@ def access_config(args) -> AuroraAccessConfig:
         prefix=args.prefix,
         activate_all_roles_on_login=getattr(args, "activate_all_roles_on_login", False),
     )
+
+
+ADMIN_URL_VARIABLE = "AURORA_EVENTS_ADMIN_URL"
+
+
+def add_admin_url_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--admin-url``, which may come from ``AURORA_EVENTS_ADMIN_URL`` instead: a password
+    on the command line shows in ``ps`` and in the shell's history."""
+    parser.add_argument(
+        "--admin-url",
+        help=f"{example} (or set {ADMIN_URL_VARIABLE}: a password in an argument shows in ps)",
+    )
+
+
+def admin_url(args) -> str:
+    """The admin URL from ``--admin-url`` or the environment; a clear error without either."""
+    from functions.common.config import ConfigurationError
+
+    url = args.admin_url or os.environ.get(ADMIN_URL_VARIABLE)
+    if not url:
+        raise ConfigurationError(f"give --admin-url, or set {ADMIN_URL_VARIABLE}")
+    return url
 
 
 def connect_admin(url: str) -> pymysql.connections.Connection:
@@ -169,14 +192,31 @@ def aurora_destroy(args) -> int:
 
 @exit_codes
 def grant(args) -> int:
-    admin = connect_admin(args.admin_url)
+    """The triggers' definer (``--user``): Lambda access; the drain's account
+    (``--drain-user``): its table privileges in ``--database``, after the migrations."""
+    from functions.common.config import ConfigurationError
+
+    if not args.user and not args.drain_user:
+        raise ConfigurationError("name an account: --user (the definer) or --drain-user")
+    if args.drain_user and not args.database:
+        raise ConfigurationError("--drain-user needs --database: the schema the drain writes")
+    admin = connect_admin(admin_url(args))
     try:
-        server, statements = db_grants.grant_lambda_access(admin, args.user, args.host)
+        if args.user:
+            server, statements = db_grants.grant_lambda_access(admin, args.user, args.host)
+            print(f"-- {server.describe()}: the triggers' definer")
+            for statement in statements:
+                print(f"{statement};")
+        if args.drain_user:
+            definer = (args.user, args.host) if args.user else None
+            statements = db_grants.grant_drain_access(
+                admin, args.drain_user, args.drain_host, args.database, definer=definer
+            )
+            print("-- the drain's account: the rows of the tables it writes, nothing else")
+            for statement in statements:
+                print(f"{statement};")
     finally:
         admin.close()
-    print(f"-- {server.describe()}")
-    for statement in statements:
-        print(f"{statement};")
     return OK
 
 
@@ -186,7 +226,7 @@ def grant(args) -> int:
 @exit_codes
 def run_doctor(args) -> int:
     config = access_config(args)
-    admin = connect_admin(args.admin_url)
+    admin = connect_admin(admin_url(args))
     probe_connection = connect_admin(args.probe_url) if args.probe_url else None
     try:
         diagnosis = doctor.diagnose(
@@ -269,18 +309,24 @@ def register(subparsers) -> None:
         command.set_defaults(run=run)
 
     grant_parser = subparsers.add_parser(
-        "grant", help="give the trigger definer Lambda access in the database"
+        "grant",
+        help="database grants: Lambda access for the triggers' definer; table rights for the drain",
     )
-    grant_parser.add_argument("--admin-url", required=True, help="mysql://admin:...@host:port/")
-    grant_parser.add_argument("--user", required=True)
-    grant_parser.add_argument("--host", default="%", help="the account's host (default: %%)")
+    add_admin_url_argument(grant_parser, "mysql://admin:...@host:port/")
+    grant_parser.add_argument("--user", help="the triggers' definer (the migration account)")
+    grant_parser.add_argument("--host", default="%", help="the definer's host (default: %%)")
+    grant_parser.add_argument(
+        "--drain-user", help="the drain's runtime account (after the migrations ran)"
+    )
+    grant_parser.add_argument("--drain-host", default="%", help="its host (default: %%)")
+    grant_parser.add_argument("--database", help="the schema the drain writes (--drain-user)")
     grant_parser.set_defaults(run=grant)
 
     doctor_parser = subparsers.add_parser(
         "doctor", help="find the first broken link of Aurora's Lambda access"
     )
     add_chain_arguments(doctor_parser)
-    doctor_parser.add_argument("--admin-url", required=True, help="mysql://admin:...@host:port/db")
+    add_admin_url_argument(doctor_parser, "mysql://admin:...@host:port/db")
     doctor_parser.add_argument(
         "--definer", required=True, metavar="USER@HOST", help="the triggers' DEFINER account"
     )

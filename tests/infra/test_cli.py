@@ -1,6 +1,8 @@
 """The command line, as a user runs it: a background stack, and the demo."""
 
 import os
+import shlex
+import stat
 import subprocess
 import sys
 
@@ -20,13 +22,31 @@ def aurora_events(*args, timeout=180):
     )
 
 
+def exports_of(text: str) -> dict[str, str]:
+    return {
+        key: shlex.split(value)[0] if value else ""
+        for key, _, value in (line[len("export ") :].partition("=") for line in text.splitlines())
+    }
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def test_stack_start_status_stop(tmp_path):
     stack_dir = tmp_path / "stack"
     started = aurora_events("stack", "start", "--dir", str(stack_dir))
     try:
         assert started.returncode == 0, started.stderr
-        exports = dict(line[len("export ") :].split("=", 1) for line in started.stdout.splitlines())
-        settings = parse_database_url(exports["DATABASE_URL"].strip("'"))
+        # What is printed for reading hides the password; `stack env` is for eval.
+        printed = exports_of(started.stdout)
+        assert printed["DATABASE_URL"].startswith("mysql://app:****@127.0.0.1:")
+        assert mode(stack_dir) == 0o700
+        assert mode(stack_dir / "stack.env") == 0o600
+        assert mode(tmp_path / "stack.log") == 0o600
+        exports = exports_of(aurora_events("stack", "env", "--dir", str(stack_dir)).stdout)
+        settings = parse_database_url(exports["DATABASE_URL"])
+        assert settings.password and settings.password != "****"
         connection = pymysql.connect(
             host=settings.host,
             port=settings.port,
@@ -39,6 +59,7 @@ def test_stack_start_status_stop(tmp_path):
         status = aurora_events("stack", "status", "--dir", str(stack_dir))
         assert status.returncode == 0, status.stderr
         assert "lambda_async calls:" in status.stdout
+        assert settings.password not in status.stdout
         assert "pending 1" in status.stdout or "succeeded 1" in status.stdout
     finally:
         stopped = aurora_events("stack", "stop", "--dir", str(stack_dir))

@@ -6,12 +6,9 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import boto3
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from infra.aws.queues import replay_dead_letters
 from infra.local.event_source import sqs_event
@@ -19,16 +16,14 @@ from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
 from infra.local.stack import APP_DATABASE
 from tests.support import wait_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 _customer_ids = iter(range(1000, 10**6))
 
 
 @pytest.fixture(scope="session")
 def ingest_database(stack):
-    """The stack's own database (the drain's secret points at it), migrated to head."""
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.attributes.update(database_url=stack.database_url(), skip_logging_config=True)
-    command.upgrade(config, "head")
+    """The stack's own database (the drain's secret points at it), migrated to head, and
+    the drain's account granted its tables."""
+    stack.migrate()
     return stack
 
 

@@ -1,6 +1,8 @@
 """``aurora-events aurora plan|apply|destroy``, ``grant`` and ``doctor`` as a user runs them
 (the subcommands :func:`infra.aws.commands.register` adds), output and exit codes."""
 
+from dataclasses import replace
+
 import boto3
 
 from tests.infra.aws.conftest import run_aurora_events, unique
@@ -69,12 +71,21 @@ def test_bad_input_exits_2_with_the_reason(capsys, stack, function_arns):
     assert "function nowhere-deployed-notify is not deployed" in capsys.readouterr().err
 
 
-def test_grant_command(capsys, stack, admin):
+def root_url(stack, database: str = "") -> str:
+    """The local server's root over its socket, password included, as a URL."""
+    settings = replace(stack.db.root_settings(), database=database or None)
+    return settings.url(driver="mysql")
+
+
+def test_grant_command(capsys, stack, admin, monkeypatch):
     user = unique("granted")
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE USER '{user}'@'%'")
-    admin_url = f"mysql://root@localhost/?unix_socket={stack.db.socket_path}"
-    assert run_aurora_events(f"aurora-events grant --admin-url {admin_url} --user {user}") == 0
+    admin_url = root_url(stack)
+    # The admin URL from the environment: a password in an argument shows in ps.
+    monkeypatch.setenv("AURORA_EVENTS_ADMIN_URL", admin_url)
+    assert run_aurora_events(f"aurora-events grant --user {user}") == 0
+    monkeypatch.delenv("AURORA_EVENTS_ADMIN_URL")
     out = capsys.readouterr().out
     assert f"GRANT AWS_LAMBDA_ACCESS TO '{user}'@'%';" in out
     assert out.startswith("-- MariaDB ")
@@ -91,7 +102,7 @@ def test_grant_command(capsys, stack, admin):
 
 def test_doctor_command_exits_1_and_prints_the_fix(capsys, stack, database, cluster, function_arns):
     prefix = unique("doc")
-    admin_url = f"mysql://root@localhost/{database.name}?unix_socket={stack.db.socket_path}"
+    admin_url = root_url(stack, database.name)
     command = (
         f"aurora-events doctor --cluster {cluster} --prefix {prefix} {arn_options(function_arns)} "
         f"--admin-url {admin_url} --definer app@%"

@@ -154,3 +154,94 @@ def test_accounts_are_parsed_from_user_at_host(text, account):
 @pytest.mark.parametrize(("version", "major"), [("3.05.2", 3), ("2.11.2", 2)])
 def test_aurora_version_gives_the_major(version, major):
     assert db_grants.aurora_major_from_version(version) == major
+
+
+# -- the drain's runtime account ----------------------------------------------------------
+
+
+def migrate(database):
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(Path(__file__).resolve().parents[3] / "alembic.ini"))
+    config.attributes.update(database_url=database.url, skip_logging_config=True)
+    command.upgrade(config, "head")
+
+
+def show_grants(admin, user, host="%") -> list[str]:
+    with admin.cursor() as cursor:
+        cursor.execute("SHOW GRANTS FOR %s@%s", (user, host))
+        return [line for (line,) in cursor.fetchall()]
+
+
+def test_the_drain_account_gets_select_and_insert_on_its_tables_only(admin, database):
+    migrate(database)
+    user = unique("drain")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    statements = db_grants.grant_drain_access(admin, user, "%", database.name, ("app", "%"))
+    assert statements == [
+        f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO '{user}'@'%'",
+        f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO '{user}'@'%'",
+    ]
+    assert sorted(show_grants(admin, user)) == sorted(
+        [
+            f"GRANT USAGE ON *.* TO `{user}`@`%`",
+            f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO `{user}`@`%`",
+            f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO `{user}`@`%`",
+        ]
+    )
+
+
+def test_the_drain_grant_before_the_migrations_names_the_missing_table(admin, database):
+    user = unique("early")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    with pytest.raises(db_grants.GrantError) as refused:
+        db_grants.grant_drain_access(admin, user, "%", database.name)
+    assert str(refused.value) == (
+        f"table {database.name}.customers does not exist: run the migrations "
+        "(alembic upgrade head) before granting the drain's account"
+    )
+    assert show_grants(admin, user) == [f"GRANT USAGE ON *.* TO `{user}`@`%`"]
+
+
+def test_the_drain_account_must_not_be_the_definer_or_hold_lambda_access(admin, database):
+    migrate(database)
+    with pytest.raises(db_grants.GrantError, match="is the triggers' definer"):
+        db_grants.grant_drain_access(admin, "app", "%", database.name, definer=("app", "%"))
+    # The app user (the stack's definer) holds the Lambda role: refused as a drain account.
+    with pytest.raises(db_grants.GrantError) as refused:
+        db_grants.grant_drain_access(admin, "app", "%", database.name)
+    assert str(refused.value) == (
+        "'app'@'%' holds Lambda access: the drain's account must only write rows "
+        "(revoke it, or use another account)"
+    )
+
+
+def test_grant_command_for_the_drain_account(capsys, stack, admin, database, monkeypatch):
+    from tests.infra.aws.conftest import run_aurora_events
+
+    migrate(database)
+    user = unique("cli-drain")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    monkeypatch.setenv("AURORA_EVENTS_ADMIN_URL", stack.db.root_settings().url(driver="mysql"))
+    assert run_aurora_events(f"aurora-events grant --drain-user {user}") == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: --drain-user needs --database: the schema the drain writes\n"
+    )
+    command = f"aurora-events grant --drain-user {user} --database {database.name}"
+    assert run_aurora_events(command) == 0
+    assert capsys.readouterr().out == (
+        "-- the drain's account: the rows of the tables it writes, nothing else\n"
+        f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO '{user}'@'%';\n"
+        f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO '{user}'@'%';\n"
+    )
+    monkeypatch.delenv("AURORA_EVENTS_ADMIN_URL")
+    assert run_aurora_events(command) == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: give --admin-url, or set AURORA_EVENTS_ADMIN_URL\n"
+    )

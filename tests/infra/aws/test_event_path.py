@@ -215,7 +215,7 @@ def test_the_package_vendors_the_libraries_but_not_boto3(tmp_path):
     names = zipfile.ZipFile(io.BytesIO(build_functions_zip(True, cache=tmp_path))).namelist()
     assert "functions/drain/handler.py" in names
     assert "functions/common/events.py" in names
-    assert "sql/ingest/insert_rows_idempotent.sql" in names
+    assert "sql/ingest/insert_rows.sql" in names
     assert any(n.startswith("pymysql/") for n in names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
