@@ -2,6 +2,10 @@
 
 ``config.attributes["database_url"]`` (set by code that runs Alembic in-process, such
 as the demo and the tests) wins over ``DATABASE_URL`` / ``DATABASE_SECRET_ID``.
+
+The session's ``sql_mode`` is pinned to ``SESSION_SQL_MODE``, as in every connection the
+project opens: the rendered SQL means the same whatever the server's global mode, and the
+triggers created here keep that mode.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import migrations.lambda_trigger  # noqa: F401  registers op.create_lambda_trigger & co.
-from functions.common.database import parse_database_url, settings_from_env
+from functions.common.database import SESSION_SQL_MODE, parse_database_url, settings_from_env
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -32,7 +36,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    engine = create_engine(
+        database_url(), poolclass=pool.NullPool, connect_args={"sql_mode": SESSION_SQL_MODE}
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None)
         with context.begin_transaction():

@@ -8,7 +8,9 @@ id or region in it. At upgrade time the name becomes an ARN, first match wins:
 2. Lambda's ``GetFunction`` for the deployed name ``<prefix>-<name>`` in the current
    account and region (boto3's standard chain; ``AWS_ENDPOINT_URL`` locally).
 
-A full ARN written in the revision is used as it is (not recommended).
+A full ARN written in the revision is used as it is (not recommended). Whatever its
+source, the ARN must be a whole Lambda function ARN (:func:`checked_arn`), so it can
+go into a trigger's SQL as a plain string literal.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from collections.abc import Mapping
 
 from infra.catalog import Deployment
 
+# Matched with fullmatch: "$" would also accept a trailing newline. ASCII classes only
+# (\d and \w would take any script's digits and letters).
 _ARN = re.compile(
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[\w$-]+)?$"
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}"
+    r"(:[A-Za-z0-9_$-]{1,128})?"
 )
 
 
@@ -32,6 +37,13 @@ def override_variable(function: str) -> str:
     return "AURORA_EVENTS_FUNCTION_ARN_" + re.sub(r"[^A-Za-z0-9]", "_", function).upper()
 
 
+def checked_arn(candidate: str) -> str:
+    """``candidate`` if it is a whole Lambda function ARN, else :class:`FunctionArnError`."""
+    if not isinstance(candidate, str) or not _ARN.fullmatch(candidate):
+        raise FunctionArnError(f"{candidate!r} is not a Lambda function ARN")
+    return candidate
+
+
 def resolve_function_arn(
     function: str, environ: Mapping[str, str] | None = None, lambda_client=None
 ) -> str:
@@ -41,16 +53,14 @@ def resolve_function_arn(
         function if function.startswith("arn:") else None
     )
     if candidate:
-        if not _ARN.match(candidate):
-            raise FunctionArnError(f"{candidate!r} is not a Lambda function ARN")
-        return candidate
+        return checked_arn(candidate)
     deployed = Deployment.from_env(environ).resource_name(function)
     if lambda_client is None:
         import boto3
 
         lambda_client = boto3.client("lambda")
     try:
-        return lambda_client.get_function(FunctionName=deployed)["Configuration"]["FunctionArn"]
+        arn = lambda_client.get_function(FunctionName=deployed)["Configuration"]["FunctionArn"]
     except lambda_client.exceptions.ResourceNotFoundException:
         region = lambda_client.meta.region_name
         raise FunctionArnError(
@@ -58,3 +68,4 @@ def resolve_function_arn(
             f"has no such function: deploy it first (locally: aurora-events stack start), "
             f"or set {override_variable(function)} to the ARN to call"
         ) from None
+    return checked_arn(arn)

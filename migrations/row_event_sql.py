@@ -80,10 +80,12 @@ def value_expression(column: str, data_type: str) -> str:
 
 def json_object_arguments(columns: Sequence[str], column_types: Mapping[str, str]) -> str:
     """``'a', NEW.`a`, 'b', CAST(NEW.`b` AS CHAR)`` for JSON_OBJECT."""
-    return ", ".join(
-        f"{quote_string(column)}, {value_expression(column, column_types[column])}"
-        for column in columns
-    )
+    arguments = []
+    for column in columns:
+        # The value first: a name that is no plain identifier is refused as such.
+        value = value_expression(column, column_types[column])
+        arguments.append(f"{quote_string(column)}, {value}")
+    return ", ".join(arguments)
 
 
 def check_columns(

@@ -114,15 +114,28 @@ def settings_from_env(
     return settings
 
 
+# The sql_mode of every session this project opens. The meaning of SQL text depends on
+# it (NO_BACKSLASH_ESCAPES changes what a backslash in a literal means, ANSI_QUOTES what
+# "..." is), and a trigger keeps the mode of the session that created it: so it is
+# pinned, never left to the server's global setting. MySQL 8.0's default without
+# ONLY_FULL_GROUP_BY (which MariaDB's default lacks too); every flag exists on MySQL 5.7
+# and 8.0 (Aurora v2 and v3) and on MariaDB 10.4+.
+SESSION_SQL_MODE = (
+    "STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION"
+)
+
+
 def connect(
     settings: DatabaseSettings,
     *,
     autocommit: bool = True,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     database: str | None = None,
+    sql_mode: str = SESSION_SQL_MODE,
     **options,
 ) -> pymysql.connections.Connection:
-    """Open a PyMySQL connection (utf8mb4, short connect timeout)."""
+    """Open a PyMySQL connection (utf8mb4, short connect timeout, ``sql_mode`` pinned)."""
     return pymysql.connect(
         host=settings.host,
         port=settings.port,
@@ -133,6 +146,7 @@ def connect(
         charset="utf8mb4",
         autocommit=autocommit,
         connect_timeout=connect_timeout,
+        sql_mode=sql_mode,
         **options,
     )
 

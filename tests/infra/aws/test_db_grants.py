@@ -127,7 +127,7 @@ def test_aurora_statements_use_mysql_8_and_5_7_forms():
         "SET DEFAULT ROLE AWS_LAMBDA_ACCESS TO 'app'@'%'"
     ]
     assert db_grants.grant_statements(v2, "o'brien", "10.0.%") == [
-        "GRANT INVOKE LAMBDA ON *.* TO 'o\\'brien'@'10.0.%'"
+        "GRANT INVOKE LAMBDA ON *.* TO 'o''brien'@'10.0.%'"
     ]
 
 
