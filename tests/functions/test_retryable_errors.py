@@ -91,7 +91,7 @@ def insert_command_denied(s):
 
 def column_command_denied(s):
     grant = "GRANT SELECT (id) ON `{db}`.t TO {user}"
-    return run(s["user"]("oneclumn", grant), "SELECT v FROM t")
+    return run(s["user"]("onecolumn", grant), "SELECT v FROM t")
 
 
 def database_access_denied(s):
@@ -122,7 +122,7 @@ def connection_refused(s):
         ),
         (definer_without_invoke_lambda, 1227, ACCESS_DENIED_INVOKE_LAMBDA),
         (insert_command_denied, 1142, "INSERT command denied to user 'readonly'@"),
-        (column_command_denied, 1143, "SELECT command denied to user 'oneclumn'@"),
+        (column_command_denied, 1143, "SELECT command denied to user 'onecolumn'@"),
         (database_access_denied, 1044, "Access denied for user 'nodb'@'%' to database"),
         (wrong_password, 1045, "Access denied for user 'rotated'@"),
         (execute_command_denied, 1370, "execute command denied to user 'noexec'@"),
