@@ -158,6 +158,22 @@ UNAVAILABLE_ERROR_CODES = frozenset(
     {1040, 1053, 1290, 1836, 1927, 2002, 2003, 2005, 2006, 2013, 2055}
 )
 
+# Aurora's native Lambda call failed inside the statement (a trigger's lambda_async):
+# 1873 "Lambda API returned error: ..." (function not found, network connection, missing
+# credentials, throttling...). The local emulation raises the same code and texts.
+LAMBDA_API_ERROR_CODE = 1873
+# ...except this one, which a row's own values can cause (a trigger that builds its
+# payload with CONCAT breaks on a quote): the same write fails again, so it is bad data.
+LAMBDA_INVALID_PAYLOAD = "Lambda API returned error: Invalid Request Content."
+
+# Privilege errors mean "misconfigured", never "bad data": whatever the row holds, the
+# write is refused until someone fixes a grant, a role, a password or the network.
+# 1227: no Invoke Lambda privilege (a lost grant, a role not active; also seen when the
+# cluster's subnet has no route to Lambda); 1142/1143: table/column command denied;
+# 1044/1045: access denied to the database / for the user; 1370: execute command denied
+# on a routine (such as the emulated lambda_async).
+PRIVILEGE_ERROR_CODES = frozenset({1044, 1045, 1142, 1143, 1227, 1370})
+
 
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` says the database is unavailable, not that the data is bad."""
@@ -166,6 +182,30 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, pymysql.err.OperationalError):
         return bool(error.args) and error.args[0] in UNAVAILABLE_ERROR_CODES
     return isinstance(error, OSError | TimeoutError)
+
+
+def is_retryable_later(error: BaseException) -> bool:
+    """True when the same write can succeed later, unchanged: the error is about the
+    database or its setup, not about the data. The classes:
+
+    * unavailable (:func:`is_unavailable`): down, restarting, failing over, read-only,
+      out of connections, connection lost or refused;
+    * a trigger's Lambda call failed: error 1873 ``Lambda API returned error: ...``
+      (function not found, network connection, missing credentials, throttling), except
+      ``Invalid Request Content.`` (the payload built from the row is not JSON: bad data);
+    * a privilege error (:data:`PRIVILEGE_ERROR_CODES`: 1044, 1045, 1142, 1143, 1227,
+      1370): misconfigured, never bad data.
+
+    Anything else (duplicate key, data too long, bad value, syntax...) is bad data.
+    """
+    if is_unavailable(error):
+        return True
+    if not isinstance(error, pymysql.err.MySQLError) or not error.args:
+        return False
+    code, message = error.args[0], error.args[1:2]
+    if code == LAMBDA_API_ERROR_CODE:
+        return message != (LAMBDA_INVALID_PAYLOAD,)
+    return code in PRIVILEGE_ERROR_CODES
 
 
 class ReusableConnection:

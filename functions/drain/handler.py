@@ -2,8 +2,10 @@
 
 * Fast path: the whole batch (up to 10 messages) in one transaction, one multi-row
   INSERT per table.
-* If the database is unavailable, fail fast: every message returns to the queue (short
-  connect timeout, so the function does not burn its own timeout waiting).
+* If the database cannot take the write now, fail fast: every message returns to the
+  queue (short connect timeout, so the function does not burn its own timeout waiting).
+  That covers an outage, a trigger's failed Lambda call (Aurora's 1873 / 1227) and a
+  privilege error: none is the data's fault (``is_retryable_later`` lists the classes).
 * If the batch holds a message that cannot be written, write record by record with
   Powertools' FIFO processor: it stops a message group at its first failure and lets the
   other groups (customers) through; the bad message ends in the DLQ after maxReceiveCount.
@@ -15,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from functions.common.database import ReusableConnection, is_unavailable
+from functions.common.database import ReusableConnection, is_retryable_later
 from functions.drain.rows import parse_message, write_rows
 
 logger = Logger(service="drain")
@@ -27,7 +29,8 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database cannot take writes now; the messages must wait in the queue."""
+    """The database cannot take writes now (down, a trigger's Lambda call failed, a grant is
+    missing); the messages must wait in the queue, not head for the DLQ."""
 
 
 def write_messages(bodies: list[str]) -> None:
@@ -40,7 +43,7 @@ def write_messages(bodies: list[str]) -> None:
             write_rows(cursor, rows)
         connection.commit()
     except Exception as error:
-        if is_unavailable(error):
+        if is_retryable_later(error):
             database.discard()
             raise DatabaseUnavailable(str(error)) from error
         try:

@@ -5,7 +5,9 @@ lambda_sync to the Python handlers, with Lambda's semantics.
   is retried ``max_retry_attempts`` times (Lambda: 2) after growing delays (Lambda waits
   about 1 and 2 minutes; here the delays are settings, seconds by default); when retries
   run out, an on-failure record in Lambda's destination format goes to the function's
-  failure queue, and the row says ``failed``.
+  failure queue, and the row says ``failed``. Whatever keeps a call from running (a
+  payload Python cannot parse, the runtime failing) is such an error too, and an outcome
+  that cannot be recorded at once is retried, so a handler that ran is not run again.
 * ``RequestResponse`` calls (lambda_sync): answered while the calling statement waits
   (the handshake is described in ``sql/emulation/native_lambda.sql``); the result, or
   Lambda's error object, is the function's return value.
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RETRY_DELAYS = (1.0, 2.0)
 LEASE_MARGIN_SECONDS = 10
+# How long a delivery keeps trying to record its outcome (the database restarting, the
+# connection lost) before giving up and letting its lease run out: long enough for a
+# server restart, since giving up means running the handler again.
+RECORD_PATIENCE_SECONDS = 300.0
+RECORD_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,19 @@ class ContainerPool:
             container.close()
 
 
+def unmarshal_error(error: BaseException) -> dict:
+    """The error Lambda's Python runtime gives for an event it cannot parse."""
+    return {
+        "errorType": "Runtime.UnmarshalError",
+        "errorMessage": f"Unable to unmarshal input: {error}",
+    }
+
+
+def runtime_error(error: BaseException) -> dict:
+    """Lambda's error shape for a failure of the (local) runtime rather than the handler."""
+    return {"errorType": "Runtime.Unknown", "errorMessage": f"{type(error).__name__}: {error}"}
+
+
 def failure_record(
     function: LocalFunction, request_id: str, payload: object, error: dict, attempts: int
 ) -> dict:
@@ -229,6 +249,9 @@ class LambdaRuntime:
         self._local = threading.local()
         self._sqs = None
         self._sync_seen: set[str] = set()
+        # Event calls this runtime is delivering or recording: never re-leased meanwhile,
+        # even when recording the outcome outlasts the lease (the database was away).
+        self._delivering: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -302,6 +325,8 @@ class LambdaRuntime:
             due = cursor.fetchall()
             claimed = 0
             for row_id, function_name, payload, attempts, status in due:
+                if row_id in self._delivering:
+                    continue
                 lease = self.functions[function_name].timeout_seconds + LEASE_MARGIN_SECONDS
                 cursor.execute(
                     "UPDATE aurora_emulation.invocations SET status = 'running', "
@@ -311,41 +336,87 @@ class LambdaRuntime:
                 )
                 if cursor.rowcount == 1:
                     claimed += 1
+                    self._delivering.add(row_id)
                     self._executor.submit(
                         self._deliver_event, row_id, function_name, payload, attempts
                     )
         return claimed
 
     def _deliver_event(self, row_id: int, function_name: str, payload: str, attempts: int) -> None:
+        """Run one claimed Event call and record its outcome: success, a retry later, or,
+        once retries run out, ``failed`` with an on-failure record. Whatever goes wrong while
+        delivering is a failed attempt, never a lost lease: a lease runs out only when the
+        runtime itself dies (or gives up recording, see :meth:`_record`)."""
         try:
             function = self.functions.get(function_name)
-            event = json.loads(payload)
             request_id = str(uuid.uuid4())
-            if function is None:
-                outcome = InvocationOutcome(
-                    error={
-                        "errorType": "ResourceNotFoundException",
-                        "errorMessage": f"Function not found in the local runtime: {function_name}",
-                    }
-                )
-            else:
-                outcome = self._pools[function_name].invoke(event, request_id)
+            event, outcome = self._attempt(function, function_name, payload, request_id)
             attempts += 1
             if outcome.error is None:
-                self._finish(row_id, "succeeded", attempts, response=outcome.result)
+                self._record(row_id, self._finish, "succeeded", attempts, response=outcome.result)
             elif function is not None and attempts <= function.max_retry_attempts:
                 delay = self.retry_delays[min(attempts - 1, len(self.retry_delays) - 1)]
-                self._retry_later(row_id, attempts, delay, outcome.error)
+                self._record(row_id, self._retry_later, attempts, delay, outcome.error)
             else:
                 if function is not None and function.on_failure_queue_url:
-                    record = failure_record(function, request_id, event, outcome.error, attempts)
-                    self._sqs_client().send_message(
-                        QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record)
-                    )
-                self._finish(row_id, "failed", attempts, error=outcome.error)
+                    self._send_failure_record(function, request_id, event, outcome.error, attempts)
+                self._record(row_id, self._finish, "failed", attempts, error=outcome.error)
         except Exception:  # the runtime must outlive any one delivery
             log.exception("delivering invocation %s failed", row_id)
             self._forget_connection()
+        finally:
+            self._delivering.discard(row_id)
+
+    def _attempt(
+        self, function: LocalFunction | None, function_name: str, payload: str, request_id: str
+    ) -> tuple[object, InvocationOutcome]:
+        """One attempt: the event (the payload's text when it cannot be parsed) and outcome."""
+        if function is None:
+            error = {
+                "errorType": "ResourceNotFoundException",
+                "errorMessage": f"Function not found in the local runtime: {function_name}",
+            }
+            return payload, InvocationOutcome(error=error)
+        try:
+            event = json.loads(payload)
+        except Exception as error:  # any parse failure is the event's
+            # JSON_VALID accepted it, Python cannot parse it (e.g. an integer of more than
+            # 4300 digits): Lambda's Python runtime fails the same way, retries included.
+            return payload, InvocationOutcome(error=unmarshal_error(error))
+        try:
+            return event, self._pools[function_name].invoke(event, request_id)
+        except Exception as error:  # a failed attempt, retried like any other
+            log.exception("invoking %s for invocation %s failed", function_name, request_id)
+            return event, InvocationOutcome(error=runtime_error(error))
+
+    def _send_failure_record(self, function, request_id, event, error, attempts) -> None:
+        """Send the on-failure record; a send that fails is logged (the row keeps the error)
+        rather than retried forever."""
+        record = failure_record(function, request_id, event, error, attempts)
+        try:
+            self._sqs_client().send_message(
+                QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record)
+            )
+        except Exception:
+            log.exception("sending the failure record of request %s failed", request_id)
+
+    def _record(self, row_id: int, action, *args, **kwargs) -> None:
+        """Write a delivery's outcome with ``action(row_id, *args, **kwargs)``, reconnecting
+        and trying again while the database is away: a handler that ran must not run again
+        only because its outcome could not be written. After ``RECORD_PATIENCE_SECONDS``
+        (or at ``stop()``) it gives up; the lease then runs out and the call is delivered
+        again (at least once, as on Lambda)."""
+        deadline = time.monotonic() + RECORD_PATIENCE_SECONDS
+        while True:
+            try:
+                action(row_id, *args, **kwargs)
+                return
+            except (pymysql.err.MySQLError, OSError) as error:
+                self._forget_connection()
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
+                log.warning("recording invocation %s failed, trying again: %s", row_id, error)
+                self._stop.wait(RECORD_RETRY_SECONDS)
 
     def _retry_later(self, row_id: int, attempts: int, delay: float, error: dict) -> None:
         with self._db().cursor() as cursor:

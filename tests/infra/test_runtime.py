@@ -1,11 +1,14 @@
 """The local Lambda runtime: async retries, failure records, timeouts, bad events."""
 
 import json
+import logging
 
 import boto3
 
+from functions.common.database import DatabaseSettings
 from infra.local.inspect import peek_failures
-from tests.support import settled_invocations
+from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from tests.support import settled_invocations, wait_for
 
 
 def call_async(database, arn, payload):
@@ -81,3 +84,121 @@ def test_a_malformed_event_is_rejected_once_and_the_container_keeps_serving(stac
     )
     rows = settled_invocations(admin, database.name, 2)
     assert json.loads(rows[1]["response"])["status"] == "published"
+
+
+# Valid JSON to MariaDB's JSON_VALID (so lambda_async accepts it), but over Python's limit
+# of 4300 digits for an integer: json.loads raises. (Nesting deeper than Python's recursion
+# limit is no such case: JSON_VALID refuses documents nested more than 32 deep.)
+INTEGER_OF_5000_DIGITS = '{"n": ' + "1" * 5000 + "}"
+
+
+def test_a_payload_of_a_5000_digit_integer_fails_after_the_retries_with_a_record(
+    database, admin, test_functions
+):
+    call_async_text(database, test_functions.arns["test-echo"], INTEGER_OF_5000_DIGITS)
+
+    (row,) = settled_invocations(admin, database.name, 1)
+    assert row["status"] == "failed"
+    assert row["attempts"] == 3  # max_retry_attempts (2) + 1: never re-leased forever
+    error = {
+        "errorType": "Runtime.UnmarshalError",
+        "errorMessage": "Unable to unmarshal input: Exceeds the limit (4300 digits) for "
+        "integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() "
+        "to increase the limit",
+    }
+    assert json.loads(row["last_error"]) == error
+    (record,) = [
+        r
+        for r in peek_failures(test_functions.failure_queue_url)
+        if r["requestPayload"] == INTEGER_OF_5000_DIGITS  # the text: it cannot be parsed
+    ]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"] == test_functions.arns["test-echo"] + ":$LATEST"
+    assert record["responsePayload"] == error
+
+
+def call_async_text(database, arn, payload_text):
+    with database.connect().cursor() as cursor:
+        cursor.execute("SELECT lambda_async(%s, %s)", (arn, payload_text))
+
+
+def test_a_success_is_not_run_again_when_the_database_drops_before_its_outcome_is_recorded(
+    stack, database, admin, account_id, caplog, tmp_path
+):
+    # A runtime of its own, on an account the handler locks and disconnects: the runtime
+    # loses its connection right after the handler succeeded and cannot reconnect until
+    # the test unlocks the account.
+    user, password = "runtime_locked_out", "pw-runtime-locked-out"
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL ON aurora_emulation.* TO '{user}'@'%'")
+    with database.connect().cursor() as cursor:
+        cursor.execute("CREATE TABLE calls (id INT AUTO_INCREMENT PRIMARY KEY)")
+    name = "test-locks-runtime-out"
+    arn = f"arn:aws:lambda:us-east-1:{account_id}:function:{name}"
+    function = LocalFunction(
+        name=name,
+        arn=arn,
+        handler="tests.infra.runtime_handlers.locks_the_runtime_out",
+        timeout_seconds=5,
+        environment={"ROOT_SOCKET": str(stack.db.socket_path)},
+    )
+    settings = DatabaseSettings(host="127.0.0.1", port=stack.db.port, user=user, password=password)
+    runtime = LambdaRuntime(settings, [function], log_dir=tmp_path)
+    caplog.set_level(logging.WARNING, logger="infra.local.lambda_runtime")
+    runtime.start()
+    try:
+        call_async(database, arn, {"database": database.name, "user": user})
+        wait_for(
+            lambda: any(r.getMessage().startswith("recording invocation") for r in caplog.records)
+        )
+        with admin.cursor() as cursor:
+            cursor.execute(f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK")
+        (row,) = settled_invocations(admin, database.name, 1)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK")
+        runtime.stop()
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    assert row["status"] == "succeeded"
+    assert row["attempts"] == 1
+    assert json.loads(row["response"]) == {"calls": 1}
+    with database.connect().cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM calls")
+        assert cursor.fetchone() == (1,)  # the handler ran once
+
+
+def test_a_container_that_cannot_start_for_a_nul_byte_in_its_environment_is_a_failed_attempt(
+    stack, database, admin, account_id, test_functions, tmp_path
+):
+    # The runtime itself raises (Popen refuses the environment) before the handler runs:
+    # a failed attempt, retried, then failed with its record, never a lease left to expire.
+    name = "test-nul-in-environment"
+    function = LocalFunction(
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:{account_id}:function:{name}",
+        handler="tests.lambda_handlers.echo",
+        environment={"GREETING": "hello\x00world"},
+        on_failure_queue_url=test_functions.failure_queue_url,
+    )
+    runtime = LambdaRuntime(stack.admin_settings(), [function], retry_delays=(0.1, 0.2))
+    runtime.start()
+    try:
+        call_async(database, function.arn, {"nul": "environment"})
+        (row,) = settled_invocations(admin, database.name, 1)
+    finally:
+        runtime.stop()
+    error = {"errorType": "Runtime.Unknown", "errorMessage": "ValueError: embedded null byte"}
+    assert row["status"] == "failed"
+    assert row["attempts"] == 3
+    assert json.loads(row["last_error"]) == error
+    (record,) = [
+        r
+        for r in peek_failures(test_functions.failure_queue_url)
+        if r["requestPayload"] == {"nul": "environment"}
+    ]
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"] == error
