@@ -39,7 +39,7 @@ from infra.aws.iam_documents import (
     service_trust_policy,
     tag_list,
 )
-from infra.aws.iam_roles import plan_service_role
+from infra.aws.iam_roles import attached_policy_arns, plan_service_role
 from infra.catalog import DEFAULT_PREFIX
 
 RDS_SERVICE = "rds.amazonaws.com"
@@ -502,13 +502,6 @@ def plan_policy(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change
             run=partial(put_policy_version, iam, policy_arn, desired),
         )
     ]
-
-
-def attached_policy_arns(iam, role_name: str) -> list[str]:
-    arns = []
-    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
-        arns.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
-    return arns
 
 
 def read_role(iam, role_name: str) -> dict | None:

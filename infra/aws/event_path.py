@@ -28,7 +28,7 @@ from infra.aws.iam_documents import (
     project_tags,
     tag_list,
 )
-from infra.aws.iam_roles import plan_service_role
+from infra.aws.iam_roles import attached_policy_arns, plan_service_role
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import (
     EVENT_SOURCES,
@@ -50,7 +50,21 @@ from infra.catalog import (
 LAMBDA_RUNTIME = "python3.11"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 ROLE_POLICY_NAME = "least-privilege"
+# Earlier deployments attached this managed policy to in-VPC functions' roles: its logs
+# statement is on "*". The inline policy now holds what it gave; apply detaches it.
 VPC_ACCESS_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# What Lambda needs to give an in-VPC function its network interfaces (the managed
+# policy's EC2 actions, as of its version 3). On "*": the Describe actions allow no
+# narrower resource, and the interfaces Lambda creates, deletes and assigns addresses to
+# do not exist before it makes them, so no ARN can name them in advance.
+VPC_NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
 
 
 class PlanError(RuntimeError):
@@ -129,6 +143,10 @@ class EventPath:
 
     def function_name(self, spec: FunctionSpec) -> str:
         return self.deployment.resource_name(spec.name)
+
+    def in_vpc(self, spec: FunctionSpec) -> bool:
+        """The function runs in the deployment's VPC (declared so, and subnets are given)."""
+        return spec.in_vpc and bool(self.deployment.subnet_ids)
 
     def queue_url(self, queue: str) -> str | None:
         """The queue's URL, or None while it does not exist (found URLs are remembered)."""
@@ -237,7 +255,8 @@ class EventPath:
             )
 
     def role_policy(self, spec: FunctionSpec) -> dict:
-        """The execution role's inline policy: its logs, its declared permissions, its DLQ."""
+        """The execution role's inline policy: its logs, its declared permissions, its DLQ,
+        and in a VPC the network interface actions Lambda needs (on "*", as AWS requires)."""
         log_group = self.target.arn("logs", f"log-group:/aws/lambda/{self.function_name(spec)}")
         statements = [
             {
@@ -263,6 +282,15 @@ class EventPath:
                     "Effect": "Allow",
                     "Action": ["sqs:SendMessage"],
                     "Resource": self.queue_arn(spec.on_failure_queue),
+                }
+            )
+        if self.in_vpc(spec):
+            statements.append(
+                {
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": list(VPC_NETWORK_INTERFACE_ACTIONS),
+                    "Resource": "*",
                 }
             )
         return {"Version": "2012-10-17", "Statement": statements}
@@ -295,23 +323,16 @@ class EventPath:
                     RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy)
                 ),
             )
-        if spec.in_vpc and self.deployment.subnet_ids:
-            managed = VPC_ACCESS_POLICY.format(partition=self.target.partition)
-            attached = (
-                []
-                if role is None
-                else [
-                    p["PolicyArn"]
-                    for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-                ]
+        # After the inline policy: an in-VPC function keeps its network permissions throughout.
+        managed = VPC_ACCESS_POLICY.format(partition=self.target.partition)
+        if role is not None and managed in attached_policy_arns(self.iam, name):
+            yield Change(
+                resource,
+                "detach",
+                f"{managed} (its logs statement is on *; the inline policy "
+                f"{ROLE_POLICY_NAME} holds what the function needs)",
+                run=lambda: self.iam.detach_role_policy(RoleName=name, PolicyArn=managed),
             )
-            if managed not in attached:
-                yield Change(
-                    resource,
-                    "attach",
-                    managed,
-                    run=lambda: self.iam.attach_role_policy(RoleName=name, PolicyArn=managed),
-                )
 
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
@@ -328,7 +349,7 @@ class EventPath:
             "Environment": {"Variables": self.environment(spec)},
             "Description": spec.description,
         }
-        if spec.in_vpc and self.deployment.subnet_ids:
+        if self.in_vpc(spec):
             settings["VpcConfig"] = {
                 "SubnetIds": list(self.deployment.subnet_ids),
                 "SecurityGroupIds": list(self.deployment.security_group_ids),

@@ -9,6 +9,14 @@ from infra.aws.changes import Change
 from infra.aws.iam_documents import service_trust_policy, tag_list, trust_matches
 
 
+def attached_policy_arns(iam, role_name: str) -> list[str]:
+    """The ARNs of the managed policies attached to the role."""
+    arns = []
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+        arns.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
+    return arns
+
+
 def plan_service_role(
     iam, name: str, service: str, tags: Mapping[str, str], description: str
 ) -> tuple[dict | None, list[Change]]:

@@ -17,8 +17,8 @@ from infra.catalog import Deployment
 _numbers = itertools.count(1)
 
 
-@pytest.fixture
-def path(stack):
+def new_path(**options) -> EventPath:
+    """An event path with a prefix of its own (and its database secret)."""
     prefix = f"t4e{next(_numbers)}"
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"{prefix}-db",
@@ -29,11 +29,44 @@ def path(stack):
         email_from=f"{prefix}@example.com",
         database_secret_id=f"{prefix}-db",
         package_dependencies=False,
+        **options,
     )
     event_path = EventPath(deployment)
     event_path.secret = secret
+    return event_path
+
+
+@pytest.fixture
+def path(stack):
+    event_path = new_path()
     yield event_path
     apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture
+def vpc_path(stack):
+    """A deployment whose drain runs in a VPC (moto does not check the ids)."""
+    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
+    yield event_path
+    apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture(scope="session")
+def vpc_access_policy(account_id) -> str:
+    """AWS's managed AWSLambdaVPCAccessExecutionRole, in the moto server's IAM.
+
+    moto loads AWS's managed policies only when MOTO_IAM_LOAD_MANAGED_POLICIES is set
+    before its IAM starts; the stack's server (a thread of this process) starts without
+    them, so this one is added from moto's own copy of AWS's data.
+    """
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    name = "AWSLambdaVPCAccessExecutionRole"
+    data = json.loads(aws_managed_policies_data)[name]
+    policy = AWSManagedPolicy.from_data(name, account_id, "us-east-1", data)
+    iam_backends[account_id]["aws"].managed_policies.setdefault(policy.arn, policy)
+    return policy.arn
 
 
 def role_policy(prefix, function):
@@ -221,3 +254,117 @@ def test_the_package_vendors_the_libraries_but_not_boto3(tmp_path):
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
     again = build_functions_zip(True, cache=tmp_path)
     assert again == build_functions_zip(True, cache=tmp_path)  # reproducible
+
+
+# -- least privilege: the drain in a VPC ------------------------------------------------
+
+
+def attached(role_name: str) -> list[str]:
+    return [
+        p["PolicyArn"]
+        for p in boto3.client("iam").list_attached_role_policies(RoleName=role_name)[
+            "AttachedPolicies"
+        ]
+    ]
+
+
+VPC_STATEMENT = {
+    "Sid": "VpcNetworkInterfaces",
+    "Effect": "Allow",
+    "Action": [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ],
+    "Resource": "*",
+}
+
+
+def test_an_in_vpc_drain_gets_its_network_permissions_inline_and_no_managed_policy(
+    vpc_path, account_id
+):
+    prefix, region = vpc_path.deployment.prefix, vpc_path.target.region
+    apply_changes(vpc_path.plan())
+
+    assert attached(f"{prefix}-drain") == []
+    logs = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/lambda/{prefix}-drain"
+    assert role_policy(prefix, "drain") == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [logs, f"{logs}:*"],
+            },
+            {
+                "Sid": "Declared1",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": f"arn:aws:sqs:{region}:{account_id}:{prefix}-ingest.fifo",
+            },
+            {
+                "Sid": "Declared2",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": vpc_path.secret,
+            },
+            VPC_STATEMENT,
+        ],
+    }
+    # Functions outside the VPC get no network statement.
+    assert "VpcNetworkInterfaces" not in statements_by_sid(role_policy(prefix, "notify"))
+    configuration = boto3.client("lambda").get_function(FunctionName=f"{prefix}-drain")
+    assert configuration["Configuration"]["VpcConfig"]["SubnetIds"] == ["subnet-0aa", "subnet-0bb"]
+    assert vpc_path.plan() == []
+
+
+def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
+    vpc_path, vpc_access_policy
+):
+    prefix = vpc_path.deployment.prefix
+    role = f"{prefix}-drain"
+    apply_changes(vpc_path.plan())
+    # As an earlier version left it: no network statement inline, the managed policy attached.
+    iam = boto3.client("iam")
+    earlier = role_policy(prefix, "drain")
+    earlier["Statement"] = [s for s in earlier["Statement"] if s["Sid"] != "VpcNetworkInterfaces"]
+    iam.put_role_policy(
+        RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(earlier)
+    )
+    iam.attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
+
+    plan = vpc_path.plan()
+    assert [(c.action, c.resource) for c in plan] == [
+        ("update", f"iam role {role} policy least-privilege"),
+        ("detach", f"iam role {role}"),
+    ]
+    assert plan[0].detail == "; ".join(
+        f"+ Allow {action} on *" for action in sorted(VPC_STATEMENT["Action"])
+    )
+    assert plan[1].detail == (
+        f"{vpc_access_policy} (its logs statement is on *; the inline policy least-privilege "
+        "holds what the function needs)"
+    )
+    apply_changes(plan)
+
+    assert attached(role) == []
+    assert role_policy(prefix, "drain")["Statement"][-1] == VPC_STATEMENT
+    assert vpc_path.plan() == []
+
+
+def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(path, vpc_access_policy):
+    apply_changes(path.plan())
+    role = f"{path.deployment.prefix}-drain"
+    boto3.client("iam").attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
+    assert [(c.action, c.resource) for c in path.plan()] == [("detach", f"iam role {role}")]
+    apply_changes(path.plan())
+    assert attached(role) == []
