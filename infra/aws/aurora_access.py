@@ -4,7 +4,10 @@ Links, in order (shared/reference/aurora-native-lambda.md, "Setup, in order"):
 
 1. IAM policy ``<prefix>-aurora-invoke-lambda``: ``lambda:InvokeFunction`` on exactly the
    given functions and their qualified forms (``<arn>:*``), never ``*``;
-2. IAM role ``<prefix>-aurora-lambda`` trusting ``rds.amazonaws.com``, the policy attached;
+2. IAM role ``<prefix>-aurora-lambda`` trusting ``rds.amazonaws.com`` only on behalf of the
+   cluster's account and of the cluster and every cluster of its global database
+   (``aws:SourceAccount``, ``aws:SourceArn``: no other account's RDS can act through it),
+   the policy attached;
 3. a custom DB cluster parameter group with ``aws_default_lambda_role`` = the role's ARN
    (a cluster on a ``default.*`` group is moved to a copy, ``<prefix>-<cluster>-params``);
 4. the role associated with the cluster (no FeatureName: that is the Aurora PostgreSQL form).
@@ -37,6 +40,7 @@ from infra.aws.iam_documents import (
     policy_drift,
     project_tags,
     service_trust_policy,
+    source_conditions,
     tag_list,
 )
 from infra.aws.iam_roles import attached_policy_arns, plan_service_role
@@ -132,9 +136,27 @@ def invoke_policy_document(function_arns: Iterable[str]) -> dict:
     }
 
 
-def rds_trust_policy() -> dict:
-    """The role's trust policy: RDS (Aurora) may assume it."""
-    return service_trust_policy(RDS_SERVICE)
+def rds_source_conditions(cluster_arns: Iterable[str]) -> dict:
+    """RDS may assume the role only for these clusters, and only in their account."""
+    arns = sorted(set(cluster_arns))
+    accounts = set()
+    for arn in arns:
+        match = _CLUSTER_ARN.match(arn)
+        if not match:
+            raise AuroraAccessError(f"not a DB cluster ARN: {arn!r}")
+        accounts.add(match["account"])
+    if len(accounts) != 1:
+        raise AuroraAccessError(
+            "the role serves clusters of one account; got "
+            + (", ".join(arns) if arns else "no cluster")
+        )
+    return source_conditions(accounts.pop(), arns)
+
+
+def rds_trust_policy(cluster_arns: Iterable[str]) -> dict:
+    """The role's trust policy: RDS (Aurora) may assume it on behalf of exactly these
+    clusters (the cluster and every cluster of its global database) of their account."""
+    return service_trust_policy(RDS_SERVICE, rds_source_conditions(cluster_arns))
 
 
 # -- what exists -------------------------------------------------------------------------
@@ -511,14 +533,18 @@ def read_role(iam, role_name: str) -> dict | None:
         return None
 
 
-def plan_role(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change]:
-    """Create the role (trusting RDS) with the policy attached, or fix its trust/attachment."""
+def plan_role(
+    iam, config: AuroraAccessConfig, policy_arn: str, cluster_arns: Iterable[str]
+) -> list[Change]:
+    """Create the role (trusting RDS for ``cluster_arns`` only) with the policy attached, or
+    fix its trust/attachment."""
     role, changes = plan_service_role(
         iam,
         config.role_name,
         RDS_SERVICE,
         config.resource_tags(),
         "Aurora MySQL assumes this role to invoke Lambda functions",
+        conditions=rds_source_conditions(cluster_arns),
     )
     if role is None or policy_arn not in attached_policy_arns(iam, config.role_name):
         changes.append(
@@ -683,7 +709,9 @@ def plan_aurora_access(
     major = checked_engine_major(config, clusters[0])
     iam = clients.iam()
     policy_arn, role, role_arn = access_identities(iam, config, clusters[0])
-    changes = plan_policy(iam, config, policy_arn) + plan_role(iam, config, policy_arn)
+    changes = plan_policy(iam, config, policy_arn) + plan_role(
+        iam, config, policy_arn, [c.arn for c in clusters]
+    )
     desired = desired_parameters(config, role_arn, major)
     for cluster in clusters:
         rds = clients.rds(cluster.region)

@@ -15,6 +15,7 @@ from infra.aws.aurora_access import (
     plan_destroy,
 )
 from infra.aws.changes import apply_changes, describe_plan
+from infra.aws.iam_documents import service_trust_policy
 from tests.infra.aws.conftest import V2_ENGINE_VERSION, create_cluster, describe_cluster, unique
 
 
@@ -34,6 +35,28 @@ def parameters(group: str, region: str | None = None) -> dict[str, str]:
 
 def actions(changes) -> list[tuple[str, str]]:
     return [(c.action, c.resource) for c in changes]
+
+
+def rds_trust(account: str, cluster_arns: list[str]) -> dict:
+    """The trust policy apply writes, spelled out: RDS, for this account and these clusters."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "rds.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnEquals": {"aws:SourceArn": sorted(cluster_arns)},
+                },
+            }
+        ],
+    }
+
+
+def trust_policy(role_name: str) -> dict:
+    return boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
 
 
 def test_apply_from_nothing_makes_every_link_and_a_second_plan_is_empty(
@@ -69,13 +92,8 @@ def test_apply_from_nothing_makes_every_link_and_a_second_plan_is_empty(
         }
     ]
     role = iam.get_role(RoleName=config.role_name)["Role"]
-    assert role["AssumeRolePolicyDocument"]["Statement"] == [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "rds.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ]
+    cluster_arn = f"arn:aws:rds:us-east-1:{account_id}:cluster:{cluster}"
+    assert role["AssumeRolePolicyDocument"] == rds_trust(account_id, [cluster_arn])
     assert {t["Key"]: t["Value"] for t in role["Tags"]} == {
         "project": "aurora-events",
         "aurora-events:prefix": config.prefix,
@@ -273,11 +291,13 @@ def test_destroy_removes_what_apply_made_and_names_what_moto_cannot(config, clus
     ]
 
 
-def test_destroy_keeps_what_is_not_tagged_as_ours(config):
+def test_destroy_keeps_what_is_not_tagged_as_ours(config, cluster):
     iam = boto3.client("iam")
     iam.create_role(
         RoleName=config.role_name,
-        AssumeRolePolicyDocument=json.dumps(aurora_access.rds_trust_policy()),
+        AssumeRolePolicyDocument=json.dumps(
+            aurora_access.rds_trust_policy([describe_cluster(cluster)["DBClusterArn"]])
+        ),
     )
     assert [(c.action, c.resource, c.detail) for c in plan_destroy(config)] == [
         ("keep", f"iam role {config.role_name}", "not tagged as this project's")
@@ -314,3 +334,105 @@ def test_an_unknown_cluster_is_a_clear_error(stack, function_arns):
     config = AuroraAccessConfig("nobody-made-this", function_arns, prefix=unique("t"))
     with pytest.raises(AuroraAccessError, match="no DB cluster 'nobody-made-this' in us-east-1"):
         plan_aurora_access(config)
+
+
+# -- least privilege: the role's trust -----------------------------------------------
+
+
+def hostile_trust(kind: str, account: str, cluster_arn: str) -> dict:
+    """A trust policy an operator (or someone else) left on the role."""
+    conditions = {
+        "conditions-stripped": None,
+        "another-account": {
+            "StringEquals": {"aws:SourceAccount": "000000000000"},
+            "ArnEquals": {"aws:SourceArn": "arn:aws:rds:us-east-1:000000000000:cluster:theirs"},
+        },
+        "another-cluster": {
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnEquals": {"aws:SourceArn": f"arn:aws:rds:us-east-1:{account}:cluster:other"},
+        },
+        "source-account-only": {"StringEquals": {"aws:SourceAccount": account}},
+    }[kind]
+    return service_trust_policy("rds.amazonaws.com", conditions)
+
+
+@pytest.mark.parametrize(
+    "kind", ["conditions-stripped", "another-account", "another-cluster", "source-account-only"]
+)
+def test_apply_restores_the_source_conditions_of_the_rds_trust(config, cluster, account_id, kind):
+    apply_changes(plan_aurora_access(config))
+    cluster_arn = f"arn:aws:rds:us-east-1:{account_id}:cluster:{cluster}"
+    boto3.client("iam").update_assume_role_policy(
+        RoleName=config.role_name,
+        PolicyDocument=json.dumps(hostile_trust(kind, account_id, cluster_arn)),
+    )
+
+    (change,) = plan_aurora_access(config)
+    assert (change.action, change.resource, change.detail) == (
+        "update",
+        f"iam role {config.role_name}",
+        "trust policy: only rds.amazonaws.com may assume it only when "
+        f"aws:SourceAccount = {account_id}; aws:SourceArn = {cluster_arn}",
+    )
+    change.run()
+    assert trust_policy(config.role_name) == rds_trust(account_id, [cluster_arn])
+    assert plan_aurora_access(config) == []
+
+
+def test_the_trust_in_another_spelling_is_not_drift(config, cluster, account_id):
+    """A one-item list and its item, keys in another order: IAM reads them the same."""
+    apply_changes(plan_aurora_access(config))
+    cluster_arn = f"arn:aws:rds:us-east-1:{account_id}:cluster:{cluster}"
+    respelled = {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Action": ["sts:AssumeRole"],
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": cluster_arn},
+                "StringEquals": {"aws:SourceAccount": [account_id]},
+            },
+            "Principal": {"Service": ["rds.amazonaws.com"]},
+            "Effect": "Allow",
+        },
+    }
+    boto3.client("iam").update_assume_role_policy(
+        RoleName=config.role_name, PolicyDocument=json.dumps(respelled)
+    )
+    assert plan_aurora_access(config) == []
+
+
+def test_a_cluster_added_to_the_global_database_joins_the_trust_policy(
+    stack, function_arns, account_id
+):
+    primary, secondary = unique("primary"), unique("secondary")
+    primary_arn = create_cluster(primary)["DBClusterArn"]
+    config = AuroraAccessConfig(primary, function_arns, prefix=unique("t"))
+    apply_changes(plan_aurora_access(config))
+    assert trust_policy(config.role_name) == rds_trust(account_id, [primary_arn])
+
+    global_id = unique("global")
+    boto3.client("rds").create_global_cluster(
+        GlobalClusterIdentifier=global_id, SourceDBClusterIdentifier=primary_arn
+    )
+    secondary_arn = create_cluster(
+        secondary, region="eu-west-1", instances=0, GlobalClusterIdentifier=global_id
+    )["DBClusterArn"]
+
+    plan = plan_aurora_access(config)
+    assert (plan[0].action, plan[0].resource) == ("update", f"iam role {config.role_name}")
+    assert plan[0].detail.endswith(
+        "aws:SourceArn = " + ", ".join(sorted([primary_arn, secondary_arn]))
+    )
+    apply_changes(plan)
+    assert trust_policy(config.role_name) == rds_trust(account_id, [primary_arn, secondary_arn])
+    assert plan_aurora_access(config) == []
+
+
+def test_the_trust_names_clusters_of_one_account_only():
+    with pytest.raises(AuroraAccessError, match="the role serves clusters of one account; got "):
+        aurora_access.rds_trust_policy(
+            [
+                "arn:aws:rds:us-east-1:111111111111:cluster:a",
+                "arn:aws:rds:eu-west-1:222222222222:cluster:b",
+            ]
+        )
