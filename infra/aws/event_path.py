@@ -1,6 +1,8 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
 the functions (zip, configuration, async-invocation settings) and the event source mapping.
+An execution role of this deployment's name that lacks its tags is someone else's until
+adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
 :meth:`EventPath.plan` reads what exists and returns the :class:`~infra.aws.changes.Change`
 list that would make it match the catalog (nothing when it already does); ``apply`` runs
@@ -114,9 +116,18 @@ def apply_event_path(deployment: Deployment) -> EventPathResources:
 class EventPath:
     """Plans for one deployment in one account and region."""
 
-    def __init__(self, deployment: Deployment, target: Target | None = None) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        target: Target | None = None,
+        *,
+        adopt_existing_roles: bool = False,
+    ) -> None:
+        """``adopt_existing_roles``: take over (tag) an execution role of this deployment's
+        name that lacks its tags; without it such a role makes :meth:`plan` fail."""
         self.deployment = deployment
         self.target = target or Target.current()
+        self.adopt_existing_roles = adopt_existing_roles
         self.tags = project_tags(deployment.prefix)
         self.sns = boto3.client("sns")
         self.sqs = boto3.client("sqs")
@@ -305,6 +316,8 @@ class EventPath:
             LAMBDA_SERVICE,
             self.tags,
             f"Execution role of {self.function_name(spec)}",
+            prefix=self.deployment.prefix,
+            adopt=self.adopt_existing_roles,
         )
         yield from changes
         current_policy = None

@@ -16,6 +16,7 @@ from infra.aws.aurora_access import (
 )
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.iam_documents import service_trust_policy
+from infra.aws.iam_roles import ForeignResourceError
 from tests.infra.aws.conftest import V2_ENGINE_VERSION, create_cluster, describe_cluster, unique
 
 
@@ -57,6 +58,20 @@ def rds_trust(account: str, cluster_arns: list[str]) -> dict:
 
 def trust_policy(role_name: str) -> dict:
     return boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+
+
+def role_state(role_name: str) -> dict:
+    """Everything apply could change on a role: trust, tags, inline and attached policies."""
+    iam = boto3.client("iam")
+    return {
+        "trust": trust_policy(role_name),
+        "tags": iam.list_role_tags(RoleName=role_name)["Tags"],
+        "inline": {
+            name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        },
+        "attached": iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"],
+    }
 
 
 def test_apply_from_nothing_makes_every_link_and_a_second_plan_is_empty(
@@ -336,7 +351,7 @@ def test_an_unknown_cluster_is_a_clear_error(stack, function_arns):
         plan_aurora_access(config)
 
 
-# -- least privilege: the role's trust -----------------------------------------------
+# -- least privilege: the role's trust, and resources that are not ours -----------------
 
 
 def hostile_trust(kind: str, account: str, cluster_arn: str) -> dict:
@@ -436,3 +451,132 @@ def test_the_trust_names_clusters_of_one_account_only():
                 "arn:aws:rds:eu-west-1:222222222222:cluster:b",
             ]
         )
+
+
+def foreign_message(kind: str, name: str, prefix: str) -> str:
+    return (
+        f"{kind} {name} exists but does not carry this deployment's tags "
+        f"(project=aurora-events, aurora-events:prefix={prefix}); it may belong to something "
+        "else. Re-run with --adopt-existing-roles to take it over, or choose another prefix"
+    )
+
+
+def create_foreign_role(name: str) -> dict:
+    """Someone else's role that happens to have our name: its own trust, policy and tag."""
+    iam = boto3.client("iam")
+    ec2_trust = service_trust_policy("ec2.amazonaws.com")
+    iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(ec2_trust),
+        Tags=[{"Key": "owner", "Value": "another-team"}],
+    )
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="theirs",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )
+    return role_state(name)
+
+
+def test_an_untagged_role_with_the_aurora_roles_name_is_refused_and_left_alone(
+    config, cluster, account_id
+):
+    before = create_foreign_role(config.role_name)
+
+    with pytest.raises(ForeignResourceError) as refused:
+        plan_aurora_access(config)
+
+    assert str(refused.value) == foreign_message("iam role", config.role_name, config.prefix)
+    assert role_state(config.role_name) == before
+    iam = boto3.client("iam")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):  # the plan stopped before it
+        iam.get_policy(PolicyArn=f"arn:aws:iam::{account_id}:policy/{config.policy_name}")
+    assert describe_cluster(cluster)["AssociatedRoles"] == []
+
+
+def test_adopt_existing_tags_the_untagged_aurora_role_and_converges_it(config, cluster, account_id):
+    create_foreign_role(config.role_name)
+
+    plan = plan_aurora_access(config, adopt_existing=True)
+    assert [(c.action, c.resource, c.detail) for c in plan[1:3]] == [
+        (
+            "adopt",
+            f"iam role {config.role_name}",
+            f"tag it project=aurora-events, aurora-events:prefix={config.prefix}",
+        ),
+        (
+            "update",
+            f"iam role {config.role_name}",
+            "trust policy: only rds.amazonaws.com may assume it only when "
+            f"aws:SourceAccount = {account_id}; "
+            f"aws:SourceArn = arn:aws:rds:us-east-1:{account_id}:cluster:{cluster}",
+        ),
+    ]
+    apply_changes(plan)
+
+    state = role_state(config.role_name)
+    assert {t["Key"]: t["Value"] for t in state["tags"]} == {
+        "owner": "another-team",
+        "project": "aurora-events",
+        "aurora-events:prefix": config.prefix,
+    }
+    assert state["trust"] == rds_trust(
+        account_id, [f"arn:aws:rds:us-east-1:{account_id}:cluster:{cluster}"]
+    )
+    assert [p["PolicyName"] for p in state["attached"]] == [config.policy_name]
+    assert plan_aurora_access(config) == []  # ours now: no refusal, nothing to do
+
+
+def test_an_untagged_policy_with_the_invoke_policys_name_is_refused_then_adopted(
+    config, account_id, function_arns
+):
+    iam = boto3.client("iam")
+    theirs = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+    }
+    policy_arn = iam.create_policy(
+        PolicyName=config.policy_name, PolicyDocument=json.dumps(theirs)
+    )["Policy"]["Arn"]
+
+    with pytest.raises(ForeignResourceError) as refused:
+        plan_aurora_access(config)
+    assert str(refused.value) == foreign_message("iam policy", config.policy_name, config.prefix)
+    assert policy_document(config) == theirs
+    assert iam.list_policy_tags(PolicyArn=policy_arn)["Tags"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=config.role_name)
+
+    plan = plan_aurora_access(config, adopt_existing=True)
+    assert actions(plan[:2]) == [
+        ("adopt", f"iam policy {config.policy_name}"),
+        ("update", f"iam policy {config.policy_name}"),
+    ]
+    apply_changes(plan)
+    assert {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=policy_arn)["Tags"]} == {
+        "project": "aurora-events",
+        "aurora-events:prefix": config.prefix,
+    }
+    assert policy_document(config)["Statement"][0]["Resource"] == sorted(
+        [*function_arns, *(f"{arn}:*" for arn in function_arns)]
+    )
+    assert plan_aurora_access(config) == []
+
+
+def test_a_role_tagged_for_another_prefix_is_not_ours_either(config):
+    iam = boto3.client("iam")
+    iam.create_role(
+        RoleName=config.role_name,
+        AssumeRolePolicyDocument=json.dumps(service_trust_policy("rds.amazonaws.com")),
+        Tags=[
+            {"Key": "project", "Value": "aurora-events"},
+            {"Key": "aurora-events:prefix", "Value": "someone-elses"},
+        ],
+    )
+    with pytest.raises(ForeignResourceError, match=f"^iam role {config.role_name} exists but"):
+        plan_aurora_access(config)

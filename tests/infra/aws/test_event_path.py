@@ -1,5 +1,6 @@
 """plan / apply / destroy of the event path on moto: documents, idempotence, drift, cleanup."""
 
+import contextlib
 import io
 import itertools
 import json
@@ -11,6 +12,7 @@ import pytest
 
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.event_path import EventPath
+from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import Deployment
 
@@ -256,7 +258,7 @@ def test_the_package_vendors_the_libraries_but_not_boto3(tmp_path):
     assert again == build_functions_zip(True, cache=tmp_path)  # reproducible
 
 
-# -- least privilege: the drain in a VPC ------------------------------------------------
+# -- least privilege: the drain in a VPC, roles that are not ours ------------------------
 
 
 def attached(role_name: str) -> list[str]:
@@ -368,3 +370,103 @@ def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(path,
     assert [(c.action, c.resource) for c in path.plan()] == [("detach", f"iam role {role}")]
     apply_changes(path.plan())
     assert attached(role) == []
+
+
+def role_state(role_name: str) -> dict:
+    iam = boto3.client("iam")
+    return {
+        "trust": iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"],
+        "tags": iam.list_role_tags(RoleName=role_name)["Tags"],
+        "inline": {
+            name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        },
+        "attached": attached(role_name),
+    }
+
+
+@pytest.fixture
+def foreign_drain_role(path):
+    """Someone else's role named like the deployment's drain role: no project tags."""
+    name = f"{path.deployment.prefix}-drain"
+    iam = boto3.client("iam")
+    iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}},
+                    }
+                ],
+            }
+        ),
+        Tags=[{"Key": "owner", "Value": "another-team"}],
+    )
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="least-privilege",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )
+    yield name
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):  # unless adopted
+        iam.delete_role_policy(RoleName=name, PolicyName="least-privilege")
+        iam.delete_role(RoleName=name)
+
+
+def test_an_untagged_role_with_an_execution_roles_name_is_refused_and_left_alone(
+    path, foreign_drain_role
+):
+    before = role_state(foreign_drain_role)
+    with pytest.raises(ForeignResourceError) as refused:
+        path.plan()
+    assert str(refused.value) == (
+        f"iam role {foreign_drain_role} exists but does not carry this deployment's tags "
+        f"(project=aurora-events, aurora-events:prefix={path.deployment.prefix}); it may "
+        "belong to something else. Re-run with --adopt-existing-roles to take it over, or "
+        "choose another prefix"
+    )
+    assert role_state(foreign_drain_role) == before
+
+
+def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, foreign_drain_role):
+    prefix = path.deployment.prefix
+    adopting = EventPath(path.deployment, path.target, adopt_existing_roles=True)
+    plan = adopting.plan()
+    role_changes = [
+        (c.action, c.detail) for c in plan if c.resource.startswith(f"iam role {prefix}-drain")
+    ]
+    assert role_changes[:2] == [
+        ("adopt", f"tag it project=aurora-events, aurora-events:prefix={prefix}"),
+        ("update", "trust policy: only lambda.amazonaws.com may assume it"),
+    ]
+    apply_changes(plan)
+
+    state = role_state(foreign_drain_role)
+    assert {t["Key"]: t["Value"] for t in state["tags"]} == {
+        "owner": "another-team",
+        "project": "aurora-events",
+        "aurora-events:prefix": prefix,
+    }
+    assert state["trust"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert set(statements_by_sid(state["inline"]["least-privilege"])) == {
+        "OwnLogs",
+        "Declared1",
+        "Declared2",
+    }
+    assert path.plan() == []  # ours now: the plain path plans nothing, refuses nothing
