@@ -4,7 +4,10 @@ Links, in order (shared/reference/aurora-native-lambda.md, "Setup, in order"):
 
 1. IAM policy ``<prefix>-aurora-invoke-lambda``: ``lambda:InvokeFunction`` on exactly the
    given functions and their qualified forms (``<arn>:*``), never ``*``;
-2. IAM role ``<prefix>-aurora-lambda`` trusting ``rds.amazonaws.com``, the policy attached;
+2. IAM role ``<prefix>-aurora-lambda`` trusting ``rds.amazonaws.com`` only on behalf of the
+   cluster's account and of the cluster and every cluster of its global database
+   (``aws:SourceAccount``, ``aws:SourceArn``: no other account's RDS can act through it),
+   the policy attached;
 3. a custom DB cluster parameter group with ``aws_default_lambda_role`` = the role's ARN
    (a cluster on a ``default.*`` group is moved to a copy, ``<prefix>-<cluster>-params``);
 4. the role associated with the cluster (no FeatureName: that is the Aurora PostgreSQL form).
@@ -14,7 +17,9 @@ Links 3 and 4 are made on every cluster of a global database. The database grant
 
 :func:`plan_aurora_access` and :func:`plan_destroy` only read; the returned
 :class:`~infra.aws.changes.Change` objects do the work when run. A reboot is never part
-of a plan unless asked for (``reboot=True``): it takes the writer down.
+of a plan unless asked for (``reboot=True``): it takes the writer down. A role or policy
+of this prefix's name that lacks this deployment's tags is refused (the plan raises
+:class:`~infra.aws.iam_roles.ForeignResourceError`) unless ``adopt_existing=True``.
 """
 
 from __future__ import annotations
@@ -37,9 +42,10 @@ from infra.aws.iam_documents import (
     policy_drift,
     project_tags,
     service_trust_policy,
+    source_conditions,
     tag_list,
 )
-from infra.aws.iam_roles import plan_service_role
+from infra.aws.iam_roles import attached_policy_arns, plan_adoption, plan_service_role
 from infra.catalog import DEFAULT_PREFIX
 
 RDS_SERVICE = "rds.amazonaws.com"
@@ -132,9 +138,27 @@ def invoke_policy_document(function_arns: Iterable[str]) -> dict:
     }
 
 
-def rds_trust_policy() -> dict:
-    """The role's trust policy: RDS (Aurora) may assume it."""
-    return service_trust_policy(RDS_SERVICE)
+def rds_source_conditions(cluster_arns: Iterable[str]) -> dict:
+    """RDS may assume the role only for these clusters, and only in their account."""
+    arns = sorted(set(cluster_arns))
+    accounts = set()
+    for arn in arns:
+        match = _CLUSTER_ARN.match(arn)
+        if not match:
+            raise AuroraAccessError(f"not a DB cluster ARN: {arn!r}")
+        accounts.add(match["account"])
+    if len(accounts) != 1:
+        raise AuroraAccessError(
+            "the role serves clusters of one account; got "
+            + (", ".join(arns) if arns else "no cluster")
+        )
+    return source_conditions(accounts.pop(), arns)
+
+
+def rds_trust_policy(cluster_arns: Iterable[str]) -> dict:
+    """The role's trust policy: RDS (Aurora) may assume it on behalf of exactly these
+    clusters (the cluster and every cluster of its global database) of their account."""
+    return service_trust_policy(RDS_SERVICE, rds_source_conditions(cluster_arns))
 
 
 # -- what exists -------------------------------------------------------------------------
@@ -471,8 +495,11 @@ def default_policy_document(iam, policy_arn: str) -> dict | None:
     ]["Document"]
 
 
-def plan_policy(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change]:
-    """Create the invoke policy, or make its default version say exactly what it should."""
+def plan_policy(
+    iam, config: AuroraAccessConfig, policy_arn: str, adopt: bool = False
+) -> list[Change]:
+    """Create the invoke policy, or make its default version say exactly what it should.
+    An existing policy without this deployment's tags is refused unless ``adopt``."""
     desired = invoke_policy_document(config.function_arns)
     resource = f"iam policy {config.policy_name}"
     current = default_policy_document(iam, policy_arn)
@@ -491,24 +518,25 @@ def plan_policy(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change
                 ),
             )
         ]
+    changes = plan_adoption(
+        resource,
+        iam.list_policy_tags(PolicyArn=policy_arn)["Tags"],
+        config.resource_tags(),
+        config.prefix,
+        adopt,
+        lambda tags: iam.tag_policy(PolicyArn=policy_arn, Tags=tags),
+    )
     drift = policy_drift(current, desired)
-    if not drift:
-        return []
-    return [
-        Change(
-            resource,
-            "update",
-            "new default version: " + "; ".join(drift),
-            run=partial(put_policy_version, iam, policy_arn, desired),
+    if drift:
+        changes.append(
+            Change(
+                resource,
+                "update",
+                "new default version: " + "; ".join(drift),
+                run=partial(put_policy_version, iam, policy_arn, desired),
+            )
         )
-    ]
-
-
-def attached_policy_arns(iam, role_name: str) -> list[str]:
-    arns = []
-    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
-        arns.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
-    return arns
+    return changes
 
 
 def read_role(iam, role_name: str) -> dict | None:
@@ -518,14 +546,25 @@ def read_role(iam, role_name: str) -> dict | None:
         return None
 
 
-def plan_role(iam, config: AuroraAccessConfig, policy_arn: str) -> list[Change]:
-    """Create the role (trusting RDS) with the policy attached, or fix its trust/attachment."""
+def plan_role(
+    iam,
+    config: AuroraAccessConfig,
+    policy_arn: str,
+    cluster_arns: Iterable[str],
+    adopt: bool = False,
+) -> list[Change]:
+    """Create the role (trusting RDS for ``cluster_arns`` only) with the policy attached, or
+    fix its trust/attachment. A role without this deployment's tags is refused unless
+    ``adopt``."""
     role, changes = plan_service_role(
         iam,
         config.role_name,
         RDS_SERVICE,
         config.resource_tags(),
         "Aurora MySQL assumes this role to invoke Lambda functions",
+        prefix=config.prefix,
+        conditions=rds_source_conditions(cluster_arns),
+        adopt=adopt,
     )
     if role is None or policy_arn not in attached_policy_arns(iam, config.role_name):
         changes.append(
@@ -682,15 +721,25 @@ def plan_reboot(rds, cluster: ClusterState) -> list[Change]:
 
 
 def plan_aurora_access(
-    config: AuroraAccessConfig, *, reboot: bool = False, clients: Clients | None = None
+    config: AuroraAccessConfig,
+    *,
+    reboot: bool = False,
+    adopt_existing: bool = False,
+    clients: Clients | None = None,
 ) -> list[Change]:
-    """Everything that must change for the cluster(s) to invoke the functions; changes nothing."""
+    """Everything that must change for the cluster(s) to invoke the functions; changes nothing.
+
+    ``adopt_existing``: take over (tag) a role or policy of these names that exists without
+    this deployment's tags; without it such a one is refused (ForeignResourceError).
+    """
     clients = clients or Clients()
     clusters = read_clusters(clients, config.cluster)
     major = checked_engine_major(config, clusters[0])
     iam = clients.iam()
     policy_arn, role, role_arn = access_identities(iam, config, clusters[0])
-    changes = plan_policy(iam, config, policy_arn) + plan_role(iam, config, policy_arn)
+    changes = plan_policy(iam, config, policy_arn, adopt_existing) + plan_role(
+        iam, config, policy_arn, [c.arn for c in clusters], adopt_existing
+    )
     desired = desired_parameters(config, role_arn, major)
     for cluster in clusters:
         rds = clients.rds(cluster.region)

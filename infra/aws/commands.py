@@ -28,6 +28,7 @@ from infra.aws.aurora_access import (
 )
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.event_path import EventPath, PlanError
+from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
 from infra.catalog import FUNCTIONS, Deployment
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
@@ -98,7 +99,13 @@ def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
 
         try:
             return command(args)
-        except (AuroraAccessError, db_grants.GrantError, ConfigurationError, PlanError) as error:
+        except (
+            AuroraAccessError,
+            db_grants.GrantError,
+            ConfigurationError,
+            PlanError,
+            ForeignResourceError,
+        ) as error:
             print(f"aurora-events: {error}", file=sys.stderr)
             return BAD_INPUT
         except pymysql.err.OperationalError as error:
@@ -119,7 +126,7 @@ def event_path(args) -> EventPath:
     deployment = Deployment.from_env()
     if args.prefix:
         deployment = replace(deployment, prefix=args.prefix)
-    return EventPath(deployment)
+    return EventPath(deployment, adopt_existing_roles=getattr(args, "adopt_existing_roles", False))
 
 
 @exit_codes
@@ -148,7 +155,10 @@ def deploy_destroy(args) -> int:
 
 @exit_codes
 def aurora_plan(args) -> int:
-    print(describe_plan(plan_aurora_access(access_config(args), reboot=args.reboot)))
+    changes = plan_aurora_access(
+        access_config(args), reboot=args.reboot, adopt_existing=args.adopt_existing_roles
+    )
+    print(describe_plan(changes))
     return OK
 
 
@@ -164,7 +174,9 @@ def print_reboot_status(config: AuroraAccessConfig) -> None:
 @exit_codes
 def aurora_apply(args) -> int:
     config = access_config(args)
-    outcome = apply_plan(plan_aurora_access(config, reboot=args.reboot))
+    outcome = apply_plan(
+        plan_aurora_access(config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles)
+    )
     for change in outcome.done:
         print(change.describe())
     for change, reason in outcome.unsupported:
@@ -269,6 +281,16 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_adopt_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        ADOPT_OPTION,
+        dest="adopt_existing_roles",
+        action="store_true",
+        help=f"take over (tag as this deployment's) the IAM {what} when they exist without "
+        "this deployment's tags; without it, such a one stops the plan",
+    )
+
+
 def register(subparsers) -> None:
     """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands."""
     deploy = subparsers.add_parser(
@@ -282,6 +304,8 @@ def register(subparsers) -> None:
     ):
         command = deploy_commands.add_parser(name, help=text)
         command.add_argument("--prefix", help="prefix of the names (default: the settings')")
+        if name != "destroy":
+            add_adopt_argument(command, "execution roles <prefix>-<function>")
         command.set_defaults(run=run)
 
     aurora = subparsers.add_parser(
@@ -305,6 +329,9 @@ def register(subparsers) -> None:
                 "--reboot",
                 action="store_true",
                 help="reboot the instances when the parameters need it (downtime)",
+            )
+            add_adopt_argument(
+                command, "role <prefix>-aurora-lambda and policy <prefix>-aurora-invoke-lambda"
             )
         command.set_defaults(run=run)
 

@@ -4,7 +4,9 @@ Aurora answers most breaks with the same ``ERROR 1227 ... Invoke Lambda privileg
 ``Missing Credentials``, so the doctor walks the chain in order and stops at the first
 broken link:
 
-1. ``role``: the IAM role exists and trusts ``rds.amazonaws.com``;
+1. ``role``: the IAM role exists and trusts ``rds.amazonaws.com`` exactly as ``aurora apply``
+   writes it: only for the cluster's account and its clusters (``aws:SourceAccount``,
+   ``aws:SourceArn``), so no other account's RDS can act through it;
 2. ``policy``: its policies allow ``lambda:InvokeFunction`` on each function (and ``:*``);
 3. ``parameter``: ``aws_default_lambda_role`` is the role's ARN on each cluster's
    parameter group, and applied (no instance waits for a reboot);
@@ -44,12 +46,19 @@ from infra.aws.aurora_access import (
     checked_engine_major,
     iam_arn,
     is_default_group,
+    rds_source_conditions,
     rds_trust_policy,
     read_clusters,
     read_parameters,
     read_role,
 )
-from infra.aws.iam_documents import as_list, trusts_service
+from infra.aws.iam_documents import (
+    as_list,
+    describe_conditions,
+    trust_conditions,
+    trust_matches,
+    trusts_service,
+)
 
 LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "network")
 PROBE_PAYLOAD = '{"ping": 1}'
@@ -222,7 +231,11 @@ def subnet_route_tables(tables: Iterable[Mapping], subnets: Iterable[str]) -> di
 # -- the links ---------------------------------------------------------------------------
 
 
-def check_role(iam, config: AuroraAccessConfig) -> tuple[LinkResult, dict | None]:
+def check_role(
+    iam, config: AuroraAccessConfig, clusters: Iterable[ClusterState]
+) -> tuple[LinkResult, dict | None]:
+    """The role exists and its trust policy is exactly the one ``aurora apply`` writes for
+    ``clusters``: RDS, on behalf of their account and of them only."""
     role = read_role(iam, config.role_name)
     if role is None:
         return _broken(
@@ -231,23 +244,40 @@ def check_role(iam, config: AuroraAccessConfig) -> tuple[LinkResult, dict | None
             apply_command(config),
             "aurora-events",
         ), None
-    if not trusts_service(role["AssumeRolePolicyDocument"], RDS_SERVICE):
-        fix = aws_command(
-            "iam",
-            "update-assume-role-policy",
-            "--role-name",
-            config.role_name,
-            "--policy-document",
-            compact_json(rds_trust_policy()),
-        )
-        return _broken(
-            "role",
-            f"iam role {config.role_name} does not trust {RDS_SERVICE}: Aurora cannot assume it "
-            f"(trust policy: {compact_json(role['AssumeRolePolicyDocument'])})",
-            fix,
-            "aws",
+    cluster_arns = [cluster.arn for cluster in clusters]
+    desired = rds_trust_policy(cluster_arns)
+    limits = describe_conditions(rds_source_conditions(cluster_arns))
+    current = role["AssumeRolePolicyDocument"]
+    if trust_matches(current, desired):
+        return LinkResult(
+            "role", f"iam role {config.role_name} trusts {RDS_SERVICE} only when {limits}"
         ), role
-    return LinkResult("role", f"iam role {config.role_name} trusts {RDS_SERVICE}"), role
+    fix = aws_command(
+        "iam",
+        "update-assume-role-policy",
+        "--role-name",
+        config.role_name,
+        "--policy-document",
+        compact_json(desired),
+    )
+    if not trusts_service(current, RDS_SERVICE):
+        why = f"does not trust {RDS_SERVICE}: Aurora cannot assume it"
+    elif {} in trust_conditions(current, RDS_SERVICE):
+        why = (
+            f"trusts {RDS_SERVICE} without conditions: RDS acting for any account or "
+            f"resource could assume it (confused deputy); it should trust it only when {limits}"
+        )
+    else:
+        why = (
+            f"does not trust {RDS_SERVICE} exactly when {limits}: conditions naming other "
+            "clusters or accounts keep Aurora out, anything more lets others in"
+        )
+    return _broken(
+        "role",
+        f"iam role {config.role_name} {why} (trust policy: {compact_json(current)})",
+        fix,
+        "aws",
+    ), role
 
 
 def role_policy_documents(iam, role_name: str) -> list:
@@ -527,7 +557,7 @@ def diagnose(
     checked_engine_major(config, clusters[0])
 
     def checks():
-        role_result, role = check_role(iam, config)
+        role_result, role = check_role(iam, config, clusters)
         yield role_result
         yield check_policy(iam, config)
         first = clusters[0]

@@ -1,6 +1,8 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
 the functions (zip, configuration, async-invocation settings) and the event source mapping.
+An execution role of this deployment's name that lacks its tags is someone else's until
+adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
 :meth:`EventPath.plan` reads what exists and returns the :class:`~infra.aws.changes.Change`
 list that would make it match the catalog (nothing when it already does); ``apply`` runs
@@ -28,7 +30,7 @@ from infra.aws.iam_documents import (
     project_tags,
     tag_list,
 )
-from infra.aws.iam_roles import plan_service_role
+from infra.aws.iam_roles import attached_policy_arns, plan_service_role
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import (
     EVENT_SOURCES,
@@ -50,7 +52,21 @@ from infra.catalog import (
 LAMBDA_RUNTIME = "python3.11"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 ROLE_POLICY_NAME = "least-privilege"
+# Earlier deployments attached this managed policy to in-VPC functions' roles: its logs
+# statement is on "*". The inline policy now holds what it gave; apply detaches it.
 VPC_ACCESS_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# What Lambda needs to give an in-VPC function its network interfaces (the managed
+# policy's EC2 actions, as of its version 3). On "*": the Describe actions allow no
+# narrower resource, and the interfaces Lambda creates, deletes and assigns addresses to
+# do not exist before it makes them, so no ARN can name them in advance.
+VPC_NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
 
 
 class PlanError(RuntimeError):
@@ -100,9 +116,18 @@ def apply_event_path(deployment: Deployment) -> EventPathResources:
 class EventPath:
     """Plans for one deployment in one account and region."""
 
-    def __init__(self, deployment: Deployment, target: Target | None = None) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        target: Target | None = None,
+        *,
+        adopt_existing_roles: bool = False,
+    ) -> None:
+        """``adopt_existing_roles``: take over (tag) an execution role of this deployment's
+        name that lacks its tags; without it such a role makes :meth:`plan` fail."""
         self.deployment = deployment
         self.target = target or Target.current()
+        self.adopt_existing_roles = adopt_existing_roles
         self.tags = project_tags(deployment.prefix)
         self.sns = boto3.client("sns")
         self.sqs = boto3.client("sqs")
@@ -129,6 +154,10 @@ class EventPath:
 
     def function_name(self, spec: FunctionSpec) -> str:
         return self.deployment.resource_name(spec.name)
+
+    def in_vpc(self, spec: FunctionSpec) -> bool:
+        """The function runs in the deployment's VPC (declared so, and subnets are given)."""
+        return spec.in_vpc and bool(self.deployment.subnet_ids)
 
     def queue_url(self, queue: str) -> str | None:
         """The queue's URL, or None while it does not exist (found URLs are remembered)."""
@@ -237,7 +266,8 @@ class EventPath:
             )
 
     def role_policy(self, spec: FunctionSpec) -> dict:
-        """The execution role's inline policy: its logs, its declared permissions, its DLQ."""
+        """The execution role's inline policy: its logs, its declared permissions, its DLQ,
+        and in a VPC the network interface actions Lambda needs (on "*", as AWS requires)."""
         log_group = self.target.arn("logs", f"log-group:/aws/lambda/{self.function_name(spec)}")
         statements = [
             {
@@ -265,6 +295,15 @@ class EventPath:
                     "Resource": self.queue_arn(spec.on_failure_queue),
                 }
             )
+        if self.in_vpc(spec):
+            statements.append(
+                {
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": list(VPC_NETWORK_INTERFACE_ACTIONS),
+                    "Resource": "*",
+                }
+            )
         return {"Version": "2012-10-17", "Statement": statements}
 
     def _plan_role(self, spec: FunctionSpec) -> Iterator[Change]:
@@ -277,6 +316,8 @@ class EventPath:
             LAMBDA_SERVICE,
             self.tags,
             f"Execution role of {self.function_name(spec)}",
+            prefix=self.deployment.prefix,
+            adopt=self.adopt_existing_roles,
         )
         yield from changes
         current_policy = None
@@ -295,23 +336,16 @@ class EventPath:
                     RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy)
                 ),
             )
-        if spec.in_vpc and self.deployment.subnet_ids:
-            managed = VPC_ACCESS_POLICY.format(partition=self.target.partition)
-            attached = (
-                []
-                if role is None
-                else [
-                    p["PolicyArn"]
-                    for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-                ]
+        # After the inline policy: an in-VPC function keeps its network permissions throughout.
+        managed = VPC_ACCESS_POLICY.format(partition=self.target.partition)
+        if role is not None and managed in attached_policy_arns(self.iam, name):
+            yield Change(
+                resource,
+                "detach",
+                f"{managed} (its logs statement is on *; the inline policy "
+                f"{ROLE_POLICY_NAME} holds what the function needs)",
+                run=lambda: self.iam.detach_role_policy(RoleName=name, PolicyArn=managed),
             )
-            if managed not in attached:
-                yield Change(
-                    resource,
-                    "attach",
-                    managed,
-                    run=lambda: self.iam.attach_role_policy(RoleName=name, PolicyArn=managed),
-                )
 
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
@@ -328,7 +362,7 @@ class EventPath:
             "Environment": {"Variables": self.environment(spec)},
             "Description": spec.description,
         }
-        if spec.in_vpc and self.deployment.subnet_ids:
+        if self.in_vpc(spec):
             settings["VpcConfig"] = {
                 "SubnetIds": list(self.deployment.subnet_ids),
                 "SecurityGroupIds": list(self.deployment.security_group_ids),

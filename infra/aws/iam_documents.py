@@ -35,14 +35,32 @@ def is_project_resource(tags: Iterable[Mapping[str, str]] | Mapping[str, str], p
 # -- documents ---------------------------------------------------------------------------
 
 
-def service_trust_policy(service: str) -> dict:
-    """A role trust policy: ``service`` (e.g. ``rds.amazonaws.com``) may assume the role."""
+def service_trust_policy(service: str, conditions: Mapping | None = None) -> dict:
+    """A role trust policy: ``service`` (e.g. ``rds.amazonaws.com``) may assume the role,
+    only under ``conditions`` (``{operator: {key: value(s)}}``) when given."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if conditions:
+        statement["Condition"] = {operator: dict(values) for operator, values in conditions.items()}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def source_conditions(account: str, source_arns: Iterable[str]) -> dict:
+    """Trust conditions against the confused deputy: the service may assume the role only
+    on behalf of ``account`` and of exactly these resources (AWS's guidance for service
+    roles: ``aws:SourceAccount`` and ``aws:SourceArn``)."""
     return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnEquals": {"aws:SourceArn": sorted(set(source_arns))},
     }
+
+
+def describe_conditions(conditions: Mapping | None) -> str:
+    """``aws:SourceAccount = 1, aws:SourceArn = a, b`` (empty when there are none)."""
+    return "; ".join(
+        f"{key} = {', '.join(str(v) for v in as_list(value))}"
+        for values in (conditions or {}).values()
+        for key, value in values.items()
+    )
 
 
 def as_list(value) -> list:
@@ -94,10 +112,37 @@ def trusts_service(document, service: str) -> bool:
     return False
 
 
+def trust_conditions(document, service: str) -> list:
+    """The ``Condition`` blocks of the Allow statements that let ``service`` assume the role
+    (``{}`` for a statement without one)."""
+    found = []
+    for statement in statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal") or {}
+        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
+            found.append(statement.get("Condition") or {})
+    return found
+
+
+def _canonical(value):
+    """A policy value in one spelling: a one-item list and its item are the same, and
+    the order of a list does not matter (IAM reads them so)."""
+    if isinstance(value, Mapping):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = sorted(
+            (_canonical(item) for item in value), key=lambda i: json.dumps(i, sort_keys=True)
+        )
+        return items[0] if len(items) == 1 else items
+    return value
+
+
 def trust_matches(current, desired) -> bool:
-    """True when the trust policy says what ``desired`` says (and nothing else)."""
+    """True when the trust policy says what ``desired`` says (and nothing else): the same
+    statements, principals, actions and conditions, however their lists are spelled."""
 
     def normal(document):
-        return sorted(json.dumps(s, sort_keys=True) for s in statements(document))
+        return sorted(json.dumps(_canonical(s), sort_keys=True) for s in statements(document))
 
     return normal(current) == normal(desired)

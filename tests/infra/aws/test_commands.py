@@ -1,10 +1,12 @@
 """``aurora-events aurora plan|apply|destroy``, ``grant`` and ``doctor`` as a user runs them
 (the subcommands :func:`infra.aws.commands.register` adds), output and exit codes."""
 
+import json
 from dataclasses import replace
 
 import boto3
 
+from infra.aws.iam_documents import service_trust_policy
 from tests.infra.aws.conftest import run_aurora_events, unique
 
 
@@ -125,3 +127,56 @@ def test_doctor_command_exits_1_and_prints_the_fix(capsys, stack, database, clus
     capsys.readouterr()
     assert run_aurora_events(command) == 0
     assert capsys.readouterr().out.endswith("every link checked is in place\n")
+
+
+def test_aurora_apply_refuses_a_role_that_is_not_ours_until_told_to_adopt_it(
+    capsys, cluster, function_arns
+):
+    prefix = unique("cli")
+    role = f"{prefix}-aurora-lambda"
+    iam = boto3.client("iam")
+    theirs = service_trust_policy("ec2.amazonaws.com")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(theirs))
+    chain = f"--cluster {cluster} --prefix {prefix} {arn_options(function_arns)}"
+
+    for command in ("plan", "apply"):
+        assert run_aurora_events(f"aurora-events aurora {command} {chain}") == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (
+            f"aurora-events: iam role {role} exists but does not carry this deployment's tags "
+            f"(project=aurora-events, aurora-events:prefix={prefix}); it may belong to "
+            "something else. Re-run with --adopt-existing-roles to take it over, or choose "
+            "another prefix\n"
+        )
+    assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"] == theirs
+    assert iam.list_role_tags(RoleName=role)["Tags"] == []
+
+    assert run_aurora_events(f"aurora-events aurora apply {chain} --adopt-existing-roles") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == (
+        f"adopt      iam role {role}: tag it project=aurora-events, aurora-events:prefix={prefix}"
+    )
+    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]} == {
+        "project": "aurora-events",
+        "aurora-events:prefix": prefix,
+    }
+    assert run_aurora_events(f"aurora-events aurora plan {chain}") == 0
+    assert capsys.readouterr().out == "no changes: everything is as declared\n"
+
+
+def test_deploy_plan_refuses_an_execution_role_that_is_not_ours(capsys, stack, monkeypatch):
+    prefix = unique("clideploy")
+    boto3.client("secretsmanager").create_secret(Name=f"{prefix}-db", SecretString="{}")
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", f"{prefix}-db")
+    iam = boto3.client("iam")
+    theirs = service_trust_policy("lambda.amazonaws.com")
+    iam.create_role(RoleName=f"{prefix}-notify", AssumeRolePolicyDocument=json.dumps(theirs))
+
+    assert run_aurora_events(f"aurora-events deploy plan --prefix {prefix}") == 2
+    assert capsys.readouterr().err.startswith(
+        f"aurora-events: iam role {prefix}-notify exists but does not carry this deployment's "
+        f"tags (project=aurora-events, aurora-events:prefix={prefix});"
+    )
+    assert iam.list_role_tags(RoleName=f"{prefix}-notify")["Tags"] == []
+    iam.delete_role(RoleName=f"{prefix}-notify")

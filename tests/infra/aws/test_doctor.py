@@ -10,6 +10,7 @@ import pytest
 from infra.aws import aurora_access, doctor
 from infra.aws.aurora_access import apply_plan, plan_aurora_access
 from infra.aws.changes import Change, apply_changes
+from infra.aws.iam_documents import service_trust_policy, source_conditions
 from infra.local import emulation
 from tests.infra.aws.conftest import create_cluster, run_fix, unique
 
@@ -45,7 +46,7 @@ def create_account(admin, user, *, role=False, default=False):
 
 
 def test_a_complete_chain_passes_every_link_and_the_probe_answers(
-    config, admin, database, test_functions
+    config, admin, database, test_functions, account_id
 ):
     apply_changes(plan_aurora_access(config))
     diagnosis = diagnose(
@@ -64,6 +65,11 @@ def test_a_complete_chain_passes_every_link_and_the_probe_answers(
         ("functions", True),
     ]
     assert json.loads(diagnosis.probe.result) == {"echo": {"ping": 1}, "function": "test-echo"}
+    cluster_arn = f"arn:aws:rds:us-east-1:{account_id}:cluster:{config.cluster}"
+    assert diagnosis.links[0].detail == (
+        f"iam role {config.role_name} trusts rds.amazonaws.com only when "
+        f"aws:SourceAccount = {account_id}; aws:SourceArn = {cluster_arn}"
+    )
     text = doctor.render_diagnosis(diagnosis)
     assert "ok      grant        'app'@'%' holds AWS_LAMBDA_ACCESS, active" in text
     assert "network not checked: AWS_ENDPOINT_URL points at a local endpoint" in text
@@ -105,6 +111,63 @@ def test_wrong_trust(config, admin):
     )
     assert finding.fix.startswith(
         f"aws iam update-assume-role-policy --role-name {config.role_name} --policy-document "
+    )
+    assert_repaired(config, admin, finding)
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        (
+            "conditions-stripped",
+            "trusts rds.amazonaws.com without conditions: RDS acting for any account or "
+            "resource could assume it (confused deputy); it should trust it only when {limits}",
+        ),
+        (
+            "another-account",
+            "does not trust rds.amazonaws.com exactly when {limits}: conditions naming other "
+            "clusters or accounts keep Aurora out, anything more lets others in",
+        ),
+        (
+            "another-cluster",
+            "does not trust rds.amazonaws.com exactly when {limits}: conditions naming other "
+            "clusters or accounts keep Aurora out, anything more lets others in",
+        ),
+    ],
+)
+def test_trust_without_this_clusters_source_conditions(config, admin, account_id, kind, why):
+    apply_changes(plan_aurora_access(config))
+    cluster_arn = f"arn:aws:rds:us-east-1:{account_id}:cluster:{config.cluster}"
+    conditions = {
+        "conditions-stripped": None,
+        "another-account": source_conditions(
+            "000000000000", ["arn:aws:rds:us-east-1:000000000000:cluster:theirs"]
+        ),
+        "another-cluster": source_conditions(
+            account_id, [f"arn:aws:rds:us-east-1:{account_id}:cluster:other"]
+        ),
+    }[kind]
+    hostile = service_trust_policy("rds.amazonaws.com", conditions)
+    boto3.client("iam").update_assume_role_policy(
+        RoleName=config.role_name, PolicyDocument=json.dumps(hostile)
+    )
+
+    finding = diagnose(config, admin).finding
+    limits = f"aws:SourceAccount = {account_id}; aws:SourceArn = {cluster_arn}"
+    assert finding.link == "role"
+    assert finding.problem == (
+        f"iam role {config.role_name} {why.format(limits=limits)} "
+        f"(trust policy: {doctor.compact_json(hostile)})"
+    )
+    desired = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        '{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole","Condition":'
+        f'{{"StringEquals":{{"aws:SourceAccount":"{account_id}"}},'
+        f'"ArnEquals":{{"aws:SourceArn":["{cluster_arn}"]}}}}}}]}}'
+    )
+    assert finding.fix == (
+        f"aws iam update-assume-role-policy --role-name {config.role_name} "
+        f"--policy-document '{desired}'"
     )
     assert_repaired(config, admin, finding)
 
@@ -365,3 +428,40 @@ def test_apply_plan_reports_what_the_endpoint_lacks_and_goes_on():
     assert [(c.resource, reason) for c, reason in outcome.unsupported] == [
         ("r1", "X is not implemented")
     ]
+
+
+def test_the_role_of_a_global_database_must_trust_every_cluster_of_it(
+    stack, admin, function_arns, account_id
+):
+    primary, secondary = unique("gprimary"), unique("gsecondary")
+    primary_arn = create_cluster(primary)["DBClusterArn"]
+    global_id = unique("gglobal")
+    boto3.client("rds").create_global_cluster(
+        GlobalClusterIdentifier=global_id, SourceDBClusterIdentifier=primary_arn
+    )
+    secondary_arn = create_cluster(
+        secondary, region="eu-west-1", instances=0, GlobalClusterIdentifier=global_id
+    )["DBClusterArn"]
+    config = aurora_access.AuroraAccessConfig(primary, function_arns, prefix=unique("t"))
+    apply_changes(plan_aurora_access(config))
+    limits = f"aws:SourceAccount = {account_id}; aws:SourceArn = " + ", ".join(
+        sorted([primary_arn, secondary_arn])
+    )
+    role = diagnose(config, admin).links[0]
+    assert (role.ok, role.detail) == (
+        True,
+        f"iam role {config.role_name} trusts rds.amazonaws.com only when {limits}",
+    )
+
+    primary_only = service_trust_policy(
+        "rds.amazonaws.com", source_conditions(account_id, [primary_arn])
+    )
+    boto3.client("iam").update_assume_role_policy(
+        RoleName=config.role_name, PolicyDocument=json.dumps(primary_only)
+    )
+    finding = diagnose(config, admin).finding
+    assert finding.problem.startswith(
+        f"iam role {config.role_name} does not trust rds.amazonaws.com exactly when {limits}: "
+    )
+    run_fix(finding, admin)
+    assert diagnose(config, admin).finding is None

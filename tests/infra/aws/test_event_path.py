@@ -1,5 +1,6 @@
 """plan / apply / destroy of the event path on moto: documents, idempotence, drift, cleanup."""
 
+import contextlib
 import io
 import itertools
 import json
@@ -11,14 +12,15 @@ import pytest
 
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.event_path import EventPath
+from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import Deployment
 
 _numbers = itertools.count(1)
 
 
-@pytest.fixture
-def path(stack):
+def new_path(**options) -> EventPath:
+    """An event path with a prefix of its own (and its database secret)."""
     prefix = f"t4e{next(_numbers)}"
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"{prefix}-db",
@@ -29,11 +31,44 @@ def path(stack):
         email_from=f"{prefix}@example.com",
         database_secret_id=f"{prefix}-db",
         package_dependencies=False,
+        **options,
     )
     event_path = EventPath(deployment)
     event_path.secret = secret
+    return event_path
+
+
+@pytest.fixture
+def path(stack):
+    event_path = new_path()
     yield event_path
     apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture
+def vpc_path(stack):
+    """A deployment whose drain runs in a VPC (moto does not check the ids)."""
+    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
+    yield event_path
+    apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture(scope="session")
+def vpc_access_policy(account_id) -> str:
+    """AWS's managed AWSLambdaVPCAccessExecutionRole, in the moto server's IAM.
+
+    moto loads AWS's managed policies only when MOTO_IAM_LOAD_MANAGED_POLICIES is set
+    before its IAM starts; the stack's server (a thread of this process) starts without
+    them, so this one is added from moto's own copy of AWS's data.
+    """
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    name = "AWSLambdaVPCAccessExecutionRole"
+    data = json.loads(aws_managed_policies_data)[name]
+    policy = AWSManagedPolicy.from_data(name, account_id, "us-east-1", data)
+    iam_backends[account_id]["aws"].managed_policies.setdefault(policy.arn, policy)
+    return policy.arn
 
 
 def role_policy(prefix, function):
@@ -221,3 +256,217 @@ def test_the_package_vendors_the_libraries_but_not_boto3(tmp_path):
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
     again = build_functions_zip(True, cache=tmp_path)
     assert again == build_functions_zip(True, cache=tmp_path)  # reproducible
+
+
+# -- least privilege: the drain in a VPC, roles that are not ours ------------------------
+
+
+def attached(role_name: str) -> list[str]:
+    return [
+        p["PolicyArn"]
+        for p in boto3.client("iam").list_attached_role_policies(RoleName=role_name)[
+            "AttachedPolicies"
+        ]
+    ]
+
+
+VPC_STATEMENT = {
+    "Sid": "VpcNetworkInterfaces",
+    "Effect": "Allow",
+    "Action": [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ],
+    "Resource": "*",
+}
+
+
+def test_an_in_vpc_drain_gets_its_network_permissions_inline_and_no_managed_policy(
+    vpc_path, account_id
+):
+    prefix, region = vpc_path.deployment.prefix, vpc_path.target.region
+    apply_changes(vpc_path.plan())
+
+    assert attached(f"{prefix}-drain") == []
+    logs = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/lambda/{prefix}-drain"
+    assert role_policy(prefix, "drain") == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [logs, f"{logs}:*"],
+            },
+            {
+                "Sid": "Declared1",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": f"arn:aws:sqs:{region}:{account_id}:{prefix}-ingest.fifo",
+            },
+            {
+                "Sid": "Declared2",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": vpc_path.secret,
+            },
+            VPC_STATEMENT,
+        ],
+    }
+    # Functions outside the VPC get no network statement.
+    assert "VpcNetworkInterfaces" not in statements_by_sid(role_policy(prefix, "notify"))
+    configuration = boto3.client("lambda").get_function(FunctionName=f"{prefix}-drain")
+    assert configuration["Configuration"]["VpcConfig"]["SubnetIds"] == ["subnet-0aa", "subnet-0bb"]
+    assert vpc_path.plan() == []
+
+
+def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
+    vpc_path, vpc_access_policy
+):
+    prefix = vpc_path.deployment.prefix
+    role = f"{prefix}-drain"
+    apply_changes(vpc_path.plan())
+    # As an earlier version left it: no network statement inline, the managed policy attached.
+    iam = boto3.client("iam")
+    earlier = role_policy(prefix, "drain")
+    earlier["Statement"] = [s for s in earlier["Statement"] if s["Sid"] != "VpcNetworkInterfaces"]
+    iam.put_role_policy(
+        RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(earlier)
+    )
+    iam.attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
+
+    plan = vpc_path.plan()
+    assert [(c.action, c.resource) for c in plan] == [
+        ("update", f"iam role {role} policy least-privilege"),
+        ("detach", f"iam role {role}"),
+    ]
+    assert plan[0].detail == "; ".join(
+        f"+ Allow {action} on *" for action in sorted(VPC_STATEMENT["Action"])
+    )
+    assert plan[1].detail == (
+        f"{vpc_access_policy} (its logs statement is on *; the inline policy least-privilege "
+        "holds what the function needs)"
+    )
+    apply_changes(plan)
+
+    assert attached(role) == []
+    assert role_policy(prefix, "drain")["Statement"][-1] == VPC_STATEMENT
+    assert vpc_path.plan() == []
+
+
+def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(path, vpc_access_policy):
+    apply_changes(path.plan())
+    role = f"{path.deployment.prefix}-drain"
+    boto3.client("iam").attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
+    assert [(c.action, c.resource) for c in path.plan()] == [("detach", f"iam role {role}")]
+    apply_changes(path.plan())
+    assert attached(role) == []
+
+
+def role_state(role_name: str) -> dict:
+    iam = boto3.client("iam")
+    return {
+        "trust": iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"],
+        "tags": iam.list_role_tags(RoleName=role_name)["Tags"],
+        "inline": {
+            name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        },
+        "attached": attached(role_name),
+    }
+
+
+@pytest.fixture
+def foreign_drain_role(path):
+    """Someone else's role named like the deployment's drain role: no project tags."""
+    name = f"{path.deployment.prefix}-drain"
+    iam = boto3.client("iam")
+    iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}},
+                    }
+                ],
+            }
+        ),
+        Tags=[{"Key": "owner", "Value": "another-team"}],
+    )
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="least-privilege",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )
+    yield name
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):  # unless adopted
+        iam.delete_role_policy(RoleName=name, PolicyName="least-privilege")
+        iam.delete_role(RoleName=name)
+
+
+def test_an_untagged_role_with_an_execution_roles_name_is_refused_and_left_alone(
+    path, foreign_drain_role
+):
+    before = role_state(foreign_drain_role)
+    with pytest.raises(ForeignResourceError) as refused:
+        path.plan()
+    assert str(refused.value) == (
+        f"iam role {foreign_drain_role} exists but does not carry this deployment's tags "
+        f"(project=aurora-events, aurora-events:prefix={path.deployment.prefix}); it may "
+        "belong to something else. Re-run with --adopt-existing-roles to take it over, or "
+        "choose another prefix"
+    )
+    assert role_state(foreign_drain_role) == before
+
+
+def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, foreign_drain_role):
+    prefix = path.deployment.prefix
+    adopting = EventPath(path.deployment, path.target, adopt_existing_roles=True)
+    plan = adopting.plan()
+    role_changes = [
+        (c.action, c.detail) for c in plan if c.resource.startswith(f"iam role {prefix}-drain")
+    ]
+    assert role_changes[:2] == [
+        ("adopt", f"tag it project=aurora-events, aurora-events:prefix={prefix}"),
+        ("update", "trust policy: only lambda.amazonaws.com may assume it"),
+    ]
+    apply_changes(plan)
+
+    state = role_state(foreign_drain_role)
+    assert {t["Key"]: t["Value"] for t in state["tags"]} == {
+        "owner": "another-team",
+        "project": "aurora-events",
+        "aurora-events:prefix": prefix,
+    }
+    assert state["trust"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert set(statements_by_sid(state["inline"]["least-privilege"])) == {
+        "OwnLogs",
+        "Declared1",
+        "Declared2",
+    }
+    assert path.plan() == []  # ours now: the plain path plans nothing, refuses nothing
