@@ -3,7 +3,9 @@ queue's message group, and the table the drain writes.
 
 A request body is a JSON object with exactly the declared fields. Validation names the
 first field that is wrong; strings are kept exactly as sent (no trimming, no case
-folding), so what is stored is byte-identical to what the client posted.
+folding), so what is stored is byte-identical to what the client posted. A value that
+could only be stored changed (a control character, a decimal string Python would
+reinterpret) is refused instead.
 """
 
 from __future__ import annotations
@@ -76,8 +78,34 @@ RESOURCES: tuple[Resource, ...] = (
     ),
 )
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Every pattern is used with fullmatch: re's "$" also matches before a trailing newline.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+# Decimal() alone would strip whitespace and accept "1_0", "+1", "1e2", "Infinity" and
+# non-ASCII digits: a decimal string is ASCII digits with an optional fraction, no more.
+# (A leading minus is let through to be refused as "must be above 0", the clearer message.)
+_DECIMAL_STRING = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# A JSON number's own grammar (RFC 8259), for the number text the parser kept.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# Unicode category Cc (fixed by Unicode's stability policy: C0, DEL, C1), and the line and
+# paragraph separators, which are not Cc but break lines just the same.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class JsonNumber(float):
+    """A JSON number with a fraction or exponent, as parsed: a float that keeps its text.
+
+    Pass it as ``json.loads(..., parse_float=JsonNumber)``: the decimal field reads the
+    exact text (a float would round ``1.0000000000000001`` to 1), while everything else,
+    the canonical JSON of the idempotency key included, sees an ordinary float.
+    """
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
 
 
 def resource_for_path(path: str) -> Resource | None:
@@ -96,7 +124,7 @@ def resource_named(name: str) -> Resource:
 def validate_body(resource: Resource, body: Any) -> dict[str, Any]:
     """Check ``body`` against the schema; return the values to store (decimals as strings)."""
     if not isinstance(body, dict):
-        raise InvalidRequest(f"body must be a JSON object, got {_json_type(body)}")
+        raise InvalidRequest(f"body must be a JSON object, got {json_type(body)}")
     unknown = sorted(set(body) - {f.name for f in resource.fields})
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}", unknown[0])
@@ -115,43 +143,43 @@ def _validate_value(field: Field, value: Any) -> Any:
     name = field.name
     if field.kind in ("string", "email", "currency"):
         if not isinstance(value, str):
-            raise InvalidRequest(f"field {name!r} must be a string, got {_json_type(value)}", name)
+            raise InvalidRequest(f"field {name!r} must be a string, got {json_type(value)}", name)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidRequest(
                 f"field {name!r} contains an invalid unicode surrogate", name
             ) from None
-        if "\x00" in value:
-            raise InvalidRequest(f"field {name!r} must not contain a NUL character", name)
+        control = _CONTROL.search(value)
+        if control:
+            raise InvalidRequest(
+                f"field {name!r} must not contain a control character "
+                f"(U+{ord(control.group()):04X} at index {control.start()})",
+                name,
+            )
         if field.required and value == "":
             raise InvalidRequest(f"field {name!r} must not be empty", name)
         if field.max_length is not None and len(value) > field.max_length:
             raise InvalidRequest(
                 f"field {name!r} is {len(value)} characters; at most {field.max_length}", name
             )
-        if field.kind == "email" and not _EMAIL.match(value):
+        if field.kind == "email" and not _EMAIL.fullmatch(value):
             raise InvalidRequest(f"field {name!r} must be an email address", name)
-        if field.kind == "currency" and not _CURRENCY.match(value):
+        if field.kind == "currency" and not _CURRENCY.fullmatch(value):
             raise InvalidRequest(f"field {name!r} must be a 3-letter ISO currency code", name)
         return value
     if field.kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidRequest(
-                f"field {name!r} must be an integer, got {_json_type(value)}", name
-            )
+            raise InvalidRequest(f"field {name!r} must be an integer, got {json_type(value)}", name)
         if value < 1 or (field.maximum is not None and value > field.maximum):
             raise InvalidRequest(f"field {name!r} must be between 1 and {field.maximum}", name)
         return value
     if field.kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise InvalidRequest(
-                f"field {name!r} must be a decimal number, got {_json_type(value)}", name
+                f"field {name!r} must be a decimal number, got {json_type(value)}", name
             )
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise InvalidRequest(f"field {name!r} must be a decimal number", name) from None
+        number = _decimal(field, value)
         if not number.is_finite() or number <= 0 or (field.maximum and number > field.maximum):
             raise InvalidRequest(
                 f"field {name!r} must be above 0 and at most {field.maximum}", name
@@ -162,6 +190,30 @@ def _validate_value(field: Field, value: Any) -> Any:
             )
         return str(number.quantize(Decimal(1).scaleb(-field.scale)))
     raise AssertionError(f"unknown field kind {field.kind!r}")
+
+
+def _decimal(field: Field, value: int | float | str) -> Decimal:
+    """The exact value sent: a string by the strict pattern, a number by its JSON text."""
+    if isinstance(value, str):
+        text = value
+        if not _DECIMAL_STRING.fullmatch(text):
+            raise InvalidRequest(
+                f"field {field.name!r} must be a decimal number like 12.50 (ASCII digits, "
+                "an optional point and digits; no plus sign, spaces or exponent)",
+                field.name,
+            )
+    elif isinstance(value, int):
+        text = str(value)
+    else:
+        # A plain float (not parsed with JsonNumber) has lost its text already: its repr
+        # is the shortest text that gives the same float, the best that is left.
+        text = getattr(value, "text", None) or repr(value)
+        if not _JSON_NUMBER.fullmatch(text):
+            raise InvalidRequest(f"field {field.name!r} must be a finite number", field.name)
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # the patterns above leave nothing Decimal refuses
+        raise InvalidRequest(f"field {field.name!r} must be a decimal number", field.name) from None
 
 
 def message_group_id(resource: Resource, values: dict[str, Any]) -> str:
@@ -175,7 +227,8 @@ def message_group_id(resource: Resource, values: dict[str, Any]) -> str:
     return "customer-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -10,14 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.config import required_setting
-from functions.ingest.requests import (
-    RequestError,
-    accepted,
-    build_message,
-    parse_api_event,
-    rejected,
-    response,
-)
+from functions.ingest.requests import QueueMessage, QueueUnavailable, answer
 
 logger = Logger(service="ingest")
 # Short timeouts and one retry: a client waiting on a dead queue should hear 503 quickly.
@@ -26,17 +19,10 @@ sqs = boto3.client(
 )
 QUEUE_URL = required_setting("QUEUE_URL")
 MAX_MESSAGE_BYTES = int(os.environ.get("MAX_MESSAGE_BYTES", "262144"))
-RETRY_AFTER_SECONDS = "5"
 
 
-@logger.inject_lambda_context
-def handler(event, context):
-    request = parse_api_event(event)
-    try:
-        message = build_message(request, MAX_MESSAGE_BYTES)
-    except RequestError as error:
-        logger.info("request refused", extra={"status": error.status, "reason": str(error)})
-        return rejected(error)
+def send_to_queue(message: QueueMessage) -> str:
+    """Put ``message`` on the ingest queue; its SQS message id, or :class:`QueueUnavailable`."""
     try:
         sent = sqs.send_message(
             QueueUrl=QUEUE_URL,
@@ -45,11 +31,11 @@ def handler(event, context):
             MessageDeduplicationId=message.deduplication_id,
         )
     except (ClientError, BotoCoreError) as error:
-        logger.error("queue unavailable", extra={"error": str(error)})
-        return response(
-            503,
-            {"error": "unavailable", "message": "the queue is unavailable; retry later"},
-            {"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    logger.info("accepted", extra={"resource": message.resource, "key": message.idempotency_key})
-    return accepted(message, sent["MessageId"])
+        raise QueueUnavailable(str(error)) from error
+    return sent["MessageId"]
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    """The Lambda entry point: :func:`~functions.ingest.requests.answer` with the real queue."""
+    return answer(event, send_to_queue, MAX_MESSAGE_BYTES, logger)

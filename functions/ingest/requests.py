@@ -9,6 +9,9 @@ Idempotency contract: the row's identity is its idempotency key. A client sends 
 sorted, no spaces, UTF-8), so a resubmitted identical request has the same key. The SQS
 deduplication id is the SHA-256 of ``<resource>:<key>``. The first request with a key
 makes the row; every later one with that key is a no-op, whatever its body.
+
+Nothing an event can carry makes these functions raise anything but :class:`RequestError`
+(an answer: 400, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
 """
 
 from __future__ import annotations
@@ -16,21 +19,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from functions.common.resources import (
     InvalidRequest,
+    JsonNumber,
     Resource,
+    json_type,
     message_group_id,
     resource_for_path,
     validate_body,
 )
 
 MESSAGE_VERSION = 1
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+RETRY_AFTER_SECONDS = "5"
+# fullmatch: with re's "$" a key ending in a newline would pass.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+_log = logging.getLogger("ingest")
 
 
 @dataclass(frozen=True)
@@ -59,26 +69,151 @@ class RequestError(Exception):
         self.status, self.error, self.field = status, error, field
 
 
-def parse_api_event(event: dict) -> ApiRequest:
-    """Read method, path, headers, body and request id from a v1 or v2 proxy event."""
-    context = event.get("requestContext") or {}
+class QueueUnavailable(Exception):
+    """Raised by :func:`answer`'s ``send`` when the queue cannot take the message (503)."""
+
+
+def _invalid(message: str, field: str | None = None) -> RequestError:
+    return RequestError(400, "invalid_request", message, field)
+
+
+def answer(
+    event: Any,
+    send: Callable[[QueueMessage], str],
+    max_message_bytes: int,
+    log: logging.Logger | Any = _log,
+) -> dict:
+    """The ingest function's answer to any event: 202, 400, 404, 405, 413, or 503.
+
+    ``send`` puts a message on the queue and returns its message id, or raises
+    :class:`QueueUnavailable`; ``log`` is a stdlib or Powertools logger.
+    """
+    try:
+        message = build_message(parse_api_event(event), max_message_bytes)
+    except RequestError as error:
+        log.info("request refused", extra={"status": error.status, "reason": str(error)})
+        return rejected(error)
+    try:
+        message_id = send(message)
+    except QueueUnavailable as error:
+        log.error("queue unavailable", extra={"error": str(error)})
+        return response(
+            503,
+            {"error": "unavailable", "message": "the queue is unavailable; retry later"},
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    log.info("accepted", extra={"resource": message.resource, "key": message.idempotency_key})
+    return accepted(message, message_id)
+
+
+def parse_api_event(event: Any) -> ApiRequest:
+    """Read method, path, headers, body and request id from a v1 or v2 proxy event.
+
+    An event that is not what API Gateway sends (a missing or non-string method, path or
+    header; a body that is not base64 or not UTF-8) is a :class:`RequestError` (400).
+    """
+    if not isinstance(event, dict):
+        raise _invalid("the event must be an object")
+    context = event.get("requestContext")
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise _invalid("the event's requestContext must be an object")
     if event.get("version") == "2.0":
-        method = (context.get("http") or {}).get("method", "")
-        path = event.get("rawPath", "")
+        http = context.get("http")
+        method = http.get("method") if isinstance(http, dict) else None
+        path = event.get("rawPath")
     else:
-        method = event.get("httpMethod", "")
-        path = event.get("path", "")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
-    return ApiRequest(method.upper(), path, headers, body, context.get("requestId", ""))
+        method = event.get("httpMethod")
+        path = event.get("path")
+    if not isinstance(method, str) or not method:
+        raise _invalid("the event has no HTTP method")
+    if not isinstance(path, str):
+        raise _invalid("the event has no path")
+    headers = _headers(event.get("headers"))
+    body = _body(event.get("body"), event.get("isBase64Encoded"))
+    # Only ever copied into the message: anything unusable is left out, not refused.
+    request_id = context.get("requestId")
+    if not isinstance(request_id, str) or not _is_utf8(request_id) or len(request_id) > 128:
+        request_id = ""
+    return ApiRequest(method.upper(), path, headers, body, request_id)
+
+
+def _headers(headers: Any) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict):
+        raise _invalid("the event's headers must be an object")
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise _invalid(f"header {name!r} must be a string, got {json_type(value)}", str(name))
+        key = name.lower()
+        # Two spellings of one header (Idempotency-Key and idempotency-key) that disagree
+        # are ambiguous: neither one may silently win.
+        if lowered.get(key, value) != value:
+            raise _invalid(f"header {key!r} is given twice, with different values", name)
+        lowered[key] = value
+    return lowered
+
+
+def _body(raw: Any, base64_encoded: Any) -> bytes:
+    if base64_encoded is None:
+        base64_encoded = False
+    if not isinstance(base64_encoded, bool):
+        raise _invalid("the event's isBase64Encoded must be true or false")
+    if raw is None:
+        return b""
+    if not isinstance(raw, str):
+        raise _invalid(f"the event's body must be a string, got {json_type(raw)}")
+    if base64_encoded:
+        try:
+            return base64.b64decode(raw, validate=True)
+        except ValueError:  # binascii.Error, or non-ASCII text
+            raise _invalid("body is not valid base64 (isBase64Encoded is true)") from None
+    try:
+        return raw.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 client sent that
+        raise _invalid("body is not UTF-8") from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads would keep the last of two equal keys: the client meant one of them.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _invalid(f"body has the key {key!r} more than once")
+        seen[key] = value
+    return seen
+
+
+def parse_body(body: bytes) -> Any:
+    """The body as JSON: UTF-8, every key once, numbers with a fraction kept as sent."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid("body is not UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_float=JsonNumber)
+    except RecursionError:  # the C parser stops at the interpreter's recursion limit
+        raise _invalid("body is not valid JSON: nested too deeply") from None
+    except ValueError as error:
+        raise _invalid(f"body is not valid JSON: {error}") from None
 
 
 def idempotency_key(request: ApiRequest, parsed_body: Any) -> str:
     """The client's ``Idempotency-Key``, or the documented hash of the request."""
     given = request.headers.get("idempotency-key")
     if given is not None:
-        if not _IDEMPOTENCY_KEY.match(given):
+        if not _IDEMPOTENCY_KEY.fullmatch(given):
             raise RequestError(
                 400,
                 "invalid_request",
@@ -106,12 +241,7 @@ def build_message(
             "payload_too_large",
             f"body is {len(request.body)} bytes; the limit is {max_message_bytes} bytes",
         )
-    try:
-        parsed = json.loads(request.body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RequestError(400, "invalid_request", "body is not UTF-8") from None
-    except ValueError as error:
-        raise RequestError(400, "invalid_request", f"body is not valid JSON: {error}") from None
+    parsed = parse_body(request.body)
     try:
         values = validate_body(resource, parsed)
     except InvalidRequest as invalid:
@@ -154,11 +284,15 @@ def message_body(
 
 
 def response(status: int, body: dict, headers: dict | None = None) -> dict:
-    """A proxy-integration response (valid for both payload versions)."""
+    """A proxy-integration response (valid for both payload versions).
+
+    The body is ASCII JSON: an echoed field name may hold a lone surrogate, which has no
+    UTF-8 form; escaped as ``\\ud800`` it is still valid JSON.
+    """
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps(body, ensure_ascii=False),
+        "body": json.dumps(body, ensure_ascii=True),
     }
 
 

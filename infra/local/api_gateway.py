@@ -2,12 +2,17 @@
 proxy event (payload 1.0) for one function, its answer turned back into HTTP.
 
 ``curl -X POST http://127.0.0.1:<port>/orders -H 'Idempotency-Key: k1' -d '{...}'``
+
+Like API Gateway, it refuses a body over 10 MB (413) and a Content-Length it cannot read
+(400) from the headers alone, before reading any of the body; a client that announces
+more than it sends is answered 400 (it closed) or 408 (it went quiet for the timeout).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -18,6 +23,44 @@ from infra.local.db_server import free_port
 from infra.local.lambda_runtime import LambdaRuntime
 
 STAGE = "local"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit, 10 MB
+READ_TIMEOUT_SECONDS = 30.0
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class GatewayRefusal(Exception):
+    """A request answered by the gateway itself, as API Gateway does: ``{"message": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def body_length(content_lengths: list[str] | None, transfer_encoding: str | None) -> int:
+    """The number of body bytes to read, from the request's Content-Length header(s).
+
+    :class:`GatewayRefusal` for anything but one decimal number up to
+    :data:`MAX_BODY_BYTES` (int() alone would take "-1", "+5", " 5" and "1_0").
+    """
+    if transfer_encoding is not None:
+        # Reading no body would hand the function an empty one: refuse instead.
+        raise GatewayRefusal(411, "Transfer-Encoding is not supported here; send a Content-Length")
+    values = {value.strip(" \t") for value in content_lengths or []}
+    if not values:
+        return 0
+    if len(values) > 1:
+        raise GatewayRefusal(400, "Content-Length is given twice, with different values")
+    (value,) = values
+    if not _DIGITS.fullmatch(value):
+        raise GatewayRefusal(400, f"Content-Length must be a number of bytes, got {value[:40]!r}")
+    if len(value.lstrip("0")) > 20:  # thousands of digits: not worth converting, or echoing
+        raise GatewayRefusal(413, f"Content-Length is over the {MAX_BODY_BYTES}-byte payload limit")
+    length = int(value)
+    if length > MAX_BODY_BYTES:
+        raise GatewayRefusal(
+            413, f"Content-Length {length} is over the {MAX_BODY_BYTES}-byte payload limit"
+        )
+    return length
 
 
 def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict:
@@ -53,10 +96,17 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
 class LocalApiGateway:
     """Serves every path with one function (the ingest function answers 404 itself)."""
 
-    def __init__(self, runtime: LambdaRuntime, function_name: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        function_name: str,
+        port: int = 0,
+        read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
+    ) -> None:
         self.runtime = runtime
         self.function_name = function_name
         self.port = port or free_port()
+        self.read_timeout_seconds = read_timeout_seconds
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -67,9 +117,15 @@ class LocalApiGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Every socket read and write: a client that stops sending frees its thread.
+            timeout = gateway.read_timeout_seconds
+
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                try:
+                    body = self._read_body()
+                except GatewayRefusal as refusal:
+                    self._refuse(refusal)
+                    return
                 headers = {key: value for key, value in self.headers.items()}
                 event = proxy_event(self.command, self.path, headers, body)
                 outcome = gateway.runtime.invoke(gateway.function_name, event)
@@ -78,6 +134,40 @@ class LocalApiGateway:
                 for key, value in reply_headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def _read_body(self) -> bytes:
+                length = body_length(
+                    self.headers.get_all("Content-Length"), self.headers.get("Transfer-Encoding")
+                )
+                body = bytearray()
+                try:
+                    while len(body) < length:
+                        chunk = self.rfile.read1(length - len(body))
+                        if not chunk:
+                            raise GatewayRefusal(
+                                400,
+                                f"the body ended after {len(body)} of the {length} bytes its "
+                                "Content-Length announced",
+                            )
+                        body += chunk
+                except TimeoutError:
+                    raise GatewayRefusal(
+                        408,
+                        f"the body did not arrive: {len(body)} of the {length} bytes announced, "
+                        f"then {gateway.read_timeout_seconds:g} s of silence",
+                    ) from None
+                return bytes(body)
+
+            def _refuse(self, refusal: GatewayRefusal) -> None:
+                reply = json.dumps({"message": str(refusal)}).encode()
+                # The unread rest of the body makes the connection unusable: close it.
+                self.close_connection = True
+                self.send_response(refusal.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(reply)
 
@@ -94,12 +184,15 @@ class LocalApiGateway:
     def http_answer(outcome) -> tuple[int, dict[str, str], bytes]:
         """A function's proxy response as HTTP; a function error is a 502, as on API Gateway."""
         result = outcome.result
+        failed = 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
         if outcome.error is not None or not isinstance(result, dict) or "statusCode" not in result:
-            body = json.dumps({"message": "Internal server error"}).encode()
-            return 502, {"Content-Type": "application/json"}, body
-        body = result.get("body") or ""
-        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
-        return int(result["statusCode"]), dict(result.get("headers") or {}), raw
+            return failed
+        try:
+            body = result.get("body") or ""
+            raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+            return int(result["statusCode"]), dict(result.get("headers") or {}), raw
+        except (AttributeError, TypeError, ValueError):
+            return failed  # e.g. a body with a lone surrogate: it has no bytes to send
 
     def stop(self) -> None:
         if self._server is not None:

@@ -6,9 +6,22 @@ import json
 
 import pytest
 
-from functions.common.resources import message_group_id, resource_named
+from functions.common.resources import (
+    InvalidRequest,
+    message_group_id,
+    resource_named,
+    validate_body,
+)
 from functions.drain.rows import MalformedMessage, insert_statement, parse_message
-from functions.ingest.requests import RequestError, build_message, parse_api_event
+from functions.ingest.requests import (
+    QueueUnavailable,
+    RequestError,
+    answer,
+    build_message,
+    parse_api_event,
+    rejected,
+    response,
+)
 
 LIMIT = 262_144
 ORDER = {"customer_id": 7, "amount": "12.5", "currency": "USD"}
@@ -109,7 +122,7 @@ def test_one_group_per_customer_without_personal_data():
         (
             v1_event(body={**ORDER, "amount": "NaN"}),
             400,
-            "field 'amount' must be above 0",
+            "field 'amount' must be a decimal number like 12.50",
             "amount",
         ),
         (
@@ -184,3 +197,241 @@ def test_insert_statement_has_one_placeholder_per_value_and_is_idempotent():
         "INSERT INTO `orders` (`customer_id`, `amount`, `currency`, `idempotency_key`)" in statement
     )
     assert statement.endswith("VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)")
+
+
+CUSTOMER = {"email": "ann@example.com", "name": "Ann", "phone": "+1 555 0100"}
+
+
+def refusal(event, limit=LIMIT):
+    with pytest.raises(RequestError) as raised:
+        build_message(parse_api_event(event), limit)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({**ORDER, "currency": "USD\n"}, "currency", "must not contain a control character"),
+        ({**ORDER, "amount": "1\n"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": " 1"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "1_0"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "+1"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "1e2"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "1."}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "\u0661\u0662"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "amount": "Infinity"}, "amount", "must be a decimal number like 12.50"),
+        ({**ORDER, "currency": "US\u2028"}, "currency", "must not contain a control character"),
+        (
+            {**CUSTOMER, "email": "ann@example.com\n"},
+            "email",
+            "must not contain a control character (U+000A at index 15)",
+        ),
+        ({**CUSTOMER, "name": "Ann\n"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "name": "A\tnn"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "name": "Ann\x00"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "name": "Ann\x7f"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "name": "Ann\x85"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "name": "Ann\u2029"}, "name", "must not contain a control character"),
+        ({**CUSTOMER, "phone": "555\r\n0100"}, "phone", "must not contain a control character"),
+    ],
+    ids=lambda value: repr(value) if isinstance(value, dict) else None,
+)
+def test_a_value_that_would_be_silently_changed_is_refused(body, field, message):
+    path = "/orders" if "currency" in body else "/customers"
+    error = refusal(v1_event(path, body))
+    assert (error.status, error.field) == (400, field)
+    assert f"field {field!r} " + message in str(error)
+
+
+@pytest.mark.parametrize(
+    ("amount_json", "stored"),
+    [
+        ('"1"', "1.00"),
+        ('"007.5"', "7.50"),
+        ('"9999999999.99"', "9999999999.99"),
+        ("1", "1.00"),
+        ("12.5", "12.50"),
+        ("1e2", "100.00"),
+        ("15E-1", "1.50"),
+        ("9999999999.99", "9999999999.99"),
+    ],
+)
+def test_a_decimal_is_stored_as_the_value_sent(amount_json, stored):
+    body = '{"customer_id": 7, "currency": "USD", "amount": ' + amount_json + "}"
+    message = build_message(parse_api_event(v1_event(body=body)), LIMIT)
+    assert json.loads(message.body)["data"]["amount"] == stored
+
+
+@pytest.mark.parametrize(
+    "amount_json",
+    ["1.0000000000000001", "0.001", "1e-7", "12345678901234567.5", "1e999999"],
+    ids=lambda text: f"amount {text}",
+)
+def test_a_json_number_that_a_float_would_round_is_refused_not_rounded(amount_json):
+    body = '{"customer_id": 7, "currency": "USD", "amount": ' + amount_json + "}"
+    error = refusal(v1_event(body=body))
+    assert (error.status, error.field) == (400, "amount")
+
+
+def test_a_float_amount_keeps_the_documented_request_hash():
+    # The key hashes the canonical JSON of the body as a float prints it.
+    body = '{"customer_id": 7, "amount": 12.50, "currency": "USD"}'
+    message = build_message(parse_api_event(v1_event(body=body)), LIMIT)
+    canonical = '{"amount":12.5,"currency":"USD","customer_id":7}'
+    expected = hashlib.sha256(f"POST /orders\n{canonical}".encode()).hexdigest()
+    assert message.idempotency_key == "sha256:" + expected
+
+
+def test_hard_but_printable_text_is_kept_byte_for_byte():
+    name = "Robert'); DROP TABLE customers;-- \\ \" 😀 한국어 𝔘 \u200b \u00a0 %s {0}"
+    message = build_message(
+        parse_api_event(v1_event("/customers", {**CUSTOMER, "name": name})), LIMIT
+    )
+    assert json.loads(message.body)["data"]["name"] == name
+    assert parse_message(message.body).values["name"] == name
+
+
+@pytest.mark.parametrize(
+    "key", ["k-1\n", "k-1\r\n", "\nk-1", "k 1", "k\x00", "ké", "k" * 129, ""], ids=repr
+)
+def test_an_idempotency_key_must_be_visible_ascii_throughout(key):
+    error = refusal(v1_event(headers={"Idempotency-Key": key}))
+    assert (error.status, error.field) == (400, "Idempotency-Key")
+    assert str(error) == "header Idempotency-Key must be 1 to 128 visible ASCII characters"
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_a_400_not_a_recursion_error(depth):
+    for text in ["[" * depth, "[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth]:
+        error = refusal(v1_event(body=text), limit=10 * 2**20)
+        assert (error.status, str(error)) == (400, "body is not valid JSON: nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"customer_id": 1, "customer_id": 2, "amount": "1", "currency": "USD"}', "customer_id"),
+        ('{"customer_id": 1, "amount": "1", "currency": "USD", "currency": "EUR"}', "currency"),
+        ('{"customer_id": 1, "amount": {"a": 1, "a": 1}, "currency": "USD"}', "a"),
+        ('[{"x": 1, "x": 1}]', "x"),
+    ],
+    ids=["customer_id twice", "currency twice", "nested key twice", "key twice in an array"],
+)
+def test_a_duplicate_key_is_refused_and_named(body, key):
+    error = refusal(v1_event(body=body))
+    assert (error.status, str(error)) == (400, f"body has the key {key!r} more than once")
+
+
+def test_an_echoed_lone_surrogate_field_name_gives_an_ascii_response():
+    error = refusal(v1_event(body='{"\\ud800": 1}'))
+    answer = rejected(error)
+    answer["body"].encode("ascii")  # the response is encodable: escaped, not raw
+    assert json.loads(answer["body"]) == {
+        "error": "invalid_request",
+        "message": "unknown field '\\ud800'",
+        "field": "\ud800",
+    }
+
+
+def test_a_valid_answer_with_unicode_is_escaped_json():
+    answer = response(202, {"name": "한국어 😀"})
+    assert answer["body"] == '{"name": "\\ud55c\\uad6d\\uc5b4 \\ud83d\\ude00"}'
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "message"),
+    [
+        ({**v1_event(), "isBase64Encoded": True, "body": "not base64!"}, 400, "not valid base64"),
+        ({**v1_event(), "isBase64Encoded": True, "body": "abc"}, 400, "not valid base64"),
+        ({**v1_event(), "isBase64Encoded": True, "body": "한국"}, 400, "not valid base64"),
+        ({**v1_event(), "isBase64Encoded": "yes"}, 400, "isBase64Encoded must be true or false"),
+        ({**v1_event(), "body": '{"name": "\ud800"}'}, 400, "body is not UTF-8"),
+        ({**v1_event(), "body": 12}, 400, "body must be a string, got number"),
+        ({**v1_event(), "body": {"customer_id": 7}}, 400, "body must be a string, got object"),
+        ({k: v for k, v in v1_event().items() if k != "httpMethod"}, 400, "no HTTP method"),
+        ({**v1_event(), "httpMethod": None}, 400, "no HTTP method"),
+        ({**v1_event(), "httpMethod": ["POST"]}, 400, "no HTTP method"),
+        ({k: v for k, v in v1_event().items() if k != "path"}, 400, "no path"),
+        ({**v1_event(), "path": 7}, 400, "no path"),
+        ({**v1_event(), "headers": "Idempotency-Key: k"}, 400, "headers must be an object"),
+        ({**v1_event(), "headers": {"Idempotency-Key": 5}}, 400, "header 'Idempotency-Key'"),
+        ({**v1_event(), "headers": {"a": "1", "A": "2"}}, 400, "header 'a' is given twice"),
+        ({**v1_event(), "requestContext": "r-1"}, 400, "requestContext must be an object"),
+        ({**v2_event(), "requestContext": {"http": "POST"}}, 400, "no HTTP method"),
+        ({**v2_event(), "rawPath": None}, 400, "no path"),
+        ({}, 400, "no HTTP method"),
+    ],
+    ids=lambda value: repr(value)[:60] if isinstance(value, dict) else None,
+)
+def test_an_event_that_cannot_be_read_is_a_4xx_not_an_exception(event, status, message):
+    with pytest.raises(RequestError) as raised:
+        build_message(parse_api_event(event), LIMIT)
+    assert raised.value.status == status
+    assert message in str(raised.value)
+    assert answer(event, sent_nowhere, LIMIT)["statusCode"] == status
+
+
+def sent_nowhere(message):
+    raise AssertionError(f"nothing should be sent, got {message}")
+
+
+@pytest.mark.parametrize("event", [None, [], "event", 7], ids=["None", "list", "string", "number"])
+def test_an_event_that_is_not_an_object_is_a_400(event):
+    result = answer(event, sent_nowhere, LIMIT)
+    assert (result["statusCode"], json.loads(result["body"])["message"]) == (
+        400,
+        "the event must be an object",
+    )
+
+
+def test_answer_sends_the_message_and_a_queue_error_is_a_503():
+    sent = []
+
+    def send(message):
+        sent.append(message)
+        return "m-1"
+
+    result = answer(v2_event(headers={"Idempotency-Key": "k-9"}), send, LIMIT)
+    assert result["statusCode"] == 202
+    assert json.loads(result["body"])["message_id"] == "m-1"
+    assert parse_message(sent[0].body).column_values() == [7, "12.50", "USD", "k-9"]
+
+    def queue_down(message):
+        raise QueueUnavailable("connection refused")
+
+    result = answer(v2_event(), queue_down, LIMIT)
+    assert (result["statusCode"], result["headers"]["Retry-After"]) == (503, "5")
+    assert json.loads(result["body"]) == {
+        "error": "unavailable",
+        "message": "the queue is unavailable; retry later",
+    }
+
+
+def test_the_refused_characters_are_exactly_category_cc_and_the_two_separators():
+    import sys
+    import unicodedata
+
+    # Cc lies in the BMP (and stays there: Unicode's stability policy), so the BMP will do.
+    refused = set()
+    for code in range(0x10000):
+        character = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # surrogates: refused earlier, as no UTF-8
+        try:
+            validate_body(resource_named("customers"), {"email": "a@b.co", "name": character})
+        except InvalidRequest:
+            refused.add(character)
+    expected = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"}
+    assert all(ord(c) < 0x10000 for c in expected)
+    assert refused == expected | {"\u2028", "\u2029"}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_json_number_amount_is_refused(constant):
+    body = '{"customer_id": 7, "currency": "USD", "amount": ' + constant + "}"
+    error = refusal(v1_event(body=body))
+    assert (error.status, error.field, str(error)) == (
+        400,
+        "amount",
+        "field 'amount' must be a finite number",
+    )

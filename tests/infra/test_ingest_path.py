@@ -289,7 +289,9 @@ def test_replay_puts_dead_letters_back_and_a_replayed_write_is_a_no_op(ingest_da
 
 def test_hard_input_gets_the_right_answer_and_is_stored_byte_identical(ingest_database):
     stack = ingest_database
-    name = "Robert'); DROP TABLE customers;-- \\ \" \n\t 😀 한국어 𝔘 \u200b %s {0}"
+    # Hard but printable: quotes, backslashes, SQL, emoji, Korean, astral, zero-width space,
+    # no-break space, format strings. Control characters are refused (below).
+    name = "Robert'); DROP TABLE customers;-- \\ \" 😀 한국어 𝔘 \u200b \u00a0 %s {0}"
     email = f"o'neil+{next(_customer_ids)}@example.com"
     status, body, _ = post(
         stack, "/customers", {"email": email, "name": name, "phone": None}, key=f"hard-{email}"
@@ -315,6 +317,17 @@ def test_hard_input_gets_the_right_answer_and_is_stored_byte_identical(ingest_da
     ]:
         status, body, _ = post(stack, "/customers", raw, raw=True)
         assert (status, message in body["message"]) == (status_code, True), body
+
+    # A control character in a name ("\n" here) is refused, naming the field.
+    status, body, _ = post(stack, "/customers", {"email": email, "name": "Robert\n"})
+    assert (status, body) == (
+        400,
+        {
+            "error": "invalid_request",
+            "message": "field 'name' must not contain a control character (U+000A at index 6)",
+            "field": "name",
+        },
+    )
 
 
 def test_http_api_v2_events_and_an_unavailable_queue(ingest_database, tmp_path):
