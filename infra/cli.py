@@ -138,12 +138,15 @@ def _use_stack_env(stack_dir: Path) -> dict[str, str]:
 def _stack_admin(stack_dir: Path, env: dict[str, str]):
     import pymysql
 
+    from functions.common.database import SESSION_SQL_MODE
+
     return pymysql.connect(
         unix_socket=env["AURORA_EVENTS_ADMIN_SOCKET"],
         user="root",
         password=read_root_password(stack_dir / "mysql"),
         charset="utf8mb4",
         autocommit=True,
+        sql_mode=SESSION_SQL_MODE,
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pymysql
 
-from functions.common.database import DatabaseSettings
+from functions.common.database import SESSION_SQL_MODE, DatabaseSettings
 from sql import quote_string
 
 SEARCH_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin", "/usr/bin")
@@ -212,6 +212,7 @@ class MariaDBServer:
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=5,
+            sql_mode=SESSION_SQL_MODE,  # root runs rendered SQL: pin its meaning
         )
 
     # -- internals -------------------------------------------------------------------

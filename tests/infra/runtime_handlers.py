@@ -15,6 +15,7 @@ def locks_the_runtime_out(event, context):
     root = pymysql.connect(
         unix_socket=os.environ["ROOT_SOCKET"],
         user="root",
+        password=os.environ["ROOT_PASSWORD"],
         database=event["database"],
         autocommit=True,
     )

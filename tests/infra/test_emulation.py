@@ -145,8 +145,8 @@ FORGED = (
 def test_an_account_without_the_role_cannot_call_the_internals_with_a_forged_caller(
     stack, database, admin, test_functions, call
 ):
-    create_user(admin, database, "mallory")
-    mallory = connect_as(stack, database, "mallory")
+    create_user(admin, database, "forger")
+    mallory = connect_as(stack, database, "forger")
     with pytest.raises(pymysql.err.MySQLError) as raised, mallory.cursor() as cursor:
         cursor.execute(call, (test_functions.arns["test-echo"],))
     assert raised.value.args[0] == 1227
@@ -158,8 +158,8 @@ def test_the_old_unchecked_entry_with_a_forged_caller_is_gone(
     stack, database, admin, test_functions
 ):
     """Before the entry token, this call (any account, caller passed in) was recorded."""
-    create_user(admin, database, "mallory")
-    mallory = connect_as(stack, database, "mallory")
+    create_user(admin, database, "forger")
+    mallory = connect_as(stack, database, "forger")
     with pytest.raises(pymysql.err.MySQLError), mallory.cursor() as cursor:
         cursor.execute(
             "SELECT aurora_emulation.invoke_async('app@%%', 'AWS_LAMBDA_ACCESS', %s, '{}', 'x')",
@@ -181,8 +181,8 @@ def test_the_old_unchecked_entry_with_a_forged_caller_is_gone(
 def test_nothing_else_of_the_emulation_is_reachable_and_the_token_stays_hidden(
     stack, database, admin, statement
 ):
-    create_user(admin, database, "mallory")
-    mallory = connect_as(stack, database, "mallory")
+    create_user(admin, database, "forger")
+    mallory = connect_as(stack, database, "forger")
     with mallory.cursor() as cursor:
         try:
             cursor.execute(statement.replace("{database}", database.name))

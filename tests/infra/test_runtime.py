@@ -143,7 +143,10 @@ def test_a_success_is_not_run_again_when_the_database_drops_before_its_outcome_i
         arn=arn,
         handler="tests.infra.runtime_handlers.locks_the_runtime_out",
         timeout_seconds=5,
-        environment={"ROOT_SOCKET": str(stack.db.socket_path)},
+        environment={
+            "ROOT_SOCKET": str(stack.db.socket_path),
+            "ROOT_PASSWORD": stack.db.root_password,
+        },
     )
     settings = DatabaseSettings(host="127.0.0.1", port=stack.db.port, user=user, password=password)
     runtime = LambdaRuntime(settings, [function], log_dir=tmp_path)

@@ -13,6 +13,7 @@ import base64
 import itertools
 import json
 
+import pymysql
 import pytest
 
 from functions.common.database import SESSION_SQL_MODE, connect
@@ -75,7 +76,10 @@ def session_mode(connection) -> set[str]:
 def test_the_global_mode_reaches_unpinned_sessions_but_not_pinned_ones(
     stack, server_sql_mode, pinned_admin
 ):
-    unpinned = stack.db.connect_root()
+    settings = stack.db.root_settings()
+    unpinned = pymysql.connect(  # what a session gets without a pinned mode
+        unix_socket=settings.unix_socket, user=settings.user, password=settings.password
+    )
     try:
         expected = server_sql_mode.endswith("NO_BACKSLASH_ESCAPES")
         assert ("NO_BACKSLASH_ESCAPES" in session_mode(unpinned)) is expected
