@@ -21,8 +21,11 @@ new)), so autogenerate-style tooling and hand-written downgrades agree. A trigge
 changes gets a new revision with ``op.replace_lambda_trigger(new, replaces=old)``; a
 landed revision is never edited.
 
-``delivery`` is ``"direct"`` (lambda_async from the trigger). The field is there so
-that a transactional ``"outbox"`` mode can be chosen per table by the same operation.
+``delivery`` is chosen per trigger: ``"direct"`` calls lambda_async from the trigger,
+once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails the
+INSERT); ``"outbox"`` writes the event to the outbox table in the same transaction
+(``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
+relay, whose failure never fails the INSERT.
 """
 
 from __future__ import annotations
@@ -31,17 +34,23 @@ from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, Operations
 
+from migrations.event_outbox import require_outbox
 from migrations.function_arns import resolve_function_arn
 from migrations.row_event_sql import (
     TriggerDefinitionError,
     create_trigger_statement,
     drop_trigger_statements,
+    outbox_trigger_statement,
     payload_expression,
     replace_trigger_statements,
 )
 
-DELIVERY_MODES = ("direct",)
+DELIVERY_MODES = ("direct", "outbox")
 MAX_IDENTIFIER = 64
+# The catalog function the outbox trigger's doorbell asks to run.
+RELAY_FUNCTION = "relay"
+# At most one doorbell per connection per this long: a bulk insert rings a few times.
+DOORBELL_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,16 @@ def create_statement_for(connection, trigger: LambdaTrigger) -> str:
         trigger.table, trigger.columns, primary_key, column_types, trigger.delivery
     )
     arn = resolve_function_arn(trigger.function)
+    if trigger.delivery == "outbox":
+        require_outbox(connection, trigger.table)
+        return outbox_trigger_statement(
+            trigger.trigger_name,
+            trigger.table,
+            arn,
+            resolve_function_arn(RELAY_FUNCTION),
+            payload,
+            DOORBELL_INTERVAL_SECONDS,
+        )
     return create_trigger_statement(trigger.trigger_name, trigger.table, arn, payload)
 
 

@@ -147,10 +147,43 @@ def drop_trigger_statements(trigger: str) -> list[str]:
 
 
 def replace_trigger_statements(table: str, old_trigger: str, create_statement: str) -> list[str]:
-    """Drop ``old_trigger`` and run ``create_statement`` with the table write-locked."""
-    return sql.render(
-        "triggers/replace_trigger.sql",
+    """Drop ``old_trigger`` and run ``create_statement`` with the table write-locked.
+
+    The CREATE TRIGGER goes between two rendered files, not into a template: a compound
+    trigger body holds ``;`` and would not be a single value."""
+    lock_and_drop = sql.render(
+        "triggers/lock_and_drop_trigger.sql",
         table=quote_identifier(table),
         old_trigger=quote_identifier(old_trigger),
-        create_trigger=create_statement,
     )
+    return [*lock_and_drop, create_statement, *sql.render("triggers/unlock_tables.sql")]
+
+
+def outbox_trigger_statement(
+    trigger: str,
+    table: str,
+    function_arn: str,
+    relay_arn: str,
+    payload: str,
+    doorbell_interval_seconds: float,
+) -> str:
+    """``CREATE TRIGGER`` whose body writes the event to the outbox and rings the relay."""
+    (statement,) = sql.render(
+        "triggers/outbox_after_insert.sql",
+        trigger=quote_identifier(trigger),
+        table=quote_identifier(table),
+        function_arn=quote_string(function_arn),
+        relay_arn=quote_string(relay_arn),
+        payload=payload,
+        doorbell_interval_us=str(int(doorbell_interval_seconds * 1_000_000)),
+    )
+    return statement
+
+
+def create_outbox_statements() -> list[str]:
+    """The outbox table (``sql/outbox/create_outbox_table.sql``)."""
+    return sql.render("outbox/create_outbox_table.sql")
+
+
+def drop_outbox_statements() -> list[str]:
+    return sql.render("outbox/drop_outbox_table.sql")

@@ -103,8 +103,8 @@ def test_definition_errors_name_the_problem(things, run_ops, trigger, message):
 
 
 def test_definition_is_checked_when_written():
-    with pytest.raises(TriggerDefinitionError, match="delivery 'outbox' is not available"):
-        LambdaTrigger("things", "notify", ("id",), delivery="outbox")
+    with pytest.raises(TriggerDefinitionError, match="delivery 'outbox-ish' is not available"):
+        LambdaTrigger("things", "notify", ("id",), delivery="outbox-ish")
     with pytest.raises(TriggerDefinitionError, match="longer than 64"):
         LambdaTrigger("t" * 60, "notify", ("id",))
     with pytest.raises(TriggerDefinitionError, match="tuple of column names"):

@@ -1,7 +1,0 @@
--- MySQL has no CREATE OR REPLACE TRIGGER, and DROP then CREATE is not atomic: the write
--- lock keeps every other session's INSERT out in between, so no row goes without its
--- event and none gets two.
-LOCK TABLES ${table} WRITE;
-DROP TRIGGER IF EXISTS ${old_trigger};
-${create_trigger};
-UNLOCK TABLES;
