@@ -1,0 +1,115 @@
+"""What the relay does with claimed rows (pure functions, I/O injected): group them by
+target, cut them into invocations, read each target's answer, and decide per event:
+delivered, retry after a backoff, or parked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
+from functions.relay.outbox import OutboxRow
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """How the relay works; every field is an environment variable of the function."""
+
+    claim_size: int = 1000  # rows per claim (one short transaction)
+    events_per_invocation: int = 1000
+    bytes_per_invocation: int = 5_000_000  # Lambda's synchronous payload limit is 6 MB
+    lease_seconds: float = 120  # longer than a target invocation may take
+    max_attempts: int = 8  # then the event is parked
+    backoff_base_seconds: float = 5
+    backoff_max_seconds: float = 900
+    linger_seconds: float = 2  # after a doorbell: the ringing transaction may commit late
+    retention_seconds: float = 7 * 24 * 3600
+    purge_batch: int = 500
+
+
+@dataclass
+class Outcomes:
+    """What became of a batch of claimed rows."""
+
+    delivered: list[int] = field(default_factory=list)  # sequences
+    retry: dict[int, str] = field(default_factory=dict)  # sequence -> error
+    park: dict[int, str] = field(default_factory=dict)  # sequence -> reason
+
+
+def by_target(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
+    """Rows grouped by target function, each group in sequence order."""
+    groups: dict[str, list[OutboxRow]] = {}
+    for row in sorted(rows, key=lambda row: row.sequence):
+        groups.setdefault(row.target_function, []).append(row)
+    return groups
+
+
+def invocations(rows: list[OutboxRow], settings: RelaySettings) -> Iterator[list[OutboxRow]]:
+    """Cut one target's rows into invocations of at most so many events and bytes."""
+    chunk: list[OutboxRow] = []
+    size = 0
+    for row in rows:
+        row_size = len(row.payload.encode("utf-8")) + 2
+        if chunk and (
+            len(chunk) >= settings.events_per_invocation
+            or size + row_size > settings.bytes_per_invocation
+        ):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
+
+
+def backoff_seconds(attempts: int, settings: RelaySettings) -> float:
+    """The wait before attempt ``attempts + 1``: doubling from the base, capped."""
+    return min(
+        settings.backoff_base_seconds * 2 ** max(attempts - 1, 0), settings.backoff_max_seconds
+    )
+
+
+def outcomes_of(
+    rows: list[OutboxRow], answer: BatchAnswer | None, error: str | None, settings: RelaySettings
+) -> Outcomes:
+    """Each row's outcome from its target's answer (or the invocation's ``error``)."""
+    outcomes = Outcomes()
+    for row in rows:
+        if answer is not None and row.event_id in answer.rejected:
+            outcomes.park[row.sequence] = "rejected by the target: " + answer.rejected[row.event_id]
+            continue
+        failure = error if answer is None else answer.failed.get(row.event_id)
+        if failure is None:
+            outcomes.delivered.append(row.sequence)
+        elif row.attempts >= settings.max_attempts:
+            outcomes.park[row.sequence] = f"{failure} (after {row.attempts} attempts)"
+        else:
+            outcomes.retry[row.sequence] = failure
+    return outcomes
+
+
+Invoke = Callable[[str, list[dict]], object]
+
+
+def deliver(rows: list[OutboxRow], invoke: Invoke, settings: RelaySettings) -> Outcomes:
+    """Send the rows to their targets, one invocation per chunk; collect the outcomes.
+
+    ``invoke(target, events)`` returns the target's answer, or raises for an invocation
+    that failed (unreachable, throttled, the function's own error)."""
+    total = Outcomes()
+    for target, group in by_target(rows).items():
+        for chunk in invocations(group, settings):
+            events = [json.loads(row.payload) for row in chunk]
+            answer, error = None, None
+            try:
+                answer = read_batch_answer(invoke(target, events), [r.event_id for r in chunk])
+            except UnreadableAnswer as unreadable:
+                error = str(unreadable)
+            except Exception as failed:  # noqa: BLE001 - any failure of the call: retry later
+                error = f"{type(failed).__name__}: {failed}"
+            outcomes = outcomes_of(chunk, answer, error, settings)
+            total.delivered += outcomes.delivered
+            total.retry.update(outcomes.retry)
+            total.park.update(outcomes.park)
+    return total

@@ -1,0 +1,1 @@
+SELECT RELEASE_LOCK('aurora_events_outbox_relay');
