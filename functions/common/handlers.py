@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from functions.common.event_batches import BatchAnswer, is_batch_request
 from functions.common.events import MalformedEvent, RowEvent, parse_row_event
 from functions.common.reporting import rejected
 
@@ -14,10 +15,13 @@ def row_event_handler(logger, deliver: Callable[[RowEvent], dict[str, Any]]):
 
     A malformed event is logged and answered ``rejected`` (see
     :mod:`functions.common.reporting`); ``deliver``'s errors propagate, so Lambda retries.
+    The outbox relay's ``{"events": [...]}`` is delivered event by event (:func:`deliver_batch`).
     """
 
     @logger.inject_lambda_context
     def handler(event, context):
+        if is_batch_request(event):
+            return deliver_batch(logger, deliver, event["events"]).as_dict()
         try:
             row_event = parse_row_event(event)
         except MalformedEvent as error:
@@ -25,3 +29,28 @@ def row_event_handler(logger, deliver: Callable[[RowEvent], dict[str, Any]]):
         return deliver(row_event)
 
     return handler
+
+
+def deliver_batch(
+    logger, deliver: Callable[[RowEvent], dict[str, Any]], events: list
+) -> BatchAnswer:
+    """The outbox relay's batch (:mod:`functions.common.event_batches`): each event
+    delivered on its own; a malformed one is rejected (never retried), one whose delivery
+    raised is reported failed (the relay retries it), and the others go on."""
+    answer = BatchAnswer()
+    for event in events:
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        try:
+            row_event = parse_row_event(event)
+        except MalformedEvent as error:
+            rejected(logger, error, event)
+            answer.rejected[str(event_id)] = str(error)
+            continue
+        try:
+            deliver(row_event)
+        except Exception as error:  # noqa: BLE001 - reported to the relay, which retries
+            logger.warning(
+                "delivery failed", extra={"event_id": row_event.event_id, "error": str(error)}
+            )
+            answer.failed[row_event.event_id] = str(error)
+    return answer

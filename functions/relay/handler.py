@@ -1,0 +1,82 @@
+"""Lambda handler: the outbox relay. Runs on the outbox trigger's doorbell (a
+``lambda_async`` with ``{"doorbell": <database>}``) and on a schedule (the backstop);
+delivers due outbox rows to their target functions in batches (see
+:mod:`functions.relay.runs` and :mod:`functions.common.event_batches`).
+
+Settings (environment): ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (the database whose
+outbox it serves) and the fields of :class:`~functions.relay.delivery.RelaySettings` as
+``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+
+from functions.common.config import ConfigurationError
+from functions.common.database import ReusableConnection
+from functions.relay.delivery import RelaySettings
+from functions.relay.outbox import OutboxStore
+from functions.relay.runs import run_relay
+
+logger = Logger(service="relay")
+database = ReusableConnection(autocommit=True, read_timeout=60, write_timeout=60)
+# A target may take its whole timeout: read for longer than any target may run.
+lambda_client = boto3.client(
+    "lambda", config=Config(read_timeout=900, connect_timeout=5, retries={"max_attempts": 2})
+)
+
+
+class TargetFailed(RuntimeError):
+    """The target function raised (Lambda's ``FunctionError``)."""
+
+
+def settings_from_env(environ=None) -> RelaySettings:
+    """:class:`RelaySettings` with ``RELAY_<FIELD>`` overrides; a clear error for a bad one."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for setting in fields(RelaySettings):
+        name = "RELAY_" + setting.name.upper()
+        if environ.get(name):
+            try:
+                values[setting.name] = type(setting.default)(environ[name])
+            except ValueError:
+                raise ConfigurationError(
+                    f"{name} must be a {type(setting.default).__name__}, got {environ[name]!r}"
+                ) from None
+    return RelaySettings(**values)
+
+
+def invoke_target(target: str, events: list[dict]) -> object:
+    """Invoke ``target`` synchronously with the batch; its answer, or :class:`TargetFailed`."""
+    response = lambda_client.invoke(
+        FunctionName=target,
+        InvocationType="RequestResponse",
+        Payload=json.dumps({"events": events}, ensure_ascii=False).encode("utf-8"),
+    )
+    answer = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        raise TargetFailed(f"{response['FunctionError']}: {json.dumps(answer)[:500]}")
+    return answer
+
+
+SETTINGS = settings_from_env()
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    rang = isinstance(event, dict) and "doorbell" in event
+    summary = run_relay(
+        OutboxStore(database.get()),
+        invoke_target,
+        SETTINGS,
+        linger_seconds=SETTINGS.linger_seconds if rang else 0,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    logger.info("relay run", extra={"doorbell": rang, **summary.as_dict()})
+    return summary.as_dict()
