@@ -119,3 +119,54 @@ class OutboxStore:
         with self.connection.cursor() as cursor:
             cursor.execute(statement, parameters)
         self.connection.commit()
+
+
+# -- what an operator asks (aurora-events outbox) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    due: int
+    in_flight_or_backing_off: int
+    parked: int
+    delivered: int
+    oldest_waiting_seconds: float | None
+
+
+def outbox_status(connection: pymysql.connections.Connection) -> OutboxStatus:
+    """How many events wait, are parked or delivered; the age of the oldest waiting one."""
+    (statement,) = sql.render("outbox/status.sql")
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+        due, flying, parked, delivered, oldest = cursor.fetchone()
+    return OutboxStatus(
+        int(due),
+        int(flying),
+        int(parked),
+        int(delivered),
+        None if oldest is None else float(oldest),
+    )
+
+
+def replay_events(
+    connection: pymysql.connections.Connection,
+    *,
+    event_ids: list[str] | None = None,
+    since: str | None = None,
+    parked_only: bool = False,
+) -> int:
+    """Make events due again (by id, or written since ``since``, optionally only the
+    parked ones); how many. Receivers deduplicate on ``event_id``."""
+    if bool(event_ids) == bool(since):
+        raise ValueError("replay takes event ids or a time to replay since, not both")
+    with connection.cursor() as cursor:
+        if event_ids:
+            (statement,) = sql.render(
+                "outbox/replay_ids.sql", event_ids=placeholders(len(event_ids))
+            )
+            changed = cursor.execute(statement, event_ids)
+        else:
+            (statement,) = sql.render("outbox/replay_since.sql")
+            changed = cursor.execute(statement, (since, 1 if parked_only else 0))
+    connection.commit()
+    return changed

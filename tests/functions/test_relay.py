@@ -244,3 +244,39 @@ def test_without_skip_locked_one_relay_at_a_time_under_a_named_lock(outbox):
     first.release()
     summary = run_relay(second, Targets(), FAST)
     assert (summary.skipped, summary.delivered) == (False, 3)
+
+
+def test_status_counts_waiting_parked_and_delivered_and_the_oldest_age(outbox):
+    from functions.relay.outbox import outbox_status
+
+    assert outbox_status(outbox.connect()).oldest_waiting_seconds is None
+    add_events(outbox, 4, targets=("arn:target-a", "arn:target-b"))
+    run_relay(store(outbox), Targets(lambda t, e: "reject" if t == "arn:target-a" else None), FAST)
+    add_events(outbox, 3)
+    with outbox.connect().cursor() as cursor:
+        cursor.execute(
+            "UPDATE aurora_events_outbox SET created_at = UTC_TIMESTAMP(6) - INTERVAL 90 SECOND "
+            "WHERE delivered_at IS NULL AND parked_at IS NULL"
+        )
+    status = outbox_status(outbox.connect())
+    assert (status.due, status.parked, status.delivered) == (3, 2, 2)
+    assert 90 <= status.oldest_waiting_seconds < 120
+
+
+def test_replay_sends_parked_or_chosen_events_again_with_their_ids(outbox):
+    from functions.relay.outbox import replay_events
+
+    ids = add_events(outbox, 4)
+    run_relay(store(outbox), Targets(lambda t, e: "reject" if e["n"] < 2 else None), FAST)
+    connection = outbox.connect()
+    assert replay_events(connection, since="2000-01-01", parked_only=True) == 2
+    again = Targets()
+    run_relay(store(outbox), again, FAST)
+    assert sorted(again.sent()) == sorted(ids[:2])  # the parked two, same ids
+    assert replay_events(connection, event_ids=[ids[3]]) == 1  # a delivered one, by id
+    once_more = Targets()
+    run_relay(store(outbox), once_more, FAST)
+    assert once_more.sent() == [ids[3]]
+    with pytest.raises(ValueError, match="not both"):
+        replay_events(connection, event_ids=[ids[0]], since="2000-01-01")
+    assert all(row["delivered"] for row in table(outbox))
