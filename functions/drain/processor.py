@@ -9,10 +9,10 @@ is the one answer.
 When the database cannot take the write (:func:`~functions.common.database.is_retryable_later`:
 down, a trigger's Lambda call failed, a grant missing) and nothing of the batch was
 written, :class:`DatabaseUnavailable` is raised rather than every message reported as
-failed. Both return the whole batch to the queue after the visibility timeout; the raise
-also counts as a function error, so Lambda's ``Errors`` metric and alarms see the outage
-and the event source mapping backs off instead of polling at full speed into a database
-that is down.
+failed. Both return the whole batch to the queue after the visibility timeout; only the
+raise counts as a function error, so Lambda's ``Errors`` metric and alarms see the outage,
+and it is what the event source mapping answers by backing off its concurrency (reported
+item failures are not). Bad data, even in every message, is reported, never raised.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def answer(
         message = build_message(parse_api_event(event), max_message_bytes)
     except RequestError as error:
         log.info("request refused", extra={"status": error.status, "reason": str(error)})
-        return rejected(error)
+        return error_response(error)
     try:
         message_id = send(message)
     except QueueUnavailable as error:
@@ -289,7 +289,8 @@ def accepted(message: QueueMessage, message_id: str) -> dict:
     )
 
 
-def rejected(error: RequestError) -> dict:
+def error_response(error: RequestError) -> dict:
+    """The 4xx answer for a request refused with ``error``."""
     body = {"error": error.error, "message": str(error)}
     if error.field:
         body["field"] = error.field

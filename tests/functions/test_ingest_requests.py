@@ -19,8 +19,8 @@ from functions.ingest.requests import (
     RequestError,
     answer,
     build_message,
+    error_response,
     parse_api_event,
-    rejected,
     response,
 )
 
@@ -311,7 +311,7 @@ def test_a_duplicate_key_is_refused_and_named(body, key):
 
 def test_an_echoed_lone_surrogate_field_name_gives_an_ascii_response():
     error = refusal(v1_event(body='{"\\ud800": 1}'))
-    answer = rejected(error)
+    answer = error_response(error)
     answer["body"].encode("ascii")  # the response is encodable: escaped, not raw
     assert json.loads(answer["body"]) == {
         "error": "invalid_request",
