@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from functions.common.database import connect, parse_database_url
+from functions.common.queue_messages import QueuedRow
 from functions.common.resources import resource_named
-from functions.drain.rows import QueuedRow, insert_statement
+from functions.drain.rows import insert_statement
 from infra.local.stack import LocalStack, StackSettings
 
 ROWS = 2000

@@ -16,10 +16,13 @@ In a revision::
     def downgrade():
         op.drop_lambda_trigger(FEEDBACK_NOTIFY)
 
-Each operation knows its reverse (create <-> drop; replace(new, old) <-> replace(old,
-new)), so autogenerate-style tooling and hand-written downgrades agree. A trigger that
-changes gets a new revision with ``op.replace_lambda_trigger(new, replaces=old)``; a
-landed revision is never edited.
+Each operation object knows its reverse (create <-> drop; replace(new, old) <->
+replace(old, new)): a downgrade may run ``op.invoke(operation.reverse())`` rather than
+spell the opposite out. Autogenerate is not supported: no comparator reads triggers from
+the database and no renderer writes these operations into a revision, so
+``alembic revision --autogenerate`` neither detects a trigger nor emits one; write the
+operations by hand. A trigger that changes gets a new revision with
+``op.replace_lambda_trigger(new, replaces=old)``; a landed revision is never edited.
 
 ``delivery`` is chosen per trigger: ``"direct"`` calls lambda_async from the trigger,
 once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails the

@@ -7,7 +7,7 @@ from typing import Any
 
 from functions.common.event_batches import BatchAnswer, is_batch_request
 from functions.common.events import MalformedEvent, RowEvent, parse_row_event
-from functions.common.reporting import rejected
+from functions.common.reporting import reject_malformed_event
 
 
 def row_event_handler(logger, deliver: Callable[[RowEvent], dict[str, Any]]):
@@ -25,7 +25,7 @@ def row_event_handler(logger, deliver: Callable[[RowEvent], dict[str, Any]]):
         try:
             row_event = parse_row_event(event)
         except MalformedEvent as error:
-            return rejected(logger, error, event)
+            return reject_malformed_event(logger, error, event)
         return deliver(row_event)
 
     return handler

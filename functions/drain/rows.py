@@ -1,53 +1,12 @@
-"""Queue messages to rows, and rows to the drain's INSERT statement (pure functions)."""
+"""The drain's rows to SQL: which are stored, and the multi-row INSERT (pure functions but
+:func:`write_rows`). The queue message itself is :mod:`functions.common.queue_messages`."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
 import sql
-from functions.common.resources import InvalidRequest, Resource, resource_named, validate_body
+from functions.common.queue_messages import QueuedRow
+from functions.common.resources import Resource
 from sql import quote_identifier
-
-MESSAGE_VERSION = 1
-
-
-class MalformedMessage(ValueError):
-    """A queue message the drain cannot turn into a row (it will end in the DLQ)."""
-
-
-@dataclass(frozen=True)
-class QueuedRow:
-    resource: Resource
-    idempotency_key: str
-    values: dict[str, Any]
-
-    def column_values(self) -> list[Any]:
-        return [self.values[field.name] for field in self.resource.fields] + [self.idempotency_key]
-
-
-def parse_message(body: str) -> QueuedRow:
-    """Read a message made by the ingest function; re-check it against the schema."""
-    try:
-        message = json.loads(body)
-    except ValueError as error:
-        raise MalformedMessage(f"message is not JSON: {error}") from None
-    if not isinstance(message, dict) or message.get("version") != MESSAGE_VERSION:
-        raise MalformedMessage(
-            f"unsupported message version {message.get('version')!r}"
-            if isinstance(message, dict)
-            else "message is not an object"
-        )
-    key = message.get("idempotency_key")
-    if not isinstance(key, str) or not key:
-        raise MalformedMessage("message has no idempotency_key")
-    try:
-        resource = resource_named(message.get("resource"))
-        values = validate_body(resource, message.get("data"))
-    except InvalidRequest as error:
-        raise MalformedMessage(str(error)) from None
-    return QueuedRow(resource, key, values)
 
 
 def insert_statement(resource: Resource, row_count: int) -> str:

@@ -8,7 +8,8 @@ Idempotency contract: the row's identity is its idempotency key. A client sends 
 ``sha256:`` + the SHA-256 of ``<METHOD> <path>\\n`` + the body's canonical JSON (keys
 sorted, no spaces, UTF-8), so a resubmitted identical request has the same key. The SQS
 deduplication id is the SHA-256 of ``<resource>:<key>``. The first request with a key
-makes the row; every later one with that key is a no-op, whatever its body.
+makes the row; every later one with that key is a no-op, whatever its body. The message's
+body and deduplication id are :mod:`functions.common.queue_messages`'s.
 
 Nothing an event can carry makes these functions raise anything but :class:`RequestError`
 (an answer: 400, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
@@ -23,20 +24,19 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from functions.common.queue_messages import deduplication_id, message_body
 from functions.common.resources import (
     InvalidRequest,
     JsonNumber,
-    Resource,
     json_type,
     message_group_id,
     resource_for_path,
     validate_body,
 )
 
-MESSAGE_VERSION = 1
 RETRY_AFTER_SECONDS = "5"
 # fullmatch: with re's "$" a key ending in a newline would pass.
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
@@ -92,7 +92,7 @@ def answer(
         message = build_message(parse_api_event(event), max_message_bytes)
     except RequestError as error:
         log.info("request refused", extra={"status": error.status, "reason": str(error)})
-        return rejected(error)
+        return error_response(error)
     try:
         message_id = send(message)
     except QueueUnavailable as error:
@@ -258,28 +258,9 @@ def build_message(
     return QueueMessage(
         body=body,
         group_id=message_group_id(resource, values),
-        deduplication_id=hashlib.sha256(f"{resource.name}:{key}".encode()).hexdigest(),
+        deduplication_id=deduplication_id(resource, key),
         idempotency_key=key,
         resource=resource.name,
-    )
-
-
-def message_body(
-    resource: Resource, key: str, request_id: str, values: dict, now: datetime | None = None
-) -> str:
-    """The queue message: what the drain needs to write the row."""
-    received = (now or datetime.now(UTC)).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    return json.dumps(
-        {
-            "version": MESSAGE_VERSION,
-            "resource": resource.name,
-            "idempotency_key": key,
-            "request_id": request_id,
-            "received_at": received,
-            "data": values,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
     )
 
 
@@ -308,7 +289,8 @@ def accepted(message: QueueMessage, message_id: str) -> dict:
     )
 
 
-def rejected(error: RequestError) -> dict:
+def error_response(error: RequestError) -> dict:
+    """The 4xx answer for a request refused with ``error``."""
     body = {"error": error.error, "message": str(error)}
     if error.field:
         body["field"] = error.field

@@ -18,8 +18,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from functions.common.queue_messages import parse_message
 from functions.common.resources import RESOURCES, Field, Resource
-from functions.drain.rows import parse_message
 from functions.ingest.requests import answer
 
 # Under ~20 s on a laptop; the README quotes this number.
