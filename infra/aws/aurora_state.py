@@ -237,6 +237,7 @@ def parameter_group_family(rds, group: str, major: int) -> str:
 
 
 def read_role(iam, role_name: str) -> dict | None:
+    """The IAM role as ``get_role`` describes it, or None when it does not exist."""
     try:
         return iam.get_role(RoleName=role_name)["Role"]
     except iam.exceptions.NoSuchEntityException:
