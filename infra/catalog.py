@@ -229,6 +229,20 @@ EVENT_SOURCES: tuple[EventSourceSpec, ...] = (
 # -- deployment --------------------------------------------------------------------------
 
 
+# Each deployment setting and the environment variables that give it (the first one set
+# wins); the config file uses the same keys (:mod:`infra.aws.settings`).
+DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
+    "prefix": ("AURORA_EVENTS_PREFIX",),
+    "cluster": ("AURORA_EVENTS_CLUSTER",),
+    "email_from": ("AURORA_EVENTS_EMAIL_FROM",),
+    "email_to": ("AURORA_EVENTS_EMAIL_TO",),
+    "database_secret_id": ("AURORA_EVENTS_DATABASE_SECRET_ID",),
+    "database_host": ("AURORA_EVENTS_DATABASE_HOST",),
+    "subnet_ids": ("AURORA_EVENTS_SUBNET_IDS",),
+    "security_group_ids": ("AURORA_EVENTS_SECURITY_GROUP_IDS",),
+}
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Settings that differ between deployments (local stack, staging, production)."""
@@ -241,34 +255,42 @@ class Deployment:
     database_secret_id: str = ""
     database_host: str = ""
     cluster: str = ""  # the Aurora DB cluster identifier (Aurora access, doctor)
-    # False only for the local stack, where a local poller stands in for the mapping.
-    event_sources_enabled: bool = True
     # The VPC the in-VPC functions (the drain) run in: the database's subnets and a
     # security group the database accepts. Empty: no VPC (the database is public).
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    # Vendor PyMySQL and Powertools into the zip (for AWS); the local stack skips it.
-    package_dependencies: bool = True
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str]) -> Deployment:
+        """From ``{setting: text}`` (lists comma-separated); empty or missing: the default."""
+        given = {}
+        for key, text in values.items():
+            if key in DEPLOYMENT_VARIABLES and text:
+                is_list = isinstance(getattr(cls(), key), tuple)
+                given[key] = _list_setting(text) if is_list else text
+        return cls(**given)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Deployment:
-        """Read ``AURORA_EVENTS_PREFIX``, ``..._EMAIL_FROM`` and ``..._EMAIL_TO``."""
+        """From the environment variables of :data:`DEPLOYMENT_VARIABLES`."""
         environ = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            prefix=environ.get("AURORA_EVENTS_PREFIX") or defaults.prefix,
-            email_from=environ.get("AURORA_EVENTS_EMAIL_FROM") or defaults.email_from,
-            email_to=environ.get("AURORA_EVENTS_EMAIL_TO") or defaults.email_to,
-            database_secret_id=environ.get("AURORA_EVENTS_DATABASE_SECRET_ID", ""),
-            database_host=environ.get("AURORA_EVENTS_DATABASE_HOST", ""),
-            cluster=environ.get("AURORA_EVENTS_CLUSTER", ""),
-            subnet_ids=_list_setting(environ.get("AURORA_EVENTS_SUBNET_IDS", "")),
-            security_group_ids=_list_setting(environ.get("AURORA_EVENTS_SECURITY_GROUP_IDS", "")),
-        )
+        return cls.from_values(variable_values(DEPLOYMENT_VARIABLES, environ))
 
     def resource_name(self, name: str) -> str:
         """The deployed name of a declared function, topic or queue."""
         return f"{self.prefix}-{name}"
+
+
+def variable_values(
+    variables: Mapping[str, tuple[str, ...]], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """``{setting: text}`` for each setting one of whose variables is set (and not empty)."""
+    found = {}
+    for key, names in variables.items():
+        text = next((environ[name] for name in names if environ.get(name)), None)
+        if text is not None:
+            found[key] = text
+    return found
 
 
 def _list_setting(value: str) -> tuple[str, ...]:

@@ -227,16 +227,21 @@ def invocations(args) -> int:
 
 
 def _deployment_for(args):
-    """Use the local stack's settings when one runs in --dir; else the environment's (AWS)."""
+    """The local stack's deployment when one runs in --dir (its prefix; its endpoint for
+    boto3); else the settings' (AWS)."""
+    from dataclasses import replace
+
     from infra.catalog import Deployment
 
+    deployment = args.settings.deployment
     if (args.dir / "stack.env").is_file():
-        _use_stack_env(args.dir)
-    return Deployment.from_env()
+        stack = Deployment.from_env(_use_stack_env(args.dir))
+        deployment = replace(deployment, prefix=stack.prefix)
+    return deployment
 
 
 def queues(args) -> int:
-    from infra.aws.queues import queue_depths
+    from infra.aws.queue_operations import queue_depths
 
     for depth in queue_depths(_deployment_for(args)):
         print(f"{depth.name:40} waiting {depth.visible:6}  in flight {depth.in_flight:6}")
@@ -244,7 +249,7 @@ def queues(args) -> int:
 
 
 def replay(args) -> int:
-    from infra.aws.queues import replay_dead_letters
+    from infra.aws.queue_operations import replay_dead_letters
 
     moved = replay_dead_letters(_deployment_for(args), limit=args.limit)
     print(f"moved {moved} message(s) from the dead-letter queue back to the ingest queue")
@@ -290,13 +295,18 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="the AWS region")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings=None) -> argparse.ArgumentParser:
+    """The parser; ``settings`` (default: the environment's) reach every command as
+    ``args.settings``."""
     from infra.aws import commands as aws_commands
+    from infra.aws.settings import resolve_settings
 
+    settings = settings or resolve_settings({})
     parser = argparse.ArgumentParser(prog="aurora-events", description=__doc__.split("\n")[0])
     add_settings_arguments(parser)
+    parser.set_defaults(settings=settings)
     commands = parser.add_subparsers(dest="command", required=True)
-    aws_commands.register(commands)
+    aws_commands.register(commands, settings)
 
     def with_dir(p):
         p.add_argument(
@@ -358,9 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_settings(argv: list[str] | None) -> None:
-    """Settings first (they supply defaults of the commands' options), then the command."""
-    from infra.aws.settings import SettingsError, apply_settings, load_config
+def load_settings(argv: list[str] | None):
+    """The settings (config file, then environment, then ``--profile``/``--region``), read
+    before the command: they supply defaults of the commands' options."""
+    from infra.aws.settings import SettingsError, load_config, resolve_settings
 
     early = argparse.ArgumentParser(add_help=False)
     add_settings_arguments(early)
@@ -369,16 +380,17 @@ def load_settings(argv: list[str] | None) -> None:
         config = load_config(known.config) if known.config else {}
     except SettingsError as error:
         raise CommandError(str(error)) from None
-    apply_settings(config, {"profile": known.profile, "region": known.region})
+    return resolve_settings(config, os.environ, {"profile": known.profile, "region": known.region})
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        load_settings(argv)
+        settings = load_settings(argv)
     except CommandError as error:
         print(f"aurora-events: {error}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    settings.configure_boto3()
+    args = build_parser(settings).parse_args(argv)
     try:
         return args.run(args)
     except CommandError as error:

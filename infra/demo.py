@@ -21,7 +21,7 @@ from pathlib import Path
 from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
 from infra.aws import doctor
-from infra.aws.queues import queue_depths
+from infra.aws.queue_operations import queue_depths
 from infra.local.inspect import invocation_counts, receive_notifications, sent_emails
 from infra.local.stack import APP_DATABASE, APP_USER, LocalStack, StackSettings
 
@@ -254,6 +254,7 @@ def run_doctor(stack: LocalStack) -> bool:
             stack.aurora_access,
             f"{APP_USER}@%",
             admin,
+            check_network=False,  # moto has no network to check
             probe_function=stack.resources.function_arns["notify"],
             probe_connection=app,
         )

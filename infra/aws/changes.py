@@ -1,12 +1,18 @@
 """Plans: what a converge would change, as a list of :class:`Change` that can be printed
 (``plan``) or carried out (``apply``). Every provisioning module builds its plan by reading
 the current state and comparing it with the desired one, so a second ``apply`` finds
-nothing to do, and a ``plan`` after a manual change shows exactly that drift."""
+nothing to do, and a ``plan`` after a manual change shows exactly that drift.
+
+:func:`apply_changes` is the one executor: the event path, Aurora's chain and the local
+stack all carry out their plans through it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from botocore.parsers import ResponseParserError
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,79 @@ def describe_plan(changes: Iterable[Change]) -> str:
     return "\n".join(lines) if lines else "no changes: everything is as declared"
 
 
-def apply_changes(changes: Iterable[Change]) -> list[Change]:
-    """Carry out ``changes`` in order; return them."""
-    done = []
+# -- calls that an endpoint may lack -----------------------------------------------------
+
+
+class UnsupportedOperation(RuntimeError):
+    """The AWS endpoint (a local emulator) does not implement an API this change needs."""
+
+
+def _is_aws_endpoint(endpoint_url: str) -> bool:
+    host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def call_unless_unsupported(client, operation: str, call: Callable[[], object]) -> object:
+    """Run ``call`` (an operation of ``client``); when the endpoint lacks ``operation``,
+    raise :class:`UnsupportedOperation`.
+
+    moto answers an API it does not implement with HTTP 500 and an HTML page (botocore:
+    ResponseParserError), or NotImplementedError in-process. From AWS's own endpoints the
+    error is raised as is: there it is a real parsing failure, not a missing API.
+    """
+    try:
+        return call()
+    except NotImplementedError as error:
+        raise UnsupportedOperation(
+            f"{operation} is not implemented by the AWS endpoint (in-process); "
+            "on AWS this change is made"
+        ) from error
+    except ResponseParserError as error:
+        endpoint = client.meta.endpoint_url
+        if _is_aws_endpoint(endpoint):
+            raise
+        raise UnsupportedOperation(
+            f"{operation} is not implemented by the AWS endpoint {endpoint}; "
+            "on AWS this change is made"
+        ) from error
+
+
+# -- the executor ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What :func:`apply_changes` did, and what the endpoint could not do."""
+
+    done: list[Change] = field(default_factory=list)
+    unsupported: list[tuple[Change, str]] = field(default_factory=list)
+
+
+class ChangeFailed(RuntimeError):
+    """A change failed after others were made: ``outcome`` says which were (the cause is
+    the change's own error), so a re-run or a manual clean-up knows where things stand."""
+
+    def __init__(self, change: Change, outcome: Outcome, error: BaseException) -> None:
+        super().__init__(
+            f"{change.describe()} failed ({type(error).__name__}: {error}); "
+            f"{len(outcome.done)} change(s) made before it"
+        )
+        self.change = change
+        self.outcome = outcome
+
+
+def apply_changes(changes: Iterable[Change]) -> Outcome:
+    """Run ``changes`` in order. A change the endpoint does not support is noted and the
+    rest go on; any other failure stops the run with :class:`ChangeFailed`, which records
+    what was done before it."""
+    outcome = Outcome()
     for change in changes:
-        change.run()
-        done.append(change)
-    return done
+        try:
+            change.run()
+        except UnsupportedOperation as error:
+            outcome.unsupported.append((change, str(error)))
+            continue
+        except Exception as error:
+            raise ChangeFailed(change, outcome, error) from error
+        outcome.done.append(change)
+    return outcome

@@ -1,9 +1,10 @@
 """AWS subcommands: ``deploy plan|apply|destroy`` (the event path), ``aurora plan|apply|destroy``
 (Aurora's access to Lambda), ``grant`` and ``doctor``.
 
-``register(subparsers)`` adds them to the ``aurora-events`` parser; each sets ``run`` to a
-function that takes the parsed arguments and returns the exit code: 0 ok, 1 problems
-found (a broken link, a change the endpoint could not make), 2 bad input.
+``register(subparsers, settings)`` adds them to the ``aurora-events`` parser; each sets
+``run`` to a function that takes the parsed arguments (``args.settings``: the
+:class:`~infra.aws.settings.Settings` they run with) and returns the exit code: 0 ok,
+1 problems found (a broken link, a change the endpoint could not make), 2 bad input.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ import boto3
 import pymysql
 
 from infra.aws import db_grants, doctor
-from infra.aws.aurora_access import (
-    AuroraAccessConfig,
-    AuroraAccessError,
-    apply_plan,
-    plan_aurora_access,
-    plan_destroy,
-    reboot_status,
-)
-from infra.aws.changes import apply_changes, describe_plan
+from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
+from infra.aws.aurora_destroy import plan_destroy
+from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora_state import reboot_status
+from infra.aws.changes import Change, ChangeFailed, Outcome, apply_changes, describe_plan
 from infra.aws.event_path import EventPath, PlanError
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
+from infra.aws.settings import Settings
 from infra.catalog import FUNCTIONS, Deployment
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
@@ -117,13 +115,31 @@ def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
     return run
 
 
+def carry_out(changes: list[Change]) -> Outcome:
+    """Apply ``changes``; when one fails, print those made before it (and what the endpoint
+    could not do), then let the change's own error end the command."""
+    try:
+        return apply_changes(changes)
+    except ChangeFailed as failed:
+        print_outcome(failed.outcome)
+        print(f"FAILED     {failed.change.describe()}")
+        raise failed.__cause__ from None
+
+
+def print_outcome(outcome: Outcome) -> None:
+    for change in outcome.done:
+        print(change.describe())
+    for change, reason in outcome.unsupported:
+        print(f"NOT DONE   {change.describe()}: {reason}")
+
+
 # -- deploy plan|apply|destroy -----------------------------------------------------------
 
 
 def event_path(args) -> EventPath:
     from dataclasses import replace
 
-    deployment = Deployment.from_env()
+    deployment = args.settings.deployment
     if args.prefix:
         deployment = replace(deployment, prefix=args.prefix)
     return EventPath(deployment, adopt_existing_roles=getattr(args, "adopt_existing_roles", False))
@@ -137,15 +153,15 @@ def deploy_plan(args) -> int:
 
 @exit_codes
 def deploy_apply(args) -> int:
-    done = apply_changes(event_path(args).plan())
-    print(describe_plan(done))
+    outcome = carry_out(event_path(args).plan())
+    print(describe_plan(outcome.done))
     return OK
 
 
 @exit_codes
 def deploy_destroy(args) -> int:
-    done = apply_changes(event_path(args).plan_destroy())
-    print("\n".join(change.describe() for change in done) or "nothing to remove")
+    outcome = carry_out(event_path(args).plan_destroy())
+    print("\n".join(change.describe() for change in outcome.done) or "nothing to remove")
     print("the SES identity is left in place (SES identities carry no tags to prove it is ours)")
     return OK
 
@@ -174,13 +190,10 @@ def print_reboot_status(config: AuroraAccessConfig) -> None:
 @exit_codes
 def aurora_apply(args) -> int:
     config = access_config(args)
-    outcome = apply_plan(
+    outcome = carry_out(
         plan_aurora_access(config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles)
     )
-    for change in outcome.done:
-        print(change.describe())
-    for change, reason in outcome.unsupported:
-        print(f"NOT DONE   {change.describe()}: {reason}")
+    print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print(describe_plan([]))
     print_reboot_status(config)
@@ -189,11 +202,8 @@ def aurora_apply(args) -> int:
 
 @exit_codes
 def aurora_destroy(args) -> int:
-    outcome = apply_plan(plan_destroy(access_config(args)))
-    for change in outcome.done:
-        print(change.describe())
-    for change, reason in outcome.unsupported:
-        print(f"NOT DONE   {change.describe()}: {reason}")
+    outcome = carry_out(plan_destroy(access_config(args)))
+    print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print("nothing to remove")
     return PROBLEMS if outcome.unsupported else OK
@@ -245,6 +255,8 @@ def run_doctor(args) -> int:
             config,
             args.definer,
             admin,
+            # A custom endpoint (the local stack's moto) has no network to check.
+            check_network=args.settings.endpoint_url is None,
             probe_function=args.probe_function,
             probe_connection=probe_connection,
         )
@@ -259,8 +271,8 @@ def run_doctor(args) -> int:
 # -- the parser --------------------------------------------------------------------------
 
 
-def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
-    cluster = Deployment.from_env().cluster
+def add_chain_arguments(parser: argparse.ArgumentParser, deployment: Deployment) -> None:
+    cluster = deployment.cluster
     parser.add_argument(
         "--cluster",
         default=cluster or None,
@@ -276,7 +288,7 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--prefix",
-        default=Deployment.from_env().prefix,
+        default=deployment.prefix,
         help="prefix of the names (default: AURORA_EVENTS_PREFIX or aurora-events)",
     )
 
@@ -291,8 +303,9 @@ def add_adopt_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def register(subparsers) -> None:
-    """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands."""
+def register(subparsers, settings: Settings) -> None:
+    """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands;
+    ``settings`` give the options' defaults and reach each command as ``args.settings``."""
     deploy = subparsers.add_parser(
         "deploy", help="the event path: topics, queues, roles, functions, event source mapping"
     )
@@ -306,7 +319,7 @@ def register(subparsers) -> None:
         command.add_argument("--prefix", help="prefix of the names (default: the settings')")
         if name != "destroy":
             add_adopt_argument(command, "execution roles <prefix>-<function>")
-        command.set_defaults(run=run)
+        command.set_defaults(run=run, settings=settings)
 
     aurora = subparsers.add_parser(
         "aurora", help="Aurora's access to Lambda: IAM policy and role, parameter, association"
@@ -318,7 +331,7 @@ def register(subparsers) -> None:
         ("destroy", aurora_destroy, "remove what apply made (resources tagged as ours)"),
     ):
         command = aurora_commands.add_parser(name, help=text)
-        add_chain_arguments(command)
+        add_chain_arguments(command, settings.deployment)
         if name != "destroy":
             command.add_argument(
                 "--activate-all-roles-on-login",
@@ -333,7 +346,7 @@ def register(subparsers) -> None:
             add_adopt_argument(
                 command, "role <prefix>-aurora-lambda and policy <prefix>-aurora-invoke-lambda"
             )
-        command.set_defaults(run=run)
+        command.set_defaults(run=run, settings=settings)
 
     grant_parser = subparsers.add_parser(
         "grant",
@@ -347,12 +360,12 @@ def register(subparsers) -> None:
     )
     grant_parser.add_argument("--drain-host", default="%", help="its host (default: %%)")
     grant_parser.add_argument("--database", help="the schema the drain writes (--drain-user)")
-    grant_parser.set_defaults(run=grant)
+    grant_parser.set_defaults(run=grant, settings=settings)
 
     doctor_parser = subparsers.add_parser(
         "doctor", help="find the first broken link of Aurora's Lambda access"
     )
-    add_chain_arguments(doctor_parser)
+    add_chain_arguments(doctor_parser, settings.deployment)
     add_admin_url_argument(doctor_parser, "mysql://admin:...@host:port/db")
     doctor_parser.add_argument(
         "--definer", required=True, metavar="USER@HOST", help="the triggers' DEFINER account"
@@ -365,4 +378,4 @@ def register(subparsers) -> None:
     doctor_parser.add_argument(
         "--probe-url", help="run the probe as this account (default: --admin-url's)"
     )
-    doctor_parser.set_defaults(run=run_doctor)
+    doctor_parser.set_defaults(run=run_doctor, settings=settings)

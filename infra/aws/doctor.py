@@ -15,8 +15,8 @@ broken link:
    emulation) or INVOKE LAMBDA (v2);
 6. ``functions``: the functions exist;
 7. ``network``: each subnet of the DB subnet group routes to Lambda (NAT or internet
-   gateway), or the VPC has a Lambda interface endpoint. Skipped on a local endpoint
-   (``AWS_ENDPOINT_URL`` set), which has no network to check.
+   gateway), or the VPC has a Lambda interface endpoint. Skipped when the caller says so
+   (``check_network=False``: a local endpoint has no network to check).
 
 Optionally a live probe: ``SELECT lambda_sync(<function>, '{"ping": 1}')``.
 """
@@ -24,8 +24,6 @@ Optionally a live probe: ``SELECT lambda_sync(<function>, '{"ping": 1}')``.
 from __future__ import annotations
 
 import json
-import os
-import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,28 +31,28 @@ from dataclasses import dataclass, field
 import pymysql
 
 from infra.aws import db_grants
-from infra.aws.aurora_access import (
+from infra.aws.aurora_config import (
     INVOKE_ACTION,
     LAMBDA_ROLE_PARAMETER,
     RDS_SERVICE,
     AuroraAccessConfig,
+)
+from infra.aws.aurora_plan import apply_method
+from infra.aws.aurora_policies import rds_source_conditions, rds_trust_policy
+from infra.aws.aurora_state import (
     Clients,
     ClusterState,
     Parameter,
-    apply_method,
-    attached_policy_arns,
+    access_identities,
     checked_engine_major,
-    iam_arn,
     is_default_group,
-    rds_source_conditions,
-    rds_trust_policy,
     read_clusters,
     read_parameters,
-    read_role,
 )
-from infra.aws.iam_documents import (
-    as_list,
+from infra.aws.iam_roles import attached_policy_arns, inline_policy_names
+from infra.aws.policy_documents import (
     describe_conditions,
+    policy_allows,
     trust_conditions,
     trust_matches,
     trusts_service,
@@ -148,41 +146,6 @@ def compact_json(document) -> str:
 # -- pure checks -------------------------------------------------------------------------
 
 
-def _wildcard(pattern: str, flags: int = 0) -> re.Pattern:
-    """IAM's wildcards: ``*`` any run of characters, ``?`` one character."""
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z",
-        flags | re.DOTALL,
-    )
-
-
-def _matches(statement: Mapping, action: str, resource: str) -> bool:
-    # Statements with NotAction/NotResource/Condition are not ours to judge: never match.
-    if {"NotAction", "NotResource", "Condition"} & statement.keys():
-        return False
-    actions = as_list(statement.get("Action"))
-    resources = as_list(statement.get("Resource"))
-    return any(_wildcard(a, re.IGNORECASE).match(action) for a in actions) and any(
-        _wildcard(r).match(resource) for r in resources
-    )
-
-
-def policy_allows(documents: Iterable, action: str, resource: str) -> bool:
-    """True when some Allow statement covers ``action`` on ``resource`` and no Deny does.
-
-    ``resource`` may itself be a pattern (``<arn>:*``): it is covered when a statement's
-    resource matches it literally or more broadly.
-    """
-    statements = []
-    for document in documents:
-        if isinstance(document, str):
-            document = json.loads(document)
-        statements += as_list(document.get("Statement"))
-    if any(s.get("Effect") == "Deny" and _matches(s, action, resource) for s in statements):
-        return False
-    return any(s.get("Effect") == "Allow" and _matches(s, action, resource) for s in statements)
-
-
 def uncovered_resources(documents: list, function_arns: Iterable[str]) -> list[str]:
     """The function ARNs (and ``<arn>:*`` forms) the documents do not let RDS invoke."""
     return [
@@ -232,18 +195,18 @@ def subnet_route_tables(tables: Iterable[Mapping], subnets: Iterable[str]) -> di
 
 
 def check_role(
-    iam, config: AuroraAccessConfig, clusters: Iterable[ClusterState]
-) -> tuple[LinkResult, dict | None]:
-    """The role exists and its trust policy is exactly the one ``aurora apply`` writes for
-    ``clusters``: RDS, on behalf of their account and of them only."""
-    role = read_role(iam, config.role_name)
+    config: AuroraAccessConfig, clusters: Iterable[ClusterState], role: dict | None
+) -> LinkResult:
+    """The role (as read, None when missing) exists and its trust policy is exactly the one
+    ``aurora apply`` writes for ``clusters``: RDS, on behalf of their account and of them
+    only."""
     if role is None:
         return _broken(
             "role",
             f"iam role {config.role_name} does not exist",
             apply_command(config),
             "aurora-events",
-        ), None
+        )
     cluster_arns = [cluster.arn for cluster in clusters]
     desired = rds_trust_policy(cluster_arns)
     limits = describe_conditions(rds_source_conditions(cluster_arns))
@@ -251,7 +214,7 @@ def check_role(
     if trust_matches(current, desired):
         return LinkResult(
             "role", f"iam role {config.role_name} trusts {RDS_SERVICE} only when {limits}"
-        ), role
+        )
     fix = aws_command(
         "iam",
         "update-assume-role-policy",
@@ -277,7 +240,7 @@ def check_role(
         f"iam role {config.role_name} {why} (trust policy: {compact_json(current)})",
         fix,
         "aws",
-    ), role
+    )
 
 
 def role_policy_documents(iam, role_name: str) -> list:
@@ -288,11 +251,8 @@ def role_policy_documents(iam, role_name: str) -> list:
         documents.append(
             iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
         )
-    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
-        for name in page["PolicyNames"]:
-            documents.append(
-                iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-            )
+    for name in inline_policy_names(iam, role_name):
+        documents.append(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
     return documents
 
 
@@ -469,7 +429,7 @@ def check_functions(clients: Clients, function_arns: Iterable[str]) -> LinkResul
     return LinkResult("functions", f"{len(arns)} function(s) exist")
 
 
-def check_network(clients: Clients, cluster: ClusterState) -> LinkResult:
+def check_route_to_lambda(clients: Clients, cluster: ClusterState) -> LinkResult:
     rds, ec2 = clients.rds(cluster.region), clients.get("ec2", cluster.region)
     group = rds.describe_db_subnet_groups(DBSubnetGroupName=cluster.subnet_group)["DBSubnetGroups"][
         0
@@ -537,53 +497,46 @@ def diagnose(
     definer: str,
     connection,
     *,
+    check_network: bool,
     probe_function: str | None = None,
     probe_connection=None,
-    check_network_links: bool | None = None,
     clients: Clients | None = None,
 ) -> Diagnosis:
     """Check the links in order; stop at the first broken one.
 
-    ``connection`` is an admin connection. The probe runs on ``probe_connection``
-    (default: ``connection``) as that connection's user. ``check_network_links`` None:
-    only when ``AWS_ENDPOINT_URL`` is unset.
+    ``connection`` is an admin connection. ``check_network``: check the route from the
+    cluster's subnets to Lambda (False against a local endpoint, which has no network).
+    The probe runs on ``probe_connection`` (default: ``connection``) as that connection's
+    user.
     """
     clients = clients or Clients()
-    if check_network_links is None:
-        check_network_links = not os.environ.get("AWS_ENDPOINT_URL")
     diagnosis = Diagnosis()
     iam = clients.iam()
     clusters = read_clusters(clients, config.cluster)
     checked_engine_major(config, clusters[0])
 
     def checks():
-        role_result, role = check_role(iam, config, clusters)
-        yield role_result
+        _, role, role_arn = access_identities(iam, config, clusters[0])
+        yield check_role(config, clusters, role)
         yield check_policy(iam, config)
-        first = clusters[0]
-        role_arn = (
-            role["Arn"]
-            if role
-            else iam_arn(first.partition, first.account, "role", config.role_name)
-        )
         for cluster in clusters:
             yield check_parameter(clients, config, cluster, role_arn)
         for cluster in clusters:
             yield check_association(cluster, role_arn)
         yield check_grant(connection, definer)
         yield check_functions(clients, config.function_arns)
-        if check_network_links:
+        if check_network:
             for cluster in clusters:
-                yield check_network(clients, cluster)
+                yield check_route_to_lambda(clients, cluster)
 
     for result in checks():
         diagnosis.links.append(result)
         if not result.ok:
             break
-    diagnosis.network_checked = check_network_links
+    diagnosis.network_checked = check_network
     if diagnosis.finding:
         seen = {r.link for r in diagnosis.links}
-        wanted = [link for link in LINKS if check_network_links or link != "network"]
+        wanted = [link for link in LINKS if check_network or link != "network"]
         diagnosis.not_checked = [link for link in wanted if link not in seen]
     if probe_function:
         diagnosis.probe = probe(probe_connection or connection, probe_function)

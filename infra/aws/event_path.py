@@ -24,14 +24,16 @@ import boto3
 from botocore.exceptions import ClientError
 
 from infra.aws.changes import Change, apply_changes
-from infra.aws.iam_documents import (
-    is_project_resource,
-    policy_drift,
-    project_tags,
-    tag_list,
+from infra.aws.iam_roles import (
+    attached_policy_arns,
+    inline_policy_names,
+    plan_service_role,
+    role_tags,
 )
-from infra.aws.iam_roles import attached_policy_arns, plan_service_role
 from infra.aws.packaging import build_functions_zip
+from infra.aws.policy_documents import policy_drift
+from infra.aws.settings import current_region
+from infra.aws.tags import is_project_resource, project_tags, tag_list
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
@@ -85,7 +87,7 @@ class Target:
     def current(cls) -> Target:
         """From boto3's standard chain (credentials, region) and STS."""
         arn = boto3.client("sts").get_caller_identity()["Arn"]
-        region = boto3.session.Session().region_name
+        region = current_region()
         if not region:
             raise PlanError("no AWS region: pass --region, or set AWS_REGION / a profile's region")
         return cls(account=arn.split(":")[4], region=region, partition=arn.split(":")[1])
@@ -106,9 +108,22 @@ class EventPathResources:
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def apply_event_path(deployment: Deployment) -> EventPathResources:
+@dataclass(frozen=True)
+class EventPathOptions:
+    """How an event path departs from the one AWS runs; only the local stack departs,
+    and says why where it does."""
+
+    # The SQS event source mappings run (on AWS, they are what feeds the drain).
+    event_sources_enabled: bool = True
+    # Vendor PyMySQL and Powertools into the functions' zip (AWS runs the code).
+    vendor_dependencies: bool = True
+
+
+def apply_event_path(
+    deployment: Deployment, options: EventPathOptions | None = None
+) -> EventPathResources:
     """Converge the event path to the catalog; return what exists."""
-    path = EventPath(deployment)
+    path = EventPath(deployment, options=options)
     apply_changes(path.plan())
     return path.resources()
 
@@ -122,10 +137,12 @@ class EventPath:
         target: Target | None = None,
         *,
         adopt_existing_roles: bool = False,
+        options: EventPathOptions | None = None,
     ) -> None:
         """``adopt_existing_roles``: take over (tag) an execution role of this deployment's
         name that lacks its tags; without it such a role makes :meth:`plan` fail."""
         self.deployment = deployment
+        self.options = options or EventPathOptions()
         self.target = target or Target.current()
         self.adopt_existing_roles = adopt_existing_roles
         self.tags = project_tags(deployment.prefix)
@@ -371,7 +388,7 @@ class EventPath:
 
     def package(self) -> bytes:
         if self._package is None:
-            self._package = build_functions_zip(self.deployment.package_dependencies)
+            self._package = build_functions_zip(self.options.vendor_dependencies)
         return self._package
 
     def _plan_function(self, spec: FunctionSpec) -> Iterator[Change]:
@@ -465,7 +482,7 @@ class EventPath:
         queue_arn = self.queue_arn(source.queue)
         settings = {
             "BatchSize": source.batch_size,
-            "Enabled": self.deployment.event_sources_enabled,
+            "Enabled": self.options.event_sources_enabled,
             "FunctionResponseTypes": (
                 ["ReportBatchItemFailures"] if source.report_batch_item_failures else []
             ),
@@ -483,7 +500,7 @@ class EventPath:
                 resource,
                 "create",
                 f"batch {source.batch_size}, max concurrency {source.maximum_concurrency}"
-                + ("" if self.deployment.event_sources_enabled else ", disabled"),
+                + ("" if self.options.event_sources_enabled else ", disabled"),
                 run=lambda: self.lambda_.create_event_source_mapping(
                     FunctionName=function_name, EventSourceArn=queue_arn, **settings
                 ),
@@ -493,7 +510,7 @@ class EventPath:
         enabled = mapping.get("State") in ("Enabled", "Enabling", "Updating")
         if (
             mapping.get("BatchSize") != source.batch_size
-            or enabled != self.deployment.event_sources_enabled
+            or enabled != self.options.event_sources_enabled
             or mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
             != source.maximum_concurrency
             or sorted(mapping.get("FunctionResponseTypes", [])) != settings["FunctionResponseTypes"]
@@ -602,15 +619,14 @@ class EventPath:
             self.iam.get_role(RoleName=name)
         except self.iam.exceptions.NoSuchEntityException:
             return []
-        tags = {t["Key"]: t["Value"] for t in self.iam.list_role_tags(RoleName=name)["Tags"]}
-        if not self._ours(tags):
+        if not self._ours(role_tags(self.iam, name)):
             return []
 
         def delete_role() -> None:
-            for policy in self.iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            for policy in inline_policy_names(self.iam, name):
                 self.iam.delete_role_policy(RoleName=name, PolicyName=policy)
-            for attached in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-                self.iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+            for policy_arn in attached_policy_arns(self.iam, name):
+                self.iam.detach_role_policy(RoleName=name, PolicyArn=policy_arn)
             self.iam.delete_role(RoleName=name)
 
         return [Change(f"iam role {name}", "delete", run=delete_role)]

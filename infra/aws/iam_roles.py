@@ -1,5 +1,6 @@
-"""Planning a role that one AWS service assumes: create it, or fix its trust policy; and
-refusing to take over an IAM role or policy that carries another owner's tags."""
+"""Planning a role that one AWS service assumes: create it, or fix its trust policy;
+refusing to take over an IAM role or policy that carries another owner's tags; and reading
+a role's tags and policies (every page)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 
 from infra.aws.changes import Change
-from infra.aws.iam_documents import (
-    describe_conditions,
-    is_project_resource,
-    project_tags,
-    service_trust_policy,
-    tag_list,
-    trust_matches,
-)
+from infra.aws.policy_documents import describe_conditions, service_trust_policy, trust_matches
+from infra.aws.tags import is_project_resource, project_tags, tag_list
 
 ADOPT_OPTION = "--adopt-existing-roles"
 
@@ -60,6 +55,7 @@ def plan_adoption(
 
 
 def role_tags(iam, name: str) -> list[dict[str, str]]:
+    """The role's tags, in AWS's Key/Value form (every page)."""
     found = []
     for page in iam.get_paginator("list_role_tags").paginate(RoleName=name):
         found.extend(page["Tags"])
@@ -72,6 +68,14 @@ def attached_policy_arns(iam, role_name: str) -> list[str]:
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
         arns.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
     return arns
+
+
+def inline_policy_names(iam, role_name: str) -> list[str]:
+    """The names of the role's inline policies."""
+    names = []
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+        names.extend(page["PolicyNames"])
+    return names
 
 
 def plan_service_role(

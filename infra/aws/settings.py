@@ -1,4 +1,5 @@
-"""Deployment settings from a config file, the environment and the command line.
+"""Deployment settings from a config file, the environment and the command line, built
+once (by ``aurora-events``'s ``main``) into one :class:`Settings` that the commands get.
 
 A config file (TOML) names the same settings as the environment variables, so each
 setting has one meaning wherever it is given. Command-line options win over environment
@@ -22,25 +23,42 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import MutableMapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-ENVIRONMENT_NAMES = {
+import boto3
+
+from infra.catalog import DEPLOYMENT_VARIABLES, Deployment, variable_values
+
+# Every setting and its environment variables: boto3's own for the region and profile,
+# the deployment's (from the catalog) for the rest.
+ENVIRONMENT_NAMES: dict[str, tuple[str, ...]] = {
     "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
     "profile": ("AWS_PROFILE",),
-    "prefix": ("AURORA_EVENTS_PREFIX",),
-    "cluster": ("AURORA_EVENTS_CLUSTER",),
-    "email_from": ("AURORA_EVENTS_EMAIL_FROM",),
-    "email_to": ("AURORA_EVENTS_EMAIL_TO",),
-    "database_secret_id": ("AURORA_EVENTS_DATABASE_SECRET_ID",),
-    "database_host": ("AURORA_EVENTS_DATABASE_HOST",),
-    "subnet_ids": ("AURORA_EVENTS_SUBNET_IDS",),
-    "security_group_ids": ("AURORA_EVENTS_SECURITY_GROUP_IDS",),
+    **DEPLOYMENT_VARIABLES,
 }
+# boto3 sends every call there when set (moto locally); read to know where calls go.
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 
 
 class SettingsError(ValueError):
     """The config file cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the commands are configured with."""
+
+    deployment: Deployment = field(default_factory=Deployment)
+    region: str | None = None
+    profile: str | None = None
+    # Where boto3 sends the calls when not AWS (a local emulator); None on AWS.
+    endpoint_url: str | None = None
+
+    def configure_boto3(self) -> None:
+        """Make the region and profile boto3's defaults (its chain does the rest)."""
+        boto3.setup_default_session(region_name=self.region, profile_name=self.profile)
 
 
 def load_config(path: Path) -> dict[str, str]:
@@ -68,17 +86,26 @@ def load_config(path: Path) -> dict[str, str]:
     return settings
 
 
-def apply_settings(
-    config: dict[str, str],
-    overrides: dict[str, str | None],
-    environ: MutableMapping[str, str] | None = None,
-) -> None:
-    """Put settings into the environment: overrides always, the file's where none is set."""
+def resolve_settings(
+    config: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    options: Mapping[str, str | None] | None = None,
+) -> Settings:
+    """The settings: ``options`` (the command line) over ``environ`` over ``config``."""
     environ = os.environ if environ is None else environ
-    for key, value in config.items():
-        for name in ENVIRONMENT_NAMES[key]:
-            environ.setdefault(name, value)
-    for key, value in overrides.items():
-        if value:
-            for name in ENVIRONMENT_NAMES[key]:
-                environ[name] = value
+    values = {
+        **config,
+        **variable_values(ENVIRONMENT_NAMES, environ),
+        **{key: value for key, value in (options or {}).items() if value},
+    }
+    return Settings(
+        deployment=Deployment.from_values(values),
+        region=values.get("region") or None,
+        profile=values.get("profile") or None,
+        endpoint_url=environ.get(ENDPOINT_VARIABLE) or None,
+    )
+
+
+def current_region() -> str | None:
+    """The region boto3 uses: the configured default session's, else its chain's."""
+    return (boto3.DEFAULT_SESSION or boto3.session.Session()).region_name

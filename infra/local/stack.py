@@ -24,8 +24,10 @@ import boto3
 
 from functions.common.database import DatabaseSettings
 from infra.aws import db_grants
-from infra.aws.aurora_access import AuroraAccessConfig, apply_plan, plan_aurora_access
-from infra.aws.event_path import EventPathResources, apply_event_path
+from infra.aws.aurora_config import AuroraAccessConfig
+from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.changes import apply_changes
+from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
 from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
 from infra.local import emulation
 from infra.local.api_gateway import LocalApiGateway
@@ -85,12 +87,14 @@ class LocalStack:
     def __init__(self, base_dir: Path, settings: StackSettings | None = None) -> None:
         self.base_dir = Path(base_dir)
         self.settings = settings or StackSettings()
-        # The local poller stands in for the event source mapping (see ensure_event_source).
         self.deployment = replace(
             self.settings.deployment,
             database_secret_id=self.settings.deployment.resource_name(DATABASE_SECRET),
-            event_sources_enabled=False,
-            package_dependencies=False,  # moto runs no code: the sources are enough
+        )
+        # Where the local event path departs from AWS's.
+        self.event_path_options = EventPathOptions(
+            event_sources_enabled=False,  # no event source mappings: the local poller stands in
+            vendor_dependencies=False,  # no vendored dependencies: moto runs no code
         )
         self.aws = LocalAwsServer()
         self.db = MariaDBServer(self.base_dir / "mysql")
@@ -113,7 +117,7 @@ class LocalStack:
             self.db.start()
             self.create_database(APP_DATABASE)
             self._store_database_secret()
-            self.resources = apply_event_path(self.deployment)
+            self.resources = apply_event_path(self.deployment, self.event_path_options)
             self.aurora_access = self._give_cluster_lambda_access()
             self.tail_queue_url = self._subscribe_tail_queue()
             self.runtime = LambdaRuntime(
@@ -295,7 +299,7 @@ class LocalStack:
             ),
             prefix=self.deployment.prefix,
         )
-        apply_plan(plan_aurora_access(config))
+        apply_changes(plan_aurora_access(config))
         return config
 
     def _subscribe_tail_queue(self) -> str:

@@ -47,3 +47,18 @@ def test_deployment_prefix_comes_from_the_environment():
         == "shop-notify"
     )
     assert Deployment.from_env({}).resource_name("notify") == "aurora-events-notify"
+
+
+def test_every_deployment_setting_has_its_variable_and_is_read_from_it():
+    from dataclasses import fields
+
+    from infra.catalog import DEPLOYMENT_VARIABLES
+
+    assert set(DEPLOYMENT_VARIABLES) == {f.name for f in fields(Deployment)}
+    environ = {names[0]: f"{key}-value" for key, names in DEPLOYMENT_VARIABLES.items()}
+    environ["AURORA_EVENTS_SUBNET_IDS"] = "subnet-a, subnet-b,"
+    deployment = Deployment.from_env(environ)
+    assert deployment.subnet_ids == ("subnet-a", "subnet-b")
+    assert deployment.security_group_ids == ("security_group_ids-value",)
+    assert deployment.cluster == "cluster-value"
+    assert Deployment.from_env({"AURORA_EVENTS_EMAIL_FROM": ""}) == Deployment()

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from infra.aws.queues import replay_dead_letters
+from infra.aws.queue_operations import replay_dead_letters
 from infra.local.event_source import failed_message_ids, sqs_event
 from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
 from infra.local.stack import APP_DATABASE

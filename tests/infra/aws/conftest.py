@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore import xform_name
 
-from infra.aws.aurora_access import AuroraAccessConfig
+from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.commands import register
+from infra.aws.settings import resolve_settings
 from infra.local import emulation
 
 V3_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
@@ -132,7 +133,7 @@ def run_aurora_events(command: str) -> int:
     words = shlex.split(command)
     assert words[0] == "aurora-events", command
     parser = argparse.ArgumentParser(prog="aurora-events")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True), resolve_settings({}))
     args = parser.parse_args(words[1:])
     return args.run(args)
 

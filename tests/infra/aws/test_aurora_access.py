@@ -6,17 +6,13 @@ import json
 import boto3
 import pytest
 
-from infra.aws import aurora_access
-from infra.aws.aurora_access import (
-    AuroraAccessConfig,
-    AuroraAccessError,
-    apply_plan,
-    plan_aurora_access,
-    plan_destroy,
-)
+from infra.aws import aurora_policies, aurora_state
+from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
+from infra.aws.aurora_destroy import plan_destroy
+from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes, describe_plan
-from infra.aws.iam_documents import service_trust_policy
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.policy_documents import service_trust_policy
 from tests.infra.aws.conftest import V2_ENGINE_VERSION, create_cluster, describe_cluster, unique
 
 
@@ -141,7 +137,7 @@ def test_plan_after_a_function_was_removed_from_the_policy_shows_exactly_that(
 ):
     apply_changes(plan_aurora_access(config))
     notify, email = function_arns
-    shrunk = aurora_access.invoke_policy_document([notify])
+    shrunk = aurora_policies.invoke_policy_document([notify])
     iam = boto3.client("iam")
     policy_arn = iam.list_attached_role_policies(RoleName=config.role_name)["AttachedPolicies"][0][
         "PolicyArn"
@@ -167,7 +163,7 @@ def test_a_policy_at_iams_five_versions_drops_its_oldest_other_version(config, f
     policy_arn = iam.list_attached_role_policies(RoleName=config.role_name)["AttachedPolicies"][0][
         "PolicyArn"
     ]
-    document = json.dumps(aurora_access.invoke_policy_document(function_arns[:1]))
+    document = json.dumps(aurora_policies.invoke_policy_document(function_arns[:1]))
     for _ in range(4):
         iam.create_policy_version(PolicyArn=policy_arn, PolicyDocument=document, SetAsDefault=True)
 
@@ -273,7 +269,7 @@ def test_destroy_removes_what_apply_made_and_names_what_moto_cannot(config, clus
     apply_changes(plan_aurora_access(config))
     group = f"{config.prefix}-{cluster}-params"
 
-    outcome = apply_plan(plan_destroy(config))
+    outcome = apply_changes(plan_destroy(config))
 
     assert [(c.action, c.resource) for c in outcome.done] == [
         ("update", f"db cluster {cluster} (us-east-1)"),
@@ -311,7 +307,7 @@ def test_destroy_keeps_what_is_not_tagged_as_ours(config, cluster):
     iam.create_role(
         RoleName=config.role_name,
         AssumeRolePolicyDocument=json.dumps(
-            aurora_access.rds_trust_policy([describe_cluster(cluster)["DBClusterArn"]])
+            aurora_policies.rds_trust_policy([describe_cluster(cluster)["DBClusterArn"]])
         ),
     )
     assert [(c.action, c.resource, c.detail) for c in plan_destroy(config)] == [
@@ -337,12 +333,12 @@ def test_function_arns_must_be_exact_unqualified_arns(function_arns):
     ],
 )
 def test_engine_major_version(engine_version, major):
-    assert aurora_access.engine_major_version(engine_version) == major
+    assert aurora_state.engine_major_version(engine_version) == major
 
 
 def test_engine_major_version_refuses_other_engines():
     with pytest.raises(AuroraAccessError, match="not Aurora MySQL v2 or v3"):
-        aurora_access.engine_major_version("16.1")
+        aurora_state.engine_major_version("16.1")
 
 
 def test_an_unknown_cluster_is_a_clear_error(stack, function_arns):
@@ -445,7 +441,7 @@ def test_a_cluster_added_to_the_global_database_joins_the_trust_policy(
 
 def test_the_trust_names_clusters_of_one_account_only():
     with pytest.raises(AuroraAccessError, match="the role serves clusters of one account; got "):
-        aurora_access.rds_trust_policy(
+        aurora_policies.rds_trust_policy(
             [
                 "arn:aws:rds:us-east-1:111111111111:cluster:a",
                 "arn:aws:rds:eu-west-1:222222222222:cluster:b",

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import boto3
 
-from infra.aws.iam_documents import service_trust_policy
+from infra.aws.policy_documents import service_trust_policy
 from tests.infra.aws.conftest import run_aurora_events, unique
 
 

@@ -11,12 +11,14 @@ import boto3
 import pytest
 
 from infra.aws.changes import apply_changes, describe_plan
-from infra.aws.event_path import EventPath
+from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import build_functions_zip
 from infra.catalog import Deployment
 
 _numbers = itertools.count(1)
+# The sources alone: the tests read the zip, nothing runs it.
+UNVENDORED = EventPathOptions(vendor_dependencies=False)
 
 
 def new_path(**options) -> EventPath:
@@ -30,10 +32,9 @@ def new_path(**options) -> EventPath:
         prefix=prefix,
         email_from=f"{prefix}@example.com",
         database_secret_id=f"{prefix}-db",
-        package_dependencies=False,
         **options,
     )
-    event_path = EventPath(deployment)
+    event_path = EventPath(deployment, options=UNVENDORED)
     event_path.secret = secret
     return event_path
 
@@ -185,7 +186,7 @@ def test_destroy_removes_only_what_is_tagged_ours(path):
     sqs = boto3.client("sqs")
     foreign = sqs.create_queue(QueueName=f"{prefix}-not-ours")["QueueUrl"]  # same prefix, no tags
 
-    done = apply_changes(path.plan_destroy())
+    done = apply_changes(path.plan_destroy()).done
     assert {c.action for c in done} == {"delete"}
     functions = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
     assert not [f for f in functions if f.startswith(f"{prefix}-")]
@@ -200,9 +201,7 @@ def test_destroy_removes_only_what_is_tagged_ours(path):
 
 
 def test_a_missing_database_secret_is_named(stack):
-    path = EventPath(
-        Deployment(prefix="t4nosecret", database_secret_id="nope", package_dependencies=False)
-    )
+    path = EventPath(Deployment(prefix="t4nosecret", database_secret_id="nope"), options=UNVENDORED)
     with pytest.raises(Exception, match="database secret 'nope' does not exist"):
         path.plan()
 
@@ -440,7 +439,9 @@ def test_an_untagged_role_with_an_execution_roles_name_is_refused_and_left_alone
 
 def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, foreign_drain_role):
     prefix = path.deployment.prefix
-    adopting = EventPath(path.deployment, path.target, adopt_existing_roles=True)
+    adopting = EventPath(
+        path.deployment, path.target, adopt_existing_roles=True, options=path.options
+    )
     plan = adopting.plan()
     role_changes = [
         (c.action, c.detail) for c in plan if c.resource.startswith(f"iam role {prefix}-drain")

@@ -2,8 +2,7 @@
 
 import pytest
 
-from infra.aws.settings import SettingsError, apply_settings, load_config
-from infra.catalog import Deployment
+from infra.aws.settings import SettingsError, load_config, resolve_settings
 from infra.cli import main
 
 CONFIG = """
@@ -18,14 +17,17 @@ database_secret_id = "shop/app"
 def test_the_file_fills_in_what_the_environment_leaves_unset(tmp_path):
     path = tmp_path / "deploy.toml"
     path.write_text(CONFIG)
-    environ = {"AURORA_EVENTS_PREFIX": "from-env"}
-    apply_settings(load_config(path), {"region": "us-west-2", "profile": None}, environ)
-    assert environ["AURORA_EVENTS_PREFIX"] == "from-env"  # environment beats the file
-    assert (
-        environ["AWS_REGION"] == environ["AWS_DEFAULT_REGION"] == "us-west-2"
-    )  # option beats both
-    assert "AWS_PROFILE" not in environ
-    deployment = Deployment.from_env(environ)
+    environ = {"AURORA_EVENTS_PREFIX": "from-env", "AWS_DEFAULT_REGION": "ap-south-1"}
+    options = {"region": "us-west-2", "profile": None}
+    settings = resolve_settings(load_config(path), environ, options)
+    assert environ == {"AURORA_EVENTS_PREFIX": "from-env", "AWS_DEFAULT_REGION": "ap-south-1"}
+    deployment = settings.deployment
+    assert deployment.prefix == "from-env"  # environment beats the file
+    assert settings.region == "us-west-2"  # option beats both
+    assert settings.profile is None
+    assert settings.endpoint_url is None
+    assert resolve_settings(load_config(path), environ).region == "ap-south-1"
+    assert resolve_settings(load_config(path), {}).region == "eu-west-1"
     assert deployment.cluster == "shop-aurora"
     assert deployment.subnet_ids == ("subnet-a", "subnet-b")
     assert deployment.database_secret_id == "shop/app"

@@ -1,6 +1,9 @@
-"""Operating the ingest queue: how much waits where, and putting dead letters back.
+"""Operating the deployed queues: how much waits where (``aurora-events queues``), and
+replaying dead letters back to their queue (``aurora-events replay``).
 
-Plain boto3 against the deployed names, so the same commands serve the local stack and AWS.
+The queues' settings are declared in :mod:`infra.catalog` and created by
+:mod:`infra.aws.event_path`. Plain boto3 against the deployed names, so the same commands
+serve the local stack and AWS.
 """
 
 from __future__ import annotations

@@ -1,36 +1,17 @@
-"""IAM policy documents and the project's tags: building, reading and comparing them.
+"""IAM policy documents in general: building trust policies, reading statements,
+comparing two documents and evaluating what one allows.
 
-Shared by the event path (execution roles) and Aurora's access chain (its role and policy),
-so both mean the same by "the same policy" and "ours".
+Shared by the event path (execution roles), Aurora's access chain and the doctor, so all
+mean the same by "the same policy" and "allowed". The project's own policies are built
+elsewhere: Aurora's in :mod:`infra.aws.aurora_policies`, the execution roles' in
+:meth:`infra.aws.event_path.EventPath.role_policy`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-
-PROJECT = "aurora-events"
-
-
-# -- tags --------------------------------------------------------------------------------
-
-
-def project_tags(prefix: str) -> dict[str, str]:
-    """The tags every resource of a deployment carries; destroy removes only these."""
-    return {"project": PROJECT, "aurora-events:prefix": prefix}
-
-
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    """AWS's ``[{"Key": ..., "Value": ...}]`` form."""
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
-
-
-def is_project_resource(tags: Iterable[Mapping[str, str]] | Mapping[str, str], prefix: str) -> bool:
-    """True when ``tags`` (AWS's Key/Value list, or a dict) mark a resource of this prefix."""
-    if not isinstance(tags, Mapping):
-        tags = {tag["Key"]: tag["Value"] for tag in tags}
-    return all(tags.get(key) == value for key, value in project_tags(prefix).items())
-
 
 # -- documents ---------------------------------------------------------------------------
 
@@ -146,3 +127,37 @@ def trust_matches(current, desired) -> bool:
         return sorted(json.dumps(_canonical(s), sort_keys=True) for s in statements(document))
 
     return normal(current) == normal(desired)
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def _wildcard(pattern: str, flags: int = 0) -> re.Pattern:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` one character."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z",
+        flags | re.DOTALL,
+    )
+
+
+def _matches(statement: Mapping, action: str, resource: str) -> bool:
+    # Statements with NotAction/NotResource/Condition are not ours to judge: never match.
+    if {"NotAction", "NotResource", "Condition"} & statement.keys():
+        return False
+    actions = as_list(statement.get("Action"))
+    resources = as_list(statement.get("Resource"))
+    return any(_wildcard(a, re.IGNORECASE).match(action) for a in actions) and any(
+        _wildcard(r).match(resource) for r in resources
+    )
+
+
+def policy_allows(documents: Iterable, action: str, resource: str) -> bool:
+    """True when some Allow statement covers ``action`` on ``resource`` and no Deny does.
+
+    ``resource`` may itself be a pattern (``<arn>:*``): it is covered when a statement's
+    resource matches it literally or more broadly.
+    """
+    found = [statement for document in documents for statement in statements(document)]
+    if any(s.get("Effect") == "Deny" and _matches(s, action, resource) for s in found):
+        return False
+    return any(s.get("Effect") == "Allow" and _matches(s, action, resource) for s in found)

@@ -1,0 +1,25 @@
+"""The tags every resource of a deployment carries, and the test "is this ours?" that
+destroy and the adoption refusal rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+PROJECT = "aurora-events"
+
+
+def project_tags(prefix: str) -> dict[str, str]:
+    """The tags every resource of a deployment carries; destroy removes only these."""
+    return {"project": PROJECT, "aurora-events:prefix": prefix}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """AWS's ``[{"Key": ..., "Value": ...}]`` form."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def is_project_resource(tags: Iterable[Mapping[str, str]] | Mapping[str, str], prefix: str) -> bool:
+    """True when ``tags`` (AWS's Key/Value list, or a dict) mark a resource of this prefix."""
+    if not isinstance(tags, Mapping):
+        tags = {tag["Key"]: tag["Value"] for tag in tags}
+    return all(tags.get(key) == value for key, value in project_tags(prefix).items())
