@@ -43,7 +43,7 @@ def deliver_batch(
         try:
             row_event = parse_row_event(event)
         except MalformedEvent as error:
-            rejected(logger, error, event)
+            reject_malformed_event(logger, error, event)
             answer.rejected[str(event_id)] = str(error)
             continue
         try:
