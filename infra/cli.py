@@ -151,7 +151,7 @@ def _stack_admin(stack_dir: Path, env: dict[str, str]):
 
 
 def stack_status(args) -> int:
-    from infra.local.inspect import invocation_counts
+    from infra.local import emulation
 
     pid = stack_pid(args.dir)
     if pid is None:
@@ -163,7 +163,7 @@ def stack_status(args) -> int:
         print(f"  {key}={masked(env[key])}")
     admin = _stack_admin(args.dir, env)
     try:
-        counts = invocation_counts(admin)
+        counts = emulation.event_call_counts(admin)
     finally:
         admin.close()
     print("  lambda_async calls: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
@@ -205,17 +205,12 @@ def tail(args) -> int:
 
 
 def invocations(args) -> int:
+    from infra.local import emulation
+
     env = _use_stack_env(args.dir)
     admin = _stack_admin(args.dir, env)
     try:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, invocation_type, function_name, status, attempts, invoked_at, "
-                "LEFT(payload, 80), LEFT(COALESCE(last_error, ''), 120) "
-                "FROM aurora_emulation.invocations ORDER BY id DESC LIMIT %s",
-                (args.limit,),
-            )
-            rows = cursor.fetchall()
+        rows = emulation.recent_calls(admin, args.limit)
     finally:
         admin.close()
     for row in reversed(rows):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import boto3
 import pymysql
 
-from infra.aws import db_grants, doctor
+from infra.aws import doctor
 from infra.aws.aurora_access import (
     AuroraAccessConfig,
     AuroraAccessError,
@@ -30,6 +30,7 @@ from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.event_path import EventPath, PlanError
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
 from infra.catalog import FUNCTIONS, Deployment
+from infra.database import grants as db_grants
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from infra.aws import db_grants
 from infra.aws.aurora_access import (
     INVOKE_ACTION,
     LAMBDA_ROLE_PARAMETER,
@@ -59,6 +58,7 @@ from infra.aws.iam_documents import (
     trust_matches,
     trusts_service,
 )
+from infra.database import grants as db_grants
 
 LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "network")
 PROBE_PAYLOAD = '{"ping": 1}'
