@@ -269,6 +269,7 @@ class LocalStack:
             **self.aws.environment(),
             "AURORA_EVENTS_PREFIX": self.deployment.prefix,
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
+            "AURORA_EVENTS_STACK_DIR": str(self.base_dir.resolve()),
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
             "AURORA_EVENTS_API_URL": self.api.url if self.api else "",
             "AURORA_EVENTS_CLUSTER": self.aurora_access.cluster if self.aurora_access else "",

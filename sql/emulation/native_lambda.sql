@@ -19,8 +19,9 @@
 -- their bodies at install time. A routine's body is hidden from every account but its
 -- definer (root), so an account calling invoke_async directly with a forged caller lacks
 -- the token and is refused.
--- The local Lambda runtime (infra/local/lambda_runtime.py) reads the records and
--- delivers them to the Python handlers.
+-- The local Lambda runtime (infra/local/lambda_runtime.py) reads the records, through
+-- infra/local/emulation.py (every statement against this schema), and delivers them to
+-- the Python handlers. lambda_sync's half of the emulation is invoke_sync.sql.
 
 CREATE DATABASE IF NOT EXISTS aurora_emulation CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 
