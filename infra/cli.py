@@ -28,7 +28,12 @@ import time
 from pathlib import Path
 
 from infra.aws.commands import add_admin_url_argument, admin_url
-from infra.local.db_server import make_private_dir, read_root_password, write_private_file
+from infra.local.db_server import (
+    make_private_dir,
+    process_running,
+    read_root_password,
+    write_private_file,
+)
 
 DEFAULT_STACK_DIR = Path(".stack")
 # Exported by the stack (`eval "$(aurora-events stack env)"`): the commands that read a
@@ -69,24 +74,6 @@ def masked(text: str) -> str:
 def default_stack_dir() -> Path:
     """The stack whose settings the environment holds, else ``.stack``."""
     return Path(os.environ.get(STACK_DIR_VARIABLE) or DEFAULT_STACK_DIR)
-
-
-def process_running(pid: int) -> bool:
-    """True while process ``pid`` runs: it exists and is not a zombie (exited, not yet
-    reaped: the stack's process is no child of ours, and a container's init may not reap)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not Path("/proc/self").exists():  # no procfs: existing is all that can be told
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def stack_log(stack_dir: Path) -> Path:

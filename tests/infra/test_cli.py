@@ -10,7 +10,7 @@ import sys
 import pymysql
 
 from functions.common.database import parse_database_url
-from infra.cli import process_running
+from infra.local.db_server import process_running
 from tests.support import wait_for
 
 
