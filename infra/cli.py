@@ -28,9 +28,18 @@ import time
 from pathlib import Path
 
 from infra.aws.commands import add_admin_url_argument, admin_url
-from infra.local.db_server import make_private_dir, read_root_password, write_private_file
+from infra.local.db_server import (
+    make_private_dir,
+    process_running,
+    read_root_password,
+    write_private_file,
+)
 
 DEFAULT_STACK_DIR = Path(".stack")
+# Exported by the stack (`eval "$(aurora-events stack env)"`): the commands that read a
+# stack use the one whose settings the shell holds, unless --dir names another.
+STACK_DIR_VARIABLE = "AURORA_EVENTS_STACK_DIR"
+STOP_TIMEOUT_SECONDS = 60
 
 
 class CommandError(RuntimeError):
@@ -62,13 +71,23 @@ def masked(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1****\2", text)
 
 
+def default_stack_dir() -> Path:
+    """The stack whose settings the environment holds, else ``.stack``."""
+    return Path(os.environ.get(STACK_DIR_VARIABLE) or DEFAULT_STACK_DIR)
+
+
+def stack_log(stack_dir: Path) -> Path:
+    """The stack's start log, next to its directory: kept after stop, for post-mortems."""
+    return stack_dir.parent / f"{stack_dir.name}.log"
+
+
 def stack_pid(stack_dir: Path) -> int | None:
+    """The pid of the stack that runs in ``stack_dir``, or None."""
     try:
         pid = int((stack_dir / "stack.pid").read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if process_running(pid) else None
 
 
 def stack_start(args) -> int:
@@ -78,7 +97,7 @@ def stack_start(args) -> int:
         print(masked((stack_dir / "stack.env").read_text()), end="")
         return 0
     make_private_dir(stack_dir)
-    log_path = stack_dir.parent / f"{stack_dir.name}.log"  # kept after stop, for post-mortems
+    log_path = stack_log(stack_dir)
     write_private_file(log_path, "")
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -113,12 +132,16 @@ def stack_stop(args) -> int:
         print(f"no local stack runs in {stack_dir}")
         return 0
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and stack_pid(stack_dir) == pid:
+    # The stack removes its directory before its process ends: wait for the process.
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process_running(pid):
         time.sleep(0.2)
-    if stack_pid(stack_dir) == pid:
-        raise CommandError(f"the stack (pid {pid}) did not stop within 60s")
-    print(f"local stack stopped; {stack_dir} removed")
+    if process_running(pid):
+        raise CommandError(
+            f"the stack (pid {pid}) is still running {STOP_TIMEOUT_SECONDS}s after it was "
+            f"asked to stop; see {stack_log(stack_dir)}"
+        )
+    print(f"local stack stopped (pid {pid} exited); {stack_dir} removed")
     return 0
 
 
@@ -151,7 +174,7 @@ def _stack_admin(stack_dir: Path, env: dict[str, str]):
 
 
 def stack_status(args) -> int:
-    from infra.local.inspect import invocation_counts
+    from infra.local import emulation
 
     pid = stack_pid(args.dir)
     if pid is None:
@@ -163,7 +186,7 @@ def stack_status(args) -> int:
         print(f"  {key}={masked(env[key])}")
     admin = _stack_admin(args.dir, env)
     try:
-        counts = invocation_counts(admin)
+        counts = emulation.event_call_counts(admin)
     finally:
         admin.close()
     print("  lambda_async calls: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
@@ -205,17 +228,12 @@ def tail(args) -> int:
 
 
 def invocations(args) -> int:
+    from infra.local import emulation
+
     env = _use_stack_env(args.dir)
     admin = _stack_admin(args.dir, env)
     try:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, invocation_type, function_name, status, attempts, invoked_at, "
-                "LEFT(payload, 80), LEFT(COALESCE(last_error, ''), 120) "
-                "FROM aurora_emulation.invocations ORDER BY id DESC LIMIT %s",
-                (args.limit,),
-            )
-            rows = cursor.fetchall()
+        rows = emulation.recent_calls(admin, args.limit)
     finally:
         admin.close()
     for row in reversed(rows):
@@ -312,8 +330,8 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
         p.add_argument(
             "--dir",
             type=Path,
-            default=DEFAULT_STACK_DIR,
-            help="the stack's directory (default: .stack)",
+            default=default_stack_dir(),
+            help=f"the stack's directory (default: ${STACK_DIR_VARIABLE}, else .stack)",
         )
         return p
 

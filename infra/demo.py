@@ -22,7 +22,8 @@ from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
 from infra.aws import doctor
 from infra.aws.queue_operations import queue_depths
-from infra.local.inspect import invocation_counts, receive_notifications, sent_emails
+from infra.local import emulation
+from infra.local.inspect import receive_notifications, sent_emails
 from infra.local.stack import APP_DATABASE, APP_USER, LocalStack, StackSettings
 
 LONG_TEXT = ("Sixty kilobytes of feedback. " * 2200)[:61_440]
@@ -100,7 +101,7 @@ def wait_until_settled(stack: LocalStack, timeout: float = 90) -> dict:
     try:
         deadline = time.monotonic() + timeout
         while True:
-            counts = invocation_counts(admin, APP_DATABASE)
+            counts = emulation.event_call_counts(admin, APP_DATABASE)
             if not counts.get("pending") and not counts.get("running"):
                 return counts
             if time.monotonic() > deadline:

@@ -12,7 +12,8 @@ import pytest
 
 from functions.common.database import connect, parse_database_url
 from infra.local import emulation
-from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from infra.local.container_pool import LocalFunction
+from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.stack import LocalStack, StackSettings
 
 FAST_RETRIES = (0.1, 0.2)

@@ -6,8 +6,9 @@ import json
 import time
 from collections.abc import Callable
 
-import pymysql
 import pytest
+
+from infra.local import emulation
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20, interval: float = 0.05):
@@ -23,13 +24,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 20, interval: flo
 
 def invocation_rows(admin, database: str) -> list[dict]:
     """The emulation's records of Event calls made from ``database``, oldest first."""
-    with admin.cursor(pymysql.cursors.DictCursor) as cursor:
-        cursor.execute(
-            "SELECT * FROM aurora_emulation.invocations WHERE database_name = %s "
-            "AND invocation_type = 'Event' ORDER BY id",
-            (database,),
-        )
-        return list(cursor.fetchall())
+    return emulation.event_calls_from(admin, database)
 
 
 def settled_invocations(admin, database: str, expected: int, timeout: float = 30) -> list[dict]:

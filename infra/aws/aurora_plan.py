@@ -14,7 +14,7 @@ Links, in order (shared/reference/aurora-native-lambda.md, "Setup, in order"):
 4. the role associated with the cluster (no FeatureName: that is the Aurora PostgreSQL form).
 
 Links 3 and 4 are made on every cluster of a global database. The database grant is
-:mod:`infra.aws.db_grants`; checking the whole chain is :mod:`infra.aws.doctor`; undoing
+:mod:`infra.database.grants`; checking the whole chain is :mod:`infra.aws.doctor`; undoing
 it is :mod:`infra.aws.aurora_destroy`.
 
 :func:`plan_aurora_access` only reads (:mod:`infra.aws.aurora_state`); the returned

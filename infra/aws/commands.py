@@ -18,7 +18,7 @@ from collections.abc import Callable
 import boto3
 import pymysql
 
-from infra.aws import db_grants, doctor
+from infra.aws import doctor
 from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
 from infra.aws.aurora_destroy import plan_destroy
 from infra.aws.aurora_plan import plan_aurora_access
@@ -28,6 +28,7 @@ from infra.aws.event_path import EventPath, PlanError
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
 from infra.aws.settings import Settings
 from infra.catalog import FUNCTIONS, Deployment
+from infra.database import grants as db_grants
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from infra.aws import db_grants
 from infra.aws.aurora_config import (
     INVOKE_ACTION,
     LAMBDA_ROLE_PARAMETER,
@@ -57,6 +56,7 @@ from infra.aws.policy_documents import (
     trust_matches,
     trusts_service,
 )
+from infra.database import grants as db_grants
 
 LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "network")
 PROBE_PAYLOAD = '{"ping": 1}'

@@ -157,7 +157,7 @@ class MariaDBServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 break
-            if self.process is None and not _alive(pid):
+            if self.process is None and not process_running(pid):
                 break
             time.sleep(0.05)
         else:
@@ -182,7 +182,7 @@ class MariaDBServer:
 
     def is_running(self) -> bool:
         pid = self._pid()
-        return pid is not None and _alive(pid)
+        return pid is not None and process_running(pid)
 
     # -- connections -----------------------------------------------------------------
 
@@ -291,11 +291,20 @@ class MariaDBServer:
             return "(no log)"
 
 
-def _alive(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """True while process ``pid`` runs: it exists and is not a zombie (exited, not yet
+    reaped: a process that is no child of ours, under a container's init that may not
+    reap)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    if not Path("/proc/self").exists():  # no procfs: existing is all that can be told
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

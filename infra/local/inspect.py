@@ -1,5 +1,6 @@
 """Reading what the local stack delivered: SNS notifications (through the tail queue),
-SES emails, Lambda failure records, and the emulation's record of calls."""
+SES emails and Lambda failure records. (The emulation's record of calls is read through
+:mod:`infra.local.emulation`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import urllib.request
 from dataclasses import dataclass
 
 import boto3
-import pymysql
 
 from infra.local.aws_server import SES_SENT_PATH
 
@@ -72,17 +72,3 @@ def peek_failures(queue_url: str) -> list[dict]:
         for message in fresh:
             seen.add(message["MessageId"])
             records.append(json.loads(message["Body"]))
-
-
-def invocation_counts(admin: pymysql.connections.Connection, database: str | None = None) -> dict:
-    """``{status: count}`` of recorded Event calls (optionally from one database only)."""
-    query = (
-        "SELECT status, COUNT(*) FROM aurora_emulation.invocations WHERE invocation_type = 'Event'"
-    )
-    arguments: tuple = ()
-    if database is not None:
-        query += " AND database_name = %s"
-        arguments = (database,)
-    with admin.cursor() as cursor:
-        cursor.execute(query + " GROUP BY status", arguments)
-        return dict(cursor.fetchall())

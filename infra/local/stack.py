@@ -23,22 +23,24 @@ from pathlib import Path
 import boto3
 
 from functions.common.database import DatabaseSettings
-from infra.aws import db_grants
 from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
 from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
+from infra.database import grants
 from infra.local import emulation
 from infra.local.api_gateway import LocalApiGateway
 from infra.local.aws_server import LocalAwsServer
+from infra.local.container_pool import LocalFunction
 from infra.local.db_server import MariaDBServer, make_private_dir, write_private_file
 from infra.local.event_source import SqsEventSourcePoller
-from infra.local.lambda_runtime import DEFAULT_RETRY_DELAYS, LambdaRuntime, LocalFunction
+from infra.local.lambda_delivery import DEFAULT_RETRY_DELAYS
+from infra.local.lambda_runtime import LambdaRuntime
 from sql import quote_identifier, quote_string
 
 APP_DATABASE = "aurora_events"
-# Two accounts, as on Aurora (see infra/aws/db_grants.py): the migration account owns the
+# Two accounts, as on Aurora (see infra/database/grants.py): the migration account owns the
 # schema and defines the triggers (it holds the Lambda role); the drain's account only
 # reads and inserts the rows of the tables it writes.
 APP_USER = "app"
@@ -186,7 +188,7 @@ class LocalStack:
                     f"CREATE DATABASE {quote_identifier(name)} "
                     "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                 )
-                account = db_grants.account_literal(APP_USER, "%")
+                account = grants.account_literal(APP_USER, "%")
                 cursor.execute(
                     f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY "
                     f"{quote_string(self._app_password)}"
@@ -194,12 +196,12 @@ class LocalStack:
                 cursor.execute(f"GRANT ALL ON {quote_identifier(name)}.* TO {account}")
                 # No privileges yet: the tables it writes exist once migrated (migrate()).
                 cursor.execute(
-                    f"CREATE USER IF NOT EXISTS {db_grants.account_literal(DRAIN_USER, '%')} "
+                    f"CREATE USER IF NOT EXISTS {grants.account_literal(DRAIN_USER, '%')} "
                     f"IDENTIFIED BY {quote_string(self._drain_password)}"
                 )
             emulation.install(admin, [name])
             # The same grant as on Aurora (here in the emulation's dialect).
-            db_grants.grant_lambda_access(admin, APP_USER, "%")
+            grants.grant_lambda_access(admin, APP_USER, "%")
         finally:
             admin.close()
         return self.database_url(name)
@@ -219,9 +221,7 @@ class LocalStack:
         """The drain's table privileges in database ``name`` (after its migrations)."""
         admin = self.db.connect_root()
         try:
-            return db_grants.grant_drain_access(
-                admin, DRAIN_USER, "%", name, definer=(APP_USER, "%")
-            )
+            return grants.grant_drain_access(admin, DRAIN_USER, "%", name, definer=(APP_USER, "%"))
         finally:
             admin.close()
 
@@ -273,6 +273,7 @@ class LocalStack:
             **self.aws.environment(),
             "AURORA_EVENTS_PREFIX": self.deployment.prefix,
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
+            "AURORA_EVENTS_STACK_DIR": str(self.base_dir.resolve()),
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
             "AURORA_EVENTS_API_URL": self.api.url if self.api else "",
             "AURORA_EVENTS_CLUSTER": self.aurora_access.cluster if self.aurora_access else "",

@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from infra.aws.queue_operations import replay_dead_letters
+from infra.local.container_pool import LocalFunction
 from infra.local.event_source import failed_message_ids, sqs_event
-from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.stack import APP_DATABASE
 from tests.support import wait_for
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.aws import db_grants
+from infra.database import grants as db_grants
 from infra.local import emulation
 from infra.local.stack import APP_USER
 from tests.infra.test_ingest_path import ingest_database, order, orders_of, post, queue_counts
@@ -34,13 +34,10 @@ class Breakage:
     error: str
 
     def apply(self, root, stack) -> None:
-        with root.cursor() as cursor:
-            if self.name == "notify-function-not-deployed":
-                cursor.execute(
-                    "DELETE FROM aurora_emulation.functions WHERE function_name = %s",
-                    (stack.deployment.resource_name("notify"),),
-                )
-            else:
+        if self.name == "notify-function-not-deployed":
+            emulation.unregister_function(root, stack.deployment.resource_name("notify"))
+        else:
+            with root.cursor() as cursor:
                 cursor.execute(f"REVOKE AWS_LAMBDA_ACCESS FROM '{APP_USER}'@'%'")
 
     def undo(self, root, stack) -> None:

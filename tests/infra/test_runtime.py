@@ -6,8 +6,9 @@ import logging
 import boto3
 
 from functions.common.database import DatabaseSettings
+from infra.local.container_pool import LocalFunction
 from infra.local.inspect import peek_failures
-from infra.local.lambda_runtime import LambdaRuntime, LocalFunction
+from infra.local.lambda_runtime import LambdaRuntime
 from tests.support import settled_invocations, wait_for
 
 
@@ -150,7 +151,7 @@ def test_a_success_is_not_run_again_when_the_database_drops_before_its_outcome_i
     )
     settings = DatabaseSettings(host="127.0.0.1", port=stack.db.port, user=user, password=password)
     runtime = LambdaRuntime(settings, [function], log_dir=tmp_path)
-    caplog.set_level(logging.WARNING, logger="infra.local.lambda_runtime")
+    caplog.set_level(logging.WARNING, logger="infra.local.lambda_delivery")
     runtime.start()
     try:
         call_async(database, arn, {"database": database.name, "user": user})

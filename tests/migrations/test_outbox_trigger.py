@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.aws import db_grants
+from infra.database import grants as db_grants
 from migrations.event_outbox import OutboxNotEmpty
 from migrations.lambda_trigger import LambdaTrigger
 from migrations.row_event_sql import TriggerDefinitionError

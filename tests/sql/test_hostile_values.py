@@ -17,7 +17,7 @@ import pymysql
 import pytest
 
 from functions.common.database import SESSION_SQL_MODE, connect
-from infra.aws import db_grants
+from infra.database import grants as db_grants
 from infra.local import emulation
 from migrations.function_arns import FunctionArnError, resolve_function_arn
 from migrations.row_event_sql import (

@@ -3,8 +3,10 @@ import re
 import pytest
 
 import sql
-from infra.aws import db_grants
-from infra.aws.db_grants import Server
+from infra.database import grants as db_grants
+from infra.database.dialects import AURORA_DIALECTS
+from infra.database.grants import Server
+from infra.local.grant_dialects import EMULATED_DIALECTS
 from sql import SqlTemplateError, quote_identifier, quote_string, render_text, split_statements
 
 
@@ -111,10 +113,10 @@ ISSUE_HOST = "h';\x0bGRANT ALL PRIVILEGES ON *.* TO mallory;\x0b-- "
 @pytest.mark.parametrize(
     "server",
     [
-        Server(3, False, "3.05.2"),
-        Server(2, False, "2.11.2"),
-        Server(3, True, "10.11"),
-        Server(2, True, "10.11"),
+        Server(AURORA_DIALECTS[3], "3.05.2"),
+        Server(AURORA_DIALECTS[2], "2.11.2"),
+        Server(EMULATED_DIALECTS[3], "10.11"),
+        Server(EMULATED_DIALECTS[2], "10.11"),
     ],
     ids=["aurora-v3", "aurora-v2", "emulated-v3", "emulated-v2"],
 )

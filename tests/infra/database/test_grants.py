@@ -1,11 +1,13 @@
-"""The database grant for the trigger definer, on the real MariaDB with the emulation:
-the v3 path (a default role) and the v2 path (the INVOKE LAMBDA privilege)."""
+"""The database grants (:mod:`infra.database.grants`), on the real MariaDB with the
+emulation: the trigger definer's v3 path (a default role) and v2 path (the INVOKE LAMBDA
+privilege), Aurora's statements, and the drain's account."""
 
 import pymysql
 import pytest
 
-from infra.aws import db_grants
-from infra.aws.db_grants import AccountNotFound, Server
+from infra.database import grants as db_grants
+from infra.database.dialects import AURORA_DIALECTS
+from infra.database.grants import AccountNotFound, Server
 from tests.infra.aws.conftest import unique
 from tests.support import invocation_rows
 
@@ -117,8 +119,8 @@ def test_v2_privilege_path_a_trigger_works_with_invoke_lambda_and_gets_1227_with
 
 
 def test_aurora_statements_use_mysql_8_and_5_7_forms():
-    v3 = Server(3, False, "3.05.2")
-    v2 = Server(2, False, "2.11.2")
+    v3 = Server(AURORA_DIALECTS[3], "3.05.2")
+    v2 = Server(AURORA_DIALECTS[2], "2.11.2")
     assert db_grants.grant_statements(v3, "app", "%") == [
         "GRANT AWS_LAMBDA_ACCESS TO 'app'@'%'",
         "SET DEFAULT ROLE AWS_LAMBDA_ACCESS TO 'app'@'%'",

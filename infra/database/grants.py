@@ -1,0 +1,243 @@
+"""Grants: the Lambda access the trigger definer needs, and the drain's table rights.
+
+Run as the admin user. The server's :class:`~infra.database.dialects.GrantDialect`
+decides the statements (:mod:`infra.database.dialects` for Aurora v3 and v2; a server
+that only imitates Aurora registers a detector that supplies its own, see
+:func:`register_server_detector`).
+
+The account must exist exactly as ``'user'@'host'``: MySQL matches a connection to one
+account row, and a grant to ``'app'@'%'`` does nothing for ``'app'@'10.0.%'``.
+
+Two accounts, never one: the migration account defines the triggers (DDL and the Lambda
+grant above); the drain's runtime account only reads and inserts the rows of the tables
+it writes (``sql/grants/drain_writes.sql``), so its leaked credentials can neither drop a
+trigger nor invoke a function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pymysql
+
+import sql
+from functions.common.resources import RESOURCES
+from infra.database.dialects import (
+    AURORA_DIALECTS,
+    LAMBDA_ROLE,
+    GrantDialect,
+    LambdaAccess,
+    account_literal,
+    has_invoke_lambda,
+)
+from infra.database.statements import execute_all, fetch_all, fetch_value
+from sql import quote_identifier, quote_string
+
+__all__ = [
+    "LAMBDA_ROLE",
+    "AccountNotFound",
+    "GrantError",
+    "LambdaAccess",
+    "Server",
+    "account_literal",
+    "has_invoke_lambda",
+]
+
+
+class GrantError(RuntimeError):
+    """The grant cannot be made or checked; the message says why."""
+
+
+class AccountNotFound(GrantError):
+    """No account matches ``'user'@'host'`` exactly."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """What the admin connection talks to, as far as the Lambda grant is concerned."""
+
+    dialect: GrantDialect
+    version: str  # @@aurora_version, or VERSION() for an imitation
+
+    @property
+    def aurora_major(self) -> int:
+        return self.dialect.aurora_major
+
+    @property
+    def emulated(self) -> bool:
+        return self.dialect.emulated
+
+    def describe(self) -> str:
+        return self.dialect.describe(self.version)
+
+
+# A detector is given a server that is not Aurora and its VERSION(): it answers the
+# Server when it recognises an imitation of Aurora, None when the server is not its kind,
+# and raises GrantError when it is its kind but unusable.
+ServerDetector = Callable[[pymysql.connections.Connection, str], Server | None]
+_detectors: list[ServerDetector] = []
+
+
+def register_server_detector(detector: ServerDetector) -> None:
+    """Let :func:`detect_server` recognise another kind of server (once per detector)."""
+    if detector not in _detectors:
+        _detectors.append(detector)
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """Split ``user@host`` (host defaults to ``%``); quotes around either part are dropped."""
+    user, _, host = text.rpartition("@") if "@" in text else (text, "", "%")
+    user, host = user.strip().strip("'`\""), host.strip().strip("'`\"")
+    if not user:
+        raise GrantError(f"expected an account as user@host, got {text!r}")
+    return user, host or "%"
+
+
+def aurora_major_from_version(aurora_version: str) -> int:
+    """2 or 3 from ``@@aurora_version`` (``3.05.2``, ``2.11.2``)."""
+    major = aurora_version.strip().split(".", 1)[0]
+    if major not in ("2", "3"):
+        raise GrantError(f"unsupported Aurora MySQL version {aurora_version!r} (need 2.x or 3.x)")
+    return int(major)
+
+
+def aurora_version(connection: pymysql.connections.Connection) -> str | None:
+    """``@@aurora_version``, or None when the server is not Aurora MySQL."""
+    try:
+        return str(fetch_value(connection, "server/aurora_version.sql"))
+    except pymysql.err.OperationalError:  # 1193 unknown system variable: not Aurora
+        return None
+
+
+def detect_server(connection: pymysql.connections.Connection) -> Server:
+    """Aurora v3, Aurora v2, or a registered imitation; :class:`GrantError` otherwise."""
+    version = aurora_version(connection)
+    if version is not None:
+        return Server(AURORA_DIALECTS[aurora_major_from_version(version)], version)
+    version = str(fetch_value(connection, "server/version.sql"))
+    for detector in _detectors:
+        server = detector(connection, version)
+        if server is not None:
+            return server
+    raise GrantError(
+        f"this server ({version}) is neither Aurora MySQL nor MariaDB: "
+        "lambda_async exists only on Aurora (and in the local emulation on MariaDB)"
+    )
+
+
+def grant_statements(server: Server, user: str, host: str) -> list[str]:
+    """The statements that give ``user@host`` Lambda access on ``server``, rendered."""
+    return server.dialect.grant_statements(user, host)
+
+
+def default_role_statements(server: Server, user: str, host: str) -> list[str]:
+    """Only the statement that makes the role a default role (v3 and its emulation)."""
+    return [
+        statement
+        for statement in grant_statements(server, user, host)
+        if statement.upper().startswith("SET DEFAULT ROLE")
+    ]
+
+
+def account_hosts(
+    connection: pymysql.connections.Connection, server: Server, user: str
+) -> list[str]:
+    """The hosts of every account named ``user`` (roles excluded), sorted."""
+    return server.dialect.account_hosts(connection, user)
+
+
+def missing_account_message(user: str, host: str, hosts: Iterable[str]) -> str:
+    """Why ``user@host`` matches no account, naming the accounts ``user`` does have."""
+    hosts = list(hosts)
+    wanted = account_literal(user, host)
+    if not hosts:
+        return f"no account {wanted} on this server, and no account named {quote_string(user)}"
+    existing = ", ".join(account_literal(user, h) for h in hosts)
+    return (
+        f"no account {wanted} on this server; the accounts named {quote_string(user)}: {existing}"
+    )
+
+
+def find_account(connection, server: Server, user: str, host: str) -> None:
+    """Raise :class:`AccountNotFound` unless ``user@host`` exists exactly."""
+    hosts = account_hosts(connection, server, user)
+    # Host names compare case-insensitively in MySQL's account matching; user names do not.
+    if host.lower() not in (h.lower() for h in hosts):
+        raise AccountNotFound(missing_account_message(user, host, hosts))
+
+
+def lambda_access(
+    connection: pymysql.connections.Connection, server: Server, user: str, host: str
+) -> LambdaAccess:
+    """What ``user@host`` holds: the role or privilege, and whether it is active."""
+    return server.dialect.lambda_access(connection, user, host)
+
+
+def grant_lambda_access(
+    connection: pymysql.connections.Connection, user: str, host: str
+) -> tuple[Server, list[str]]:
+    """Give ``user@host`` Lambda access; return the server and the statements run."""
+    server = detect_server(connection)
+    find_account(connection, server, user, host)
+    statements = grant_statements(server, user, host)
+    execute_all(connection, statements)
+    return server, statements
+
+
+# -- the drain's runtime account --------------------------------------------------------
+
+
+def drain_tables() -> list[str]:
+    """The tables the drain writes: one per resource of the ingest API."""
+    return [resource.table for resource in RESOURCES]
+
+
+def drain_grant_statements(database: str, user: str, host: str) -> list[str]:
+    """The statements that let ``user@host`` write the drain's rows in ``database``."""
+    account = account_literal(user, host)
+    return [
+        statement
+        for table in drain_tables()
+        for statement in sql.render(
+            "grants/drain_writes.sql",
+            table=f"{quote_identifier(database)}.{quote_identifier(table)}",
+            account=account,
+        )
+    ]
+
+
+def grant_drain_access(
+    connection: pymysql.connections.Connection,
+    user: str,
+    host: str,
+    database: str,
+    definer: tuple[str, str] | None = None,
+) -> list[str]:
+    """Give the drain's account its table privileges in ``database``; return the statements.
+
+    Refuses the triggers' definer (``definer``, when known) and an account that holds
+    Lambda access: the runtime account must not be able to invoke functions.
+    """
+    if definer is not None and (user, host.lower()) == (definer[0], definer[1].lower()):
+        raise GrantError(
+            f"the drain's account {account_literal(user, host)} is the triggers' definer: "
+            "use a separate account that can only write rows"
+        )
+    server = detect_server(connection)
+    find_account(connection, server, user, host)
+    if lambda_access(connection, server, user, host).granted:
+        raise GrantError(
+            f"{account_literal(user, host)} holds Lambda access: the drain's account must "
+            "only write rows (revoke it, or use another account)"
+        )
+    present = {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
+    missing = [table for table in drain_tables() if table not in present]
+    if missing:
+        raise GrantError(
+            f"table {database}.{missing[0]} does not exist: run the migrations "
+            "(alembic upgrade head) before granting the drain's account"
+        )
+    statements = drain_grant_statements(database, user, host)
+    execute_all(connection, statements)
+    return statements

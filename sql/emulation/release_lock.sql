@@ -1,0 +1,2 @@
+-- Release a user-level lock (%s) this session holds.
+SELECT RELEASE_LOCK(%s);

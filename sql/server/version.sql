@@ -1,0 +1,2 @@
+-- The server's version string (MariaDB's contains "MariaDB").
+SELECT VERSION();

@@ -1,0 +1,87 @@
+"""The layers of ``infra/``: provisioning (``infra/aws``) and the database side
+(``infra/database``) never import the local stack (``infra/local``), which may import
+both; and no cycle runs between the three packages."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ("infra.aws", "infra.database", "infra.local")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in the file (also inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            # `from infra import local` imports the package infra.local
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def layer_of(module: str) -> str | None:
+    return next(
+        (layer for layer in LAYERS if module == layer or module.startswith(layer + ".")), None
+    )
+
+
+def modules_under(package: str) -> list[Path]:
+    return sorted((REPO_ROOT / package.replace(".", "/")).rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for package in ("infra.aws", "infra.database") for path in modules_under(package)],
+    ids=lambda path: module_name(path),
+)
+def test_provisioning_and_the_database_side_never_import_the_local_stack(path):
+    assert not [m for m in imported_modules(path) if layer_of(m) == "infra.local"]
+
+
+def layer_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {layer: set() for layer in LAYERS}
+    for layer in LAYERS:
+        for path in modules_under(layer):
+            for module in imported_modules(path):
+                target = layer_of(module)
+                if target is not None and target != layer:
+                    graph[layer].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path that ends where it starts, or None."""
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node) :] + [node]
+        for successor in sorted(graph[node]):
+            cycle = visit(successor, path + [node])
+            if cycle:
+                return cycle
+        return None
+
+    return next((cycle for node in graph if (cycle := visit(node, []))), None)
+
+
+def test_no_import_cycle_between_aws_the_database_side_and_the_local_stack():
+    assert find_cycle(layer_graph()) is None
+
+
+def test_the_cycle_finder_finds_the_cycle_there_was():
+    # Before infra/database: infra.aws.db_grants imported infra.local.emulation while
+    # infra.local.stack imported infra.aws.
+    graph = {"infra.aws": {"infra.local"}, "infra.database": set(), "infra.local": {"infra.aws"}}
+    assert find_cycle(graph) == ["infra.aws", "infra.local", "infra.aws"]
