@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 DEFAULT_PREFIX = "aurora-events"
 DRAIN_TIMEOUT_SECONDS = 30
+RELAY_TIMEOUT_SECONDS = 300
+# The functions outbox triggers deliver to, through the relay (its invoke permission).
+OUTBOX_TARGETS = ("notify", "email")
 
 
 # -- references resolved when the resources exist ----------------------------------------
@@ -49,7 +52,9 @@ class QueueArn:
 
 @dataclass(frozen=True)
 class DatabaseSecretArn:
-    """The ARN of the deployment's database secret (for permissions)."""
+    """The ARN of a database secret of the deployment (for permissions), by setting."""
+
+    setting: str = "database_secret_id"
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,15 @@ class EmailIdentityArn:
     """The ARN of the deployment's SES sending identity (for permissions)."""
 
 
+@dataclass(frozen=True)
+class FunctionArn:
+    """The ARN of a declared function (for permissions: the relay invokes its targets)."""
+
+    function: str
+
+
 EnvironmentValue = str | TopicArn | QueueUrl | Setting
-PermissionResource = TopicArn | QueueArn | DatabaseSecretArn | EmailIdentityArn
+PermissionResource = TopicArn | QueueArn | DatabaseSecretArn | EmailIdentityArn | FunctionArn
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,28 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(Permission(("ses:SendEmail", "ses:SendRawEmail"), EmailIdentityArn()),),
         invoked_by_aurora=True,
     ),
+    FunctionSpec(
+        name="relay",
+        handler="functions.relay.handler.handler",
+        description="Delivers the outbox's due events to their target functions, in batches.",
+        invoked_by="the outbox trigger's doorbell (Aurora `lambda_async`) and a schedule",
+        timeout_seconds=RELAY_TIMEOUT_SECONDS,
+        environment={
+            "DATABASE_SECRET_ID": Setting("relay_database_secret_id"),
+            "DATABASE_HOST": Setting("database_host"),
+        },
+        # A lost doorbell costs nothing: the schedule finds the events. No retries.
+        max_retry_attempts=0,
+        on_failure_queue=None,
+        permissions=(
+            *(Permission(("lambda:InvokeFunction",), FunctionArn(t)) for t in OUTBOX_TARGETS),
+            Permission(
+                ("secretsmanager:GetSecretValue",), DatabaseSecretArn("relay_database_secret_id")
+            ),
+        ),
+        in_vpc=True,
+        invoked_by_aurora=True,  # the doorbell
+    ),
 )
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -237,6 +271,7 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "email_from": ("AURORA_EVENTS_EMAIL_FROM",),
     "email_to": ("AURORA_EVENTS_EMAIL_TO",),
     "database_secret_id": ("AURORA_EVENTS_DATABASE_SECRET_ID",),
+    "relay_database_secret_id": ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID",),
     "database_host": ("AURORA_EVENTS_DATABASE_HOST",),
     "subnet_ids": ("AURORA_EVENTS_SUBNET_IDS",),
     "security_group_ids": ("AURORA_EVENTS_SECURITY_GROUP_IDS",),
@@ -253,6 +288,8 @@ class Deployment:
     # The drain's database: a Secrets Manager secret (RDS format), and optionally a host
     # that overrides the secret's, e.g. an RDS Proxy endpoint.
     database_secret_id: str = ""
+    # The outbox relay's database account (it may only work the outbox table).
+    relay_database_secret_id: str = ""
     database_host: str = ""
     cluster: str = ""  # the Aurora DB cluster identifier (Aurora access, doctor)
     # The VPC the in-VPC functions (the drain) run in: the database's subnets and a

@@ -43,6 +43,7 @@ from infra.catalog import (
     Deployment,
     EmailIdentityArn,
     EventSourceSpec,
+    FunctionArn,
     FunctionSpec,
     QueueArn,
     QueueSpec,
@@ -186,10 +187,11 @@ class EventPath:
                 return None
         return self._queue_urls[queue]
 
-    def secret_arn(self) -> str:
-        secret = self.deployment.database_secret_id
+    def secret_arn(self, setting: str = "database_secret_id") -> str:
+        secret = getattr(self.deployment, setting)
         if not secret:
-            raise PlanError("the drain needs the database secret: set database_secret_id")
+            whose = "the relay" if setting.startswith("relay") else "the drain"
+            raise PlanError(f"{whose} needs its database secret: set {setting}")
         try:
             return self.secrets.describe_secret(SecretId=secret)["ARN"]
         except self.secrets.exceptions.ResourceNotFoundException:
@@ -203,9 +205,12 @@ class EventPath:
         if isinstance(resource, QueueArn):
             return self.queue_arn(resource.queue)
         if isinstance(resource, DatabaseSecretArn):
-            return self.secret_arn()
+            return self.secret_arn(resource.setting)
         if isinstance(resource, EmailIdentityArn):
             return self.target.arn("ses", f"identity/{self.deployment.email_from}")
+        if isinstance(resource, FunctionArn):
+            name = self.deployment.resource_name(resource.function)
+            return self.target.arn("lambda", f"function:{name}")
         raise TypeError(f"no ARN for {resource!r}")
 
     # -- the plan ----------------------------------------------------------------------

@@ -44,6 +44,8 @@ __all__ = [
     "has_invoke_lambda",
 ]
 
+OUTBOX_TABLE = "aurora_events_outbox"  # created by migrations/event_outbox.py
+
 
 class GrantError(RuntimeError):
     """The grant cannot be made or checked; the message says why."""
@@ -193,18 +195,30 @@ def drain_tables() -> list[str]:
     return [resource.table for resource in RESOURCES]
 
 
-def drain_grant_statements(database: str, user: str, host: str) -> list[str]:
-    """The statements that let ``user@host`` write the drain's rows in ``database``."""
+def table_grant_statements(
+    template: str, database: str, tables: list[str], user: str, host: str
+) -> list[str]:
+    """``template`` (a ``sql/grants/`` file) for each of ``tables``, to ``user@host``."""
     account = account_literal(user, host)
     return [
         statement
-        for table in drain_tables()
+        for table in tables
         for statement in sql.render(
-            "grants/drain_writes.sql",
+            template,
             table=f"{quote_identifier(database)}.{quote_identifier(table)}",
             account=account,
         )
     ]
+
+
+def drain_grant_statements(database: str, user: str, host: str) -> list[str]:
+    """The statements that let ``user@host`` write the drain's rows in ``database``."""
+    return table_grant_statements("grants/drain_writes.sql", database, drain_tables(), user, host)
+
+
+def relay_grant_statements(database: str, user: str, host: str) -> list[str]:
+    """The statements that let ``user@host`` work the outbox of ``database``."""
+    return table_grant_statements("grants/relay_outbox.sql", database, [OUTBOX_TABLE], user, host)
 
 
 def grant_drain_access(
@@ -219,25 +233,52 @@ def grant_drain_access(
     Refuses the triggers' definer (``definer``, when known) and an account that holds
     Lambda access: the runtime account must not be able to invoke functions.
     """
+    statements = drain_grant_statements(database, user, host)
+    _grant_runtime_account(
+        connection, "drain", user, host, database, drain_tables(), statements, definer
+    )
+    return statements
+
+
+def grant_relay_access(
+    connection: pymysql.connections.Connection,
+    user: str,
+    host: str,
+    database: str,
+    definer: tuple[str, str] | None = None,
+) -> list[str]:
+    """Give the outbox relay's account its privileges on the outbox of ``database`` (after
+    the migration that creates it), with the same refusals as the drain's."""
+    statements = relay_grant_statements(database, user, host)
+    _grant_runtime_account(
+        connection, "relay", user, host, database, [OUTBOX_TABLE], statements, definer
+    )
+    return statements
+
+
+def _grant_runtime_account(
+    connection, whose, user, host, database, tables, statements, definer
+) -> None:
+    """Check a runtime account (not the definer, no Lambda access, its tables exist),
+    then run ``statements``."""
+    account = account_literal(user, host)
     if definer is not None and (user, host.lower()) == (definer[0], definer[1].lower()):
         raise GrantError(
-            f"the drain's account {account_literal(user, host)} is the triggers' definer: "
-            "use a separate account that can only write rows"
+            f"the {whose}'s account {account} is the triggers' definer: use a separate "
+            "account that can only do its own work"
         )
     server = detect_server(connection)
     find_account(connection, server, user, host)
     if lambda_access(connection, server, user, host).granted:
         raise GrantError(
-            f"{account_literal(user, host)} holds Lambda access: the drain's account must "
-            "only write rows (revoke it, or use another account)"
+            f"{account} holds Lambda access: the {whose}'s account must only do its own "
+            "work (revoke it, or use another account)"
         )
     present = {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
-    missing = [table for table in drain_tables() if table not in present]
+    missing = [table for table in tables if table not in present]
     if missing:
         raise GrantError(
             f"table {database}.{missing[0]} does not exist: run the migrations "
-            "(alembic upgrade head) before granting the drain's account"
+            f"(alembic upgrade head) before granting the {whose}'s account"
         )
-    statements = drain_grant_statements(database, user, host)
     execute_all(connection, statements)
-    return statements

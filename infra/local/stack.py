@@ -29,6 +29,7 @@ from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
 from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
 from infra.database import grants
+from infra.database.statements import fetch_all
 from infra.local import emulation
 from infra.local.api_gateway import LocalApiGateway
 from infra.local.aws_server import LocalAwsServer
@@ -45,10 +46,12 @@ APP_DATABASE = "aurora_events"
 # reads and inserts the rows of the tables it writes.
 APP_USER = "app"
 DRAIN_USER = "drain"
+RELAY_USER = "relay"  # the outbox relay: the outbox table, nothing else
 # A local subscriber to the notifications topic, so that `aurora-events tail` and the demo
 # can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
 TAIL_QUEUE = "notifications-tail"
-DATABASE_SECRET = "database"  # Secrets Manager secret with the app user's credentials
+DATABASE_SECRET = "database"  # Secrets Manager secret with the drain's credentials
+RELAY_DATABASE_SECRET = "relay-database"  # ... and with the relay's
 LOCAL_CLUSTER = "local"  # the moto stand-in for the Aurora cluster
 LOCAL_CLUSTER_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +95,7 @@ class LocalStack:
         self.deployment = replace(
             self.settings.deployment,
             database_secret_id=self.settings.deployment.resource_name(DATABASE_SECRET),
+            relay_database_secret_id=self.settings.deployment.resource_name(RELAY_DATABASE_SECRET),
         )
         # Where the local event path departs from AWS's.
         self.event_path_options = EventPathOptions(
@@ -108,6 +112,7 @@ class LocalStack:
         self.aurora_access: AuroraAccessConfig | None = None
         self._app_password = secrets.token_urlsafe(18)
         self._drain_password = secrets.token_urlsafe(18)
+        self._relay_password = secrets.token_urlsafe(18)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -195,10 +200,14 @@ class LocalStack:
                 )
                 cursor.execute(f"GRANT ALL ON {quote_identifier(name)}.* TO {account}")
                 # No privileges yet: the tables it writes exist once migrated (migrate()).
-                cursor.execute(
-                    f"CREATE USER IF NOT EXISTS {grants.account_literal(DRAIN_USER, '%')} "
-                    f"IDENTIFIED BY {quote_string(self._drain_password)}"
-                )
+                for user, password in (
+                    (DRAIN_USER, self._drain_password),
+                    (RELAY_USER, self._relay_password),
+                ):
+                    cursor.execute(
+                        f"CREATE USER IF NOT EXISTS {grants.account_literal(user, '%')} "
+                        f"IDENTIFIED BY {quote_string(password)}"
+                    )
             emulation.install(admin, [name])
             # The same grant as on Aurora (here in the emulation's dialect).
             grants.grant_lambda_access(admin, APP_USER, "%")
@@ -208,7 +217,8 @@ class LocalStack:
 
     def migrate(self, name: str = APP_DATABASE) -> None:
         """``alembic upgrade head`` as the migration account (the triggers' definer), then
-        give the drain's account its privileges on the tables it writes."""
+        give the drain's account its privileges on the tables it writes, and the relay's
+        its privileges on the outbox (once a revision created it)."""
         from alembic import command
         from alembic.config import Config
 
@@ -216,6 +226,13 @@ class LocalStack:
         config.attributes.update(database_url=self.database_url(name), skip_logging_config=True)
         command.upgrade(config, "head")
         self.grant_drain_access(name)
+        admin = self.db.connect_root()
+        try:
+            present = {t for (t,) in fetch_all(admin, "grants/tables_present.sql", name)}
+            if grants.OUTBOX_TABLE in present:
+                grants.grant_relay_access(admin, RELAY_USER, "%", name, definer=(APP_USER, "%"))
+        finally:
+            admin.close()
 
     def grant_drain_access(self, name: str = APP_DATABASE) -> list[str]:
         """The drain's table privileges in database ``name`` (after its migrations)."""
@@ -241,11 +258,20 @@ class LocalStack:
         """The drain's runtime account: rows of the tables it writes, nothing else."""
         return replace(self.app_settings(name), user=DRAIN_USER, password=self._drain_password)
 
+    def relay_settings(self, name: str = APP_DATABASE) -> DatabaseSettings:
+        """The outbox relay's account: the outbox table, nothing else."""
+        return replace(self.app_settings(name), user=RELAY_USER, password=self._relay_password)
+
     def _store_database_secret(self) -> None:
-        """The drain reads its credentials from Secrets Manager, locally as on AWS."""
-        settings = self.drain_settings()
+        """The drain and the relay read their credentials from Secrets Manager, locally as
+        on AWS."""
+        self._store_secret(self.deployment.database_secret_id, self.drain_settings())
+        self._store_secret(self.deployment.relay_database_secret_id, self.relay_settings())
+
+    @staticmethod
+    def _store_secret(name: str, settings: DatabaseSettings) -> None:
         boto3.client("secretsmanager").create_secret(
-            Name=self.deployment.database_secret_id,
+            Name=name,
             SecretString=json.dumps(
                 {
                     "engine": "mysql",

@@ -28,10 +28,15 @@ def new_path(**options) -> EventPath:
         Name=f"{prefix}-db",
         SecretString=json.dumps({"username": "u", "password": "p", "host": "h"}),
     )["ARN"]
+    boto3.client("secretsmanager").create_secret(
+        Name=f"{prefix}-relay-db",
+        SecretString=json.dumps({"username": "r", "password": "p", "host": "h"}),
+    )
     deployment = Deployment(
         prefix=prefix,
         email_from=f"{prefix}@example.com",
         database_secret_id=f"{prefix}-db",
+        relay_database_secret_id=f"{prefix}-relay-db",
         **options,
     )
     event_path = EventPath(deployment, options=UNVENDORED)

@@ -52,7 +52,10 @@ def test_a_bad_file_is_named_with_its_problem(tmp_path, text, message):
 
 def test_deploy_plan_through_the_command_line(capsys, stack, tmp_path, monkeypatch):
     config = tmp_path / "deploy.toml"
-    config.write_text('database_secret_id = "aurora-events-database"\n')
+    config.write_text(
+        'database_secret_id = "aurora-events-database"\n'
+        'relay_database_secret_id = "aurora-events-relay-database"\n'
+    )
     # Unset, so the file's value applies; monkeypatch removes it again afterwards.
     monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", "")
     monkeypatch.delenv("AURORA_EVENTS_DATABASE_SECRET_ID")

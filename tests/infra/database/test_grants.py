@@ -218,7 +218,7 @@ def test_the_drain_account_must_not_be_the_definer_or_hold_lambda_access(admin, 
     with pytest.raises(db_grants.GrantError) as refused:
         db_grants.grant_drain_access(admin, "app", "%", database.name)
     assert str(refused.value) == (
-        "'app'@'%' holds Lambda access: the drain's account must only write rows "
+        "'app'@'%' holds Lambda access: the drain's account must only do its own work "
         "(revoke it, or use another account)"
     )
 
@@ -247,3 +247,28 @@ def test_grant_command_for_the_drain_account(capsys, stack, admin, database, mon
     assert capsys.readouterr().err == (
         "aurora-events: give --admin-url, or set AURORA_EVENTS_ADMIN_URL\n"
     )
+
+
+def test_the_relay_account_gets_the_outbox_only_once_it_exists(admin, database):
+    from migrations.row_event_sql import create_outbox_statements
+
+    user = unique("relay")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    with pytest.raises(db_grants.GrantError) as refused:
+        db_grants.grant_relay_access(admin, user, "%", database.name)
+    assert str(refused.value) == (
+        f"table {database.name}.aurora_events_outbox does not exist: run the migrations "
+        "(alembic upgrade head) before granting the relay's account"
+    )
+    with database.connect().cursor() as cursor:
+        for statement in create_outbox_statements():
+            cursor.execute(statement)
+    statements = db_grants.grant_relay_access(admin, user, "%", database.name, ("app", "%"))
+    assert statements == [
+        f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO '{user}'@'%'"
+    ]
+    assert sorted(show_grants(admin, user)) == [
+        f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
+        f"GRANT USAGE ON *.* TO `{user}`@`%`",
+    ]
