@@ -1,0 +1,43 @@
+"""``python -m infra.bench [--quick]``: see :mod:`infra.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from infra.bench import drain_writes, inserts, report
+from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rows: under a minute")
+    args = parser.parse_args(argv)
+    rows, rounds = (2_000, 20) if args.quick else (20_000, 50)
+    logging.basicConfig(level=logging.ERROR)
+    with (
+        tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
+        LocalStack(Path(base) / "stack", StackSettings()) as stack,
+    ):
+        stack.migrate()
+        bench_url = stack.create_database("bench")
+        inserts.prepare(bench_url)
+        # Delivering would compete with inserting for the same two cores.
+        stack.runtime.stop()
+        admin = stack.db.connect_root()
+        try:
+            insert_results = inserts.measure(bench_url, admin, "bench", rows)
+        finally:
+            admin.close()
+        drain = drain_writes.measure(stack.database_url(APP_DATABASE), rounds)
+    print(report.table(insert_results, drain))
+    json_path, chart_path = report.write(insert_results, drain)
+    print(f"written: {json_path}, {chart_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

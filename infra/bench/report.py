@@ -1,0 +1,97 @@
+"""The benchmark's output: a table on stdout, a JSON file and a PNG chart of the ratios."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from infra.bench.drain_writes import DrainResult
+from infra.bench.inserts import AURORA_SECONDS_PER_CALL, InsertResult
+
+RESULTS_DIR = Path("bench-results")
+
+
+def insert_ratios(results: list[InsertResult]) -> dict[tuple[str, int], float]:
+    """Each mode's time over no trigger's, per statement size."""
+    base = {r.rows_per_statement: r.seconds for r in results if r.mode == "none"}
+    return {(r.mode, r.rows_per_statement): r.seconds / base[r.rows_per_statement] for r in results}
+
+
+def table(results: list[InsertResult], drain: DrainResult) -> str:
+    """What ``make bench`` prints."""
+    ratios = insert_ratios(results)
+    rows = results[0].rows
+    lines = [
+        f"INSERT {rows} rows into a watched table (local MariaDB, the emulated lambda_async):",
+        "  rows/stmt  mode     rows/s    x no trigger  lambda calls  Aurora projection*",
+    ]
+    for r in results:
+        lines.append(
+            f"  {r.rows_per_statement:9}  {r.mode:7} {r.rows_per_second:9.0f}  "
+            f"{ratios[(r.mode, r.rows_per_statement)]:11.2f}x  {r.invocations:12}  "
+            f"{r.projected_aurora_seconds:8.1f} s in triggers"
+        )
+    lines += [
+        "  * a projection, not a measurement: lambda calls x "
+        f"{AURORA_SECONDS_PER_CALL * 1e3:.0f} ms (published per-call cost in a trigger on Aurora).",
+        "drain write of a batch of 10:",
+        f"  the drain's way (one transaction) {drain.batch_seconds * 1e3:8.2f} ms",
+        f"  ten single-row transactions      {drain.naive_seconds * 1e3:8.2f} ms",
+        f"  ratio                            {drain.ratio:8.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+def write(results: list[InsertResult], drain: DrainResult, directory: Path = RESULTS_DIR):
+    """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "inserts": [
+            {
+                **asdict(r),
+                "rows_per_second": r.rows_per_second,
+                "ratio_to_no_trigger": insert_ratios(results)[(r.mode, r.rows_per_statement)],
+                "projected_aurora_seconds": r.projected_aurora_seconds,
+            }
+            for r in results
+        ],
+        "drain": {**asdict(drain), "ratio": drain.ratio},
+    }
+    json_path = directory / "results.json"
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    return json_path, chart(results, directory / "ratios.png")
+
+
+def chart(results: list[InsertResult], path: Path) -> Path:
+    """Bars: each mode's INSERT time over no trigger's, per statement size (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display
+    import matplotlib.pyplot as plt
+
+    ratios = insert_ratios(results)
+    sizes = sorted({r.rows_per_statement for r in results})
+    modes = [m for m in ("none", "direct", "outbox") if any(r.mode == m for r in results)]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(modes)
+    for index, mode in enumerate(modes):
+        axes.bar(
+            [n + index * width for n in range(len(sizes))],
+            [ratios[(mode, size)] for size in sizes],
+            width,
+            label=mode,
+        )
+    axes.set_xticks([n + width * (len(modes) - 1) / 2 for n in range(len(sizes))])
+    axes.set_xticklabels([f"{size} row(s)/statement" for size in sizes])
+    axes.set_yscale("log")
+    axes.set_ylabel("INSERT time / no trigger")
+    axes.set_title("Cost of a watched table's INSERT, by delivery mode")
+    axes.axhline(1.5, color="grey", linestyle="--", linewidth=0.8, label="1.5x target")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
