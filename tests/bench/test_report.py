@@ -1,0 +1,38 @@
+"""The benchmark's report: ratios to no trigger, the printed table, the JSON and the chart
+(the measurements themselves run in `make bench`, never in the test suite)."""
+
+import json
+
+from infra.bench.drain_writes import DrainResult
+from infra.bench.inserts import InsertResult
+from infra.bench.report import insert_ratios, table, write
+
+RESULTS = [
+    InsertResult("none", 1000, 20000, 0.2, 0),
+    InsertResult("direct", 1000, 20000, 5.0, 20000),
+    InsertResult("outbox", 1000, 20000, 1.0, 1),
+]
+DRAIN = DrainResult(batch_seconds=0.005, naive_seconds=0.0115)
+
+
+def test_ratios_are_to_no_trigger_at_the_same_statement_size():
+    assert insert_ratios(RESULTS) == {
+        ("none", 1000): 1.0,
+        ("direct", 1000): 25.0,
+        ("outbox", 1000): 5.0,
+    }
+
+
+def test_the_table_labels_the_aurora_figure_a_projection():
+    text = table(RESULTS, DRAIN)
+    assert "       1000  direct       4000        25.00x         20000     700.0 s" in text
+    assert "a projection, not a measurement" in text
+    assert "ratio                                2.30x" in text
+
+
+def test_results_json_and_chart_are_written(tmp_path):
+    json_path, chart_path = write(RESULTS, DRAIN, tmp_path / "results")
+    document = json.loads(json_path.read_text())
+    assert [row["ratio_to_no_trigger"] for row in document["inserts"]] == [1.0, 25.0, 5.0]
+    assert round(document["inserts"][1]["projected_aurora_seconds"], 6) == 700.0
+    assert chart_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
