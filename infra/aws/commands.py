@@ -260,6 +260,20 @@ def grant(args) -> int:
 # -- doctor ------------------------------------------------------------------------------
 
 
+def relay_check(args, config: AuroraAccessConfig, admin) -> doctor.RelayCheck | None:
+    """The relay link to check: ``--relay-function``, else the catalog's relay when the
+    functions are the catalog's; its account (``--relay-account``) on the admin URL's
+    database."""
+    arn = args.relay_function
+    if arn is None:
+        relay_name = Deployment(prefix=args.prefix).resource_name("relay")
+        arn = next((a for a in config.function_arns if a.endswith(f":{relay_name}")), None)
+    if arn is None:
+        return None
+    database = admin.db.decode() if admin.db else None
+    return doctor.RelayCheck(arn, account=args.relay_account, database=database)
+
+
 @exit_codes
 def run_doctor(args) -> int:
     config = access_config(args)
@@ -274,6 +288,7 @@ def run_doctor(args) -> int:
             check_network=args.settings.endpoint_url is None,
             probe_function=args.probe_function,
             probe_connection=probe_connection,
+            relay=relay_check(args, config, admin),
         )
     finally:
         admin.close()
@@ -396,6 +411,16 @@ def register(subparsers, settings: Settings) -> None:
         "--probe-function",
         metavar="ARN",
         help="also call SELECT lambda_sync(ARN, '{\"ping\": 1}') and show the answer",
+    )
+    doctor_parser.add_argument(
+        "--relay-function",
+        metavar="ARN",
+        help="the outbox relay to check (default: the catalog's, with the catalog's functions)",
+    )
+    doctor_parser.add_argument(
+        "--relay-account",
+        metavar="USER@HOST",
+        help="the relay's database account: may it work the outbox (of --admin-url's database)?",
     )
     doctor_parser.add_argument(
         "--probe-url", help="run the probe as this account (default: --admin-url's)"
