@@ -142,6 +142,16 @@ class EventSourceSpec:
     report_batch_item_failures: bool = True
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A function run on a schedule: an EventBridge rule ``<prefix>-<name>`` targeting it."""
+
+    name: str
+    function: str
+    rate: str  # an EventBridge schedule expression, e.g. "rate(1 minute)"
+    description: str
+
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="notify",
@@ -250,6 +260,17 @@ QUEUES: tuple[QueueSpec, ...] = (
         "ingest-dlq",
         "Messages the drain could not write after max_receive_count tries.",
         fifo=True,  # the DLQ of a FIFO queue must be FIFO
+    ),
+)
+
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    # The backstop: the doorbell is best effort (a lost ring, a transaction that committed
+    # after the relay stopped looking), so every minute the relay looks for due events.
+    ScheduleSpec(
+        name="relay-schedule",
+        function="relay",
+        rate="rate(1 minute)",
+        description="Runs the outbox relay every minute (the doorbell's backstop).",
     ),
 )
 

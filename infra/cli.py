@@ -5,6 +5,7 @@ aurora-events tail notifications|emails|failures
 aurora-events invocations                   calls recorded by the emulated lambda_async
 aurora-events queues                        ingest queue: waiting, in flight, dead letters
 aurora-events replay [--limit N]            move dead letters back to the ingest queue
+aurora-events outbox [replay]               the outbox: waiting, parked, delivered; replay
 aurora-events emulation install             emulate Aurora's functions on a MariaDB server
 aurora-events functions [--markdown]        the catalog of functions
 aurora-events deploy plan|apply|destroy     the event path on AWS (or on the stack's moto)
@@ -274,6 +275,100 @@ def replay(args) -> int:
     return 0
 
 
+# -- outbox ----------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(text: str, now=None) -> str:
+    """``--since``: a UTC time (``2026-05-01T10:00:00``, a space for the ``T`` allowed) or a
+    duration back from now (``30m``, ``2h``, ``1d``); as the outbox stores times (UTC)."""
+    from datetime import UTC, datetime, timedelta
+
+    duration = _DURATION.match(text.strip())
+    if duration:
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        moment = now - timedelta(seconds=int(duration[1]) * _DURATION_SECONDS[duration[2]])
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().removesuffix("Z"))
+        except ValueError:
+            raise CommandError(
+                f"--since {text!r}: give a UTC time (2026-05-01T10:00:00) or a duration "
+                "back from now (30m, 2h, 1d)"
+            ) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _outbox_connection(args):
+    """The database named by --database-url / DATABASE_URL (the migration account or the
+    relay's: the outbox table is all it needs)."""
+    from functions.common.database import connect, parse_database_url
+
+    if not args.database_url:
+        raise CommandError("give --database-url, or set DATABASE_URL (mysql://user:…@host/db)")
+    return connect(parse_database_url(args.database_url))
+
+
+def _outbox_call(args, call):
+    """Run ``call(connection)``; a missing outbox table is a clear error, not a traceback."""
+    import pymysql
+
+    connection = _outbox_connection(args)
+    try:
+        return call(connection)
+    except pymysql.err.ProgrammingError as error:
+        if error.args[0] == 1146:  # no such table
+            raise CommandError(
+                f"no outbox in database {connection.db.decode()!r}: a revision with "
+                "op.create_event_outbox() creates it (alembic upgrade head)"
+            ) from None
+        raise
+    finally:
+        connection.close()
+
+
+def outbox(args) -> int:
+    from functions.relay.outbox import outbox_status
+
+    status = _outbox_call(args, outbox_status)
+    oldest = status.oldest_waiting_seconds
+    print(f"due now                   {status.due:8}")
+    print(f"in flight / backing off   {status.in_flight_or_backing_off:8}")
+    print(f"parked                    {status.parked:8}")
+    print(f"delivered (kept)          {status.delivered:8}")
+    print("oldest waiting            " + ("    none" if oldest is None else f"{oldest:8.1f} s"))
+    if status.parked:
+        print("parked events wait for: aurora-events outbox replay --since <time> --parked")
+    return 0
+
+
+def outbox_replay(args) -> int:
+    from functions.relay.outbox import replay_events
+
+    if bool(args.id) == bool(args.since):
+        raise CommandError("outbox replay: give --id ID (repeatable) or --since TIME")
+    if args.parked and args.id:
+        raise CommandError("outbox replay: --parked goes with --since (--id names the events)")
+    since = since_time(args.since) if args.since else None
+    count = _outbox_call(
+        args,
+        lambda connection: replay_events(
+            connection, event_ids=args.id or None, since=since, parked_only=args.parked
+        ),
+    )
+    what = (
+        f"of {len(args.id)} named"
+        if args.id
+        else f"{'parked ' if args.parked else ''}since {since} UTC"
+    )
+    print(f"{count} event(s) ({what}) due again; the relay sends them with the same event_id")
+    return 0
+
+
 def emulation_install(args) -> int:
     from functions.common.database import connect, parse_database_url
     from infra.local import emulation
@@ -365,6 +460,31 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
     replay_parser = with_dir(commands.add_parser("replay", help="DLQ -> ingest queue"))
     replay_parser.add_argument("--limit", type=int, default=None, help="at most this many")
     replay_parser.set_defaults(run=replay)
+
+    outbox_parser = commands.add_parser(
+        "outbox", help="the outbox: due, in flight, parked, delivered, oldest waiting"
+    )
+    outbox_commands = outbox_parser.add_subparsers(dest="outbox_command")
+    replay_events_parser = outbox_commands.add_parser(
+        "replay", help="make events due again (receivers deduplicate on event_id)"
+    )
+    for command in (outbox_parser, replay_events_parser):
+        command.add_argument(
+            "--database-url",
+            default=os.environ.get("DATABASE_URL"),
+            help="mysql://user:password@host:port/db (default: $DATABASE_URL)",
+        )
+    replay_events_parser.add_argument(
+        "--id", action="append", default=[], metavar="EVENT_ID", help="an event (repeatable)"
+    )
+    replay_events_parser.add_argument(
+        "--since", metavar="TIME", help="events written since: UTC time, or 30m / 2h / 1d ago"
+    )
+    replay_events_parser.add_argument(
+        "--parked", action="store_true", help="with --since: only the parked events"
+    )
+    outbox_parser.set_defaults(run=outbox)
+    replay_events_parser.set_defaults(run=outbox_replay)
 
     emu = commands.add_parser("emulation", help="Aurora's native functions on a MariaDB server")
     emu_commands = emu.add_subparsers(dest="emulation_command", required=True)

@@ -10,17 +10,24 @@ from functions.common.events import MalformedEvent, RowEvent, parse_row_event
 from functions.common.reporting import reject_malformed_event
 
 
-def row_event_handler(logger, deliver: Callable[[RowEvent], dict[str, Any]]):
+def row_event_handler(
+    logger,
+    deliver: Callable[[RowEvent], dict[str, Any]],
+    deliver_events: Callable[[list], BatchAnswer] | None = None,
+):
     """A Lambda handler that parses the event and passes it to ``deliver``.
 
     A malformed event is logged and answered ``rejected`` (see
     :mod:`functions.common.reporting`); ``deliver``'s errors propagate, so Lambda retries.
-    The outbox relay's ``{"events": [...]}`` is delivered event by event (:func:`deliver_batch`).
+    The outbox relay's ``{"events": [...]}`` goes to ``deliver_events`` when the function
+    has one (notify: SNS PublishBatch), else event by event (:func:`deliver_batch`).
     """
 
     @logger.inject_lambda_context
     def handler(event, context):
         if is_batch_request(event):
+            if deliver_events is not None:
+                return deliver_events(event["events"]).as_dict()
             return deliver_batch(logger, deliver, event["events"]).as_dict()
         try:
             row_event = parse_row_event(event)

@@ -34,3 +34,10 @@ def publish_request(event: RowEvent, topic_arn: str) -> dict:
             "event_id": {"DataType": "String", "StringValue": event.event_id},
         },
     }
+
+
+def batch_entry(event: RowEvent, entry_id: str) -> dict:
+    """An entry of ``sns.publish_batch``: the same message as :func:`publish_request`."""
+    request = publish_request(event, topic_arn="")
+    del request["TopicArn"]
+    return {"Id": entry_id, **request}

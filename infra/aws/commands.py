@@ -216,13 +216,20 @@ def aurora_destroy(args) -> int:
 @exit_codes
 def grant(args) -> int:
     """The triggers' definer (``--user``): Lambda access; the drain's account
-    (``--drain-user``): its table privileges in ``--database``, after the migrations."""
+    (``--drain-user``) and the outbox relay's (``--relay-user``): their table privileges in
+    ``--database``, after the migrations."""
     from functions.common.config import ConfigurationError
 
-    if not args.user and not args.drain_user:
-        raise ConfigurationError("name an account: --user (the definer) or --drain-user")
-    if args.drain_user and not args.database:
-        raise ConfigurationError("--drain-user needs --database: the schema the drain writes")
+    if not (args.user or args.drain_user or args.relay_user):
+        raise ConfigurationError(
+            "name an account: --user (the definer), --drain-user or --relay-user"
+        )
+    for option, value, what in (
+        ("--drain-user", args.drain_user, "the schema the drain writes"),
+        ("--relay-user", args.relay_user, "the schema whose outbox the relay works"),
+    ):
+        if value and not args.database:
+            raise ConfigurationError(f"{option} needs --database: {what}")
     admin = connect_admin(admin_url(args))
     try:
         if args.user:
@@ -230,12 +237,19 @@ def grant(args) -> int:
             print(f"-- {server.describe()}: the triggers' definer")
             for statement in statements:
                 print(f"{statement};")
+        definer = (args.user, args.host) if args.user else None
         if args.drain_user:
-            definer = (args.user, args.host) if args.user else None
             statements = db_grants.grant_drain_access(
                 admin, args.drain_user, args.drain_host, args.database, definer=definer
             )
             print("-- the drain's account: the rows of the tables it writes, nothing else")
+            for statement in statements:
+                print(f"{statement};")
+        if args.relay_user:
+            statements = db_grants.grant_relay_access(
+                admin, args.relay_user, args.relay_host, args.database, definer=definer
+            )
+            print("-- the relay's account: the outbox table, nothing else")
             for statement in statements:
                 print(f"{statement};")
     finally:
@@ -244,6 +258,20 @@ def grant(args) -> int:
 
 
 # -- doctor ------------------------------------------------------------------------------
+
+
+def relay_check(args, config: AuroraAccessConfig, admin) -> doctor.RelayCheck | None:
+    """The relay link to check: ``--relay-function``, else the catalog's relay when the
+    functions are the catalog's; its account (``--relay-account``) on the admin URL's
+    database."""
+    arn = args.relay_function
+    if arn is None:
+        relay_name = Deployment(prefix=args.prefix).resource_name("relay")
+        arn = next((a for a in config.function_arns if a.endswith(f":{relay_name}")), None)
+    if arn is None:
+        return None
+    database = admin.db.decode() if admin.db else None
+    return doctor.RelayCheck(arn, account=args.relay_account, database=database)
 
 
 @exit_codes
@@ -260,6 +288,7 @@ def run_doctor(args) -> int:
             check_network=args.settings.endpoint_url is None,
             probe_function=args.probe_function,
             probe_connection=probe_connection,
+            relay=relay_check(args, config, admin),
         )
     finally:
         admin.close()
@@ -351,7 +380,8 @@ def register(subparsers, settings: Settings) -> None:
 
     grant_parser = subparsers.add_parser(
         "grant",
-        help="database grants: Lambda access for the triggers' definer; table rights for the drain",
+        help="database grants: Lambda access for the triggers' definer; table rights for the "
+        "drain and the relay",
     )
     add_admin_url_argument(grant_parser, "mysql://admin:...@host:port/")
     grant_parser.add_argument("--user", help="the triggers' definer (the migration account)")
@@ -360,7 +390,13 @@ def register(subparsers, settings: Settings) -> None:
         "--drain-user", help="the drain's runtime account (after the migrations ran)"
     )
     grant_parser.add_argument("--drain-host", default="%", help="its host (default: %%)")
-    grant_parser.add_argument("--database", help="the schema the drain writes (--drain-user)")
+    grant_parser.add_argument(
+        "--relay-user", help="the outbox relay's runtime account (after the migrations ran)"
+    )
+    grant_parser.add_argument("--relay-host", default="%", help="its host (default: %%)")
+    grant_parser.add_argument(
+        "--database", help="the schema the drain writes / whose outbox the relay works"
+    )
     grant_parser.set_defaults(run=grant, settings=settings)
 
     doctor_parser = subparsers.add_parser(
@@ -375,6 +411,16 @@ def register(subparsers, settings: Settings) -> None:
         "--probe-function",
         metavar="ARN",
         help="also call SELECT lambda_sync(ARN, '{\"ping\": 1}') and show the answer",
+    )
+    doctor_parser.add_argument(
+        "--relay-function",
+        metavar="ARN",
+        help="the outbox relay to check (default: the catalog's, with the catalog's functions)",
+    )
+    doctor_parser.add_argument(
+        "--relay-account",
+        metavar="USER@HOST",
+        help="the relay's database account: may it work the outbox (of --admin-url's database)?",
     )
     doctor_parser.add_argument(
         "--probe-url", help="run the probe as this account (default: --admin-url's)"

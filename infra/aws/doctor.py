@@ -14,7 +14,10 @@ broken link:
 5. ``grant``: the trigger definer holds AWS_LAMBDA_ACCESS as a default role (v3, and the
    emulation) or INVOKE LAMBDA (v2);
 6. ``functions``: the functions exist;
-7. ``network``: each subnet of the DB subnet group routes to Lambda (NAT or internet
+7. ``relay`` (when a relay is named): the outbox relay's function exists, Aurora's policy
+   lets it be invoked (the outbox trigger's doorbell), and, when its database account is
+   named and the outbox exists, that account may work the outbox (SELECT, UPDATE, DELETE);
+8. ``network``: each subnet of the DB subnet group routes to Lambda (NAT or internet
    gateway), or the VPC has a Lambda interface endpoint. Skipped when the caller says so
    (``check_network=False``: a local endpoint has no network to check).
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pymysql
 
@@ -58,7 +61,7 @@ from infra.aws.policy_documents import (
 )
 from infra.database import grants as db_grants
 
-LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "network")
+LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "relay", "network")
 PROBE_PAYLOAD = '{"ping": 1}'
 
 
@@ -94,11 +97,22 @@ class ProbeResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class RelayCheck:
+    """What the relay link checks: the relay's function, and optionally its database
+    account (``USER@HOST``) on the outbox of ``database``."""
+
+    function_arn: str
+    account: str | None = None
+    database: str | None = None
+
+
 @dataclass
 class Diagnosis:
     links: list[LinkResult] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)  # after the broken link
     network_checked: bool = True
+    relay_checked: bool = False
     probe: ProbeResult | None = None
 
     @property
@@ -429,6 +443,64 @@ def check_functions(clients: Clients, function_arns: Iterable[str]) -> LinkResul
     return LinkResult("functions", f"{len(arns)} function(s) exist")
 
 
+def check_relay(
+    clients: Clients, iam, config: AuroraAccessConfig, connection, relay: RelayCheck
+) -> LinkResult:
+    """The outbox relay's link: its function, the doorbell (Aurora may invoke it), and its
+    account's rights on the outbox once the outbox exists."""
+    arn = relay.function_arn
+    name = arn.rsplit(":", 1)[1]
+    lambda_client = clients.get("lambda", arn.split(":")[3])
+    try:
+        lambda_client.get_function(FunctionName=arn)
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return _broken(
+            "relay",
+            f"the outbox relay's function {arn} does not exist: outbox events wait in the "
+            "table (the doorbell is swallowed, and no schedule runs)",
+            shlex.join(["aurora-events", "deploy", "apply", "--prefix", name.rsplit("-", 1)[0]]),
+            "aurora-events",
+        )
+    missing = uncovered_resources(role_policy_documents(iam, config.role_name), [arn])
+    if missing:
+        with_relay = replace(config, function_arns=(*config.function_arns, arn))
+        return _broken(
+            "relay",
+            f"the policies of iam role {config.role_name} do not allow {INVOKE_ACTION} on "
+            f"{', '.join(missing)}: the outbox trigger's doorbell fails (swallowed), so events "
+            "wait for the relay's schedule (up to a minute)",
+            apply_command(with_relay),
+            "aurora-events",
+        )
+    detail = f"function {name} exists; Aurora may invoke it (the doorbell)"
+    if not (relay.account and relay.database):
+        return LinkResult("relay", detail)
+    if not db_grants.outbox_exists(connection, relay.database):
+        return LinkResult("relay", f"{detail}; no outbox in {relay.database} yet")
+    user, host = db_grants.parse_account(relay.account)
+    account = db_grants.account_literal(user, host)
+    try:
+        db_grants.find_account(connection, db_grants.detect_server(connection), user, host)
+    except db_grants.AccountNotFound as error:
+        return _broken(
+            "relay",
+            f"{error} (the relay's account: the user in its secret, relay_database_secret_id)",
+            "create the relay's account, or run the doctor with --relay-account set to it",
+            "manual",
+        )
+    lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
+    if lacking:
+        statements = db_grants.relay_grant_statements(relay.database, user, host)
+        return _broken(
+            "relay",
+            f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
+            "the relay cannot claim or mark events, so they wait",
+            "\n".join(f"{s};" for s in statements),
+            "sql",
+        )
+    return LinkResult("relay", f"{detail}; {account} may work the outbox of {relay.database}")
+
+
 def check_route_to_lambda(clients: Clients, cluster: ClusterState) -> LinkResult:
     rds, ec2 = clients.rds(cluster.region), clients.get("ec2", cluster.region)
     group = rds.describe_db_subnet_groups(DBSubnetGroupName=cluster.subnet_group)["DBSubnetGroups"][
@@ -501,13 +573,14 @@ def diagnose(
     probe_function: str | None = None,
     probe_connection=None,
     clients: Clients | None = None,
+    relay: RelayCheck | None = None,
 ) -> Diagnosis:
     """Check the links in order; stop at the first broken one.
 
     ``connection`` is an admin connection. ``check_network``: check the route from the
     cluster's subnets to Lambda (False against a local endpoint, which has no network).
     The probe runs on ``probe_connection`` (default: ``connection``) as that connection's
-    user.
+    user. ``relay``: also check the outbox relay's link.
     """
     clients = clients or Clients()
     diagnosis = Diagnosis()
@@ -525,6 +598,8 @@ def diagnose(
             yield check_association(cluster, role_arn)
         yield check_grant(connection, definer)
         yield check_functions(clients, config.function_arns)
+        if relay is not None:
+            yield check_relay(clients, iam, config, connection, relay)
         if check_network:
             for cluster in clusters:
                 yield check_route_to_lambda(clients, cluster)
@@ -534,9 +609,12 @@ def diagnose(
         if not result.ok:
             break
     diagnosis.network_checked = check_network
+    diagnosis.relay_checked = relay is not None
     if diagnosis.finding:
         seen = {r.link for r in diagnosis.links}
-        wanted = [link for link in LINKS if check_network or link != "network"]
+        skipped = {"network"} if not check_network else set()
+        skipped |= {"relay"} if relay is None else set()
+        wanted = [link for link in LINKS if link not in skipped]
         diagnosis.not_checked = [link for link in wanted if link not in seen]
     if probe_function:
         diagnosis.probe = probe(probe_connection or connection, probe_function)

@@ -1,6 +1,7 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
-the functions (zip, configuration, async-invocation settings) and the event source mapping.
+the functions (zip, configuration, async-invocation settings), the event source mapping and
+the schedules (:mod:`infra.aws.schedules`).
 An execution role of this deployment's name that lacks its tags is someone else's until
 adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
@@ -32,6 +33,7 @@ from infra.aws.iam_roles import (
 )
 from infra.aws.packaging import build_functions_zip
 from infra.aws.policy_documents import policy_drift
+from infra.aws.schedules import Schedules
 from infra.aws.settings import current_region
 from infra.aws.tags import is_project_resource, project_tags, tag_list
 from infra.catalog import (
@@ -153,6 +155,14 @@ class EventPath:
         self.iam = boto3.client("iam")
         self.lambda_ = boto3.client("lambda")
         self.secrets = boto3.client("secretsmanager")
+        self.schedules = Schedules(
+            deployment,
+            rule_arn=lambda name: self.target.arn("events", f"rule/{name}"),
+            function_arn=lambda function: self.resource_arn(FunctionArn(function)),
+            tags=self.tags,
+            events=boto3.client("events"),
+            lambda_=self.lambda_,
+        )
         self._package: bytes | None = None
         self._queue_urls: dict[str, str] = {}
 
@@ -213,6 +223,12 @@ class EventPath:
             return self.target.arn("lambda", f"function:{name}")
         raise TypeError(f"no ARN for {resource!r}")
 
+    def permission_resource(self, resource) -> str | list[str]:
+        """The ``Resource`` of a declared permission: a function with its qualified forms
+        (``:*``, versions and aliases), as Aurora's invoke policy writes them."""
+        arn = self.resource_arn(resource)
+        return [arn, f"{arn}:*"] if isinstance(resource, FunctionArn) else arn
+
     # -- the plan ----------------------------------------------------------------------
 
     def plan(self) -> list[Change]:
@@ -224,6 +240,7 @@ class EventPath:
             *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
+            *self.schedules.plan(),  # after the functions: the permission is on a function
         ]
 
     def _plan_topics(self) -> Iterator[Change]:
@@ -305,7 +322,7 @@ class EventPath:
                     "Sid": f"Declared{number}",
                     "Effect": "Allow",
                     "Action": list(permission.actions),
-                    "Resource": self.resource_arn(permission.resource),
+                    "Resource": self.permission_resource(permission.resource),
                 }
             )
         if spec.on_failure_queue:
@@ -554,7 +571,7 @@ class EventPath:
         The SES identity is left alone: SES identities cannot be tagged, so nothing shows
         that this project verified it rather than someone else.
         """
-        changes: list[Change] = []
+        changes: list[Change] = self.schedules.plan_destroy()
         for spec in FUNCTIONS:
             name = self.function_name(spec)
             try:

@@ -221,6 +221,35 @@ def relay_grant_statements(database: str, user: str, host: str) -> list[str]:
     return table_grant_statements("grants/relay_outbox.sql", database, [OUTBOX_TABLE], user, host)
 
 
+RELAY_PRIVILEGES = ("SELECT", "UPDATE", "DELETE")  # what grants/relay_outbox.sql gives
+
+
+def outbox_exists(connection: pymysql.connections.Connection, database: str) -> bool:
+    """True once a migration has created the outbox table in ``database``."""
+    present = {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
+    return OUTBOX_TABLE in present
+
+
+def missing_relay_privileges(
+    connection: pymysql.connections.Connection, user: str, host: str, database: str
+) -> list[str]:
+    """The relay's privileges on the outbox of ``database`` that ``user@host`` lacks."""
+    account = account_literal(user, host)
+    held = {
+        privilege.upper()
+        for (privilege,) in fetch_all(
+            connection,
+            "grants/relay_outbox_privileges.sql",
+            account,
+            account,
+            database,
+            account,
+            database,
+        )
+    }
+    return [privilege for privilege in RELAY_PRIVILEGES if privilege not in held]
+
+
 def grant_drain_access(
     connection: pymysql.connections.Connection,
     user: str,

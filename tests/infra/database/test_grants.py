@@ -272,3 +272,54 @@ def test_the_relay_account_gets_the_outbox_only_once_it_exists(admin, database):
         f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
+
+
+def create_outbox(database) -> None:
+    """The outbox table, as ``op.create_event_outbox()`` makes it."""
+    from migrations.row_event_sql import create_outbox_statements
+
+    with database.connect().cursor() as cursor:
+        for statement in create_outbox_statements():
+            cursor.execute(statement)
+
+
+def test_grant_command_for_the_relay_account(capsys, stack, admin, database, monkeypatch):
+    from tests.infra.aws.conftest import run_aurora_events
+
+    user = unique("cli-relay")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%'")
+    monkeypatch.setenv("AURORA_EVENTS_ADMIN_URL", stack.db.root_settings().url(driver="mysql"))
+    assert run_aurora_events(f"aurora-events grant --relay-user {user}") == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: --relay-user needs --database: the schema whose outbox the relay works\n"
+    )
+    command = f"aurora-events grant --relay-user {user} --database {database.name}"
+    assert run_aurora_events(command) == 2  # before the migration that creates the outbox
+    assert capsys.readouterr().err == (
+        f"aurora-events: table {database.name}.aurora_events_outbox does not exist: run the "
+        "migrations (alembic upgrade head) before granting the relay's account\n"
+    )
+    create_outbox(database)
+    assert run_aurora_events(command) == 0
+    assert capsys.readouterr().out == (
+        "-- the relay's account: the outbox table, nothing else\n"
+        f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` "
+        f"TO '{user}'@'%';\n"
+    )
+    assert sorted(show_grants(admin, user)) == [
+        f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
+        f"GRANT USAGE ON *.* TO `{user}`@`%`",
+    ]
+    # The definer named in the same command is refused as the relay's account.
+    definer = unique("cli-definer")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{definer}'@'%'")
+    refused = (
+        f"aurora-events grant --user {definer} --relay-user {definer} --database {database.name}"
+    )
+    assert run_aurora_events(refused) == 2
+    assert capsys.readouterr().err == (
+        f"aurora-events: the relay's account '{definer}'@'%' is the triggers' definer: use a "
+        "separate account that can only do its own work\n"
+    )

@@ -1,0 +1,159 @@
+"""The relay on AWS (moto): its schedule (an EventBridge rule, its target, the function's
+permission scoped to the rule) and its execution role, exactly."""
+
+import json
+
+import boto3
+import pytest
+
+from infra.aws.changes import apply_changes
+from infra.aws.iam_roles import ForeignResourceError
+from tests.infra.aws.test_event_path import new_path, role_policy, statements_by_sid
+
+
+@pytest.fixture
+def path(stack):
+    event_path = new_path()
+    yield event_path
+    apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture
+def vpc_path(stack):
+    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
+    yield event_path
+    apply_changes(event_path.plan_destroy())
+
+
+def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(path, account_id):
+    prefix, region = path.deployment.prefix, path.target.region
+    rule_name = f"{prefix}-relay-schedule"
+    rule_arn = f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"
+    relay_arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-relay"
+
+    planned = [(c.action, c.resource) for c in path.plan()]
+    assert planned[-3:] == [
+        ("create", f"eventbridge rule {rule_name}"),
+        ("set", f"eventbridge rule {rule_name} target"),
+        ("set", f"lambda function {prefix}-relay permission {rule_name}"),
+    ]
+    apply_changes(path.plan())
+
+    events = boto3.client("events")
+    rule = events.describe_rule(Name=rule_name)
+    assert (rule["Arn"], rule["ScheduleExpression"], rule["State"]) == (
+        rule_arn,
+        "rate(1 minute)",
+        "ENABLED",
+    )
+    tags = {
+        t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule_arn)["Tags"]
+    }
+    assert tags == {"project": "aurora-events", "aurora-events:prefix": prefix}
+    targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    assert [(t["Id"], t["Arn"]) for t in targets] == [("relay", relay_arn)]
+
+    policy = json.loads(boto3.client("lambda").get_policy(FunctionName=f"{prefix}-relay")["Policy"])
+    assert policy["Statement"] == [
+        {
+            "Sid": rule_name,
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": relay_arn,
+            "Condition": {"ArnLike": {"AWS:SourceArn": rule_arn}},
+        }
+    ]
+    assert path.plan() == []  # a second apply changes nothing
+
+
+def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(path):
+    prefix = path.deployment.prefix
+    rule_name = f"{prefix}-relay-schedule"
+    apply_changes(path.plan())
+    events = boto3.client("events")
+    events.put_rule(Name=rule_name, ScheduleExpression="rate(1 hour)", State="DISABLED")
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "other", "Arn": "arn:aws:sns:x:1:t"}])
+
+    drift = path.plan()
+    assert [(c.action, c.resource) for c in drift] == [
+        ("update", f"eventbridge rule {rule_name}"),
+        ("set", f"eventbridge rule {rule_name} target"),
+    ]
+    assert drift[0].detail == "rate(1 hour) DISABLED -> rate(1 minute) ENABLED"
+    apply_changes(drift)
+    assert [t["Id"] for t in events.list_targets_by_rule(Rule=rule_name)["Targets"]] == ["relay"]
+    assert path.plan() == []
+
+
+def test_destroy_removes_the_rule_but_not_an_untagged_one_of_the_same_name(path, stack):
+    prefix = path.deployment.prefix
+    apply_changes(path.plan())
+    events = boto3.client("events")
+    assert f"eventbridge rule {prefix}-relay-schedule" in [c.resource for c in path.plan_destroy()]
+    apply_changes(path.plan_destroy())
+    assert events.list_rules(NamePrefix=prefix)["Rules"] == []
+
+    # Someone else's rule with our name: plan refuses to rewrite it, destroy leaves it.
+    events.put_rule(Name=f"{prefix}-relay-schedule", ScheduleExpression="rate(5 minutes)")
+    with pytest.raises(ForeignResourceError, match="does not carry this deployment's tags"):
+        path.plan()
+    assert path.plan_destroy() == []
+    assert [r["Name"] for r in events.list_rules(NamePrefix=prefix)["Rules"]] == [
+        f"{prefix}-relay-schedule"
+    ]
+    events.delete_rule(Name=f"{prefix}-relay-schedule")
+
+
+def relay_statements(path, account_id) -> tuple[dict, str, str]:
+    prefix, region = path.deployment.prefix, path.target.region
+    arn = f"{region}:{account_id}"
+    secret = boto3.client("secretsmanager").describe_secret(SecretId=f"{prefix}-relay-db")["ARN"]
+    return statements_by_sid(role_policy(prefix, "relay")), arn, secret
+
+
+def test_the_relays_role_is_its_logs_its_targets_and_its_secret_nothing_else(path, account_id):
+    prefix = path.deployment.prefix
+    apply_changes(path.plan())
+    statements, arn, secret = relay_statements(path, account_id)
+    logs = f"arn:aws:logs:{arn}:log-group:/aws/lambda/{prefix}-relay"
+    notify = f"arn:aws:lambda:{arn}:function:{prefix}-notify"
+    email = f"arn:aws:lambda:{arn}:function:{prefix}-email"
+    assert statements == {
+        "OwnLogs": (
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            [logs, f"{logs}:*"],
+        ),
+        "Declared1": (["lambda:InvokeFunction"], [notify, f"{notify}:*"]),
+        "Declared2": (["lambda:InvokeFunction"], [email, f"{email}:*"]),
+        "Declared3": (["secretsmanager:GetSecretValue"], secret),
+    }
+    # The drain's secret is not the relay's.
+    assert path.secret not in json.dumps(role_policy(prefix, "relay"))
+
+
+def test_the_relay_in_a_vpc_gets_the_network_interface_actions_too(vpc_path, account_id):
+    apply_changes(vpc_path.plan())
+    statements, _, _ = relay_statements(vpc_path, account_id)
+    assert sorted(statements) == [
+        "Declared1",
+        "Declared2",
+        "Declared3",
+        "OwnLogs",
+        "VpcNetworkInterfaces",
+    ]
+    assert statements["VpcNetworkInterfaces"] == (
+        sorted(
+            [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ]
+        ),
+        "*",
+    )
+    relay = boto3.client("lambda").get_function(FunctionName=f"{vpc_path.deployment.prefix}-relay")
+    assert relay["Configuration"]["VpcConfig"]["SubnetIds"] == ["subnet-0aa", "subnet-0bb"]
