@@ -49,10 +49,11 @@ class LocalLambdaApi:
     """The Invoke API for a :class:`~infra.local.lambda_runtime.LambdaRuntime`.
 
     Bind first (:meth:`start`, so the URL can go into the functions' environment), then
-    :meth:`attach` the runtime that was built with that environment."""
+    :meth:`attach` the runtime that was built with that environment (or several: a name
+    is looked up in each, in the order attached)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.runtime = None
+        self.runtimes: list = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -64,7 +65,14 @@ class LocalLambdaApi:
         return f"http://{host}:{port}"
 
     def attach(self, runtime) -> None:
-        self.runtime = runtime
+        self.runtimes.append(runtime)
+
+    def detach(self, runtime) -> None:
+        self.runtimes.remove(runtime)
+
+    def runtime_serving(self, name: str):
+        """The attached runtime that runs function ``name``, or None."""
+        return next((r for r in list(self.runtimes) if name in r.functions), None)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -89,8 +97,8 @@ class LocalLambdaApi:
             return error_answer(404, "UnknownOperationException", f"not served here: {route}")
         identifier = route[len(INVOKE_PREFIX) : -len(INVOKE_SUFFIX)]
         name = function_name_of(identifier)
-        runtime = self.runtime
-        if runtime is None or name not in runtime.functions:
+        runtime = self.runtime_serving(name)
+        if runtime is None:
             return error_answer(
                 404, "ResourceNotFoundException", f"Function not found: {identifier}"
             )
