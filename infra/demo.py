@@ -138,7 +138,12 @@ def row_problems(row: InsertedRow, event: dict | None) -> list[str]:
 
 def run_demo(base_dir: Path) -> int:
     print("== Starting the local stack (MariaDB + moto + emulated Aurora Lambda calls) ==")
-    with LocalStack(base_dir, StackSettings(retry_delays=(0.5, 1.0))) as stack:
+    # notify publishes event by event (no PublishBatch yet): a batch of 1,000 can outlast
+    # its 30 s timeout against a busy moto, so the demo's relay sends 100 at a time.
+    settings = StackSettings(
+        retry_delays=(0.5, 1.0), relay_environment={"RELAY_EVENTS_PER_INVOCATION": "100"}
+    )
+    with LocalStack(base_dir, settings) as stack:
         print(f"   database : {parse_database_url(stack.database_url())!r}")
         print(f"   AWS      : {stack.aws.endpoint_url} (moto)")
 
@@ -324,10 +329,10 @@ def run_bulk_demo(stack: LocalStack, connection) -> bool:
     print(f"   INSERT took {inserted:.2f} s; every event delivered {delivered:.1f} s after it")
     print(
         f"   Lambda invocations: {rings} doorbell(s) (lambda_async), {relay_runs} relay runs "
-        f"(doorbells and schedule), {notify_runs} notify invocations (batches of up to 1,000)"
+        f"(doorbells and schedule), {notify_runs} notify invocations (batches of up to 100)"
     )
     print(f"   (direct mode: {BULK_ORDERS:,} lambda_async calls, one a row, inside the INSERT)")
-    ok = waiting == 0 and notify_runs <= BULK_ORDERS // 1000 + 2
+    ok = waiting == 0 and notify_runs <= BULK_ORDERS // 100 + 2
     print("   RESULT: " + ("all delivered by the relay" if ok else f"{waiting} events still wait"))
     return ok
 
