@@ -17,13 +17,24 @@ from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.stack import LocalStack, StackSettings
 
 FAST_RETRIES = (0.1, 0.2)
+# The relay's schedule every second (the backstop: 1 minute on AWS), and a short backoff
+# that parks an event after 3 attempts (tests/infra/test_outbox_path.py).
+TEST_STACK_SETTINGS = StackSettings(
+    FAST_RETRIES,
+    relay_schedule_seconds=1.0,
+    relay_environment={
+        "RELAY_MAX_ATTEMPTS": "3",
+        "RELAY_BACKOFF_BASE_SECONDS": "0.2",
+        "RELAY_BACKOFF_MAX_SECONDS": "0.5",
+    },
+)
 _database_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The local stack: MariaDB + moto + emulation + notification path + runtime."""
-    with LocalStack(tmp_path_factory.mktemp("stack") / "s", StackSettings(FAST_RETRIES)) as local:
+    with LocalStack(tmp_path_factory.mktemp("stack") / "s", TEST_STACK_SETTINGS) as local:
         yield local
 
 

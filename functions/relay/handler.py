@@ -43,11 +43,13 @@ def settings_from_env(environ=None) -> RelaySettings:
     for setting in fields(RelaySettings):
         name = "RELAY_" + setting.name.upper()
         if environ.get(name):
+            # The declared type, not the default's: a float setting may default to 5.
+            kind = {"int": int, "float": float}.get(str(setting.type), type(setting.default))
             try:
-                values[setting.name] = type(setting.default)(environ[name])
+                values[setting.name] = kind(environ[name])
             except ValueError:
                 raise ConfigurationError(
-                    f"{name} must be a {type(setting.default).__name__}, got {environ[name]!r}"
+                    f"{name} must be a {kind.__name__}, got {environ[name]!r}"
                 ) from None
     return RelaySettings(**values)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,9 +45,15 @@ class LambdaRuntime:
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
         poll_interval: float = 0.05,
         log_dir: Path | None = None,
+        schedules: Mapping[str, float] | None = None,
     ) -> None:
         self.admin = admin
         self.functions = {function.name: function for function in functions}
+        # function name -> seconds between runs: EventBridge's schedule, locally.
+        self.schedules = dict(schedules or {})
+        # Invocations each function ran (every kind: Event, RequestResponse, scheduled).
+        self.invocation_counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         self.poll_interval = poll_interval
         self.log_dir = Path(log_dir) if log_dir else None
         self._log_files: list = []
@@ -74,6 +82,12 @@ class LambdaRuntime:
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)
+        for name, seconds in self.schedules.items():
+            thread = threading.Thread(
+                target=self._run_on_schedule, args=(name, seconds), daemon=True, name=name
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -93,7 +107,25 @@ class LambdaRuntime:
         return self._invoke(function_name, event, str(uuid.uuid4()))
 
     def _invoke(self, function_name: str, event: object, request_id: str) -> InvocationOutcome:
+        with self._counts_lock:
+            self.invocation_counts[function_name] += 1
         return self._pools[function_name].invoke(event, request_id)
+
+    # -- schedules -------------------------------------------------------------------
+
+    def _run_on_schedule(self, function_name: str, seconds: float) -> None:
+        """Invoke ``function_name`` every ``seconds`` with EventBridge's scheduled event,
+        as the rule does on AWS (a run that takes longer delays the next one)."""
+        while not self._stop.wait(seconds):
+            outcome = self.invoke(function_name, scheduled_event(self.functions[function_name]))
+            if outcome.error is not None:
+                # One line, no traceback: e.g. the database is stopped on purpose.
+                log.warning(
+                    "scheduled run of %s failed: %s: %s",
+                    function_name,
+                    outcome.error.get("errorType"),
+                    str(outcome.error.get("errorMessage"))[:200],
+                )
 
     def __enter__(self) -> LambdaRuntime:
         self.start()
@@ -168,3 +200,20 @@ class LambdaRuntime:
         handle = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115
         self._log_files.append(handle)
         return handle
+
+
+def scheduled_event(function: LocalFunction) -> dict:
+    """The event an EventBridge schedule rule sends."""
+    region = function.arn.split(":")[3] if function.arn.count(":") >= 6 else "us-east-1"
+    account = function.arn.split(":")[4] if function.arn.count(":") >= 6 else "000000000000"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account}:rule/{function.name}-schedule"],
+        "detail": {},
+    }

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
-from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment
+from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment, FunctionSpec
 from infra.database import grants
 from infra.database.statements import fetch_all
 from infra.local import emulation
@@ -36,6 +37,7 @@ from infra.local.aws_server import LocalAwsServer
 from infra.local.container_pool import LocalFunction
 from infra.local.db_server import MariaDBServer, make_private_dir, write_private_file
 from infra.local.event_source import SqsEventSourcePoller
+from infra.local.lambda_api import LocalLambdaApi
 from infra.local.lambda_delivery import DEFAULT_RETRY_DELAYS
 from infra.local.lambda_runtime import LambdaRuntime
 from sql import quote_identifier, quote_string
@@ -57,8 +59,21 @@ LOCAL_CLUSTER_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def local_functions(deployment: Deployment, resources: EventPathResources) -> list[LocalFunction]:
-    """The catalog's functions as the local runtime runs them."""
+def invokes_functions(spec: FunctionSpec) -> bool:
+    """True for a function whose role may invoke other functions (the relay)."""
+    return any("lambda:InvokeFunction" in p.actions for p in spec.permissions)
+
+
+def local_functions(
+    deployment: Deployment,
+    resources: EventPathResources,
+    lambda_endpoint: str | None = None,
+    extra_environment: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[LocalFunction]:
+    """The catalog's functions as the local runtime runs them. A function that invokes
+    others gets ``AWS_ENDPOINT_URL_LAMBDA=lambda_endpoint`` (the local Invoke API: moto
+    runs no code); ``extra_environment`` adds variables by catalog name (settings)."""
+    extra_environment = extra_environment or {}
     return [
         LocalFunction(
             name=deployment.resource_name(spec.name),
@@ -66,7 +81,15 @@ def local_functions(deployment: Deployment, resources: EventPathResources) -> li
             handler=spec.handler,
             timeout_seconds=spec.timeout_seconds,
             memory_mb=spec.memory_mb,
-            environment=resources.function_environments[spec.name],
+            environment={
+                **resources.function_environments[spec.name],
+                **(
+                    {"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint}
+                    if lambda_endpoint and invokes_functions(spec)
+                    else {}
+                ),
+                **extra_environment.get(spec.name, {}),
+            },
             max_retry_attempts=spec.max_retry_attempts,
             on_failure_queue_url=resources.queue_urls.get(spec.on_failure_queue or ""),
         )
@@ -84,6 +107,12 @@ class StackSettings:
     # timeout, 180 s on AWS), shortened.
     queue_visibility_seconds: float = 1.0
     deployment: Deployment = field(default_factory=Deployment)
+    # How often the runtime runs the outbox relay without a doorbell: the backstop that
+    # the 1-minute schedule is on AWS, shorter here so a lost doorbell costs seconds.
+    relay_schedule_seconds: float = 5.0
+    # The relay's settings (RELAY_<FIELD>, see functions/relay/handler.py), e.g. a short
+    # backoff for the tests.
+    relay_environment: Mapping[str, str] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -105,6 +134,7 @@ class LocalStack:
         self.aws = LocalAwsServer()
         self.db = MariaDBServer(self.base_dir / "mysql")
         self.runtime: LambdaRuntime | None = None
+        self.lambda_api: LocalLambdaApi | None = None
         self.api: LocalApiGateway | None = None
         self.pollers: list[SqsEventSourcePoller] = []
         self.resources: EventPathResources | None = None
@@ -127,12 +157,22 @@ class LocalStack:
             self.resources = apply_event_path(self.deployment, self.event_path_options)
             self.aurora_access = self._give_cluster_lambda_access()
             self.tail_queue_url = self._subscribe_tail_queue()
+            # Bound before the runtime is built: its URL goes into the relay's environment.
+            self.lambda_api = LocalLambdaApi()
+            self.lambda_api.start()
             self.runtime = LambdaRuntime(
                 self.admin_settings(),
-                local_functions(self.deployment, self.resources),
+                local_functions(
+                    self.deployment,
+                    self.resources,
+                    self.lambda_api.url,
+                    {"relay": self.settings.relay_environment},
+                ),
                 retry_delays=self.settings.retry_delays,
                 log_dir=self.base_dir / "logs",
+                schedules={self.relay_name: self.settings.relay_schedule_seconds},
             )
+            self.lambda_api.attach(self.runtime)
             self.runtime.start()
             self.api = LocalApiGateway(self.runtime, self.deployment.resource_name("ingest"))
             self.api.start()
@@ -170,6 +210,9 @@ class LocalStack:
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
+        if self.lambda_api is not None:
+            self.lambda_api.stop()
+            self.lambda_api = None
         self.db.remove()
         self.aws.stop()
         shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -180,6 +223,11 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    @property
+    def relay_name(self) -> str:
+        """The outbox relay's deployed name."""
+        return self.deployment.resource_name("relay")
 
     # -- databases -------------------------------------------------------------------
 

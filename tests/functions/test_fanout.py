@@ -15,7 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_each_inserted_row_reaches_sns_and_ses_once(stack, database, admin):
     config = Config(str(REPO_ROOT / "alembic.ini"))
     config.attributes.update(database_url=database.url, skip_logging_config=True)
-    command.upgrade(config, "head")
+    # 0003: every trigger direct. From 0004 orders deliver through the outbox, whose relay
+    # serves the stack's own database (tests/infra/test_outbox_path.py covers that path).
+    command.upgrade(config, "0003")
 
     feedback = [("Ann", "Loved it"), ('Bob "B"', "Meh\nreally"), ("Cy 😀", "x" * 5000)]
     with database.connect().cursor() as cursor:

@@ -49,6 +49,7 @@ def test_upgrade_downgrade_upgrade_leaves_the_schema_identical(database):
     upgraded = schema_snapshot(database)
     added = set(upgraded) - set(before)
     assert added == {
+        "table aurora_events_outbox",
         "table customers",
         "table orders",
         "table customer_feedback",
