@@ -138,8 +138,9 @@ def row_problems(row: InsertedRow, event: dict | None) -> list[str]:
 
 def run_demo(base_dir: Path) -> int:
     print("== Starting the local stack (MariaDB + moto + emulated Aurora Lambda calls) ==")
-    # notify publishes event by event (no PublishBatch yet): a batch of 1,000 can outlast
-    # its 30 s timeout against a busy moto, so the demo's relay sends 100 at a time.
+    # Small relay batches keep each notify invocation far inside its 30 s timeout against
+    # a local moto that the rest of the demo keeps busy (1,000 single publishes outlasted it
+    # on a loaded machine, before notify used PublishBatch; not measured again since).
     settings = StackSettings(
         retry_delays=(0.5, 1.0), relay_environment={"RELAY_EVENTS_PER_INVOCATION": "100"}
     )
