@@ -14,6 +14,7 @@ import pytest
 from botocore import xform_name
 
 from infra.aws.aurora_config import AuroraAccessConfig
+from infra.aws.changes import apply_changes
 from infra.aws.commands import register
 from infra.aws.settings import resolve_settings
 from infra.local import emulation
@@ -151,3 +152,23 @@ def run_fix(finding, admin) -> None:
                 cursor.execute(statement.rstrip(";"))
     else:
         pytest.fail(f"no command to run: {finding.fix}")
+
+
+@pytest.fixture
+def path(stack):
+    """An event path with a prefix (and database secrets) of its own; destroyed after."""
+    from tests.infra.aws.test_event_path import new_path
+
+    event_path = new_path()
+    yield event_path
+    apply_changes(event_path.plan_destroy())
+
+
+@pytest.fixture
+def vpc_path(stack):
+    """A deployment whose drain and relay run in a VPC (moto does not check the ids)."""
+    from tests.infra.aws.test_event_path import new_path
+
+    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
+    yield event_path
+    apply_changes(event_path.plan_destroy())

@@ -44,21 +44,6 @@ def new_path(**options) -> EventPath:
     return event_path
 
 
-@pytest.fixture
-def path(stack):
-    event_path = new_path()
-    yield event_path
-    apply_changes(event_path.plan_destroy())
-
-
-@pytest.fixture
-def vpc_path(stack):
-    """A deployment whose drain runs in a VPC (moto does not check the ids)."""
-    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
-    yield event_path
-    apply_changes(event_path.plan_destroy())
-
-
 @pytest.fixture(scope="session")
 def vpc_access_policy(account_id) -> str:
     """AWS's managed AWSLambdaVPCAccessExecutionRole, in the moto server's IAM.

@@ -8,21 +8,7 @@ import pytest
 
 from infra.aws.changes import apply_changes
 from infra.aws.iam_roles import ForeignResourceError
-from tests.infra.aws.test_event_path import new_path, role_policy, statements_by_sid
-
-
-@pytest.fixture
-def path(stack):
-    event_path = new_path()
-    yield event_path
-    apply_changes(event_path.plan_destroy())
-
-
-@pytest.fixture
-def vpc_path(stack):
-    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
-    yield event_path
-    apply_changes(event_path.plan_destroy())
+from tests.infra.aws.test_event_path import role_policy, statements_by_sid
 
 
 def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(path, account_id):
