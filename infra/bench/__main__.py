@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.bench import drain_writes, inserts, report
+from infra.bench import drain_writes, inserts, latency, report
 from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
 
 
@@ -16,13 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rows: under a minute")
     args = parser.parse_args(argv)
-    rows, rounds = (2_000, 20) if args.quick else (20_000, 50)
+    rows, rounds, events = (2_000, 20, 100) if args.quick else (20_000, 50, 500)
     logging.basicConfig(level=logging.ERROR)
     with (
         tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
         LocalStack(Path(base) / "stack", StackSettings()) as stack,
     ):
         stack.migrate()
+        latencies = latency.measure(stack, events)  # with the runtime running
         bench_url = stack.create_database("bench")
         inserts.prepare(bench_url)
         # Delivering would compete with inserting for the same two cores.
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             admin.close()
         drain = drain_writes.measure(stack.database_url(APP_DATABASE), rounds)
-    print(report.table(insert_results, drain))
-    json_path, chart_path = report.write(insert_results, drain)
+    print(report.table(insert_results, drain, latencies))
+    json_path, chart_path = report.write(insert_results, drain, latencies)
     print(f"written: {json_path}, {chart_path}")
     return 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from infra.bench.drain_writes import DrainResult
 from infra.bench.inserts import AURORA_SECONDS_PER_CALL, InsertResult
+from infra.bench.latency import LatencyResult
 
 RESULTS_DIR = Path("bench-results")
 
@@ -19,7 +20,9 @@ def insert_ratios(results: list[InsertResult]) -> dict[tuple[str, int], float]:
     return {(r.mode, r.rows_per_statement): r.seconds / base[r.rows_per_statement] for r in results}
 
 
-def table(results: list[InsertResult], drain: DrainResult) -> str:
+def table(
+    results: list[InsertResult], drain: DrainResult, latencies: list[LatencyResult] = ()
+) -> str:
     """What ``make bench`` prints."""
     ratios = insert_ratios(results)
     rows = results[0].rows
@@ -41,10 +44,22 @@ def table(results: list[InsertResult], drain: DrainResult) -> str:
         f"  ten single-row transactions      {drain.naive_seconds * 1e3:8.2f} ms",
         f"  ratio                            {drain.ratio:8.2f}x",
     ]
+    if latencies:
+        lines.append("commit to SNS, local stack (seconds):")
+        lines += [
+            f"  {r.mode:7} p50 {r.p50:6.3f}  p95 {r.p95:6.3f}  p99 {r.p99:6.3f}  "
+            f"({r.received} of {r.events} events)"
+            for r in latencies
+        ]
     return "\n".join(lines)
 
 
-def write(results: list[InsertResult], drain: DrainResult, directory: Path = RESULTS_DIR):
+def write(
+    results: list[InsertResult],
+    drain: DrainResult,
+    latencies: list[LatencyResult] = (),
+    directory: Path = RESULTS_DIR,
+):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {
@@ -59,6 +74,7 @@ def write(results: list[InsertResult], drain: DrainResult, directory: Path = RES
             for r in results
         ],
         "drain": {**asdict(drain), "ratio": drain.ratio},
+        "commit_to_sns_seconds": [asdict(r) for r in latencies],
     }
     json_path = directory / "results.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n")

@@ -18,6 +18,7 @@ class Notification:
     subject: str
     message: str
     attributes: dict
+    published_at: str = ""  # SNS's Timestamp: when the topic accepted the message (UTC)
 
     @property
     def event(self) -> dict:
@@ -41,7 +42,12 @@ def receive_notifications(queue_url: str, wait_seconds: int = 0) -> list[Notific
                 for key, value in envelope.get("MessageAttributes", {}).items()
             }
             notifications.append(
-                Notification(envelope.get("Subject", ""), envelope["Message"], attributes)
+                Notification(
+                    envelope.get("Subject", ""),
+                    envelope["Message"],
+                    attributes,
+                    envelope.get("Timestamp", ""),
+                )
             )
         sqs.delete_message_batch(
             QueueUrl=queue_url,

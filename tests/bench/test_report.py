@@ -5,6 +5,7 @@ import json
 
 from infra.bench.drain_writes import DrainResult
 from infra.bench.inserts import InsertResult
+from infra.bench.latency import LatencyResult, percentile
 from infra.bench.report import insert_ratios, table, write
 
 RESULTS = [
@@ -13,6 +14,7 @@ RESULTS = [
     InsertResult("outbox", 1000, 20000, 1.0, 1),
 ]
 DRAIN = DrainResult(batch_seconds=0.005, naive_seconds=0.0115)
+LATENCIES = [LatencyResult("outbox", 500, 500, 0.12, 0.3, 0.9)]
 
 
 def test_ratios_are_to_no_trigger_at_the_same_statement_size():
@@ -24,15 +26,26 @@ def test_ratios_are_to_no_trigger_at_the_same_statement_size():
 
 
 def test_the_table_labels_the_aurora_figure_a_projection():
-    text = table(RESULTS, DRAIN)
+    text = table(RESULTS, DRAIN, LATENCIES)
+    assert "  outbox  p50  0.120  p95  0.300  p99  0.900  (500 of 500 events)" in text
     assert "       1000  direct       4000        25.00x         20000     700.0 s" in text
     assert "a projection, not a measurement" in text
     assert "ratio                                2.30x" in text
 
 
 def test_results_json_and_chart_are_written(tmp_path):
-    json_path, chart_path = write(RESULTS, DRAIN, tmp_path / "results")
+    json_path, chart_path = write(RESULTS, DRAIN, LATENCIES, tmp_path / "results")
     document = json.loads(json_path.read_text())
     assert [row["ratio_to_no_trigger"] for row in document["inserts"]] == [1.0, 25.0, 5.0]
     assert round(document["inserts"][1]["projected_aurora_seconds"], 6) == 700.0
     assert chart_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert document["commit_to_sns_seconds"][0]["p50"] == 0.12
+
+
+def test_percentiles_are_nearest_rank():
+    values = [float(n) for n in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.99)) == (
+        50.0,
+        95.0,
+        99.0,
+    )

@@ -1,0 +1,89 @@
+"""Latency from an INSERT's commit to its SNS notification, direct and outbox, on the
+local stack with its runtime running: p50/p95/p99 over N events, one row a commit, a
+little apart (a latency, not a throughput, measurement). The SNS message's own Timestamp
+is the arrival time; both clocks are this machine's."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from functions.common.database import connect
+from infra.local.inspect import receive_notifications
+
+# The example schema after revision 0004: customer_feedback is direct, orders is outbox.
+TABLES = {"direct": "customer_feedback", "outbox": "orders"}
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    mode: str
+    events: int
+    received: int
+    p50: float
+    p95: float
+    p99: float
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyResult]:
+    """Insert ``events`` rows per mode, wait for their notifications, and summarize."""
+    receive_notifications(stack.tail_queue_url)  # start from an empty tail queue
+    connection = connect(stack.app_settings())
+    committed: dict[tuple[str, int], float] = {}
+    try:
+        for table in TABLES.values():
+            for _ in range(events):
+                with connection.cursor() as cursor:
+                    cursor.execute(*_insert(table))
+                    row_id = cursor.lastrowid
+                committed[(table, row_id)] = time.time()
+                time.sleep(spacing_seconds)
+    finally:
+        connection.close()
+    arrived: dict[tuple[str, int], float] = {}
+    deadline = time.monotonic() + 120
+    while len(arrived) < len(committed) and time.monotonic() < deadline:
+        for note in receive_notifications(stack.tail_queue_url, wait_seconds=1):
+            event = note.event
+            key = (event["table"], next(iter(event["primary_key"].values())))
+            if key in committed and note.published_at:
+                arrived[key] = _epoch(note.published_at)
+    results = []
+    for mode, table in TABLES.items():
+        delays = [arrived[k] - committed[k] for k in committed if k[0] == table and k in arrived]
+        if delays:
+            results.append(
+                LatencyResult(
+                    mode,
+                    events,
+                    len(delays),
+                    statistics.median(delays),
+                    percentile(delays, 0.95),
+                    percentile(delays, 0.99),
+                )
+            )
+    return results
+
+
+def _insert(table: str) -> tuple[str, tuple]:
+    if table == "orders":
+        return (
+            "INSERT INTO orders (customer_id, amount, currency) VALUES (%s, %s, %s)",
+            (1, "1.00", "EUR"),
+        )
+    return (
+        "INSERT INTO customer_feedback (customer_name, feedback) VALUES (%s, %s)",
+        ("bench", "latency"),
+    )
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
