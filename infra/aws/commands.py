@@ -213,6 +213,13 @@ def aurora_destroy(args) -> int:
 # -- grant -------------------------------------------------------------------------------
 
 
+def print_statements(heading: str, statements: list[str]) -> None:
+    """What ``grant`` ran, as a SQL comment and the statements, runnable by hand."""
+    print(f"-- {heading}")
+    for statement in statements:
+        print(f"{statement};")
+
+
 @exit_codes
 def grant(args) -> int:
     """The triggers' definer (``--user``): Lambda access; the drain's account
@@ -234,24 +241,20 @@ def grant(args) -> int:
     try:
         if args.user:
             server, statements = db_grants.grant_lambda_access(admin, args.user, args.host)
-            print(f"-- {server.describe()}: the triggers' definer")
-            for statement in statements:
-                print(f"{statement};")
+            print_statements(f"{server.describe()}: the triggers' definer", statements)
         definer = (args.user, args.host) if args.user else None
         if args.drain_user:
             statements = db_grants.grant_drain_access(
                 admin, args.drain_user, args.drain_host, args.database, definer=definer
             )
-            print("-- the drain's account: the rows of the tables it writes, nothing else")
-            for statement in statements:
-                print(f"{statement};")
+            print_statements(
+                "the drain's account: the rows of the tables it writes, nothing else", statements
+            )
         if args.relay_user:
             statements = db_grants.grant_relay_access(
                 admin, args.relay_user, args.relay_host, args.database, definer=definer
             )
-            print("-- the relay's account: the outbox table, nothing else")
-            for statement in statements:
-                print(f"{statement};")
+            print_statements("the relay's account: the outbox table, nothing else", statements)
     finally:
         admin.close()
     return OK
