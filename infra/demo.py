@@ -22,16 +22,18 @@ import boto3
 
 from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
+from functions.relay.outbox import outbox_status
 from infra.aws import doctor
 from infra.aws.queue_operations import queue_depths
 from infra.local import emulation
 from infra.local.inspect import receive_notifications, sent_emails
 from infra.local.stack import APP_DATABASE, APP_USER, LocalStack, StackSettings
 
-# The issue's case is 10,000 rows; notify publishes event by event to moto (~15 ms each
-# with the tail queue's fan-out), so the demo shows 1,000 to stay short.
-# tests/infra/test_outbox_path.py delivers 10,000 rows x 2 targets.
+# The issue's case is 10,000 rows; the demo shows 1,000 to stay short
+# (tests/infra/test_outbox_path.py delivers 10,000 rows x 2 targets).
 BULK_ORDERS = 1_000
+# The relay's batch to notify in the demo (see run_demo for why it is small).
+DEMO_EVENTS_PER_INVOCATION = 100
 LONG_TEXT = ("Sixty kilobytes of feedback. " * 2200)[:61_440]
 
 FEEDBACK_ROWS = [
@@ -142,7 +144,8 @@ def run_demo(base_dir: Path) -> int:
     # a local moto that the rest of the demo keeps busy (1,000 single publishes outlasted it
     # on a loaded machine, before notify used PublishBatch; not measured again since).
     settings = StackSettings(
-        retry_delays=(0.5, 1.0), relay_environment={"RELAY_EVENTS_PER_INVOCATION": "100"}
+        retry_delays=(0.5, 1.0),
+        relay_environment={"RELAY_EVENTS_PER_INVOCATION": str(DEMO_EVENTS_PER_INVOCATION)},
     )
     with LocalStack(base_dir, settings) as stack:
         print(f"   database : {parse_database_url(stack.database_url())!r}")
@@ -279,21 +282,16 @@ def run_demo(base_dir: Path) -> int:
         return 0 if ok and bulk_ok and ingest_ok and doctor_ok else 1
 
 
-def outbox_counts(connection) -> tuple[int, int]:
-    """``(waiting, delivered)`` events in the outbox."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COALESCE(SUM(delivered_at IS NULL AND parked_at IS NULL), 0), "
-            "COALESCE(SUM(delivered_at IS NOT NULL), 0) FROM aurora_events_outbox"
-        )
-        waiting, delivered = cursor.fetchone()
-    return int(waiting), int(delivered)
+def events_waiting(connection) -> int:
+    """Events in the outbox that are neither delivered nor parked."""
+    status = outbox_status(connection)
+    return status.due + status.in_flight_or_backing_off
 
 
 def wait_until_outbox_empty(connection, timeout: float = 120) -> int:
     """Wait until the relay has delivered (or parked) every event; how many still wait."""
     deadline = time.monotonic() + timeout
-    while (waiting := outbox_counts(connection)[0]) and time.monotonic() < deadline:
+    while (waiting := events_waiting(connection)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return waiting
 
@@ -315,7 +313,6 @@ def run_bulk_demo(stack: LocalStack, connection) -> bool:
                 f"SELECT seq, 1.00, 'EUR' FROM seq_1_to_{BULK_ORDERS}"
             )
         inserted = time.monotonic() - started
-        _, delivered_before = outbox_counts(connection)
         waiting = wait_until_outbox_empty(connection)
         delivered = time.monotonic() - started
         rings = sum(emulation.event_call_counts(admin, APP_DATABASE).values()) - sum(
@@ -325,15 +322,16 @@ def run_bulk_demo(stack: LocalStack, connection) -> bool:
         admin.close()
     relay_runs = runtime.invocation_counts[stack.relay_name] - before[0]
     notify_runs = runtime.invocation_counts[notify] - before[1]
-    # The tail queue now holds 10,000 notifications: not read one by one here.
+    # The tail queue now holds the bulk insert's notifications: not read one by one here.
     boto3.client("sqs").purge_queue(QueueUrl=stack.tail_queue_url)
     print(f"   INSERT took {inserted:.2f} s; every event delivered {delivered:.1f} s after it")
     print(
         f"   Lambda invocations: {rings} doorbell(s) (lambda_async), {relay_runs} relay runs "
-        f"(doorbells and schedule), {notify_runs} notify invocations (batches of up to 100)"
+        f"(doorbells and schedule), {notify_runs} notify invocations "
+        f"(batches of up to {DEMO_EVENTS_PER_INVOCATION})"
     )
     print(f"   (direct mode: {BULK_ORDERS:,} lambda_async calls, one a row, inside the INSERT)")
-    ok = waiting == 0 and notify_runs <= BULK_ORDERS // 100 + 2
+    ok = waiting == 0 and notify_runs <= BULK_ORDERS // DEMO_EVENTS_PER_INVOCATION + 2
     print("   RESULT: " + ("all delivered by the relay" if ok else f"{waiting} events still wait"))
     return ok
 

@@ -155,6 +155,9 @@ def deploy_plan(args) -> int:
 @exit_codes
 def deploy_apply(args) -> int:
     outcome = carry_out(event_path(args).plan())
+    if outcome.unsupported:
+        print_outcome(outcome)
+        return PROBLEMS
     print(describe_plan(outcome.done))
     return OK
 
@@ -162,9 +165,11 @@ def deploy_apply(args) -> int:
 @exit_codes
 def deploy_destroy(args) -> int:
     outcome = carry_out(event_path(args).plan_destroy())
-    print("\n".join(change.describe() for change in outcome.done) or "nothing to remove")
+    print_outcome(outcome)
+    if not outcome.done and not outcome.unsupported:
+        print("nothing to remove")
     print("the SES identity is left in place (SES identities carry no tags to prove it is ours)")
-    return OK
+    return PROBLEMS if outcome.unsupported else OK
 
 
 # -- aurora plan|apply|destroy -----------------------------------------------------------
@@ -237,12 +242,19 @@ def grant(args) -> int:
     ):
         if value and not args.database:
             raise ConfigurationError(f"{option} needs --database: {what}")
+    definer = (args.user, args.host) if args.user else None
+    # Before any grant: the definer must not first get Lambda access, then be refused.
+    for whose, user, host in (
+        ("drain", args.drain_user, args.drain_host),
+        ("relay", args.relay_user, args.relay_host),
+    ):
+        if user:
+            db_grants.refuse_the_definer(whose, user, host, definer)
     admin = connect_admin(admin_url(args))
     try:
         if args.user:
             server, statements = db_grants.grant_lambda_access(admin, args.user, args.host)
             print_statements(f"{server.describe()}: the triggers' definer", statements)
-        definer = (args.user, args.host) if args.user else None
         if args.drain_user:
             statements = db_grants.grant_drain_access(
                 admin, args.drain_user, args.drain_host, args.database, definer=definer

@@ -11,7 +11,6 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import create_engine, pool
 
-import migrations.lambda_trigger  # noqa: F401  registers the operations
 from functions.common.database import connect, parse_database_url
 from infra.bench.timing import timed
 from infra.local import emulation

@@ -62,13 +62,14 @@ def write(
 ):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
+    ratios = insert_ratios(results)
     document = {
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "inserts": [
             {
                 **asdict(r),
                 "rows_per_second": r.rows_per_second,
-                "ratio_to_no_trigger": insert_ratios(results)[(r.mode, r.rows_per_statement)],
+                "ratio_to_no_trigger": ratios[(r.mode, r.rows_per_statement)],
                 "projected_aurora_seconds": r.projected_aurora_seconds,
             }
             for r in results

@@ -285,17 +285,22 @@ def grant_relay_access(
     return statements
 
 
+def refuse_the_definer(whose: str, user: str, host: str, definer: tuple[str, str] | None) -> None:
+    """:class:`GrantError` when a runtime account (``whose``: drain, relay) is the definer."""
+    if definer is not None and (user, host.lower()) == (definer[0], definer[1].lower()):
+        raise GrantError(
+            f"the {whose}'s account {account_literal(user, host)} is the triggers' definer: "
+            "use a separate account that can only do its own work"
+        )
+
+
 def _grant_runtime_account(
     connection, whose, user, host, database, tables, statements, definer
 ) -> None:
     """Check a runtime account (not the definer, no Lambda access, its tables exist),
     then run ``statements``."""
     account = account_literal(user, host)
-    if definer is not None and (user, host.lower()) == (definer[0], definer[1].lower()):
-        raise GrantError(
-            f"the {whose}'s account {account} is the triggers' definer: use a separate "
-            "account that can only do its own work"
-        )
+    refuse_the_definer(whose, user, host, definer)
     server = detect_server(connection)
     find_account(connection, server, user, host)
     if lambda_access(connection, server, user, host).granted:

@@ -160,11 +160,12 @@ def test_the_old_unchecked_entry_with_a_forged_caller_is_gone(
     """Before the entry token, this call (any account, caller passed in) was recorded."""
     create_user(admin, database, "forger")
     mallory = connect_as(stack, database, "forger")
-    with pytest.raises(pymysql.err.MySQLError), mallory.cursor() as cursor:
+    with pytest.raises(pymysql.err.MySQLError) as refused, mallory.cursor() as cursor:
         cursor.execute(
             "SELECT aurora_emulation.invoke_async('app@%%', 'AWS_LAMBDA_ACCESS', %s, '{}', 'x')",
             (test_functions.arns["test-echo"],),
         )
+    assert refused.value.args[0] == 1318  # no such entry: incorrect number of arguments
     assert invocation_rows(admin, "x") == []
 
 

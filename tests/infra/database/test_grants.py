@@ -323,3 +323,5 @@ def test_grant_command_for_the_relay_account(capsys, stack, admin, database, mon
         f"aurora-events: the relay's account '{definer}'@'%' is the triggers' definer: use a "
         "separate account that can only do its own work\n"
     )
+    # Refused before anything ran: the definer did not get Lambda access on the way.
+    assert show_grants(admin, definer) == [f"GRANT USAGE ON *.* TO `{definer}`@`%`"]
