@@ -51,7 +51,8 @@ def deliver_batch(
             row_event = parse_row_event(event)
         except MalformedEvent as error:
             reject_malformed_event(logger, error, event)
-            answer.rejected[str(event_id)] = str(error)
+            if isinstance(event_id, str):  # without an id the relay could not name it anyway
+                answer.rejected[event_id] = str(error)
             continue
         try:
             deliver(row_event)

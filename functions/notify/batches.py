@@ -56,7 +56,8 @@ def publish_batch(sns, topic_arn: str, logger, events: list) -> BatchAnswer:
         except MalformedEvent as error:
             reject_malformed_event(logger, error, event)
             event_id = event.get("event_id") if isinstance(event, dict) else None
-            answer.rejected[str(event_id)] = str(error)
+            if isinstance(event_id, str):  # without an id the relay could not name it anyway
+                answer.rejected[event_id] = str(error)
     entries = [batch_entry(event, entry_id) for entry_id, event in parsed.items()]
     for call in calls(entries):
         try:

@@ -20,6 +20,7 @@ from botocore.config import Config
 
 from functions.common.config import ConfigurationError
 from functions.common.database import ReusableConnection
+from functions.common.event_batches import batch_request
 from functions.relay.delivery import RelaySettings
 from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
@@ -27,8 +28,10 @@ from functions.relay.runs import run_relay
 logger = Logger(service="relay")
 database = ReusableConnection(autocommit=True, read_timeout=60, write_timeout=60)
 # A target may take its whole timeout: read for longer than any target may run.
+# No botocore retry: a call retried after its read timed out would send the same events
+# again; a failed call is the relay's to retry, after its backoff.
 lambda_client = boto3.client(
-    "lambda", config=Config(read_timeout=900, connect_timeout=5, retries={"max_attempts": 2})
+    "lambda", config=Config(read_timeout=900, connect_timeout=5, retries={"max_attempts": 1})
 )
 
 
@@ -59,7 +62,7 @@ def invoke_target(target: str, events: list[dict]) -> object:
     response = lambda_client.invoke(
         FunctionName=target,
         InvocationType="RequestResponse",
-        Payload=json.dumps({"events": events}, ensure_ascii=False).encode("utf-8"),
+        Payload=json.dumps(batch_request(events), ensure_ascii=False).encode("utf-8"),
     )
     answer = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
@@ -70,11 +73,22 @@ def invoke_target(target: str, events: list[dict]) -> object:
 SETTINGS = settings_from_env()
 
 
+_skip_locked: bool | None = None  # the server's, asked once per container
+
+
+def store() -> OutboxStore:
+    """The outbox on this container's connection."""
+    global _skip_locked
+    outbox = OutboxStore(database.get(), _skip_locked)
+    _skip_locked = outbox.skip_locked
+    return outbox
+
+
 @logger.inject_lambda_context
 def handler(event, context):
     rang = isinstance(event, dict) and "doorbell" in event
     summary = run_relay(
-        OutboxStore(database.get()),
+        store(),
         invoke_target,
         SETTINGS,
         linger_seconds=SETTINGS.linger_seconds if rang else 0,

@@ -42,11 +42,16 @@ def supports_skip_locked(version: str) -> bool:
 class OutboxStore:
     """The relay's statements on one connection (autocommit off within a claim)."""
 
-    def __init__(self, connection: pymysql.connections.Connection) -> None:
+    def __init__(
+        self, connection: pymysql.connections.Connection, skip_locked: bool | None = None
+    ) -> None:
+        """``skip_locked``: known already (a container asks its server once), or asked now."""
         self.connection = connection
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT VERSION()")
-            self.skip_locked = supports_skip_locked(str(cursor.fetchone()[0]))
+        if skip_locked is None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT VERSION()")
+                skip_locked = supports_skip_locked(str(cursor.fetchone()[0]))
+        self.skip_locked = skip_locked
 
     def claim(self, limit: int, lease_seconds: float) -> list[OutboxRow]:
         """Take up to ``limit`` due rows in sequence order and lease them, in one short
