@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 DEFAULT_PREFIX = "aurora-events"
 DRAIN_TIMEOUT_SECONDS = 30
 RELAY_TIMEOUT_SECONDS = 300
+# The alias every caller uses (API, event source mapping, schedules, Aurora's triggers):
+# a deploy publishes a version and moves it; a rollback moves it back.
+LIVE_ALIAS = "live"
 # The functions outbox triggers deliver to, through the relay (its invoke permission).
 OUTBOX_TARGETS = ("notify", "email")
 
@@ -236,6 +239,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("notifications", "Row events published by the notify function."),
+    TopicSpec("operators", "CloudWatch alarms for the people who run it (email: alarm_email)."),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -296,7 +300,19 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "database_host": ("AURORA_EVENTS_DATABASE_HOST",),
     "subnet_ids": ("AURORA_EVENTS_SUBNET_IDS",),
     "security_group_ids": ("AURORA_EVENTS_SECURITY_GROUP_IDS",),
+    "api_stage": ("AURORA_EVENTS_API_STAGE",),
+    "api_burst_limit": ("AURORA_EVENTS_API_BURST_LIMIT",),
+    "api_rate_limit": ("AURORA_EVENTS_API_RATE_LIMIT",),
+    "api_cors_origins": ("AURORA_EVENTS_API_CORS_ORIGINS",),
+    "rds_proxy": ("AURORA_EVENTS_RDS_PROXY",),
+    "vpc_endpoints": ("AURORA_EVENTS_VPC_ENDPOINTS",),
+    "alarm_email": ("AURORA_EVENTS_ALARM_EMAIL",),
+    "powertools_layer_arn": ("AURORA_EVENTS_POWERTOOLS_LAYER_ARN",),
 }
+
+
+class SettingError(ValueError):
+    """A deployment setting's text cannot be read as its type; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -317,15 +333,33 @@ class Deployment:
     # security group the database accepts. Empty: no VPC (the database is public).
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    # The HTTP API in front of ingest: its stage (the first segment of the invoke URL's
+    # path), the stage's throttling (requests per second, and the burst above it), and the
+    # origins a browser may call it from (CORS; none: no CORS headers).
+    api_stage: str = "prod"
+    api_burst_limit: int = 100
+    api_rate_limit: int = 50
+    api_cors_origins: tuple[str, ...] = ()
+    # An RDS Proxy in front of the cluster for the drain (many concurrent drains, failover).
+    rds_proxy: bool = False
+    # Interface VPC endpoints for Secrets Manager and Lambda (subnets without a NAT route).
+    vpc_endpoints: bool = False
+    # Who the operators topic emails when an alarm fires (empty: no subscription).
+    alarm_email: str = ""
+    # AWS's public Powertools layer to use instead of shipping Powertools in the project's
+    # own layer (empty: the project's layer holds both PyMySQL and Powertools).
+    powertools_layer_arn: str = ""
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Deployment:
-        """From ``{setting: text}`` (lists comma-separated); empty or missing: the default."""
+        """From ``{setting: text}`` (lists comma-separated, booleans true/false/yes/no/1/0,
+        whole numbers); empty or missing: the default. A text that is not of the setting's
+        type is a :class:`SettingError` naming the setting."""
+        defaults = cls()
         given = {}
         for key, text in values.items():
             if key in DEPLOYMENT_VARIABLES and text:
-                is_list = isinstance(getattr(cls(), key), tuple)
-                given[key] = _list_setting(text) if is_list else text
+                given[key] = _typed_setting(key, text, getattr(defaults, key))
         return cls(**given)
 
     @classmethod
@@ -353,6 +387,25 @@ def variable_values(
 
 def _list_setting(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _typed_setting(key: str, text: str, default):
+    """``text`` as the type of the setting's default (``bool`` before ``int``: a bool is one)."""
+    if isinstance(default, tuple):
+        return _list_setting(text)
+    if isinstance(default, bool):
+        try:
+            return _BOOLEANS[text.strip().lower()]
+        except KeyError:
+            raise SettingError(f"setting {key} must be true or false, not {text!r}") from None
+    if isinstance(default, int):
+        if not text.strip().isascii() or not text.strip().isdigit():
+            raise SettingError(f"setting {key} must be a whole number, not {text!r}")
+        return int(text.strip())
+    return text
 
 
 def function_spec(name: str) -> FunctionSpec:

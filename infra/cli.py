@@ -511,15 +511,18 @@ def load_settings(argv: list[str] | None):
     """The settings (config file, then environment, then ``--profile``/``--region``), read
     before the command: they supply defaults of the commands' options."""
     from infra.aws.settings import SettingsError, load_config, resolve_settings
+    from infra.catalog import SettingError
 
     early = argparse.ArgumentParser(add_help=False)
     add_settings_arguments(early)
     known, _ = early.parse_known_args(argv)
     try:
         config = load_config(known.config) if known.config else {}
-    except SettingsError as error:
+        return resolve_settings(
+            config, os.environ, {"profile": known.profile, "region": known.region}
+        )
+    except (SettingsError, SettingError) as error:
         raise CommandError(str(error)) from None
-    return resolve_settings(config, os.environ, {"profile": known.profile, "region": known.region})
 
 
 def main(argv: list[str] | None = None) -> int:

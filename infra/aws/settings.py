@@ -17,6 +17,13 @@ standard chain (a profile names which of its entries to use).
     database_host = "shop-proxy.proxy-xxxx.ap-northeast-2.rds.amazonaws.com"  # optional
     subnet_ids = ["subnet-aaa", "subnet-bbb"]
     security_group_ids = ["sg-ccc"]
+    api_stage = "prod"                  # the HTTP API's stage
+    api_burst_limit = 100
+    api_rate_limit = 50
+    api_cors_origins = ["https://shop.example"]
+    rds_proxy = true                    # the drain connects through an RDS Proxy
+    vpc_endpoints = true                # Secrets Manager and Lambda endpoints in the subnets
+    alarm_email = "oncall@shop.example"
 """
 
 from __future__ import annotations
@@ -79,10 +86,15 @@ def load_config(path: Path) -> dict[str, str]:
     for key, value in data.items():
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             settings[key] = ",".join(value)
-        elif isinstance(value, str):
-            settings[key] = value
+        elif isinstance(value, bool):  # before int: a bool is an int
+            settings[key] = "true" if value else "false"
+        elif isinstance(value, (str, int)):
+            settings[key] = str(value)
         else:
-            raise SettingsError(f"config file {path}: {key} must be a string or a list of strings")
+            raise SettingsError(
+                f"config file {path}: {key} must be a string, a number, true/false "
+                "or a list of strings"
+            )
     return settings
 
 

@@ -57,7 +57,16 @@ def test_every_deployment_setting_has_its_variable_and_is_read_from_it():
     assert set(DEPLOYMENT_VARIABLES) == {f.name for f in fields(Deployment)}
     environ = {names[0]: f"{key}-value" for key, names in DEPLOYMENT_VARIABLES.items()}
     environ["AURORA_EVENTS_SUBNET_IDS"] = "subnet-a, subnet-b,"
+    environ.update(
+        AURORA_EVENTS_API_BURST_LIMIT="7",
+        AURORA_EVENTS_API_RATE_LIMIT="3",
+        AURORA_EVENTS_RDS_PROXY="true",
+        AURORA_EVENTS_VPC_ENDPOINTS="no",
+    )
     deployment = Deployment.from_env(environ)
+    assert (deployment.api_burst_limit, deployment.api_rate_limit) == (7, 3)
+    assert (deployment.rds_proxy, deployment.vpc_endpoints) == (True, False)
+    assert deployment.api_stage == "api_stage-value"
     assert deployment.subnet_ids == ("subnet-a", "subnet-b")
     assert deployment.security_group_ids == ("security_group_ids-value",)
     assert deployment.cluster == "cluster-value"

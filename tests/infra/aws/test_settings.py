@@ -3,6 +3,7 @@
 import pytest
 
 from infra.aws.settings import SettingsError, load_config, resolve_settings
+from infra.catalog import SettingError
 from infra.cli import main
 
 CONFIG = """
@@ -37,7 +38,8 @@ def test_the_file_fills_in_what_the_environment_leaves_unset(tmp_path):
     ("text", "message"),
     [
         ("regoin = 'x'", "unknown setting\\(s\\) regoin"),
-        ("prefix = 3", "prefix must be a string or a list of strings"),
+        ("prefix = 1.5", "prefix must be a string, a number, true/false or a list of strings"),
+        ("prefix = {a = 1}", "prefix must be a string, a number"),
         ("prefix = ", "not valid TOML"),
     ],
 )
@@ -48,6 +50,44 @@ def test_a_bad_file_is_named_with_its_problem(tmp_path, text, message):
         load_config(path)
     with pytest.raises(SettingsError, match="does not exist"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_typed_settings_are_read_as_their_type_from_the_file_and_the_environment(tmp_path):
+    path = tmp_path / "deploy.toml"
+    path.write_text(
+        'rds_proxy = true\napi_burst_limit = 200\napi_cors_origins = ["https://a.example"]\n'
+    )
+    deployment = resolve_settings(
+        load_config(path), {"AURORA_EVENTS_VPC_ENDPOINTS": "Yes"}
+    ).deployment
+    assert deployment.rds_proxy is True
+    assert deployment.vpc_endpoints is True
+    assert deployment.api_burst_limit == 200
+    assert deployment.api_rate_limit == 50  # the default
+    assert deployment.api_cors_origins == ("https://a.example",)
+    assert resolve_settings({}, {}).deployment.rds_proxy is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        (
+            "AURORA_EVENTS_RDS_PROXY",
+            "maybe",
+            "setting rds_proxy must be true or false, not 'maybe'",
+        ),
+        ("AURORA_EVENTS_API_RATE_LIMIT", "-5", "setting api_rate_limit must be a whole number"),
+        ("AURORA_EVENTS_API_BURST_LIMIT", "１０", "setting api_burst_limit must be a whole number"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_refused_by_name(
+    variable, text, message, capsys, monkeypatch
+):
+    with pytest.raises(SettingError, match=message):
+        resolve_settings({}, {variable: text})
+    monkeypatch.setenv(variable, text)
+    assert main(["deploy", "plan"]) == 2
+    assert f"aurora-events: {message}" in capsys.readouterr().err
 
 
 def test_deploy_plan_through_the_command_line(capsys, stack, tmp_path, monkeypatch):
