@@ -5,8 +5,13 @@ id or region in it. At upgrade time the name becomes an ARN, first match wins:
 
 1. ``AURORA_EVENTS_FUNCTION_ARN_<NAME>`` (e.g. ``AURORA_EVENTS_FUNCTION_ARN_NOTIFY``):
    point a trigger at another function without touching any revision;
-2. Lambda's ``GetFunction`` for the deployed name ``<prefix>-<name>`` in the current
-   account and region (boto3's standard chain; ``AWS_ENDPOINT_URL`` locally).
+2. the deployed function ``<prefix>-<name>``'s alias ``live``
+   (:data:`infra.catalog.LIVE_ALIAS`), ``arn:...:function:<prefix>-<name>:live``, as
+   Lambda's ``GetAlias`` names it in the current account and region (boto3's standard
+   chain; ``AWS_ENDPOINT_URL`` locally). The trigger then calls whichever version the
+   alias points at: a deploy moves it, ``aurora-events deploy rollback`` moves it back.
+   Triggers installed before the alias existed call the function unqualified
+   (``$LATEST``), which keeps working; Aurora's invoke policy allows both forms.
 
 A full ARN written in the revision is used as it is (not recommended). Whatever its
 source, the ARN must be a whole Lambda function ARN (:func:`checked_arn`), so it can
@@ -19,7 +24,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from infra.catalog import Deployment
+from infra.catalog import LIVE_ALIAS, Deployment
 
 # Matched with fullmatch: "$" would also accept a trailing newline. ASCII classes only
 # (\d and \w would take any script's digits and letters).
@@ -60,12 +65,25 @@ def resolve_function_arn(
 
         lambda_client = boto3.client("lambda")
     try:
-        arn = lambda_client.get_function(FunctionName=deployed)["Configuration"]["FunctionArn"]
+        arn = lambda_client.get_alias(FunctionName=deployed, Name=LIVE_ALIAS)["AliasArn"]
     except lambda_client.exceptions.ResourceNotFoundException:
-        region = lambda_client.meta.region_name
-        raise FunctionArnError(
+        raise FunctionArnError(_not_deployed(function, deployed, lambda_client)) from None
+    return checked_arn(arn)
+
+
+def _not_deployed(function: str, deployed: str, lambda_client) -> str:
+    """Why ``deployed``'s alias cannot be found: no function, or no alias yet."""
+    region = lambda_client.meta.region_name
+    try:
+        lambda_client.get_function(FunctionName=deployed)
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return (
             f"function {function!r} should be deployed as {deployed!r}, but Lambda in {region} "
             f"has no such function: deploy it first (locally: aurora-events stack start), "
             f"or set {override_variable(function)} to the ARN to call"
-        ) from None
-    return checked_arn(arn)
+        )
+    return (
+        f"function {deployed!r} in {region} has no alias {LIVE_ALIAS!r}, which triggers call: "
+        f"run aurora-events deploy apply (it publishes a version and creates the alias), "
+        f"or set {override_variable(function)} to the ARN to call"
+    )

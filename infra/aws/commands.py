@@ -1,4 +1,5 @@
-"""AWS subcommands: ``deploy plan|apply|destroy`` (the event path), ``aurora plan|apply|destroy``
+"""AWS subcommands: ``deploy plan|apply|destroy|rollback`` (the event path; rollback moves
+the functions' alias ``live`` back one version), ``aurora plan|apply|destroy``
 (Aurora's access to Lambda), ``grant`` and ``doctor``.
 
 ``register(subparsers, settings)`` adds them to the ``aurora-events`` parser; each sets
@@ -25,9 +26,11 @@ from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.aurora_state import reboot_status
 from infra.aws.changes import Change, ChangeFailed, Outcome, apply_changes, describe_plan
 from infra.aws.event_path import EventPath, PlanError
+from infra.aws.function_versions import RollbackError, plan_rollback
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
+from infra.aws.packaging import PackagingError
 from infra.aws.settings import Settings
-from infra.catalog import FUNCTIONS, Deployment
+from infra.catalog import FUNCTIONS, Deployment, function_spec
 from infra.database import grants as db_grants
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
@@ -104,6 +107,8 @@ def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
             ConfigurationError,
             PlanError,
             ForeignResourceError,
+            PackagingError,
+            RollbackError,
         ) as error:
             print(f"aurora-events: {error}", file=sys.stderr)
             return BAD_INPUT
@@ -170,6 +175,18 @@ def deploy_destroy(args) -> int:
         print("nothing to remove")
     print("the SES identity is left in place (SES identities carry no tags to prove it is ours)")
     return PROBLEMS if outcome.unsupported else OK
+
+
+@exit_codes
+def deploy_rollback(args) -> int:
+    """Move alias live of the named function (or of every function) back one version."""
+    deployment = args.settings.deployment
+    prefix = args.prefix or deployment.prefix
+    specs = [function_spec(args.function)] if args.function else list(FUNCTIONS)
+    names = [Deployment(prefix=prefix).resource_name(spec.name) for spec in specs]
+    outcome = carry_out(plan_rollback(boto3.client("lambda"), names))
+    print_outcome(outcome)
+    return OK
 
 
 # -- aurora plan|apply|destroy -----------------------------------------------------------
@@ -359,11 +376,19 @@ def register(subparsers, settings: Settings) -> None:
         ("plan", deploy_plan, "show what apply would change; change nothing"),
         ("apply", deploy_apply, "converge (a second run changes nothing)"),
         ("destroy", deploy_destroy, "remove what apply created (resources tagged as ours)"),
+        ("rollback", deploy_rollback, "move alias live back to the previous version"),
     ):
         command = deploy_commands.add_parser(name, help=text)
         command.add_argument("--prefix", help="prefix of the names (default: the settings')")
-        if name != "destroy":
+        if name in ("plan", "apply"):
             add_adopt_argument(command, "execution roles <prefix>-<function>")
+        if name == "rollback":
+            command.add_argument(
+                "function",
+                nargs="?",
+                choices=[spec.name for spec in FUNCTIONS],
+                help="the function (catalog name) to roll back (default: every function)",
+            )
         command.set_defaults(run=run, settings=settings)
 
     aurora = subparsers.add_parser(

@@ -13,9 +13,7 @@ else. The same code provisions the local stack on moto and a real AWS account.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -25,13 +23,27 @@ import boto3
 from botocore.exceptions import ClientError
 
 from infra.aws.changes import Change, apply_changes
+from infra.aws.dependency_layer import DependencyLayer
+from infra.aws.function_versions import (
+    alias_arn,
+    configuration_differences,
+    plan_live_alias,
+    wait_until_updated,
+)
 from infra.aws.iam_roles import (
     attached_policy_arns,
     inline_policy_names,
     plan_service_role,
     role_tags,
 )
-from infra.aws.packaging import build_functions_zip
+from infra.aws.packaging import (
+    LAMBDA_RUNTIME,
+    POWERTOOLS,
+    FunctionContents,
+    build_function_zip,
+    function_contents,
+    lambda_code_sha256,
+)
 from infra.aws.policy_documents import policy_drift
 from infra.aws.schedules import Schedules
 from infra.aws.settings import current_region
@@ -39,6 +51,7 @@ from infra.aws.tags import is_project_resource, project_tags, tag_list
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
+    LIVE_ALIAS,
     QUEUES,
     TOPICS,
     DatabaseSecretArn,
@@ -54,7 +67,6 @@ from infra.catalog import (
     resolve_environment,
 )
 
-LAMBDA_RUNTIME = "python3.11"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 ROLE_POLICY_NAME = "least-privilege"
 # Earlier deployments attached this managed policy to in-VPC functions' roles: its logs
@@ -107,7 +119,9 @@ class EventPathResources:
     topic_arns: dict[str, str] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
     queue_arns: dict[str, str] = field(default_factory=dict)
-    function_arns: dict[str, str] = field(default_factory=dict)
+    function_arns: dict[str, str] = field(default_factory=dict)  # unqualified
+    # What callers invoke: each function's alias live (``<function ARN>:live``).
+    live_arns: dict[str, str] = field(default_factory=dict)
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -118,7 +132,8 @@ class EventPathOptions:
 
     # The SQS event source mappings run (on AWS, they are what feeds the drain).
     event_sources_enabled: bool = True
-    # Vendor PyMySQL and Powertools into the functions' zip (AWS runs the code).
+    # Publish the dependencies layer (PyMySQL, Powertools) and attach it to the functions
+    # (AWS runs the code; the local runtime runs it from this repository).
     vendor_dependencies: bool = True
 
 
@@ -163,7 +178,10 @@ class EventPath:
             events=boto3.client("events"),
             lambda_=self.lambda_,
         )
-        self._package: bytes | None = None
+        self._packages: dict[str, bytes] = {}
+        self._contents = {spec.name: function_contents(spec.handler) for spec in FUNCTIONS}
+        layered = self._layer_libraries() if self.options.vendor_dependencies else set()
+        self.layer = DependencyLayer(self.lambda_, deployment, layered)
         self._queue_urls: dict[str, str] = {}
 
     # -- names and ARNs ----------------------------------------------------------------
@@ -238,6 +256,7 @@ class EventPath:
             *self._plan_queues(),
             *self._plan_email_identity(),
             *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
+            *self.layer.plan(),  # before the functions: they name its version
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
             *self.schedules.plan(),  # after the functions: the permission is on a function
@@ -400,6 +419,7 @@ class EventPath:
             "MemorySize": spec.memory_mb,
             "Environment": {"Variables": self.environment(spec)},
             "Description": spec.description,
+            "Layers": self.function_layers(spec),
         }
         if self.in_vpc(spec):
             settings["VpcConfig"] = {
@@ -408,16 +428,49 @@ class EventPath:
             }
         return settings
 
-    def package(self) -> bytes:
-        if self._package is None:
-            self._package = build_functions_zip(self.options.vendor_dependencies)
-        return self._package
+    # -- packages and layers -------------------------------------------------------------
+
+    def contents(self, spec: FunctionSpec) -> FunctionContents:
+        """What the function's zip holds and which libraries its code imports."""
+        return self._contents[spec.name]
+
+    def _public_powertools(self) -> bool:
+        return bool(self.deployment.powertools_layer_arn)
+
+    def _layer_libraries(self) -> set[str]:
+        """What the project's layer holds: every library a function imports, but
+        Powertools when AWS's public layer gives it."""
+        libraries = {name for c in self._contents.values() for name in c.layer_libraries()}
+        return libraries - {POWERTOOLS} if self._public_powertools() else libraries
+
+    def function_layers(self, spec: FunctionSpec) -> list[str]:
+        """The layers the function needs: the project's when it imports a library the layer
+        holds, AWS's public Powertools layer (when set) when it imports Powertools."""
+        if not self.options.vendor_dependencies:
+            return []
+        imported = self.contents(spec).layer_libraries()
+        layers = [self.layer.version_arn] if imported & self.layer.libraries else []
+        if self._public_powertools() and POWERTOOLS in imported:
+            layers.append(self.deployment.powertools_layer_arn)
+        return layers
+
+    def package(self, spec: FunctionSpec) -> bytes:
+        """The function's zip: its own code, nothing vendored (see :mod:`infra.aws.packaging`)."""
+        if spec.name not in self._packages:
+            self._packages[spec.name] = build_function_zip(spec.handler)
+        return self._packages[spec.name]
+
+    # -- functions -----------------------------------------------------------------------
+
+    def live_arn(self, function: str) -> str:
+        """The ARN callers invoke: the function's alias ``live``."""
+        return alias_arn(self.resource_arn(FunctionArn(function)))
 
     def _plan_function(self, spec: FunctionSpec) -> Iterator[Change]:
         name = self.function_name(spec)
         resource = f"lambda function {name}"
         settings = self.function_settings(spec)
-        code_sha = base64.b64encode(hashlib.sha256(self.package()).digest()).decode()
+        code_sha = lambda_code_sha256(self.package(spec))
         try:
             current = self.lambda_.get_function(FunctionName=name)["Configuration"]
         except self.lambda_.exceptions.ResourceNotFoundException:
@@ -428,29 +481,47 @@ class EventPath:
                 f"{spec.handler}, {spec.timeout_seconds} s, {spec.memory_mb} MB",
                 run=lambda: self._create_function(spec),
             )
-        if current is not None:
-            differing = [
-                key for key, value in settings.items() if _configuration(current, key) != value
-            ]
-            if differing:
-                yield Change(
-                    resource,
-                    "update",
-                    "configuration: " + ", ".join(differing),
-                    run=lambda: self.lambda_.update_function_configuration(
+        differing = configuration_differences(current, settings) if current else []
+        code_changed = current is not None and current.get("CodeSha256") != code_sha
+        if differing:
+            # Settings read when the change runs: a layer published by an earlier change.
+            yield Change(
+                resource,
+                "update",
+                "configuration: " + ", ".join(differing),
+                run=lambda: self._update(
+                    name,
+                    lambda: self.lambda_.update_function_configuration(
                         FunctionName=name, **self.function_settings(spec)
                     ),
-                )
-            if current.get("CodeSha256") != code_sha:
-                yield Change(
-                    resource,
-                    "update",
-                    "code",
-                    run=lambda: self.lambda_.update_function_code(
-                        FunctionName=name, ZipFile=self.package()
+                ),
+            )
+        if code_changed:
+            yield Change(
+                resource,
+                "update",
+                f"code (zip {len(self.package(spec)) / 1024:.0f} KiB)",
+                run=lambda: self._update(
+                    name,
+                    lambda: self.lambda_.update_function_code(
+                        FunctionName=name, ZipFile=self.package(spec)
                     ),
-                )
+                ),
+            )
+        yield from plan_live_alias(
+            self.lambda_,
+            name,
+            code_sha,
+            settings,
+            exists=current is not None,
+            changing=bool(differing or code_changed),
+        )
         yield from self._plan_async_settings(spec, exists=current is not None)
+
+    def _update(self, name: str, update) -> None:
+        # Lambda refuses an update while the previous one is still being applied.
+        wait_until_updated(self.lambda_, name)
+        update()
 
     def _create_function(self, spec: FunctionSpec) -> None:
         # A role created seconds ago may not be assumable yet (IAM is eventually consistent).
@@ -458,19 +529,31 @@ class EventPath:
             try:
                 self.lambda_.create_function(
                     FunctionName=self.function_name(spec),
-                    Code={"ZipFile": self.package()},
+                    Code={"ZipFile": self.package(spec)},
                     Tags=self.tags,
                     **self.function_settings(spec),
                 )
-                return
+                break
             except ClientError as error:
                 message = error.response["Error"].get("Message", "")
                 if "cannot be assumed" not in message or attempt == 9:
                     raise
                 time.sleep(3)
+        # A new function is Pending until Lambda has prepared it: no version before that.
+        self.lambda_.get_waiter("function_active_v2").wait(FunctionName=self.function_name(spec))
 
     def _plan_async_settings(self, spec: FunctionSpec, exists: bool) -> Iterator[Change]:
+        """Asynchronous invocation settings, on the function (old triggers call it
+        unqualified) and on its alias live (what callers invoke now): Lambda keeps them
+        per qualifier."""
+        for qualifier in (None, LIVE_ALIAS):
+            yield from self._plan_async_settings_of(spec, exists, qualifier)
+
+    def _plan_async_settings_of(
+        self, spec: FunctionSpec, exists: bool, qualifier: str | None
+    ) -> Iterator[Change]:
         name = self.function_name(spec)
+        qualified = {"Qualifier": qualifier} if qualifier else {}
         destination = (
             {"OnFailure": {"Destination": self.queue_arn(spec.on_failure_queue)}}
             if spec.on_failure_queue
@@ -479,7 +562,9 @@ class EventPath:
         current = None
         if exists:
             with contextlib.suppress(self.lambda_.exceptions.ResourceNotFoundException):
-                current = self.lambda_.get_function_event_invoke_config(FunctionName=name)
+                current = self.lambda_.get_function_event_invoke_config(
+                    FunctionName=name, **qualified
+                )
         current_destination = (current or {}).get("DestinationConfig", {}).get("OnFailure", {})
         if (
             current is None
@@ -488,7 +573,7 @@ class EventPath:
             != destination.get("OnFailure", {}).get("Destination")
         ):
             yield Change(
-                f"lambda function {name} async invocation",
+                f"lambda function {name}{':' + qualifier if qualifier else ''} async invocation",
                 "set",
                 f"{spec.max_retry_attempts} retries"
                 + (f", then queue {spec.on_failure_queue}" if spec.on_failure_queue else ""),
@@ -496,11 +581,17 @@ class EventPath:
                     FunctionName=name,
                     MaximumRetryAttempts=spec.max_retry_attempts,
                     DestinationConfig=destination,
+                    **qualified,
                 ),
             )
 
     def _plan_event_source(self, source: EventSourceSpec) -> Iterator[Change]:
+        """The queue's mapping to the function's alias live. A mapping an earlier deploy
+        made to the unqualified function is moved to the alias (an update: no second
+        poller, no gap)."""
         function_name = self.deployment.resource_name(source.function)
+        function_arn = self.resource_arn(FunctionArn(source.function))
+        live = alias_arn(function_arn)
         queue_arn = self.queue_arn(source.queue)
         settings = {
             "BatchSize": source.batch_size,
@@ -510,25 +601,38 @@ class EventPath:
             ),
             "ScalingConfig": {"MaximumConcurrency": source.maximum_concurrency},
         }
-        resource = f"event source mapping {source.queue} -> {function_name}"
-        try:
-            existing = self.lambda_.list_event_source_mappings(
-                FunctionName=function_name, EventSourceArn=queue_arn
-            )["EventSourceMappings"]
-        except self.lambda_.exceptions.ResourceNotFoundException:
-            existing = []
-        if not existing:
+        resource = f"event source mapping {source.queue} -> {function_name}:{LIVE_ALIAS}"
+        at_alias = self._mappings(EventSourceArn=queue_arn, FunctionName=live)
+        elsewhere = [
+            mapping
+            for mapping in self._mappings(EventSourceArn=queue_arn)
+            if mapping["UUID"] not in {m["UUID"] for m in at_alias}
+            and _function_of(mapping["FunctionArn"]) == function_arn
+        ]
+        if not at_alias and not elsewhere:
             yield Change(
                 resource,
                 "create",
                 f"batch {source.batch_size}, max concurrency {source.maximum_concurrency}"
                 + ("" if self.options.event_sources_enabled else ", disabled"),
                 run=lambda: self.lambda_.create_event_source_mapping(
-                    FunctionName=function_name, EventSourceArn=queue_arn, **settings
+                    FunctionName=live, EventSourceArn=queue_arn, **settings
                 ),
             )
             return
-        mapping = existing[0]
+        if not at_alias:
+            mapping = elsewhere[0]
+            yield Change(
+                resource,
+                "update",
+                f"from {mapping['FunctionArn']} to the alias; batch {source.batch_size}, "
+                f"max concurrency {source.maximum_concurrency}",
+                run=lambda: self.lambda_.update_event_source_mapping(
+                    UUID=mapping["UUID"], FunctionName=live, **settings
+                ),
+            )
+            return
+        mapping = at_alias[0]
         enabled = mapping.get("State") in ("Enabled", "Enabling", "Updating")
         if (
             mapping.get("BatchSize") != source.batch_size
@@ -546,6 +650,21 @@ class EventPath:
                 ),
             )
 
+    def _mappings(self, **query: str) -> list[dict]:
+        """The event source mappings ``query`` selects (every page); none when its function
+        does not exist. Asked by the alias, Lambda and moto alike answer its mapping (moto
+        reports that mapping with the alias's version's ARN, Lambda with the alias's)."""
+        try:
+            return [
+                mapping
+                for page in self.lambda_.get_paginator("list_event_source_mappings").paginate(
+                    **query
+                )
+                for mapping in page["EventSourceMappings"]
+            ]
+        except self.lambda_.exceptions.ResourceNotFoundException:
+            return []
+
     # -- what exists -------------------------------------------------------------------
 
     def resources(self) -> EventPathResources:
@@ -560,6 +679,7 @@ class EventPath:
                 "Configuration"
             ]
             found.function_arns[spec.name] = configuration["FunctionArn"]
+            found.live_arns[spec.name] = alias_arn(configuration["FunctionArn"])
             found.function_environments[spec.name] = self.environment(spec)
         return found
 
@@ -581,9 +701,7 @@ class EventPath:
             tags = self.lambda_.list_tags(Resource=configuration["FunctionArn"])["Tags"]
             if not self._ours(tags):
                 continue
-            for mapping in self.lambda_.list_event_source_mappings(FunctionName=name)[
-                "EventSourceMappings"
-            ]:
+            for mapping in self._function_mappings(configuration["FunctionArn"]):
                 changes.append(
                     Change(
                         f"event source mapping {mapping['UUID']}",
@@ -600,6 +718,8 @@ class EventPath:
                     run=lambda name=name: self.lambda_.delete_function(FunctionName=name),
                 )
             )
+        # Layer versions are not tagged: their description names the deployment.
+        changes += self.layer.plan_destroy()
         for spec in FUNCTIONS:
             changes += self._destroy_role(spec)
         for queue in QUEUES:
@@ -630,6 +750,21 @@ class EventPath:
                     )
                 )
         return changes
+
+    def _function_mappings(self, function_arn: str) -> list[dict]:
+        """The event source mappings to the function, whatever their qualifier (an earlier
+        deploy mapped the function itself; this one maps its alias)."""
+        queries = [
+            {"FunctionName": function_arn},
+            {"FunctionName": alias_arn(function_arn)},
+            *({"EventSourceArn": self.queue_arn(source.queue)} for source in EVENT_SOURCES),
+        ]
+        found = {}
+        for query in queries:
+            for mapping in self._mappings(**query):
+                if _function_of(mapping["FunctionArn"]) == function_arn:
+                    found[mapping["UUID"]] = mapping
+        return list(found.values())
 
     def _delete_queue(self, queue: str, url: str) -> None:
         self.sqs.delete_queue(QueueUrl=url)
@@ -691,13 +826,7 @@ def _comparable(value):
     return value
 
 
-def _configuration(current: dict, key: str):
-    if key == "Environment":
-        return {"Variables": current.get("Environment", {}).get("Variables", {})}
-    if key == "VpcConfig":
-        vpc = current.get("VpcConfig") or {}
-        return {
-            "SubnetIds": vpc.get("SubnetIds", []),
-            "SecurityGroupIds": vpc.get("SecurityGroupIds", []),
-        }
-    return current.get(key)
+def _function_of(arn: str) -> str:
+    """A function ARN without its qualifier (version or alias), if it has one."""
+    head, _, rest = arn.partition(":function:")
+    return f"{head}:function:{rest.split(':', 1)[0]}"

@@ -1,7 +1,9 @@
 """The catalog's schedules on AWS: one EventBridge rule per :class:`~infra.catalog.ScheduleSpec`
-(``<prefix>-<name>``, tagged), its one target (the function), and the function's
-resource-policy statement that lets EventBridge invoke it, only for that rule
-(``AWS:SourceArn`` = the rule's ARN).
+(``<prefix>-<name>``, tagged), its one target (the function's alias ``live``), and the
+alias's resource-policy statement that lets EventBridge invoke it, only for that rule
+(``AWS:SourceArn`` = the rule's ARN). Lambda keeps a resource policy per qualifier: the
+statement is on the alias, which the rule invokes; the one an earlier deploy put on the
+unqualified function (when the rule invoked that) is removed.
 
 Why an EventBridge rule and not EventBridge Scheduler: a rule invokes the function through
 the function's resource policy, which can be scoped to the rule's ARN, and the rule itself
@@ -18,9 +20,10 @@ import json
 from collections.abc import Callable, Iterator
 
 from infra.aws.changes import Change
+from infra.aws.function_versions import alias_arn
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.tags import is_project_resource, tag_list
-from infra.catalog import SCHEDULES, Deployment, ScheduleSpec
+from infra.catalog import LIVE_ALIAS, SCHEDULES, Deployment, ScheduleSpec
 
 EVENTS_SERVICE = "events.amazonaws.com"
 INVOKE_ACTION = "lambda:InvokeFunction"
@@ -32,7 +35,8 @@ class ForeignRuleError(ForeignResourceError):
 
 
 def invoke_statement(statement_id: str, function_arn: str, rule_arn: str) -> dict:
-    """The function's resource-policy statement for the rule, in the form Lambda returns."""
+    """The resource-policy statement for the rule, in the form Lambda returns it
+    (``function_arn``: the qualified ARN the policy belongs to)."""
     return {
         "Sid": statement_id,
         "Effect": "Allow",
@@ -43,8 +47,17 @@ def invoke_statement(statement_id: str, function_arn: str, rule_arn: str) -> dic
     }
 
 
+def grants_the_same(statement: dict | None, wanted: dict) -> bool:
+    """Whether ``statement`` allows what ``wanted`` allows. Its ``Resource`` is not
+    compared: the statement is read from the alias's own policy, so it is the alias
+    (moto writes a different form of it)."""
+    keys = ("Effect", "Principal", "Action", "Condition")
+    return statement is not None and all(statement.get(key) == wanted[key] for key in keys)
+
+
 class Schedules:
-    """Plans the schedules of one deployment (``function_arn(name)`` predicts ARNs)."""
+    """Plans the schedules of one deployment (``function_arn(name)`` predicts a
+    function's unqualified ARN)."""
 
     def __init__(
         self,
@@ -104,9 +117,13 @@ class Schedules:
                 run=put,
             )
 
+    def target_arn(self, spec: ScheduleSpec) -> str:
+        """What the rule invokes: the function's alias live."""
+        return alias_arn(self.function_arn(spec.function))
+
     def _plan_target(self, spec: ScheduleSpec) -> Iterator[Change]:
         name = self.rule_name(spec)
-        wanted = self.function_arn(spec.function)
+        wanted = self.target_arn(spec)
         targets = []
         with contextlib.suppress(self.events.exceptions.ResourceNotFoundException):
             targets = self.events.list_targets_by_rule(Rule=name)["Targets"]
@@ -123,40 +140,79 @@ class Schedules:
 
         yield Change(f"eventbridge rule {name} target", "set", wanted, run=put)
 
+    def _policy_statements(self, function: str, qualifier: str | None = None) -> list[dict]:
+        """The statements of the function's (or its alias's) resource policy; none when
+        there is no policy, or no function or alias yet."""
+        qualified = {"Qualifier": qualifier} if qualifier else {}
+        with contextlib.suppress(self.lambda_.exceptions.ResourceNotFoundException):
+            policy = self.lambda_.get_policy(FunctionName=function, **qualified)["Policy"]
+            return json.loads(policy)["Statement"]
+        return []
+
     def _plan_permission(self, spec: ScheduleSpec) -> Iterator[Change]:
         function = self.deployment.resource_name(spec.function)
         statement_id = self.rule_name(spec)
         rule_arn = self.rule_arn(self.rule_name(spec))
-        wanted = invoke_statement(statement_id, self.function_arn(spec.function), rule_arn)
-        statements = []
-        with contextlib.suppress(self.lambda_.exceptions.ResourceNotFoundException):
-            policy = self.lambda_.get_policy(FunctionName=function)["Policy"]
-            statements = json.loads(policy)["Statement"]
-        current = next((s for s in statements if s.get("Sid") == statement_id), None)
-        if current == wanted:
-            return
-
-        def put() -> None:
-            if current is not None:
-                self.lambda_.remove_permission(FunctionName=function, StatementId=statement_id)
-            self.lambda_.add_permission(
-                FunctionName=function,
-                StatementId=statement_id,
-                Action=INVOKE_ACTION,
-                Principal=EVENTS_SERVICE,
-                SourceArn=rule_arn,
-            )
-
-        yield Change(
-            f"lambda function {function} permission {statement_id}",
-            "set" if current is None else "update",
-            f"{EVENTS_SERVICE} may invoke it, only from rule {rule_arn}",
-            run=put,
+        wanted = invoke_statement(statement_id, self.target_arn(spec), rule_arn)
+        unqualified = self.function_arn(spec.function)
+        # A statement on the function itself is not the alias's (moto lists both here).
+        current = next(
+            (
+                s
+                for s in self._policy_statements(function, LIVE_ALIAS)
+                if s.get("Sid") == statement_id and s.get("Resource") != unqualified
+            ),
+            None,
         )
+        if not grants_the_same(current, wanted):
+
+            def put() -> None:
+                if current is not None:
+                    self.lambda_.remove_permission(
+                        FunctionName=function, StatementId=statement_id, Qualifier=LIVE_ALIAS
+                    )
+                self.lambda_.add_permission(
+                    FunctionName=function,
+                    StatementId=statement_id,
+                    Action=INVOKE_ACTION,
+                    Principal=EVENTS_SERVICE,
+                    SourceArn=rule_arn,
+                    Qualifier=LIVE_ALIAS,
+                )
+
+            yield Change(
+                f"lambda function {function}:{LIVE_ALIAS} permission {statement_id}",
+                "set" if current is None else "update",
+                f"{EVENTS_SERVICE} may invoke it, only from rule {rule_arn}",
+                run=put,
+            )
+        yield from self._plan_unqualified_permission(spec, function, statement_id)
+
+    def _plan_unqualified_permission(
+        self, spec: ScheduleSpec, function: str, statement_id: str
+    ) -> Iterator[Change]:
+        """Remove the statement an earlier deploy put on the unqualified function: the rule
+        invokes the alias now. Only that statement: its ``Resource`` is the function itself
+        (moto shows the alias's statement here too, with the alias as its resource)."""
+        unqualified = self.function_arn(spec.function)
+        stale = [
+            s
+            for s in self._policy_statements(function)
+            if s.get("Sid") == statement_id and s.get("Resource") == unqualified
+        ]
+        if stale:
+            yield Change(
+                f"lambda function {function} permission {statement_id}",
+                "remove",
+                "the rule invokes the alias now",
+                run=lambda: self.lambda_.remove_permission(
+                    FunctionName=function, StatementId=statement_id
+                ),
+            )
 
     def plan_destroy(self) -> list[Change]:
         """Delete the rules that carry this deployment's tags (their targets first); the
-        permission goes with the function."""
+        permissions go with the function."""
         changes = []
         for spec in SCHEDULES:
             name = self.rule_name(spec)

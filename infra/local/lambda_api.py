@@ -8,7 +8,9 @@ same ``lambda.invoke(...)`` reaches the local runtime. Provisioning keeps talkin
 moto's Lambda control plane (only ``Invoke`` is served here).
 
 ``POST /2015-03-31/functions/{FunctionName}/invocations``, FunctionName a name, an ARN or
-either with a qualifier (``name:$LATEST``):
+either with a qualifier (``name:$LATEST``, ``name:live``, ``name:3``; the same code runs
+for each: the local runtime runs this repository's, it has no versions), and
+``?Qualifier=`` likewise:
 
 * ``RequestResponse`` (the default): 200 with the handler's result as the payload; a
   handler error is Lambda's error object with ``X-Amz-Function-Error: Unhandled``.
@@ -27,22 +29,39 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from infra.catalog import LIVE_ALIAS
+
 log = logging.getLogger(__name__)
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
 INVOKE_SUFFIX = "/invocations"
+LATEST = "$LATEST"
 
 
 def function_name_of(identifier: str) -> str:
     """The bare function name in a FunctionName parameter: a name, a partial or full ARN,
     each optionally qualified (``:version`` or ``:alias``)."""
+    return split_identifier(identifier)[0]
+
+
+def split_identifier(identifier: str) -> tuple[str, str | None]:
+    """``(name, qualifier)`` of a FunctionName parameter (qualifier None when unqualified)."""
     parts = identifier.split(":")
     if identifier.startswith("arn:"):
         # arn:aws:lambda:region:account:function:name[:qualifier]
-        return parts[6] if len(parts) > 6 else ""
-    if len(parts) >= 3 and parts[1] == "function":
-        return parts[2]  # account:function:name[:qualifier]
-    return parts[0]
+        name, rest = (parts[6] if len(parts) > 6 else ""), parts[7:]
+    elif len(parts) >= 3 and parts[1] == "function":
+        name, rest = parts[2], parts[3:]  # account:function:name[:qualifier]
+    else:
+        name, rest = parts[0], parts[1:]
+    return name, (":".join(rest) if rest else None)
+
+
+def served_qualifier(qualifier: str | None) -> bool:
+    """Whether the local runtime runs a function under ``qualifier``: none, ``$LATEST``,
+    the alias every caller uses (``live``), or a version number. Another alias does not
+    exist on AWS either (a typo here would fail there)."""
+    return qualifier in (None, LATEST, LIVE_ALIAS) or (qualifier or "").isdigit()
 
 
 class LocalLambdaApi:
@@ -96,8 +115,19 @@ class LocalLambdaApi:
         if not (route.startswith(INVOKE_PREFIX) and route.endswith(INVOKE_SUFFIX)):
             return error_answer(404, "UnknownOperationException", f"not served here: {route}")
         identifier = route[len(INVOKE_PREFIX) : -len(INVOKE_SUFFIX)]
-        name = function_name_of(identifier)
-        runtime = self.runtime_serving(name)
+        name, qualifier = split_identifier(identifier)
+        query = urllib.parse.parse_qs(parsed.query).get("Qualifier")
+        if query:
+            if qualifier is not None and qualifier != query[0]:
+                return error_answer(
+                    400,
+                    "InvalidParameterValueException",
+                    f"The derived qualifier from the function name does not match the "
+                    f"specified qualifier: {identifier}, {query[0]}",
+                )
+            qualifier = query[0]
+            identifier = f"{identifier}:{qualifier}"
+        runtime = self.runtime_serving(name) if served_qualifier(qualifier) else None
         if runtime is None:
             return error_answer(
                 404, "ResourceNotFoundException", f"Function not found: {identifier}"

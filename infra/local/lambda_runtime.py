@@ -24,6 +24,7 @@ import pymysql
 from functions.common.database import DatabaseSettings, connect
 from infra.local import emulation
 from infra.local.container_pool import ContainerPool, InvocationOutcome, LocalFunction
+from infra.local.lambda_api import served_qualifier, split_identifier
 from infra.local.lambda_delivery import (
     DEFAULT_RETRY_DELAYS,
     EventDelivery,
@@ -101,10 +102,12 @@ class LambdaRuntime:
 
     def invoke(self, function_name: str, event: object) -> InvocationOutcome:
         """Invoke a function synchronously (RequestResponse), as API Gateway or an event
-        source mapping does."""
-        if function_name not in self._pools:
+        source mapping does. ``function_name`` may be qualified (``<name>:live``, an ARN):
+        the same handler runs (:func:`~infra.local.lambda_api.served_qualifier`)."""
+        name, qualifier = split_identifier(function_name)
+        if name not in self._pools or not served_qualifier(qualifier):
             raise KeyError(f"function {function_name!r} is not served by this runtime")
-        return self._invoke(function_name, event, str(uuid.uuid4()))
+        return self._invoke(name, event, str(uuid.uuid4()))
 
     def _invoke(self, function_name: str, event: object, request_id: str) -> InvocationOutcome:
         with self._counts_lock:

@@ -28,7 +28,7 @@ from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
-from infra.catalog import EVENT_SOURCES, FUNCTIONS, Deployment, FunctionSpec
+from infra.catalog import EVENT_SOURCES, FUNCTIONS, LIVE_ALIAS, Deployment, FunctionSpec
 from infra.database import grants
 from infra.database.statements import fetch_all
 from infra.local import emulation
@@ -179,7 +179,8 @@ class LocalStack:
             for source in EVENT_SOURCES:
                 poller = SqsEventSourcePoller(
                     self.runtime,
-                    self.deployment.resource_name(source.function),
+                    # As the mapping on AWS: the function's alias.
+                    f"{self.deployment.resource_name(source.function)}:{LIVE_ALIAS}",
                     self.resources.queue_urls[source.queue],
                     self.resources.queue_arns[source.queue],
                     batch_size=source.batch_size,

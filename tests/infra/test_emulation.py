@@ -223,6 +223,18 @@ def test_lambda_sync_returns_the_result_inside_an_open_transaction(database, tes
     assert result == {"echo": {"ping": 1}, "function": "test-echo"}
 
 
+def test_a_qualified_arn_reaches_the_same_function_async_and_sync(database, admin, test_functions):
+    """Triggers call ``<function ARN>:live``; the local runtime runs the function itself."""
+    alias = test_functions.arns["test-echo"] + ":live"
+    with database.connect().cursor() as cursor:
+        cursor.execute("SELECT lambda_async(%s, '{\"a\": 1}')", (alias,))
+        cursor.execute("SELECT lambda_sync(%s, '{\"s\": 1}')", (alias,))
+        assert json.loads(cursor.fetchone()[0]) == {"echo": {"s": 1}, "function": "test-echo"}
+    (call,) = settled_invocations(admin, database.name, 1)
+    assert (call["function_arn"], call["status"]) == (alias, "succeeded")
+    assert json.loads(call["response"]) == {"echo": {"a": 1}, "function": "test-echo"}
+
+
 def test_lambda_sync_returns_the_functions_error_object(database, test_functions):
     with database.connect().cursor() as cursor:
         cursor.execute("SELECT lambda_sync(%s, '{\"n\": 2}')", (test_functions.arns["test-fails"],))

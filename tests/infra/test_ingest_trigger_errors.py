@@ -89,7 +89,7 @@ def test_when_aurora_cannot_reach_lambda_the_write_is_stored_and_its_event_deliv
     customer = next(_customer_ids)
     key = f"trigger-{breakage.name}-{customer}"
     log = stack.base_dir / "logs" / f"{stack.deployment.resource_name('drain')}.log"
-    relay_arn = stack.resources.function_arns["relay"]
+    relay_arn = stack.resources.live_arns["relay"]  # what the trigger's doorbell calls
     root = stack.db.connect_root()
     notifications = Notifications(stack)
     try:

@@ -8,7 +8,7 @@ import pytest
 from botocore.config import Config
 
 from infra.local.container_pool import LocalFunction
-from infra.local.lambda_api import LocalLambdaApi, function_name_of
+from infra.local.lambda_api import LocalLambdaApi, function_name_of, split_identifier
 from infra.local.lambda_runtime import LambdaRuntime
 from tests.support import wait_for
 
@@ -41,7 +41,16 @@ def lambda_client(stack, tmp_path_factory):
 
 @pytest.mark.parametrize(
     "identifier",
-    ["api-echo", ARN.format("api-echo"), ARN.format("api-echo") + ":$LATEST", "api-echo:$LATEST"],
+    [
+        "api-echo",
+        ARN.format("api-echo"),
+        ARN.format("api-echo") + ":$LATEST",
+        "api-echo:$LATEST",
+        # The alias every caller uses, and a version: the same code runs locally.
+        ARN.format("api-echo") + ":live",
+        "api-echo:live",
+        "api-echo:3",
+    ],
 )
 def test_request_response_returns_the_handlers_result(lambda_client, identifier):
     client, _ = lambda_client
@@ -72,6 +81,22 @@ def test_an_unknown_function_is_resource_not_found(lambda_client):
         client.invoke(FunctionName=ARN.format("nowhere"), Payload=b"{}")
 
 
+def test_the_qualifier_parameter_runs_the_alias_and_an_unknown_alias_is_not_found(lambda_client):
+    client, runtime = lambda_client
+    response = client.invoke(FunctionName="api-echo", Qualifier="live", Payload=b'{"q": 1}')
+    assert json.loads(response["Payload"].read()) == {"echo": {"q": 1}, "function": "api-echo"}
+    # An alias that does not exist on AWS does not run here either.
+    with pytest.raises(client.exceptions.ResourceNotFoundException, match="api-echo:staging"):
+        client.invoke(FunctionName="api-echo:staging", Payload=b"{}")
+    with pytest.raises(client.exceptions.ResourceNotFoundException, match="api-echo:staging"):
+        client.invoke(FunctionName="api-echo", Qualifier="staging", Payload=b"{}")
+    # The runtime itself takes the same forms.
+    outcome = runtime.invoke(ARN.format("api-echo") + ":live", {"r": 2})
+    assert outcome.result == {"echo": {"r": 2}, "function": "api-echo"}
+    with pytest.raises(KeyError, match="api-echo:staging"):
+        runtime.invoke("api-echo:staging", {})
+
+
 def test_event_and_dry_run(lambda_client):
     client, runtime = lambda_client
     before = runtime.invocation_counts["api-echo"]
@@ -87,3 +112,6 @@ def test_function_names_in_every_form():
     assert function_name_of("123456789012:function:f:7") == "f"
     assert function_name_of(ARN.format("f")) == "f"
     assert function_name_of(ARN.format("f") + ":prod") == "f"
+    assert split_identifier(ARN.format("f") + ":live") == ("f", "live")
+    assert split_identifier("123456789012:function:f:7") == ("f", "7")
+    assert split_identifier("f") == ("f", None)

@@ -2,12 +2,14 @@
 without the relay, the relay's account without its outbox rights) is found, and its own
 suggested fix repairs it."""
 
+import functools
+
 import pytest
 
 from infra.aws import doctor
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
-from infra.aws.packaging import build_functions_zip
+from infra.aws.event_path import EventPath
 from migrations.row_event_sql import create_outbox_statements
 from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
 from tests.infra.aws.test_event_path import new_path
@@ -56,7 +58,7 @@ def test_a_missing_relay_function_is_found_and_deploy_apply_creates_it(
     ):
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
-        "infra.aws.event_path.build_functions_zip", lambda vendor: build_functions_zip(False)
+        "infra.aws.commands.EventPath", functools.partial(EventPath, options=path.options)
     )
     try:
         assert run_aurora_events(finding.fix) == 0

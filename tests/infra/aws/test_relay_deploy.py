@@ -15,13 +15,14 @@ def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(pat
     prefix, region = path.deployment.prefix, path.target.region
     rule_name = f"{prefix}-relay-schedule"
     rule_arn = f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"
-    relay_arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-relay"
+    # The rule invokes the relay's alias live, and only the alias's policy lets it.
+    relay_arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-relay:live"
 
     planned = [(c.action, c.resource) for c in path.plan()]
     assert planned[-3:] == [
         ("create", f"eventbridge rule {rule_name}"),
         ("set", f"eventbridge rule {rule_name} target"),
-        ("set", f"lambda function {prefix}-relay permission {rule_name}"),
+        ("set", f"lambda function {prefix}-relay:live permission {rule_name}"),
     ]
     apply_changes(path.plan())
 
@@ -39,7 +40,11 @@ def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(pat
     targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
     assert [(t["Id"], t["Arn"]) for t in targets] == [("relay", relay_arn)]
 
-    policy = json.loads(boto3.client("lambda").get_policy(FunctionName=f"{prefix}-relay")["Policy"])
+    policy = json.loads(
+        boto3.client("lambda").get_policy(FunctionName=f"{prefix}-relay", Qualifier="live")[
+            "Policy"
+        ]
+    )
     assert policy["Statement"] == [
         {
             "Sid": rule_name,

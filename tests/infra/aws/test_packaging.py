@@ -1,0 +1,231 @@
+"""The functions' zips and the dependencies layer: what each holds, found by imports;
+small; reproducible; enough to run each handler as Lambda does (package + layer + the
+runtime's boto3)."""
+
+import io
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infra.aws import packaging
+from infra.aws.packaging import (
+    PackagingError,
+    build_function_zip,
+    build_layer_zip,
+    function_contents,
+)
+from infra.catalog import FUNCTIONS, function_spec
+
+ZIP_LIMIT = 100 * 1024
+COMMON = ("functions/__init__.py", "functions/common/__init__.py", "functions/common/config.py")
+ROW_EVENTS = (
+    "functions/common/event_batches.py",
+    "functions/common/events.py",
+    "functions/common/handlers.py",
+    "functions/common/reporting.py",
+)
+INGEST_REQUESTS = ("functions/common/queue_messages.py", "functions/common/resources.py")
+OUTBOX_SQL = tuple(
+    f"sql/outbox/{name}.sql"
+    for name in (
+        "claim_due",
+        "claim_due_locking",
+        "lease_claimed",
+        "mark_delivered",
+        "park",
+        "purge_delivered",
+        "relay_lock",
+        "relay_unlock",
+        "replay_ids",
+        "replay_since",
+        "retry_later",
+        "status",
+    )
+)
+EXPECTED_FILES = {
+    "notify": (
+        *COMMON,
+        *ROW_EVENTS,
+        "functions/notify/__init__.py",
+        "functions/notify/batches.py",
+        "functions/notify/handler.py",
+        "functions/notify/messages.py",
+    ),
+    "email": (
+        *COMMON,
+        *ROW_EVENTS,
+        "functions/email/__init__.py",
+        "functions/email/handler.py",
+        "functions/email/messages.py",
+    ),
+    "ingest": (
+        *COMMON,
+        *INGEST_REQUESTS,
+        "functions/ingest/__init__.py",
+        "functions/ingest/handler.py",
+        "functions/ingest/requests.py",
+    ),
+    "drain": (
+        *COMMON,
+        *INGEST_REQUESTS,
+        "functions/common/database.py",
+        "functions/drain/__init__.py",
+        "functions/drain/handler.py",
+        "functions/drain/processor.py",
+        "functions/drain/rows.py",
+        "sql/__init__.py",
+        "sql/ingest/insert_rows.sql",
+        "sql/ingest/stored_keys.sql",
+    ),
+    "relay": (
+        *COMMON,
+        "functions/common/database.py",
+        "functions/common/event_batches.py",
+        "functions/relay/__init__.py",
+        "functions/relay/delivery.py",
+        "functions/relay/handler.py",
+        "functions/relay/outbox.py",
+        "functions/relay/runs.py",
+        "sql/__init__.py",
+        *OUTBOX_SQL,
+    ),
+}
+
+
+def names_in(data: bytes) -> list[str]:
+    return zipfile.ZipFile(io.BytesIO(data)).namelist()
+
+
+@pytest.mark.parametrize("function", [spec.name for spec in FUNCTIONS])
+def test_each_zip_holds_exactly_the_code_its_handler_imports_and_is_small(function):
+    handler = function_spec(function).handler
+    data = build_function_zip(handler)
+    assert names_in(data) == sorted(EXPECTED_FILES[function])
+    assert len(data) < ZIP_LIMIT, f"{function}: {len(data)} bytes"
+    assert build_function_zip(handler) == data  # reproducible: same sources, same bytes
+    info = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    assert {(i.date_time, i.external_attr >> 16) for i in info} == {((2020, 1, 1, 0, 0, 0), 0o644)}
+
+
+def test_what_each_function_imports_beyond_its_code_is_found():
+    libraries = {spec.name: function_contents(spec.handler).libraries for spec in FUNCTIONS}
+    assert libraries == {
+        "notify": {"aws_lambda_powertools", "boto3"},
+        "email": {"aws_lambda_powertools", "boto3"},
+        "ingest": {"aws_lambda_powertools", "boto3", "botocore"},
+        "drain": {"aws_lambda_powertools", "boto3", "pymysql"},  # boto3: a lazy import
+        "relay": {"aws_lambda_powertools", "boto3", "botocore", "pymysql"},
+    }
+
+
+@pytest.fixture
+def source_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the packaged sources that the packaging reads instead of the repository's."""
+    root = tmp_path / "src"
+    for package in ("functions", "sql"):
+        shutil.copytree(
+            packaging.REPO_ROOT / package,
+            root / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    monkeypatch.setattr(packaging, "REPO_ROOT", root)
+    return root
+
+
+def test_a_change_to_one_functions_code_changes_only_the_zips_that_hold_it(source_copy):
+    before = {spec.name: build_function_zip(spec.handler) for spec in FUNCTIONS}
+    with (source_copy / "functions/notify/messages.py").open("a") as module:
+        module.write("\n# a change\n")
+    with (source_copy / "functions/common/resources.py").open("a") as module:
+        module.write("\n# a change\n")
+    changed = {
+        spec.name for spec in FUNCTIONS if build_function_zip(spec.handler) != before[spec.name]
+    }
+    assert changed == {"notify", "ingest", "drain"}
+
+
+def test_an_import_nothing_provides_on_lambda_is_refused_by_name(source_copy):
+    with (source_copy / "functions/email/messages.py").open("a") as module:
+        module.write("\n\ndef later():\n    import requests  # noqa\n")
+    with pytest.raises(PackagingError, match="no layer provides requests"):
+        packaging.pinned_requirements(
+            function_contents("functions.email.handler.handler").layer_libraries()
+        )
+
+
+def test_a_sql_file_named_in_the_code_that_does_not_exist_is_refused(source_copy):
+    with (source_copy / "functions/drain/rows.py").open("a") as module:
+        module.write('\n\nLATER = "ingest/no_such_statement.sql"\n')
+    with pytest.raises(PackagingError) as refused:
+        build_function_zip("functions.drain.handler.handler")
+    assert str(refused.value) == (
+        "functions/drain/rows.py names SQL file 'ingest/no_such_statement.sql', "
+        "which is not under sql/"
+    )
+
+
+@pytest.fixture(scope="module")
+def layer_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("layer-deps")
+
+
+def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache):
+    data = build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache)
+    names = names_in(data)
+    assert all(name.startswith("python/") for name in names)
+    tops = {name.split("/")[1] for name in names}
+    assert {"pymysql", "aws_lambda_powertools"} <= tops
+    assert not tops & {"boto3", "botocore", "bin"}
+    assert not [name for name in names if "__pycache__" in name]
+    assert build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache) == data
+    # With AWS's public Powertools layer, the project's holds PyMySQL only.
+    alone = {name.split("/")[1] for name in names_in(build_layer_zip({"pymysql"}, layer_cache))}
+    assert "pymysql" in alone and "aws_lambda_powertools" not in alone
+
+
+def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_cache):
+    """Unzipped as Lambda does (the zip in the task root, the layer's python/ on the path),
+    with the runtime's boto3 and nothing of this repository."""
+    import boto3 as runtime_boto3
+
+    layer = tmp_path / "opt"
+    zipfile.ZipFile(
+        io.BytesIO(build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache))
+    ).extractall(layer)
+    # boto3 and its dependencies, as on Lambda; -S keeps the editable install (which would
+    # make this repository importable) out of sys.path. The layer comes before it.
+    runtime = str(Path(runtime_boto3.__file__).resolve().parents[1])
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TOPIC_ARN": "arn:t",
+        "QUEUE_URL": "q",
+        "EMAIL_FROM": "a@example.com",
+        "EMAIL_TO": "b@example.com",
+        "PATH": "/usr/bin",
+    }
+    for spec in FUNCTIONS:
+        task = tmp_path / spec.name
+        zipfile.ZipFile(io.BytesIO(build_function_zip(spec.handler))).extractall(task)
+        module = spec.handler.rsplit(".", 1)[0]
+        script = (
+            f"import sys; sys.path[:0] = [{str(task)!r}, {str(layer / 'python')!r}, {runtime!r}]\n"
+            f"import importlib; importlib.import_module({module!r})\n"
+            "import functions, pymysql, aws_lambda_powertools\n"
+            f"assert functions.__file__.startswith({str(task)!r})\n"
+            f"assert pymysql.__file__.startswith({str(layer)!r})\n"
+            f"assert aws_lambda_powertools.__file__.startswith({str(layer)!r})\n"
+            "print('ok')\n"
+        )
+        # cwd: not the repository, which python -c would put on sys.path
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.stdout.strip() == "ok", f"{spec.name}: {result.stderr[-2000:]}"
