@@ -20,8 +20,8 @@ from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import (
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
-    build_layer_zip,
-    content_hash,
+    LayerPackage,
+    build_layer,
     pinned_requirements,
 )
 from infra.aws.tags import PROJECT
@@ -63,14 +63,18 @@ class DependencyLayer:
         self.prefix = deployment.prefix
         self.name = layer_name(deployment)
         self.libraries = frozenset(libraries)
-        self._content: bytes | None = None
+        self._package: LayerPackage | None = None
         self._arn: str | None = None
 
+    def package(self) -> LayerPackage:
+        """The layer's zip and content hash (built once)."""
+        if self._package is None:
+            self._package = build_layer(self.libraries)
+        return self._package
+
     def content(self) -> bytes:
-        """The layer's zip (built once)."""
-        if self._content is None:
-            self._content = build_layer_zip(self.libraries)
-        return self._content
+        """The layer's zip."""
+        return self.package().zip
 
     def requirements(self) -> list[str]:
         return pinned_requirements(self.libraries)
@@ -107,7 +111,7 @@ class DependencyLayer:
                 f"({', '.join(map(str, foreign))}); it may belong to something else. Delete "
                 "them or choose another prefix"
             )
-        digest = content_hash(self.content())
+        digest = self.package().content_hash
         for version in versions:
             if recorded_hash(version.get("Description", "")) == digest:
                 self._arn = version["LayerVersionArn"]
@@ -123,7 +127,7 @@ class DependencyLayer:
         published = self.lambda_.publish_layer_version(
             LayerName=self.name,
             Description=layer_description(
-                self.prefix, self.requirements(), content_hash(self.content())
+                self.prefix, self.requirements(), self.package().content_hash
             ),
             Content={"ZipFile": self.content()},
             CompatibleRuntimes=[LAMBDA_RUNTIME],

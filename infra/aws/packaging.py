@@ -12,18 +12,24 @@ third-party libraries at the versions installed here, so what the tests ran is w
 ships: PyMySQL and Powertools, or only PyMySQL when the deployment uses AWS's public
 Powertools layer. boto3 and botocore are left to the Lambda runtime. Any other
 third-party import is a :class:`PackagingError`: nothing would provide it on Lambda.
+Built by Lambda's Python version (3.11), it also holds the libraries' bytecode: ``/opt``
+is read-only on Lambda, so Python cannot keep what it compiles there, and without it
+every cold start compiles every library module it imports (typing_extensions alone,
+which Powertools imports, costs tens of milliseconds).
 
 Both are reproducible (sorted entries, fixed timestamps and modes): the same sources
-give the same bytes, so an unchanged re-deploy is no change, and :func:`content_hash`
-identifies a layer's content.
+give the same bytes, so an unchanged re-deploy is no change. A layer is identified by
+:func:`layer_content_hash` (its sources; its bytecode by interpreter).
 """
 
 from __future__ import annotations
 
 import ast
 import base64
+import compileall
 import hashlib
 import io
+import py_compile
 import re
 import subprocess
 import sys
@@ -49,6 +55,8 @@ PYMYSQL, POWERTOOLS = "pymysql", "aws_lambda_powertools"
 LAYER_DISTRIBUTIONS = {PYMYSQL: "pymysql", POWERTOOLS: "aws-lambda-powertools"}
 LAYER_ROOT = "python"
 LAMBDA_PYTHON = "3.11"
+# The bytecode Lambda's interpreter reads (only that version of Python writes it).
+PYC_TAG = "cpython-" + LAMBDA_PYTHON.replace(".", "")
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
 LAMBDA_ARCHITECTURE = "x86_64"
 LAMBDA_PLATFORM = f"manylinux2014_{LAMBDA_ARCHITECTURE}"
@@ -180,11 +188,6 @@ def build_function_zip(handler: str, root: Path | None = None) -> bytes:
     return reproducible_zip({name: (root / name).read_bytes() for name in contents.files})
 
 
-def content_hash(data: bytes) -> str:
-    """The hex SHA-256 of ``data``: what a layer version records of its content."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def lambda_code_sha256(data: bytes) -> str:
     """Lambda's ``CodeSha256`` of a zip: base64 of its SHA-256."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -201,10 +204,17 @@ def pinned_requirements(libraries: Iterable[str]) -> list[str]:
     ]
 
 
+def compiles_for_lambda() -> bool:
+    """Whether this interpreter writes the bytecode Lambda's reads."""
+    return sys.implementation.cache_tag == PYC_TAG
+
+
 def vendor_dir(requirements: list[str], cache: Path | None = None) -> Path:
-    """A directory with ``requirements`` installed for Lambda's Python and platform, once
-    per set of versions."""
-    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+    """A directory with ``requirements`` installed for Lambda's Python and platform (with
+    their bytecode when this is Lambda's Python), once per set of versions."""
+    compiled = compiles_for_lambda()
+    key_text = "\n".join([*requirements, f"bytecode {PYC_TAG if compiled else 'none'}"])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     target = (cache or REPO_ROOT / "build" / "lambda-deps") / key
     if (target / ".complete").is_file():
         return target
@@ -215,7 +225,7 @@ def vendor_dir(requirements: list[str], cache: Path | None = None) -> Path:
             "pip",
             "install",
             "--quiet",
-            "--no-compile",
+            "--no-compile",  # compile_bytecode below: hash-based, not timestamps
             "--target",
             str(target),
             "--only-binary=:all:",
@@ -232,21 +242,55 @@ def vendor_dir(requirements: list[str], cache: Path | None = None) -> Path:
     )
     if result.returncode != 0:
         raise PackagingError(f"pip could not fetch {requirements}: {result.stderr[-2000:]}")
-    (target / ".complete").write_text("\n".join(requirements))
+    if compiled:
+        compile_bytecode(target)
+    (target / ".complete").write_text(key_text)
     return target
 
 
-def build_layer_zip(libraries: Iterable[str], cache: Path | None = None) -> bytes:
+def compile_bytecode(directory: Path) -> None:
+    """A ``.pyc`` beside every module, unchecked: the layer never changes under it, and a
+    checked one would read and hash its source at every import. A module that does not
+    compile (written for another Python) is left to compile on Lambda, as without this."""
+    compileall.compile_dir(
+        str(directory),
+        quiet=2,
+        workers=1,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+
+
+@dataclass(frozen=True)
+class LayerPackage:
+    """The layer's zip, and the hash that identifies its content."""
+
+    zip: bytes
+    content_hash: str
+
+
+def layer_content_hash(files: Mapping[str, bytes]) -> str:
+    """What identifies a layer's content: its files' names and bytes, the bytecode but by
+    interpreter tag (it follows from the sources; its bytes need not be equal from one
+    machine to the next)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        if not name.endswith(".pyc"):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    tags = sorted({name.rsplit(".", 2)[-2] for name in files if name.endswith(".pyc")})
+    digest.update(("bytecode " + " ".join(tags)).encode())
+    return digest.hexdigest()
+
+
+def build_layer(libraries: Iterable[str], cache: Path | None = None) -> LayerPackage:
     """The dependencies layer holding ``libraries`` (import names) and what they need,
     under ``python/``."""
     vendored = vendor_dir(pinned_requirements(libraries), cache)
     files = {}
     for path in vendored.rglob("*"):
         relative = path.relative_to(vendored).as_posix()
-        if (
-            path.is_file()
-            and "__pycache__" not in relative
-            and not relative.startswith(("bin/", ".complete"))
-        ):
-            files[f"{LAYER_ROOT}/{relative}"] = path.read_bytes()
-    return reproducible_zip(files)
+        if not path.is_file() or relative.startswith(("bin/", ".complete")):
+            continue
+        if "__pycache__" in relative and not relative.endswith(f".{PYC_TAG}.pyc"):
+            continue
+        files[f"{LAYER_ROOT}/{relative}"] = path.read_bytes()
+    return LayerPackage(reproducible_zip(files), layer_content_hash(files))

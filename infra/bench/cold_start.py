@@ -3,10 +3,11 @@ sizes.
 
 Each function's zip and the dependencies layer are built as ``deploy`` builds them and
 unpacked the way Lambda lays them out (the zip in the task root, the layer's ``python/``
-after it, then the runtime's boto3: this virtualenv's, the repository itself kept off
-the path). Then, in fresh interpreters, the import of the handler's module is timed —
-what a cold start runs before the first invocation, its module-level clients included —
-and so is ``import boto3`` alone, the part every Python function pays. No bytecode is
+after it, then the runtime's boto3 and its dependencies: this virtualenv's, and nothing
+else of it; the repository itself is kept off the path). Then, in fresh interpreters,
+the import of the handler's module is timed — what a cold start runs before the first
+invocation, its module-level clients included — and so is ``import boto3`` alone, the
+part every Python function pays. No bytecode is
 written (``-B``): Lambda's task root and ``/opt`` are read-only, so a module that ships
 no ``.pyc`` is compiled at every cold start. Rounds go through every function in turn, so
 a burst of load on a shared machine hits them alike; medians over ``interpreters`` rounds.
@@ -14,6 +15,7 @@ a burst of load on a shared machine hits them alike; medians over ``interpreters
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import statistics
@@ -26,8 +28,9 @@ from pathlib import Path
 
 from infra.aws.packaging import (
     LAYER_ROOT,
+    RUNTIME_PROVIDED,
     build_function_zip,
-    build_layer_zip,
+    build_layer,
     function_contents,
     handler_module,
 )
@@ -95,11 +98,25 @@ def bench_environment(spec: FunctionSpec) -> dict[str, str]:
     return resolve_environment(spec, deployment, topics, queues)
 
 
-def runtime_libraries() -> Path:
-    """Where boto3 is installed here: the stand-in for the Lambda runtime's."""
-    import boto3
-
-    return Path(boto3.__file__).resolve().parents[1]
+def runtime_libraries(directory: Path) -> Path:
+    """A stand-in for the Lambda runtime's libraries: links in ``directory`` to this
+    virtualenv's boto3 and what it brings, and nothing else (the virtualenv also holds
+    libraries Lambda does not have, which PyMySQL would import if it found them)."""
+    directory.mkdir()
+    for name in sorted(RUNTIME_PROVIDED | {"six"}):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        if spec.submodule_search_locations:  # a package: its folder, bytecode inside
+            (directory / origin.parent.name).symlink_to(origin.parent)
+            continue
+        (directory / origin.name).symlink_to(origin)  # a module: its bytecode beside it
+        compiled = Path(importlib.util.cache_from_source(str(origin)))
+        if compiled.is_file():
+            (directory / "__pycache__").mkdir(exist_ok=True)
+            (directory / "__pycache__" / compiled.name).symlink_to(compiled)
+    return directory
 
 
 def timed_import(module: str, path: list[str], environment: dict[str, str], cwd: Path) -> float:
@@ -129,9 +146,9 @@ def measure(interpreters: int = 20) -> ColdStartResult:
     """Build, unpack and time (see the module's docstring)."""
     with tempfile.TemporaryDirectory(prefix="aurora-events-cold-start-") as base:
         root = Path(base)
-        layer = build_layer_zip(layer_libraries())
+        layer = build_layer(layer_libraries()).zip
         zipfile.ZipFile(io.BytesIO(layer)).extractall(root / "opt")
-        runtime = str(runtime_libraries())
+        runtime = str(runtime_libraries(root / "runtime"))
         zips = {}
         for spec in FUNCTIONS:
             zips[spec.name] = build_function_zip(spec.handler)

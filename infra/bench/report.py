@@ -7,6 +7,11 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
+from infra.bench.cold_start import (
+    TARGET_OVER_BOTO3_MS,
+    ZIP_LIMIT_BYTES,
+    ColdStartResult,
+)
 from infra.bench.drain_writes import DrainResult
 from infra.bench.inserts import AURORA_SECONDS_PER_CALL, InsertResult
 from infra.bench.latency import LatencyResult
@@ -20,8 +25,31 @@ def insert_ratios(results: list[InsertResult]) -> dict[tuple[str, int], float]:
     return {(r.mode, r.rows_per_statement): r.seconds / base[r.rows_per_statement] for r in results}
 
 
+def cold_start_lines(cold: ColdStartResult) -> list[str]:
+    """The cold start's part of the table: per function, its handler's import time over
+    boto3's and its zip, each against its target; the layer's size."""
+    lines = [
+        f"cold start: the handler's import, packages laid out as on Lambda, no bytecode "
+        f"written (median of {cold.interpreters} fresh interpreters):",
+        f"  import boto3 alone {cold.boto3_ms:7.1f} ms; the dependencies layer "
+        f"{cold.layer_bytes / 1024:.0f} KiB",
+        f"  function  import ms  over boto3 (target {TARGET_OVER_BOTO3_MS:.0f})  "
+        f"zip KiB (target < {ZIP_LIMIT_BYTES // 1024})",
+    ]
+    for f in cold.functions:
+        over = "  over target" if f.function in cold.over_target() else ""
+        lines.append(
+            f"  {f.function:8} {f.import_ms:10.1f}  {f.over_boto3_ms:+20.1f}  "
+            f"{f.zip_bytes / 1024:22.1f}{over}"
+        )
+    return lines
+
+
 def table(
-    results: list[InsertResult], drain: DrainResult, latencies: list[LatencyResult] = ()
+    results: list[InsertResult],
+    drain: DrainResult,
+    latencies: list[LatencyResult] = (),
+    cold_start: ColdStartResult | None = None,
 ) -> str:
     """What ``make bench`` prints."""
     ratios = insert_ratios(results)
@@ -51,6 +79,8 @@ def table(
             f"({r.received} of {r.events} events)"
             for r in latencies
         ]
+    if cold_start is not None:
+        lines += cold_start_lines(cold_start)
     return "\n".join(lines)
 
 
@@ -59,6 +89,7 @@ def write(
     drain: DrainResult,
     latencies: list[LatencyResult] = (),
     directory: Path = RESULTS_DIR,
+    cold_start: ColdStartResult | None = None,
 ):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -77,6 +108,12 @@ def write(
         "drain": {**asdict(drain), "ratio": drain.ratio},
         "commit_to_sns_seconds": [asdict(r) for r in latencies],
     }
+    if cold_start is not None:
+        document["cold_start"] = {
+            **asdict(cold_start),
+            "targets": {"over_boto3_ms": TARGET_OVER_BOTO3_MS, "zip_bytes_below": ZIP_LIMIT_BYTES},
+            "over_target": cold_start.over_target(),
+        }
     json_path = directory / "results.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n")
     return json_path, chart(results, directory / "ratios.png")

@@ -3,6 +3,7 @@
 
 import json
 
+from infra.bench.cold_start import ColdStartResult, FunctionColdStart
 from infra.bench.drain_writes import DrainResult
 from infra.bench.inserts import InsertResult
 from infra.bench.latency import LatencyResult, percentile
@@ -15,6 +16,16 @@ RESULTS = [
 ]
 DRAIN = DrainResult(batch_seconds=0.005, naive_seconds=0.0115)
 LATENCIES = [LatencyResult("outbox", 500, 500, 0.12, 0.3, 0.9)]
+COLD = ColdStartResult(
+    interpreters=20,
+    boto3_ms=150.0,
+    layer_bytes=2_000_000,
+    functions=[
+        FunctionColdStart("notify", 170.0, 20.0, 9_000),
+        FunctionColdStart("relay", 240.5, 90.5, 22_000),
+        FunctionColdStart("fat", 160.0, 10.0, 150_000),
+    ],
+)
 
 
 def test_ratios_are_to_no_trigger_at_the_same_statement_size():
@@ -49,3 +60,29 @@ def test_percentiles_are_nearest_rank():
         95.0,
         99.0,
     )
+
+
+def test_cold_start_lines_name_what_is_over_its_target():
+    text = table(RESULTS, DRAIN, LATENCIES, COLD)
+    assert "median of 20 fresh interpreters" in text
+    assert "  import boto3 alone   150.0 ms; the dependencies layer 1953 KiB" in text
+    lines = text.splitlines()
+    assert [line.split()[0] for line in lines[-3:]] == ["notify", "relay", "fat"]
+    assert lines[-3].split() == ["notify", "170.0", "+20.0", "8.8"]
+    assert lines[-2].split() == ["relay", "240.5", "+90.5", "21.5", "over", "target"]
+    assert lines[-1].split() == ["fat", "160.0", "+10.0", "146.5", "over", "target"]
+    assert COLD.over_target() == ["relay", "fat"]
+
+
+def test_cold_start_goes_into_the_json(tmp_path):
+    json_path, _ = write(RESULTS, DRAIN, LATENCIES, tmp_path / "results", cold_start=COLD)
+    cold = json.loads(json_path.read_text())["cold_start"]
+    assert cold["boto3_ms"] == 150.0 and cold["layer_bytes"] == 2_000_000
+    assert cold["functions"][1] == {
+        "function": "relay",
+        "import_ms": 240.5,
+        "over_boto3_ms": 90.5,
+        "zip_bytes": 22_000,
+    }
+    assert cold["targets"] == {"over_boto3_ms": 30.0, "zip_bytes_below": 102_400}
+    assert cold["over_target"] == ["relay", "fat"]

@@ -14,7 +14,7 @@ from infra.aws.aurora_policies import invoke_policy_document
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.function_versions import previous_version
-from infra.aws.packaging import build_function_zip, content_hash, lambda_code_sha256
+from infra.aws.packaging import build_function_zip, lambda_code_sha256
 from infra.catalog import FUNCTIONS
 from migrations.function_arns import FunctionArnError, resolve_function_arn
 from tests.infra.aws.conftest import run_aurora_events
@@ -72,7 +72,7 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
     assert layer["Description"].startswith(
         f"aurora-events dependencies of {prefix}: aws-lambda-powertools=="
     )
-    assert layer["Description"].endswith(f"; sha256 {content_hash(content)}")
+    assert layer["Description"].endswith(f"; sha256 {layered.layer.package().content_hash}")
     published = lambda_.get_layer_version(
         LayerName=f"{prefix}-dependencies", VersionNumber=layer["Version"]
     )
@@ -126,13 +126,17 @@ def test_a_new_layer_content_publishes_a_layer_version_and_a_version_of_each_fun
 ):
     prefix = layered.deployment.prefix
     apply_changes(layered.plan())
-    built = packaging.build_layer_zip
+    built = packaging.build_layer
 
     def with_an_upgrade(libraries, cache=None):
-        files = {name: b"" for name in names_in(built(libraries, cache))}
-        return packaging.reproducible_zip({**files, "python/upgraded.py": b"x = 1\n"})
+        archive = zipfile.ZipFile(io.BytesIO(built(libraries, cache).zip))
+        files = {name: archive.read(name) for name in archive.namelist()}
+        files["python/upgraded.py"] = b"x = 1\n"
+        return packaging.LayerPackage(
+            packaging.reproducible_zip(files), packaging.layer_content_hash(files)
+        )
 
-    monkeypatch.setattr("infra.aws.dependency_layer.build_layer_zip", with_an_upgrade)
+    monkeypatch.setattr("infra.aws.dependency_layer.build_layer", with_an_upgrade)
     upgraded = again(layered)
     plan = [(c.action, c.resource) for c in upgraded.plan()]
     assert plan[0] == ("publish", f"lambda layer {prefix}-dependencies")

@@ -15,7 +15,8 @@ from infra.aws import packaging
 from infra.aws.packaging import (
     PackagingError,
     build_function_zip,
-    build_layer_zip,
+    build_layer,
+    compiles_for_lambda,
     function_contents,
 )
 from infra.catalog import FUNCTIONS, function_spec
@@ -173,18 +174,38 @@ def layer_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("layer-deps")
 
 
-def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache):
-    data = build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache)
-    names = names_in(data)
+def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache, tmp_path):
+    layer = build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache)
+    names = names_in(layer.zip)
     assert all(name.startswith("python/") for name in names)
     tops = {name.split("/")[1] for name in names}
-    assert {"pymysql", "aws_lambda_powertools"} <= tops
+    assert {"pymysql", "aws_lambda_powertools", "typing_extensions.py"} <= tops
     assert not tops & {"boto3", "botocore", "bin"}
-    assert not [name for name in names if "__pycache__" in name]
-    assert build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache) == data
+    assert build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache) == layer
+    # Built elsewhere (fetched and compiled again), it is the same content.
+    elsewhere = build_layer({"pymysql", "aws_lambda_powertools"}, cache=tmp_path / "elsewhere")
+    assert elsewhere.content_hash == layer.content_hash
     # With AWS's public Powertools layer, the project's holds PyMySQL only.
-    alone = {name.split("/")[1] for name in names_in(build_layer_zip({"pymysql"}, layer_cache))}
-    assert "pymysql" in alone and "aws_lambda_powertools" not in alone
+    alone = build_layer({"pymysql"}, layer_cache)
+    assert alone.content_hash != layer.content_hash
+    tops = {name.split("/")[1] for name in names_in(alone.zip)}
+    assert "pymysql" in tops and "aws_lambda_powertools" not in tops
+
+
+@pytest.mark.skipif(not compiles_for_lambda(), reason="only Python 3.11 writes Lambda's bytecode")
+def test_the_layer_ships_unchecked_bytecode_for_every_module(layer_cache):
+    """Lambda's /opt is read-only: without it, every cold start compiles every module."""
+    archive = zipfile.ZipFile(io.BytesIO(build_layer({"pymysql"}, cache=layer_cache).zip))
+    names = set(archive.namelist())
+    sources = [name for name in names if name.endswith(".py")]
+    assert "python/pymysql/connections.py" in sources
+    for source in sources:
+        folder, _, module = source.rpartition("/")
+        compiled = f"{folder}/__pycache__/{module[:-3]}.cpython-311.pyc"
+        assert compiled in names, source
+        # PEP 552 flags: hash-based (1), source not checked (no 2).
+        assert int.from_bytes(archive.read(compiled)[4:8], "little") == 1, compiled
+    assert not [n for n in names if n.endswith(".pyc") and ".cpython-311." not in n]
 
 
 def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_cache):
@@ -194,7 +215,7 @@ def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_
 
     layer = tmp_path / "opt"
     zipfile.ZipFile(
-        io.BytesIO(build_layer_zip({"pymysql", "aws_lambda_powertools"}, cache=layer_cache))
+        io.BytesIO(build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache).zip)
     ).extractall(layer)
     # boto3 and its dependencies, as on Lambda; -S keeps the editable install (which would
     # make this repository importable) out of sys.path. The layer comes before it.
