@@ -1,6 +1,7 @@
 """Versions, the alias live, the dependencies layer and rollback, on moto: what a deploy
 publishes (and what a second one does not), where callers point, and going back."""
 
+import dataclasses
 import io
 import json
 import shutil
@@ -14,6 +15,7 @@ from infra.aws.aurora_policies import invoke_policy_document
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.function_versions import previous_version
+from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import build_function_zip, lambda_code_sha256
 from infra.catalog import FUNCTIONS
 from migrations.function_arns import FunctionArnError, resolve_function_arn
@@ -165,9 +167,7 @@ def test_with_the_public_powertools_layer_the_projects_layer_holds_pymysql_only(
         LayerName=f"{plain.deployment.prefix}-public-powertools",
         Content={"ZipFile": packaging.reproducible_zip({"python/x.py": b""})},
     )["LayerVersionArn"]
-    deployment = plain.deployment.__class__(
-        **{**plain.deployment.__dict__, "powertools_layer_arn": public}
-    )
+    deployment = dataclasses.replace(plain.deployment, powertools_layer_arn=public)
     path = EventPath(deployment, plain.target, options=EventPathOptions())
     try:
         apply_changes(path.plan())
@@ -376,3 +376,22 @@ def test_triggers_resolve_a_function_to_its_alias_live_and_old_arns_stay_allowed
         "run aurora-events deploy apply (it publishes a version and creates the alias), "
         "or set AURORA_EVENTS_FUNCTION_ARN_NOTIFY to the ARN to call"
     )
+
+
+def test_a_layer_of_this_name_with_versions_not_ours_is_refused_and_left(layered):
+    prefix = layered.deployment.prefix
+    lambda_ = boto3.client("lambda")
+    lambda_.publish_layer_version(
+        LayerName=f"{prefix}-dependencies",
+        Description="another team's libraries",
+        Content={"ZipFile": packaging.reproducible_zip({"python/theirs.py": b""})},
+    )
+    with pytest.raises(ForeignResourceError) as refused:
+        layered.plan()
+    assert str(refused.value) == (
+        f"lambda layer {prefix}-dependencies has versions this deployment did not publish "
+        "(1); it may belong to something else. Delete them or choose another prefix"
+    )
+    assert layered.plan_destroy() == []
+    assert [v["Description"] for v in layer_versions(prefix)] == ["another team's libraries"]
+    lambda_.delete_layer_version(LayerName=f"{prefix}-dependencies", VersionNumber=1)
