@@ -148,6 +148,11 @@ class VpcEndpoints:
             return
         vpc, subnets = self._vpc_and_subnets()
         sources = set(self.deployment.security_group_ids) | set(self._cluster_groups())
+        if not sources:
+            raise PlanError(
+                "vpc_endpoints: neither security_group_ids nor the cluster's security groups "
+                "name a group: the endpoints would admit no one"
+            )
         yield from self._plan_security_group(vpc, sources)
         for name in self.services:
             yield from self._plan_endpoint(vpc, name, subnets)
