@@ -20,7 +20,7 @@ from infra.aws.vpc_endpoints import (
     ingress_drift,
     one_subnet_per_zone,
 )
-from tests.infra.aws.conftest import create_cluster, unique
+from tests.infra.aws.conftest import create_cluster, run_aurora_events, unique
 from tests.infra.aws.test_event_path import UNVENDORED, new_path
 
 _networks = itertools.count(1)
@@ -309,6 +309,20 @@ def test_the_proxy_is_refused_without_what_it_needs(stack, network):
     nothing = with_settings(nothing, database_secret_id="no/such/secret")
     with pytest.raises(PlanError, match="secret 'no/such/secret' .database_secret_id. does not"):
         list(nothing.rds_proxy.plan())
+
+
+def test_deploy_plan_says_in_one_line_what_the_proxy_lacks(capsys, stack, monkeypatch):
+    prefix = unique("clinet")
+    for setting, name in (("DATABASE_SECRET_ID", "db"), ("RELAY_DATABASE_SECRET_ID", "relay-db")):
+        boto3.client("secretsmanager").create_secret(Name=f"{prefix}-{name}", SecretString="{}")
+        monkeypatch.setenv(f"AURORA_EVENTS_{setting}", f"{prefix}-{name}")
+    monkeypatch.setenv("AURORA_EVENTS_RDS_PROXY", "true")
+    assert run_aurora_events(f"aurora-events deploy plan --prefix {prefix}") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "aurora-events: rds_proxy is on but cluster, subnet_ids, security_group_ids are not "
+        "set: the proxy needs the cluster it fronts, subnets and security groups to run in, "
+        "and the drain's secret (database_secret_id) to log in with"
+    ]
 
 
 # -- VPC endpoints -----------------------------------------------------------------------
