@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.aws.changes import Change, apply_changes
+from infra.aws.changes import Change, PlanError, apply_changes
 from infra.aws.iam_roles import (
     attached_policy_arns,
     inline_policy_names,
@@ -33,9 +33,11 @@ from infra.aws.iam_roles import (
 )
 from infra.aws.packaging import build_functions_zip
 from infra.aws.policy_documents import policy_drift
+from infra.aws.rds_proxy import RdsProxy
 from infra.aws.schedules import Schedules
 from infra.aws.settings import current_region
 from infra.aws.tags import is_project_resource, project_tags, tag_list
+from infra.aws.vpc_endpoints import VpcEndpoints
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
@@ -72,10 +74,6 @@ VPC_NETWORK_INTERFACE_ACTIONS = (
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 )
-
-
-class PlanError(RuntimeError):
-    """The deployment settings do not allow a plan (something required is missing)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +161,20 @@ class EventPath:
             events=boto3.client("events"),
             lambda_=self.lambda_,
         )
+        rds = boto3.client("rds")
+        self.rds_proxy = RdsProxy(
+            deployment,
+            self.target,
+            self.tags,
+            iam=self.iam,
+            rds=rds,
+            secrets=self.secrets,
+            kms=boto3.client("kms"),
+            adopt_existing_roles=adopt_existing_roles,
+        )
+        self.vpc_endpoints = VpcEndpoints(
+            deployment, self.target, self.tags, ec2=boto3.client("ec2"), rds=rds
+        )
         self._package: bytes | None = None
         self._queue_urls: dict[str, str] = {}
 
@@ -238,9 +250,12 @@ class EventPath:
             *self._plan_queues(),
             *self._plan_email_identity(),
             *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
+            *self.vpc_endpoints.plan(),
+            *self.rds_proxy.plan(),  # before the functions: the drain's host is its endpoint
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
             *self.schedules.plan(),  # after the functions: the permission is on a function
+            *self.rds_proxy.plan_retirement(),  # off: after the drain stopped using it
         ]
 
     def _plan_topics(self) -> Iterator[Change]:
@@ -389,7 +404,8 @@ class EventPath:
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
         topic_arns = {t.name: self.topic_arn(t.name) for t in TOPICS}
-        return resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+        environment = resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+        return self.rds_proxy.client_environment(spec, environment)
 
     def function_settings(self, spec: FunctionSpec) -> dict:
         settings = {
@@ -600,6 +616,8 @@ class EventPath:
                     run=lambda name=name: self.lambda_.delete_function(FunctionName=name),
                 )
             )
+        changes += self.rds_proxy.plan_destroy()  # after the functions that used them
+        changes += self.vpc_endpoints.plan_destroy()
         for spec in FUNCTIONS:
             changes += self._destroy_role(spec)
         for queue in QUEUES:
