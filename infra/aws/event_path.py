@@ -1,7 +1,7 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
-the functions (zip, configuration, async-invocation settings), the event source mapping and
-the schedules (:mod:`infra.aws.schedules`).
+the functions (zip, configuration, async-invocation settings), the event source mapping,
+the schedules (:mod:`infra.aws.schedules`) and the alarms (:mod:`infra.aws.alarms`).
 An execution role of this deployment's name that lacks its tags is someone else's until
 adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.exceptions import ClientError
 
+from infra.aws.alarms import Alarms
 from infra.aws.changes import Change, PlanError, apply_changes
 from infra.aws.iam_roles import (
     attached_policy_arns,
@@ -39,6 +40,7 @@ from infra.aws.settings import current_region
 from infra.aws.tags import is_project_resource, project_tags, tag_list
 from infra.aws.vpc_endpoints import VpcEndpoints
 from infra.catalog import (
+    ALARM_TOPIC,
     EVENT_SOURCES,
     FUNCTIONS,
     QUEUES,
@@ -175,6 +177,13 @@ class EventPath:
         self.vpc_endpoints = VpcEndpoints(
             deployment, self.target, self.tags, ec2=boto3.client("ec2"), rds=rds
         )
+        self.alarms = Alarms(
+            deployment,
+            topic_arn=self.topic_arn(ALARM_TOPIC),
+            tags=self.tags,
+            cloudwatch=boto3.client("cloudwatch"),
+            sns=self.sns,
+        )
         self._package: bytes | None = None
         self._queue_urls: dict[str, str] = {}
 
@@ -254,6 +263,7 @@ class EventPath:
             *self.rds_proxy.plan(),  # before the functions: the drain's host is its endpoint
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
+            *self.alarms.plan(),  # after the topic, queues and functions they watch
             *self.schedules.plan(),  # after the functions: the permission is on a function
             *self.rds_proxy.plan_retirement(),  # off: after the drain stopped using it
         ]
@@ -587,7 +597,7 @@ class EventPath:
         The SES identity is left alone: SES identities cannot be tagged, so nothing shows
         that this project verified it rather than someone else.
         """
-        changes: list[Change] = self.schedules.plan_destroy()
+        changes: list[Change] = [*self.alarms.plan_destroy(), *self.schedules.plan_destroy()]
         for spec in FUNCTIONS:
             name = self.function_name(spec)
             try:
