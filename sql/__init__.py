@@ -29,6 +29,7 @@ Rendering is safe by construction:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -61,7 +62,16 @@ def read(name: str) -> str:
 
 def render(name: str, **values: str) -> list[str]:
     """Render ``sql/<name>`` with already-quoted ``values``; return its statements."""
-    return render_text(read(name), values, source=name)
+    return [
+        _fill(statement, delimiter, values, name) for statement, delimiter in _file_statements(name)
+    ]
+
+
+@functools.cache
+def _file_statements(name: str) -> tuple[tuple[str, str], ...]:
+    # The files ship with the code and never change while it runs: split each once (the
+    # relay and the drain render the same few files on every batch).
+    return tuple(_statements(read(name)))
 
 
 def render_text(text: str, values: Mapping[str, str], source: str = "SQL text") -> list[str]:
