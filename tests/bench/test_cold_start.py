@@ -13,7 +13,11 @@ def test_each_handler_gets_the_variables_it_reads_at_import():
         "EMAIL_FROM": "bench@example.com",
         "EMAIL_TO": "bench@example.com",
     }
-    assert environments["drain"] == environments["relay"] == {"DATABASE_SECRET_ID": "bench"}
+    assert environments["drain"] == {"DATABASE_SECRET_ID": "bench"}
+    assert environments["relay"] == {
+        "DATABASE_SECRET_ID": "bench",
+        "AURORA_EVENTS_PREFIX": "aurora-events",
+    }
 
 
 def test_the_runtime_stand_in_holds_boto3_and_its_libraries_only(tmp_path):

@@ -115,10 +115,18 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
     assert len(layer_versions(prefix)) == 1
     assert {versions(f"{prefix}-{spec.name}")[-1] for spec in FUNCTIONS} == {"1"}
 
-    # Destroy leaves nothing: functions (their versions and aliases), layer versions.
+    # Destroy leaves nothing: nothing tagged (functions with their versions and aliases,
+    # queues, topics; rules and roles are not in the tagging API), no layer version.
     apply_changes(layered.plan_destroy())
+    tagged = boto3.client("resourcegroupstaggingapi").get_resources(
+        TagFilters=[{"Key": "aurora-events:prefix", "Values": [prefix]}]
+    )["ResourceTagMappingList"]
+    assert tagged == []
     functions = [f["FunctionName"] for f in lambda_.list_functions()["Functions"]]
     assert not [f for f in functions if f.startswith(f"{prefix}-")]
+    assert boto3.client("events").list_rules(NamePrefix=prefix)["Rules"] == []
+    roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]]
+    assert not [r for r in roles if r.startswith(f"{prefix}-")]
     assert layer_versions(prefix) == []
     assert layered.plan_destroy() == []
 
