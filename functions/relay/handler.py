@@ -21,6 +21,7 @@ from botocore.config import Config
 from functions.common.config import ConfigurationError
 from functions.common.database import ReusableConnection
 from functions.common.event_batches import batch_request
+from functions.common.ping import is_ping, pong
 from functions.relay.delivery import RelaySettings
 from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
@@ -86,6 +87,9 @@ def store() -> OutboxStore:
 
 @logger.inject_lambda_context
 def handler(event, context):
+    if is_ping(event):  # the doctor's probe: answer it, claim nothing
+        logger.info("ping answered")
+        return pong(context)
     rang = isinstance(event, dict) and "doorbell" in event
     summary = run_relay(
         store(),
