@@ -34,15 +34,27 @@ def deploy_apply_command(prefix: str) -> str:
     return shlex.join(["aurora-events", "deploy", "apply", "--prefix", prefix])
 
 
-def alias_fix(lambda_client, function: str, alias: str, prefix: str) -> tuple[str, str]:
-    """``(fix, kind)`` for a missing alias: point it at the newest published version, or,
-    with none published, let ``deploy apply`` publish one and create the alias."""
+def alias_fix(
+    lambda_client, function: str, alias: str, prefix: str, *, ours: bool = True
+) -> tuple[str, str]:
+    """``(fix, kind)`` for a missing alias: point it at the newest published version; with
+    none published, let ``deploy apply`` publish one and create the alias (``ours``: a
+    function of this deployment), or publish one by hand."""
     versions = published_versions(lambda_client, function)
+    where = ["--region", function.split(":")[3]] if function.startswith("arn:") else []
     if not versions:
-        return deploy_apply_command(prefix), "aurora-events"
+        if ours:
+            return deploy_apply_command(prefix), "aurora-events"
+        publish = aws_command("lambda", "publish-version", *where, "--function-name", function)
+        return (
+            f"{publish}  # then: aws lambda create-alias --function-name {function} --name "
+            f"{alias} --function-version <the version it printed>",
+            "manual",
+        )
     command = aws_command(
         "lambda",
         "create-alias",
+        *where,
         "--function-name",
         function,
         "--name",

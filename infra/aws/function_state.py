@@ -72,7 +72,11 @@ def alias_version(lambda_client, name: str, alias: str) -> str | None:
 
 
 def published_versions(lambda_client, name: str) -> list[str]:
-    """The function's published versions, oldest first (``$LATEST`` is not one)."""
+    """The function's published versions, oldest first (``$LATEST`` is not one).
+    ``name`` may be an unqualified ARN; the call gets the name (moto lists nothing for an
+    ARN; Lambda takes either)."""
+    if name.startswith("arn:"):
+        name = name.split(":")[6]
     versions = []
     for page in lambda_client.get_paginator("list_versions_by_function").paginate(
         FunctionName=name

@@ -229,6 +229,9 @@ def check_api(clients: Clients, names: PathNames) -> LinkResult:
             fix,
             "aws",
         )
+    target = check_alias(clients, names, "api", "ingest")
+    if isinstance(target, LinkResult):  # the routes' function itself is missing
+        return target
     lambda_client = clients.get("lambda")
     statements = resource_policy_statements(
         lambda_client, names.function("ingest"), names.check.alias

@@ -28,7 +28,7 @@ from infra.aws.function_state import (
     role_policy_documents,
 )
 from infra.aws.policy_documents import policy_allows
-from infra.catalog import FUNCTIONS
+from infra.catalog import FUNCTIONS, OUTBOX_TARGETS
 from infra.database import grants as db_grants
 from infra.database.installed_triggers import (
     FunctionReference,
@@ -150,7 +150,13 @@ def missing_function_fix(
     """``(why, fix, kind)`` for a function reference that does not resolve."""
     catalog_names = {f"{prefix}-{spec.name}" for spec in FUNCTIONS}
     if reference.qualifier and function_exists(lambda_client, reference.function_arn):
-        fix, kind = alias_fix(lambda_client, reference.function_arn, reference.qualifier, prefix)
+        fix, kind = alias_fix(
+            lambda_client,
+            reference.function_arn,
+            reference.qualifier,
+            prefix,
+            ours=reference.name in catalog_names,
+        )
         return f"function {reference.name} has no alias or version {reference.qualifier}", fix, kind
     if reference.name in catalog_names:
         return f"no function {reference.name}", deploy_apply_command(prefix), "aurora-events"
@@ -174,6 +180,8 @@ def check_trigger_functions(
     aurora_documents = None
     invoked = sorted({arn for t in triggers for arn in t.calls.invoked})
     targets = sorted({arn for t in triggers for arn in t.calls.outbox_targets})
+    # Every function Aurora calls first (direct targets, doorbells), then the outbox
+    # targets (the relay calls them).
     for kind, arns in (("invoked", invoked), ("outbox_targets", targets)):
         for arn in arns:
             users = _users(triggers, arn, kind)
@@ -219,14 +227,14 @@ def check_trigger_functions(
                         "aurora-events",
                     )
             else:
-                refused = relay_refusal(clients, iam, users, arn, config.prefix)
+                refused = relay_refusal(clients, iam, users, arn)
                 if refused is not None:
                     return refused
     return None
 
 
 def relay_refusal(
-    clients: Clients, iam, users: list[InstalledTrigger], target: str, prefix: str
+    clients: Clients, iam, users: list[InstalledTrigger], target: str
 ) -> LinkResult | None:
     """The outbox target ``target`` as the relays that ring for ``users`` see it: each
     relay's execution role must allow invoking it (None: they all may)."""
@@ -241,13 +249,28 @@ def relay_refusal(
             continue  # the invoked ARNs were checked first: not reached
         role = role_name_of(role_arn)
         if not policy_allows(role_policy_documents(iam, role), INVOKE_ACTION, target):
+            # The relay's role allows the catalog's outbox targets: deploy puts them back;
+            # any other function is not one the relay is meant to call.
+            relay_prefix = reference.name.removesuffix("-relay")
+            declared = {f"{relay_prefix}-{name}" for name in OUTBOX_TARGETS}
+            target_name = function_reference(target).name
+            fix, kind = (
+                (deploy_apply_command(relay_prefix), "aurora-events")
+                if target_name in declared
+                else (
+                    f"point the trigger(s) at an outbox target the relay may invoke "
+                    f"({', '.join(sorted(declared))}), or declare {target_name} in "
+                    "infra/catalog.py OUTBOX_TARGETS and deploy apply",
+                    "manual",
+                )
+            )
             return broken(
                 "functions",
                 f"the relay {short_name(relay_arn)}'s role {role} may not invoke "
                 f"{target}, the outbox target of {', '.join(t.name for t in users)}: those "
                 "events wait and are parked",
-                deploy_apply_command(prefix),
-                "aurora-events",
+                fix,
+                kind,
             )
     return None
 
