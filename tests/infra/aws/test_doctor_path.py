@@ -150,7 +150,10 @@ def whole(stack, database, admin, config):
     apply_changes(path.plan())
     complete_path(path)
     relay = stack.resources.function_arns["relay"]
-    with_relay = replace(config, function_arns=(*config.function_arns, relay))
+    # One prefix for the event path and Aurora's chain, as a deployment has.
+    with_relay = replace(
+        config, prefix=path.deployment.prefix, function_arns=(*config.function_arns, relay)
+    )
     apply_changes(plan_aurora_access(with_relay))
     yield Whole(path, PathCheck(path.deployment), with_relay, database.name, drain_user)
     apply_changes(path.plan_destroy())
@@ -633,3 +636,31 @@ def test_a_secret_with_the_wrong_password_is_found(whole, admin):
         f"'{whole.drain_user}' (ERROR 1045): every batch fails"
     )
     assert finding.fix_kind == "manual"
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypatch):
+    from tests.infra.aws.test_commands import arn_options, root_url
+
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", whole.path.deployment.database_secret_id)
+    command = (
+        f"aurora-events doctor --cluster {whole.config.cluster} --prefix {whole.prefix} "
+        f"{arn_options(whole.config.function_arns)} --admin-url {root_url(stack, whole.schema)}"
+    )
+    assert run_aurora_events(command) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith(("ok", "BROKEN"))] == [
+        ["ok", link] for link in PATH_LINKS + CHAIN_LINKS
+    ]
+    assert out.endswith("every link checked is in place\n")
+
+    uuid = drain_mapping(whole)["UUID"]
+    boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    assert run_aurora_events(command) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[3].startswith(f"BROKEN  mapping      the event source mapping {uuid}")
+    assert out.endswith(
+        f"fix (aws):\n  aws lambda update-event-source-mapping --uuid {uuid} --enabled\n"
+    )
