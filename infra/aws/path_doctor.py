@@ -437,13 +437,7 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
     queue_arn = names.queue_arn(source.queue)
     drain = names.caller_arn(source.function)
     try:
-        mappings = _all(
-            lambda_client,
-            "list_event_source_mappings",
-            "EventSourceMappings",
-            EventSourceArn=queue_arn,
-            FunctionName=drain,
-        )
+        mappings = mappings_to(lambda_client, queue_arn, drain, names.caller(source.function))
     except lambda_client.exceptions.ResourceNotFoundException:
         return broken(
             "mapping",
@@ -495,6 +489,27 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
         f"{names.queue(source.queue)} -> {names.caller(source.function)} ({uuid}): {how}, "
         f"batch {mapping.get('BatchSize')}, ReportBatchItemFailures",
     )
+
+
+def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str) -> list[dict]:
+    """The event source mappings from the queue to exactly this function (alias, or the
+    unqualified function). Lambda takes the function's ARN or name as the filter and
+    reports the mapping's ``FunctionArn``; each spelling is tried, since moto matches the
+    filter only against the spelling the mapping was created with."""
+    for form in (function_arn, function):
+        found = _all(
+            lambda_client,
+            "list_event_source_mappings",
+            "EventSourceMappings",
+            EventSourceArn=queue_arn,
+            FunctionName=form,
+        )
+        if found:
+            return found
+    every = _all(
+        lambda_client, "list_event_source_mappings", "EventSourceMappings", EventSourceArn=queue_arn
+    )
+    return [m for m in every if m.get("FunctionArn") == function_arn]
 
 
 def _missing_mapping(

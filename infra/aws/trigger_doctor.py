@@ -303,8 +303,8 @@ def check_functions(
     invoked = {arn for t in triggers for arn in t.calls.invoked}
     targets = {arn for t in triggers for arn in t.calls.outbox_targets}
     detail = (
-        f"{len(arns)} function(s) exist; the {len(invoked)} the triggers call exist and "
-        "Aurora's policy allows them"
+        f"{len(arns)} function(s) exist; the {len(invoked)} function(s) the triggers call "
+        "exist and Aurora's policy allows them"
     )
     if targets:
         detail += f"; the {len(targets)} outbox target(s) exist and the relay may invoke them"

@@ -81,8 +81,8 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
     ]
     assert link(diagnosis, "grant").detail.endswith(": definer of 4 trigger(s)")
     assert link(diagnosis, "functions").detail == (
-        "3 function(s) exist; the 3 the triggers call exist and Aurora's policy allows them; "
-        "the 1 outbox target(s) exist and the relay may invoke them"
+        "3 function(s) exist; the 3 function(s) the triggers call exist and Aurora's policy "
+        "allows them; the 1 outbox target(s) exist and the relay may invoke them"
     )
 
 
