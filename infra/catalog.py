@@ -1,4 +1,4 @@
-"""The one declaration of what the project deploys: functions, topics, queues, identities.
+"""The one declaration of what the project deploys: functions, topics, queues, alarms.
 
 The local runtime, the AWS provisioning and the README's function table are all made
 from this module (``aurora-events functions --markdown`` prints that table, and a test
@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from functions.relay import metrics as relay_metrics
 
 DEFAULT_PREFIX = "aurora-events"
 DRAIN_TIMEOUT_SECONDS = 30
@@ -222,6 +224,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={
             "DATABASE_SECRET_ID": Setting("relay_database_secret_id"),
             "DATABASE_HOST": Setting("database_host"),
+            # The dimension of its metrics (the alarm on parked events matches it).
+            relay_metrics.PREFIX_VARIABLE: Setting("prefix"),
         },
         # A lost doorbell costs nothing: the schedule finds the events. No retries.
         max_retry_attempts=0,
@@ -282,6 +286,160 @@ EVENT_SOURCES: tuple[EventSourceSpec, ...] = (
     # FIFO: at most 10 a batch. Maximum concurrency caps the drain's database connections
     # (one per concurrent drain) whatever the number of active customers.
     EventSourceSpec(function="drain", queue="ingest", batch_size=10, maximum_concurrency=5),
+)
+
+
+# -- alarms ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueName:
+    """The deployed name of a declared queue (the ``QueueName`` of its SQS metrics)."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class FunctionName:
+    """The deployed name of a declared function (the ``FunctionName`` of its metrics)."""
+
+    function: str
+
+
+DimensionValue = str | QueueName | FunctionName | Setting
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A CloudWatch metric, its dimensions (resolved to deployed names) and the statistic
+    an alarm takes of it over each period."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, DimensionValue], ...]
+    statistic: str = "Maximum"
+    period_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """A CloudWatch alarm ``<prefix>-<name>``; it notifies the ``operators`` topic when it
+    fires and when it is OK again."""
+
+    name: str
+    what: str  # what has happened when it fires
+    metric: MetricSpec
+    threshold: float
+    why: str  # why that threshold, why it pages someone
+    response: str  # what to do when it fires
+    comparison: str = "GreaterThanThreshold"
+    evaluation_periods: int = 1
+    # No data is no message, no error: nothing is wrong (CloudWatch: notBreaching).
+    treat_missing_data: str = "notBreaching"
+    threshold_unit: str = ""  # how the README writes the threshold ("s"); not sent to AWS
+
+
+ALARM_TOPIC = "operators"
+
+
+def halfway_to_dead_letters(queue: QueueSpec) -> int:
+    """Seconds a message waits before it is half way to the DLQ: half its receives, each
+    after a visibility timeout (a message the drain keeps failing is received again only
+    when the timeout ends)."""
+    return queue.visibility_timeout_seconds * (queue.max_receive_count or 1) // 2
+
+
+def _queue(name: str) -> QueueSpec:
+    return next(spec for spec in QUEUES if spec.name == name)
+
+
+_INGEST = _queue("ingest")
+# How long the ingest queue retries a message before the DLQ (receives x visibility).
+_INGEST_RETRY_MINUTES = _INGEST.visibility_timeout_seconds * (_INGEST.max_receive_count or 1) // 60
+
+
+ALARMS: tuple[AlarmSpec, ...] = (
+    AlarmSpec(
+        name="ingest-dlq-messages",
+        what="messages in the ingest DLQ: writes the drain gave up on",
+        metric=MetricSpec(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            (("QueueName", QueueName("ingest-dlq")),),
+        ),
+        threshold=0,
+        why="each one is an accepted request not in the database: a poison message, or an "
+        "outage longer than the ingest queue's retries",
+        response="fix the cause (the drain's log), then `aurora-events replay` (a write that "
+        "happened already is a no-op)",
+    ),
+    AlarmSpec(
+        name="lambda-failures-messages",
+        what="records on the `lambda-failures` queue: asynchronous invocations (notify, "
+        "email) whose retries ran out",
+        metric=MetricSpec(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            (("QueueName", QueueName("lambda-failures")),),
+        ),
+        threshold=0,
+        why="each one is a row event that reached nobody; nothing retries it",
+        response="read the records (`requestPayload` is the event, `responsePayload` the "
+        "error), fix the cause, invoke the function with the payload again, delete the record",
+    ),
+    AlarmSpec(
+        name="drain-errors",
+        what="the drain raised: the database is unavailable or misconfigured",
+        # The function, not its alias: Lambda counts every invocation under FunctionName,
+        # whichever version or alias ran, so the alarm holds before, during and after an
+        # alias move or a rollback (FunctionName + Resource counts only the alias's calls).
+        metric=MetricSpec(
+            "AWS/Lambda",
+            "Errors",
+            (("FunctionName", FunctionName("drain")),),
+            statistic="Sum",
+        ),
+        threshold=0,
+        why="the drain raises only when no write can succeed (bad data is reported per "
+        "message, never raised): the writes wait in the queue and reach the DLQ after "
+        f"about {_INGEST_RETRY_MINUTES} minutes",
+        response="`aurora-events queues`; the drain's log; `aurora-events doctor`; for "
+        "planned maintenance, disable the event source mapping instead",
+    ),
+    AlarmSpec(
+        name="ingest-oldest-message",
+        what="the oldest message in the ingest queue has waited too long: the drain is "
+        "not keeping up",
+        metric=MetricSpec(
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            (("QueueName", QueueName("ingest")),),
+        ),
+        threshold=halfway_to_dead_letters(_INGEST),
+        threshold_unit="s",
+        why=f"half of the visibility timeout ({_INGEST.visibility_timeout_seconds} s) x "
+        f"maxReceiveCount ({_INGEST.max_receive_count}): the oldest message has been retried "
+        "about half its receives, or waited as long behind a backlog; about as long again "
+        "remains before messages move to the DLQ",
+        response="as for drain errors; if the drain is healthy, the event source mapping's "
+        "maximum concurrency may be too low for the load",
+    ),
+    AlarmSpec(
+        name="outbox-parked",
+        what="parked outbox events: the relay stopped trying them",
+        metric=MetricSpec(
+            relay_metrics.NAMESPACE,
+            relay_metrics.PARKED_EVENTS,
+            ((relay_metrics.SERVICE_DIMENSION, Setting("prefix")),),
+        ),
+        threshold=0,
+        why="a parked event reached none of its targets (refused, or failed 8 times) and "
+        "waits for a person",
+        response="`aurora-events outbox` (each parked row keeps its last error), fix the "
+        "target, then `aurora-events outbox replay --since <time> --parked`",
+        # No data: the relay did not report (it runs every minute): shown as INSUFFICIENT_DATA.
+        treat_missing_data="missing",
+    ),
 )
 
 
@@ -460,5 +618,52 @@ def functions_markdown() -> str:
         lines.append(
             f"| `{spec.name}` | `{spec.handler}` | {spec.invoked_by} | {spec.timeout_seconds} s "
             f"| {spec.memory_mb} MB | {failure} |"
+        )
+    return "\n".join(lines)
+
+
+def dimension_value(value: DimensionValue, deployment: Deployment) -> str:
+    """A metric dimension's value for ``deployment``: deployed names, settings, text."""
+    if isinstance(value, QueueName):
+        return queue_spec(value.queue).deployed_name(deployment)
+    if isinstance(value, FunctionName):
+        return deployment.resource_name(function_spec(value.function).name)
+    if isinstance(value, Setting):
+        return str(getattr(deployment, value.name))
+    return value
+
+
+def alarm_dimensions(spec: AlarmSpec, deployment: Deployment) -> dict[str, str]:
+    """``{dimension: value}`` of the alarm's metric in ``deployment``."""
+    return {name: dimension_value(value, deployment) for name, value in spec.metric.dimensions}
+
+
+_COMPARISONS = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+def alarms_markdown() -> str:
+    """The README's table of alarms (names and dimensions with ``<prefix>``)."""
+    placeholder = Deployment(prefix="<prefix>")
+    lines = [
+        "| alarm | fires when | metric | threshold | why | when it fires |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in ALARMS:
+        metric = spec.metric
+        dimensions = ", ".join(
+            f"{name} `{value}`" for name, value in alarm_dimensions(spec, placeholder).items()
+        )
+        minutes = metric.period_seconds * spec.evaluation_periods // 60
+        threshold = f"{spec.threshold:g} {spec.threshold_unit}".strip()
+        lines.append(
+            f"| `{placeholder.resource_name(spec.name)}` | {spec.what} "
+            f"| `{metric.namespace}` `{metric.name}` ({dimensions}), {metric.statistic} "
+            f"over {minutes} min | {_COMPARISONS[spec.comparison]} {threshold} | {spec.why} "
+            f"| {spec.response} |"
         )
     return "\n".join(lines)

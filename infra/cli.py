@@ -7,7 +7,7 @@ aurora-events queues                        ingest queue: waiting, in flight, de
 aurora-events replay [--limit N]            move dead letters back to the ingest queue
 aurora-events outbox [replay]               the outbox: waiting, parked, delivered; replay
 aurora-events emulation install             emulate Aurora's functions on a MariaDB server
-aurora-events functions [--markdown]        the catalog of functions
+aurora-events functions [--markdown|--diagram]  the catalog; or the deployed architecture
 aurora-events deploy plan|apply|destroy     the event path on AWS (or on the stack's moto)
 aurora-events aurora plan|apply|destroy     Aurora's access to Lambda (IAM, parameter, role)
 aurora-events grant                         the database grant for the trigger definer
@@ -386,7 +386,11 @@ def emulation_install(args) -> int:
 def functions_table(args) -> int:
     from infra.catalog import FUNCTIONS, functions_markdown
 
-    if args.markdown:
+    if args.diagram:
+        from infra.diagram import architecture
+
+        print(architecture(args.settings.deployment))
+    elif args.markdown:
         print(functions_markdown())
     else:
         for spec in FUNCTIONS:
@@ -500,8 +504,11 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
     install.set_defaults(run=emulation_install)
 
     functions_parser = commands.add_parser("functions", help="the catalog of functions")
-    functions_parser.add_argument("--markdown", action="store_true")
-    functions_parser.set_defaults(run=functions_table)
+    functions_parser.add_argument("--markdown", action="store_true", help="the README's table")
+    functions_parser.add_argument(
+        "--diagram", action="store_true", help="the deployed architecture, names from the catalog"
+    )
+    functions_parser.set_defaults(run=functions_table, settings=settings)
 
     commands.add_parser("demo", help="run the end-to-end demo").set_defaults(run=demo)
     return parser

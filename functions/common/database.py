@@ -7,7 +7,9 @@ infra scripts. Settings, first match wins:
   is accepted too; ``?unix_socket=/path`` connects through a socket);
 * ``DATABASE_SECRET_ID``: a Secrets Manager secret in the RDS format
   (``username``, ``password``, ``host``, ``port``, ``dbname``); ``DATABASE_HOST``
-  overrides its host, for example with an RDS Proxy endpoint.
+  overrides its host, for example with an RDS Proxy endpoint, and ``DATABASE_TLS=true``
+  requires TLS and checks the server's certificate and name against the system's CAs
+  (an RDS Proxy requires TLS; its certificate is from ACM, under Amazon's root CAs).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DatabaseSettings:
     database: str | None = None
     port: int = 3306
     unix_socket: str | None = None
+    tls: bool = False  # TLS required, the certificate and host name checked
 
     def __repr__(self) -> str:
         return (
@@ -111,6 +114,8 @@ def settings_from_env(
     settings = settings_from_secret(secret)
     if environ.get("DATABASE_HOST"):
         settings = replace(settings, host=environ["DATABASE_HOST"])
+    if environ.get("DATABASE_TLS", "").strip().lower() in ("true", "1", "yes"):
+        settings = replace(settings, tls=True)
     return settings
 
 
@@ -136,6 +141,9 @@ def connect(
     **options,
 ) -> pymysql.connections.Connection:
     """Open a PyMySQL connection (utf8mb4, short connect timeout, ``sql_mode`` pinned)."""
+    if settings.tls:
+        # Never plaintext: PyMySQL otherwise falls back when the server offers no TLS.
+        options = {"ssl_verify_cert": True, "ssl_verify_identity": True, **options}
     return pymysql.connect(
         host=settings.host,
         port=settings.port,
@@ -154,8 +162,9 @@ def connect(
 # Errors that mean "the database cannot be reached or cannot take writes right now"
 # (down, restarting, failing over, read-only replica, out of connections), as opposed to
 # "this data cannot be written".
+# 2026: TLS required and the server offers none (a proxy or host misconfigured).
 UNAVAILABLE_ERROR_CODES = frozenset(
-    {1040, 1053, 1290, 1836, 1927, 2002, 2003, 2005, 2006, 2013, 2055}
+    {1040, 1053, 1290, 1836, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055}
 )
 
 # Aurora's native Lambda call failed inside the statement (a trigger's lambda_async):

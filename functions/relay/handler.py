@@ -5,7 +5,11 @@ delivers due outbox rows to their target functions in batches (see
 
 Settings (environment): ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (the database whose
 outbox it serves) and the fields of :class:`~functions.relay.delivery.RelaySettings` as
-``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``).
+``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``); ``AURORA_EVENTS_PREFIX``, the deployment
+whose metrics it reports (:mod:`functions.relay.metrics`).
+
+After each run it reads the outbox's waiting and parked events once and prints them as
+CloudWatch metrics (EMF): the alarm on parked events watches them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 from dataclasses import fields
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
 from functions.common.config import ConfigurationError
@@ -23,10 +27,17 @@ from functions.common.database import ReusableConnection
 from functions.common.event_batches import batch_request
 from functions.common.ping import is_ping, pong
 from functions.relay.delivery import RelaySettings
+from functions.relay.metrics import (
+    NAMESPACE,
+    SERVICE_DIMENSION,
+    add_outbox_metrics,
+    service_name,
+)
 from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
 
 logger = Logger(service="relay")
+metrics = Metrics(namespace=NAMESPACE)
 database = ReusableConnection(autocommit=True, read_timeout=60, write_timeout=60)
 # A target may take its whole timeout: read for longer than any target may run.
 # No botocore retry: a call retried after its read timed out would send the same events
@@ -85,18 +96,24 @@ def store() -> OutboxStore:
     return outbox
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
     if is_ping(event):  # the doctor's probe: answer it, claim nothing
         logger.info("ping answered")
         return pong(context)
     rang = isinstance(event, dict) and "doorbell" in event
+    outbox = store()
     summary = run_relay(
-        store(),
+        outbox,
         invoke_target,
         SETTINGS,
         linger_seconds=SETTINGS.linger_seconds if rang else 0,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     logger.info("relay run", extra={"doorbell": rang, **summary.as_dict()})
+    # The service dimension is set each run, before Powertools would add its own from
+    # POWERTOOLS_SERVICE_NAME: the alarm matches it exactly.
+    metrics.add_dimension(name=SERVICE_DIMENSION, value=service_name(os.environ))
+    add_outbox_metrics(metrics, outbox.pending_status())
     return summary.as_dict()

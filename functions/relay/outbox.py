@@ -120,10 +120,29 @@ class OutboxStore:
         self.connection.commit()
         return deleted
 
+    def pending_status(self) -> PendingStatus:
+        """The waiting and parked events, from the undelivered rows alone (one statement:
+        the relay reads it once a run, for its metrics)."""
+        (statement,) = sql.render("outbox/pending_status.sql")
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement)
+            pending, parked, oldest = cursor.fetchone()
+        return PendingStatus(int(pending), int(parked), None if oldest is None else float(oldest))
+
     def _write(self, statement: str, parameters) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(statement, parameters)
         self.connection.commit()
+
+
+@dataclass(frozen=True)
+class PendingStatus:
+    """What the relay reports each run: events waiting (due, leased or backing off),
+    events parked, and the age of the oldest waiting one (None when none waits)."""
+
+    pending: int
+    parked: int
+    oldest_pending_seconds: float | None
 
 
 # -- what an operator asks (aurora-events outbox) ----------------------------------------

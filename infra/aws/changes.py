@@ -9,10 +9,15 @@ stack all carry out their plans through it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from botocore.parsers import ResponseParserError
+
+
+class PlanError(RuntimeError):
+    """The deployment settings do not allow a plan (something required is missing)."""
 
 
 @dataclass(frozen=True)
@@ -110,3 +115,19 @@ def apply_changes(changes: Iterable[Change]) -> Outcome:
             raise ChangeFailed(change, outcome, error) from error
         outcome.done.append(change)
     return outcome
+
+
+# -- changes AWS completes later ---------------------------------------------------------
+
+
+def wait_until(
+    done: Callable[[], bool], what: str, *, timeout_seconds: float = 1200, every_seconds: float = 10
+) -> None:
+    """Return once ``done()`` is true (at once if it already is); :class:`TimeoutError` naming
+    ``what`` after ``timeout_seconds``. For the changes AWS finishes after its call returns
+    (an RDS Proxy becoming available, a VPC endpoint's network interfaces going away)."""
+    deadline = time.monotonic() + timeout_seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not done after {timeout_seconds:.0f} s")
+        time.sleep(every_seconds)

@@ -1,7 +1,7 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
-the functions (zip, configuration, async-invocation settings), the event source mapping and
-the schedules (:mod:`infra.aws.schedules`).
+the functions (zip, configuration, async-invocation settings), the event source mapping,
+the schedules (:mod:`infra.aws.schedules`) and the alarms (:mod:`infra.aws.alarms`).
 An execution role of this deployment's name that lacks its tags is someone else's until
 adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.aws.changes import Change, apply_changes
+from infra.aws.alarms import Alarms
+from infra.aws.changes import Change, PlanError, apply_changes
 from infra.aws.iam_roles import (
     attached_policy_arns,
     inline_policy_names,
@@ -33,10 +34,13 @@ from infra.aws.iam_roles import (
 )
 from infra.aws.packaging import build_functions_zip
 from infra.aws.policy_documents import policy_drift
+from infra.aws.rds_proxy import RdsProxy
 from infra.aws.schedules import Schedules
 from infra.aws.settings import current_region
 from infra.aws.tags import is_project_resource, project_tags, tag_list
+from infra.aws.vpc_endpoints import VpcEndpoints
 from infra.catalog import (
+    ALARM_TOPIC,
     EVENT_SOURCES,
     FUNCTIONS,
     QUEUES,
@@ -72,10 +76,6 @@ VPC_NETWORK_INTERFACE_ACTIONS = (
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 )
-
-
-class PlanError(RuntimeError):
-    """The deployment settings do not allow a plan (something required is missing)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,27 @@ class EventPath:
             events=boto3.client("events"),
             lambda_=self.lambda_,
         )
+        rds = boto3.client("rds")
+        self.rds_proxy = RdsProxy(
+            deployment,
+            self.target,
+            self.tags,
+            iam=self.iam,
+            rds=rds,
+            secrets=self.secrets,
+            kms=boto3.client("kms"),
+            adopt_existing_roles=adopt_existing_roles,
+        )
+        self.vpc_endpoints = VpcEndpoints(
+            deployment, self.target, self.tags, ec2=boto3.client("ec2"), rds=rds
+        )
+        self.alarms = Alarms(
+            deployment,
+            topic_arn=self.topic_arn(ALARM_TOPIC),
+            tags=self.tags,
+            cloudwatch=boto3.client("cloudwatch"),
+            sns=self.sns,
+        )
         self._package: bytes | None = None
         self._queue_urls: dict[str, str] = {}
 
@@ -238,9 +259,13 @@ class EventPath:
             *self._plan_queues(),
             *self._plan_email_identity(),
             *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
+            *self.vpc_endpoints.plan(),
+            *self.rds_proxy.plan(),  # before the functions: the drain's host is its endpoint
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
+            *self.alarms.plan(),  # after the topic, queues and functions they watch
             *self.schedules.plan(),  # after the functions: the permission is on a function
+            *self.rds_proxy.plan_retirement(),  # off: after the drain stopped using it
         ]
 
     def _plan_topics(self) -> Iterator[Change]:
@@ -389,7 +414,8 @@ class EventPath:
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
         topic_arns = {t.name: self.topic_arn(t.name) for t in TOPICS}
-        return resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+        environment = resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+        return self.rds_proxy.client_environment(spec, environment)
 
     def function_settings(self, spec: FunctionSpec) -> dict:
         settings = {
@@ -571,7 +597,7 @@ class EventPath:
         The SES identity is left alone: SES identities cannot be tagged, so nothing shows
         that this project verified it rather than someone else.
         """
-        changes: list[Change] = self.schedules.plan_destroy()
+        changes: list[Change] = [*self.alarms.plan_destroy(), *self.schedules.plan_destroy()]
         for spec in FUNCTIONS:
             name = self.function_name(spec)
             try:
@@ -600,6 +626,8 @@ class EventPath:
                     run=lambda name=name: self.lambda_.delete_function(FunctionName=name),
                 )
             )
+        changes += self.rds_proxy.plan_destroy()  # after the functions that used them
+        changes += self.vpc_endpoints.plan_destroy()
         for spec in FUNCTIONS:
             changes += self._destroy_role(spec)
         for queue in QUEUES:

@@ -20,6 +20,27 @@ def test_readme_function_table_is_the_catalogs():
     )
 
 
+def test_readme_architecture_diagram_is_drawn_from_the_catalog(capsys):
+    from infra.cli import main
+    from infra.diagram import architecture
+
+    drawn = architecture()
+    assert drawn in README.read_text(), (
+        "README's deployed architecture is out of date: paste `aurora-events functions --diagram`"
+    )
+    for spec in FUNCTIONS:
+        assert f"aurora-events-{spec.name}:live" in drawn
+    for name in ("ingest.fifo", "ingest-dlq.fifo", "lambda-failures", "relay-schedule"):
+        assert f"aurora-events-{name}" in drawn
+    assert "POST /customers, POST /orders" in drawn
+    # The names are the deployment's: its prefix and stage.
+    assert main(["functions", "--diagram"]) == 0
+    assert capsys.readouterr().out.strip() == drawn
+    other = architecture(Deployment(prefix="shop", api_stage="v1"))
+    assert "shop-api, stage v1" in other
+    assert "aurora-events" not in other.replace("aurora-events replay", "")
+
+
 def test_every_handler_names_a_module_in_functions():
     root = Path(__file__).resolve().parents[2]
     for spec in FUNCTIONS:

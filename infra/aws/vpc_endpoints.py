@@ -1,0 +1,410 @@
+"""Optional interface VPC endpoints for Secrets Manager and Lambda
+(``Deployment.vpc_endpoints``): the private route for subnets without a NAT gateway.
+
+* ``com.amazonaws.<region>.secretsmanager``: the drain and the relay read their database
+  secrets;
+* ``com.amazonaws.<region>.lambda``: Aurora's ``lambda_async`` calls leave from the
+  cluster's subnets, and the relay invokes its targets.
+
+Both are in the deployment's subnets (one per availability zone: an interface endpoint takes
+one subnet per zone), in the subnets' VPC, with private DNS on, so the SDKs' usual host
+names resolve to them and nothing is configured in the functions or on the cluster. Their
+one security group, ``<prefix>-endpoints``, admits HTTPS (443) from exactly the functions'
+security groups (``security_group_ids``) and the cluster's (read from the cluster).
+
+Everything is tagged; ``plan_destroy`` (and ``plan`` with the setting off) removes what
+carries the deployment's tags, and nothing else. An endpoint for one of these services that
+another owner made in the VPC is refused: with private DNS, one per VPC answers the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from botocore.exceptions import ClientError
+
+from infra.aws.changes import Change, PlanError, wait_until
+from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.tags import is_project_resource, tag_list
+from infra.catalog import Deployment
+
+ENDPOINT_SERVICES = ("secretsmanager", "lambda")
+SECURITY_GROUP_NAME = "endpoints"  # deployed as <prefix>-endpoints
+HTTPS_PORT = 443
+# Endpoint states that no longer route anything (or never will), and those already going.
+GONE_STATES = ("deleting", "deleted", "failed", "rejected", "expired")
+LEAVING_STATES = ("deleting", "deleted")
+# What private DNS needs of the VPC.
+DNS_ATTRIBUTES = {
+    "enableDnsSupport": "EnableDnsSupport",
+    "enableDnsHostnames": "EnableDnsHostnames",
+}
+
+
+class ForeignEndpointError(ForeignResourceError):
+    """An endpoint or security group in the way exists without the deployment's tags."""
+
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def service_name(region: str, service: str) -> str:
+    """The endpoint service of an AWS service in a region: ``com.amazonaws.<region>.<service>``."""
+    return f"com.amazonaws.{region}.{service}"
+
+
+def one_subnet_per_zone(subnets: Iterable[Mapping], order: Iterable[str]) -> list[str]:
+    """The first subnet of ``order`` in each availability zone (``subnets`` as
+    ``DescribeSubnets`` gives them): an interface endpoint takes one subnet per zone."""
+    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
+    chosen: dict[str, str] = {}
+    for subnet in order:
+        chosen.setdefault(zones[subnet], subnet)
+    return list(chosen.values())
+
+
+def https_rule(groups: Iterable[str]) -> dict:
+    """The ingress permission: TCP 443 from each of ``groups``."""
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": HTTPS_PORT,
+        "ToPort": HTTPS_PORT,
+        "UserIdGroupPairs": [{"GroupId": group} for group in sorted(groups)],
+    }
+
+
+def _is_https(permission: Mapping) -> bool:
+    return (
+        permission.get("IpProtocol") == "tcp"
+        and permission.get("FromPort") == HTTPS_PORT
+        and permission.get("ToPort") == HTTPS_PORT
+    )
+
+
+def admitted_groups(permissions: Iterable[Mapping]) -> set[str]:
+    """The security groups an ingress rule set admits on HTTPS."""
+    return {
+        pair["GroupId"]
+        for permission in permissions
+        if _is_https(permission)
+        for pair in permission.get("UserIdGroupPairs", [])
+    }
+
+
+def ingress_drift(permissions: Iterable[Mapping], wanted: set[str]) -> tuple[set[str], list[dict]]:
+    """What makes ``permissions`` admit HTTPS from exactly ``wanted``: the groups to add,
+    and the permissions to revoke (every other group, address range, port or protocol)."""
+    permissions = list(permissions)
+    revoke = []
+    for permission in permissions:
+        ranges = {
+            key: [{field: item[field]} for item in permission.get(key, [])]
+            for key, field in (
+                ("IpRanges", "CidrIp"),
+                ("Ipv6Ranges", "CidrIpv6"),
+                ("PrefixListIds", "PrefixListId"),
+            )
+            if permission.get(key)
+        }
+        pairs = [
+            {"GroupId": pair["GroupId"]}
+            for pair in permission.get("UserIdGroupPairs", [])
+            if not (_is_https(permission) and pair["GroupId"] in wanted)
+        ]
+        if pairs or ranges:
+            rule = {
+                key: permission[key]
+                for key in ("IpProtocol", "FromPort", "ToPort")
+                if key in permission
+            }
+            revoke.append({**rule, **ranges, **({"UserIdGroupPairs": pairs} if pairs else {})})
+    return wanted - admitted_groups(permissions), revoke
+
+
+def is_live(endpoint: Mapping) -> bool:
+    return str(endpoint.get("State", "")).lower() not in GONE_STATES
+
+
+# -- the plan ----------------------------------------------------------------------------
+
+
+class VpcEndpoints:
+    """Plans the endpoints of one deployment (``target`` gives the region)."""
+
+    def __init__(self, deployment: Deployment, target, tags: dict[str, str], *, ec2, rds) -> None:
+        self.deployment = deployment
+        self.target = target
+        self.tags = tags
+        self.ec2 = ec2
+        self.rds = rds
+        self.group_name = deployment.resource_name(SECURITY_GROUP_NAME)
+        self.services = {service_name(target.region, s): s for s in ENDPOINT_SERVICES}
+
+    def plan(self) -> Iterator[Change]:
+        """With ``vpc_endpoints`` on: the security group and both endpoints, as declared (and
+        ours in another VPC removed); off: remove ours."""
+        if not self.deployment.vpc_endpoints:
+            yield from self.plan_destroy()
+            return
+        vpc, subnets = self._vpc_and_subnets()
+        sources = set(self.deployment.security_group_ids) | set(self._cluster_groups())
+        if not sources:
+            raise PlanError(
+                "vpc_endpoints: neither security_group_ids nor the cluster's security groups "
+                "name a group: the endpoints would admit no one"
+            )
+        yield from self._plan_security_group(vpc, sources)
+        for name in self.services:
+            yield from self._plan_endpoint(vpc, name, subnets)
+        yield from self.plan_destroy(keep_vpc=vpc)
+
+    def plan_destroy(self, keep_vpc: str | None = None) -> list[Change]:
+        """Delete the endpoints, then the security group: only those with the deployment's
+        tags (and not those in ``keep_vpc``)."""
+        changes = []
+        for endpoint in self._our_endpoints():
+            if endpoint["VpcId"] != keep_vpc:
+                identifier = endpoint["VpcEndpointId"]
+                changes.append(
+                    Change(
+                        f"vpc endpoint {identifier}",
+                        "delete",
+                        f"{endpoint['ServiceName']} in {endpoint['VpcId']}",
+                        run=lambda identifier=identifier: self._delete_endpoint(identifier),
+                    )
+                )
+        for group in self._our_groups():
+            if group["VpcId"] != keep_vpc:
+                changes.append(
+                    Change(
+                        f"security group {self.group_name}",
+                        "delete",
+                        f"{group['GroupId']} in {group['VpcId']}",
+                        run=lambda group_id=group["GroupId"]: self._delete_group(group_id),
+                    )
+                )
+        return changes
+
+    # -- what the settings name ----------------------------------------------------------
+
+    def _vpc_and_subnets(self) -> tuple[str, list[str]]:
+        """The subnets' VPC (checked: one, with DNS for private names) and one subnet per zone."""
+        order = list(self.deployment.subnet_ids)
+        if not order:
+            raise PlanError(
+                "vpc_endpoints is on but subnet_ids is not set: the endpoints go in the "
+                "deployment's subnets"
+            )
+        try:
+            subnets = self.ec2.describe_subnets(SubnetIds=order)["Subnets"]
+        except ClientError as error:
+            raise PlanError(f"vpc_endpoints: {error.response['Error']['Message']}") from None
+        vpcs = sorted({subnet["VpcId"] for subnet in subnets})
+        if len(vpcs) != 1:
+            raise PlanError(
+                f"vpc_endpoints: subnet_ids are in {len(vpcs)} VPCs ({', '.join(vpcs)}); "
+                "the endpoints serve one VPC"
+            )
+        vpc = vpcs[0]
+        for attribute, key in DNS_ATTRIBUTES.items():
+            value = self.ec2.describe_vpc_attribute(VpcId=vpc, Attribute=attribute)[key]["Value"]
+            if not value:
+                raise PlanError(
+                    f"vpc_endpoints: VPC {vpc} has {attribute} off; the endpoints' private DNS "
+                    "(the usual service names answered inside the VPC) needs enableDnsSupport "
+                    f"and enableDnsHostnames: aws ec2 modify-vpc-attribute --vpc-id {vpc} "
+                    f"--{attribute.replace('enableDns', 'enable-dns-').lower()} "
+                    "'{\"Value\": true}'"
+                )
+        return vpc, one_subnet_per_zone(subnets, order)
+
+    def _cluster_groups(self) -> list[str]:
+        """The cluster's security groups: Aurora's calls to Lambda leave from them."""
+        identifier = self.deployment.cluster
+        if not identifier:
+            raise PlanError(
+                "vpc_endpoints is on but cluster is not set: the Lambda endpoint admits the "
+                "cluster's security groups (Aurora's calls to Lambda)"
+            )
+        try:
+            cluster = self.rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+        except self.rds.exceptions.DBClusterNotFoundFault:
+            raise PlanError(f"vpc_endpoints: cluster {identifier!r} does not exist") from None
+        return [group["VpcSecurityGroupId"] for group in cluster.get("VpcSecurityGroups", [])]
+
+    # -- the security group --------------------------------------------------------------
+
+    def _group(self, vpc: str) -> dict | None:
+        groups = self.ec2.describe_security_groups(
+            Filters=[
+                {"Name": "group-name", "Values": [self.group_name]},
+                {"Name": "vpc-id", "Values": [vpc]},
+            ]
+        )["SecurityGroups"]
+        return groups[0] if groups else None
+
+    def _plan_security_group(self, vpc: str, sources: set[str]) -> Iterator[Change]:
+        resource = f"security group {self.group_name}"
+        admits = f"HTTPS ({HTTPS_PORT}) from {', '.join(sorted(sources))}"
+        group = self._group(vpc)
+        if group is None:
+
+            def create() -> None:
+                group_id = self.ec2.create_security_group(
+                    GroupName=self.group_name,
+                    Description="Interface VPC endpoints: HTTPS from the functions and the cluster",
+                    VpcId=vpc,
+                    TagSpecifications=[
+                        {"ResourceType": "security-group", "Tags": tag_list(self.tags)}
+                    ],
+                )["GroupId"]
+                self.ec2.authorize_security_group_ingress(
+                    GroupId=group_id, IpPermissions=[https_rule(sources)]
+                )
+
+            yield Change(resource, "create", f"in {vpc}, admitting {admits}", run=create)
+            return
+        if not is_project_resource(group.get("Tags", []), self.deployment.prefix):
+            raise ForeignEndpointError(
+                f"{resource} ({group['GroupId']}) exists in {vpc} but does not carry this "
+                "deployment's tags; it may belong to something else. Delete it, or choose "
+                "another prefix"
+            )
+        missing, revoke = ingress_drift(group.get("IpPermissions", []), sources)
+        if not (missing or revoke):
+            return
+
+        def update() -> None:
+            if revoke:
+                self.ec2.revoke_security_group_ingress(
+                    GroupId=group["GroupId"], IpPermissions=revoke
+                )
+            if missing:
+                self.ec2.authorize_security_group_ingress(
+                    GroupId=group["GroupId"], IpPermissions=[https_rule(missing)]
+                )
+
+        removed = sorted(
+            pair["GroupId"] for rule in revoke for pair in rule.get("UserIdGroupPairs", [])
+        )
+        detail = f"admit only {admits}" + (f" (no longer {', '.join(removed)})" if removed else "")
+        yield Change(resource, "update", detail, run=update)
+
+    def _delete_group(self, group_id: str) -> None:
+        # The endpoints' network interfaces go a little after the endpoints: until then the
+        # group is in use.
+        def deleted() -> bool:
+            try:
+                self.ec2.delete_security_group(GroupId=group_id)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "DependencyViolation":
+                    return False
+                raise
+            return True
+
+        wait_until(deleted, f"security group {group_id} deleted", timeout_seconds=600)
+
+    # -- the endpoints -------------------------------------------------------------------
+
+    def _plan_endpoint(self, vpc: str, name: str, subnets: list[str]) -> Iterator[Change]:
+        resource = f"vpc endpoint {name}"
+        found = self.ec2.describe_vpc_endpoints(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc]},
+                {"Name": "service-name", "Values": [name]},
+            ]
+        )["VpcEndpoints"]
+        live = [endpoint for endpoint in found if is_live(endpoint)]
+        ours = [e for e in live if is_project_resource(e.get("Tags", []), self.deployment.prefix)]
+        if live and not ours:
+            raise ForeignEndpointError(
+                f"{resource}: {live[0]['VpcEndpointId']} already serves {name} in {vpc} but "
+                "does not carry this deployment's tags; with private DNS only one endpoint per "
+                "VPC answers the service's name. Keep it and turn vpc_endpoints off, or delete it"
+            )
+        if not ours:
+            yield Change(
+                resource,
+                "create",
+                f"interface, private DNS, in {', '.join(subnets)}, group {self.group_name}",
+                run=lambda: self._create_endpoint(vpc, name, subnets),
+            )
+            return
+        endpoint = ours[0]
+        group = self._group(vpc)
+        differing = []
+        if sorted(endpoint.get("SubnetIds", [])) != sorted(subnets):
+            differing.append(f"subnets -> {', '.join(subnets)}")
+        if group is None or [g["GroupId"] for g in endpoint.get("Groups", [])] != [
+            group["GroupId"]
+        ]:
+            differing.append(f"security group -> {self.group_name}")
+        if not endpoint.get("PrivateDnsEnabled"):
+            differing.append("private DNS -> on")
+        if differing:
+            yield Change(
+                resource,
+                "update",
+                "; ".join(differing),
+                run=lambda: self._update_endpoint(endpoint["VpcEndpointId"], vpc, subnets),
+            )
+
+    def _create_endpoint(self, vpc: str, name: str, subnets: list[str]) -> None:
+        self.ec2.create_vpc_endpoint(
+            VpcEndpointType="Interface",
+            VpcId=vpc,
+            ServiceName=name,
+            SubnetIds=subnets,
+            SecurityGroupIds=[self._group(vpc)["GroupId"]],  # made by an earlier change
+            PrivateDnsEnabled=True,
+            TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": tag_list(self.tags)}],
+        )
+
+    def _update_endpoint(self, identifier: str, vpc: str, subnets: list[str]) -> None:
+        endpoint = self.ec2.describe_vpc_endpoints(VpcEndpointIds=[identifier])["VpcEndpoints"][0]
+        subnets_now = set(endpoint.get("SubnetIds", []))
+        groups_now = {group["GroupId"] for group in endpoint.get("Groups", [])}
+        group = self._group(vpc)["GroupId"]
+        changes = {
+            "AddSubnetIds": sorted(set(subnets) - subnets_now),
+            "RemoveSubnetIds": sorted(subnets_now - set(subnets)),
+            "AddSecurityGroupIds": sorted({group} - groups_now),
+            "RemoveSecurityGroupIds": sorted(groups_now - {group}),
+        }
+        arguments = {key: value for key, value in changes.items() if value}
+        if not endpoint.get("PrivateDnsEnabled"):
+            arguments["PrivateDnsEnabled"] = True
+        self.ec2.modify_vpc_endpoint(VpcEndpointId=identifier, **arguments)
+
+    def _delete_endpoint(self, identifier: str) -> None:
+        self.ec2.delete_vpc_endpoints(VpcEndpointIds=[identifier])
+
+        def gone() -> bool:
+            try:
+                found = self.ec2.describe_vpc_endpoints(VpcEndpointIds=[identifier])
+            except ClientError as error:
+                if "NotFound" in error.response["Error"]["Code"]:
+                    return True
+                raise
+            return all(str(e.get("State")).lower() == "deleted" for e in found["VpcEndpoints"])
+
+        wait_until(gone, f"vpc endpoint {identifier} deleted", timeout_seconds=600)
+
+    # -- what is ours --------------------------------------------------------------------
+
+    def _tag_filters(self) -> list[dict]:
+        return [{"Name": f"tag:{key}", "Values": [value]} for key, value in self.tags.items()]
+
+    def _our_endpoints(self) -> list[dict]:
+        found = self.ec2.describe_vpc_endpoints(
+            Filters=[
+                *self._tag_filters(),
+                {"Name": "service-name", "Values": list(self.services)},
+            ]
+        )["VpcEndpoints"]
+        return [e for e in found if str(e.get("State", "")).lower() not in LEAVING_STATES]
+
+    def _our_groups(self) -> list[dict]:
+        return self.ec2.describe_security_groups(
+            Filters=[*self._tag_filters(), {"Name": "group-name", "Values": [self.group_name]}]
+        )["SecurityGroups"]

@@ -1,0 +1,425 @@
+"""The alarms on moto: what apply creates (metric, deployed dimensions, threshold, actions,
+tags, the email subscription), that a second apply changes nothing and a changed
+declaration is one update, that destroy leaves nothing tagged, and that each alarm watches
+what the system really produces: a message the drain gave up on (moved to the DLQ by the
+queue's own redrive), the relay's EMF document.
+
+moto stores alarms but never evaluates them (no SQS or Lambda metrics are published, and
+an alarm stays in its initial state), so "would fire" is checked by reading the metric's
+source the alarm names: the queue's attribute behind the SQS metric, or the datapoints of
+the relay's metric once its EMF document is put as CloudWatch Logs would extract it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import operator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.aws import alarms as alarms_module
+from infra.aws.alarms import AlarmSettingError, ForeignAlarmError
+from infra.aws.changes import apply_changes
+from infra.aws.event_path import EventPathOptions
+from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
+from tests.functions.test_relay import outbox
+from tests.functions.test_relay_metrics import fill, run_handler
+from tests.infra.aws.test_event_path import new_path
+
+__all__ = ["outbox"]  # the fixture
+
+COMPARISONS = {"GreaterThanThreshold": operator.gt, "GreaterThanOrEqualToThreshold": operator.ge}
+# The SQS metric and the queue attribute it is the approximation of.
+QUEUE_ATTRIBUTES = {"ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages"}
+
+
+@pytest.fixture
+def alarm_path(stack):
+    """An event path with an alarm email; destroyed after."""
+    path = new_path(alarm_email="ops@example.com")
+    yield path
+    apply_changes(path.plan_destroy())
+
+
+def alarms_of(prefix: str) -> dict[str, dict]:
+    pages = boto3.client("cloudwatch").get_paginator("describe_alarms")
+    return {
+        alarm["AlarmName"]: alarm
+        for page in pages.paginate(AlarmNamePrefix=f"{prefix}-")
+        for alarm in page["MetricAlarms"]
+    }
+
+
+def email_subscriptions(topic_arn: str) -> list[tuple[str, str]]:
+    subscriptions = boto3.client("sns").list_subscriptions()["Subscriptions"]
+    return sorted(
+        (s["Protocol"], s["Endpoint"]) for s in subscriptions if s["TopicArn"] == topic_arn
+    )
+
+
+def watched(alarm: dict) -> tuple[str, str, dict[str, str], str, int]:
+    return (
+        alarm["Namespace"],
+        alarm["MetricName"],
+        {d["Name"]: d["Value"] for d in alarm["Dimensions"]},
+        alarm["Statistic"],
+        alarm["Period"],
+    )
+
+
+def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_email(
+    alarm_path, account_id
+):
+    prefix, region = alarm_path.deployment.prefix, alarm_path.target.region
+    apply_changes(alarm_path.plan())
+
+    operators = f"arn:aws:sns:{region}:{account_id}:{prefix}-operators"
+    found = alarms_of(prefix)
+    assert {name: watched(alarm) for name, alarm in found.items()} == {
+        f"{prefix}-ingest-dlq-messages": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": f"{prefix}-ingest-dlq.fifo"},
+            "Maximum",
+            300,
+        ),
+        f"{prefix}-lambda-failures-messages": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": f"{prefix}-lambda-failures"},
+            "Maximum",
+            300,
+        ),
+        f"{prefix}-drain-errors": (
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": f"{prefix}-drain"},
+            "Sum",
+            300,
+        ),
+        f"{prefix}-ingest-oldest-message": (
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"QueueName": f"{prefix}-ingest.fifo"},
+            "Maximum",
+            300,
+        ),
+        f"{prefix}-outbox-parked": (
+            "AuroraEvents",
+            "ParkedEvents",
+            {"service": prefix},
+            "Maximum",
+            300,
+        ),
+    }
+    thresholds = {name[len(prefix) + 1 :]: alarm["Threshold"] for name, alarm in found.items()}
+    assert thresholds == {
+        "ingest-dlq-messages": 0.0,
+        "lambda-failures-messages": 0.0,
+        "drain-errors": 0.0,
+        "ingest-oldest-message": 900.0,  # 180 s visibility x 10 receives / 2
+        "outbox-parked": 0.0,
+    }
+    cloudwatch = boto3.client("cloudwatch")
+    for alarm in found.values():
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["EvaluationPeriods"] == 1
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [operators]
+        assert alarm["ActionsEnabled"] is True
+        assert alarm["AlarmDescription"].startswith("Fires on ")
+        tags = cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+        assert {t["Key"]: t["Value"] for t in tags} == {
+            "project": "aurora-events",
+            "aurora-events:prefix": prefix,
+        }
+    assert found[f"{prefix}-outbox-parked"]["TreatMissingData"] == "missing"
+    assert found[f"{prefix}-drain-errors"]["TreatMissingData"] == "notBreaching"
+    # The dimensions name what the deployment really has.
+    sqs = boto3.client("sqs")
+    for alarm in found.values():
+        dimensions = watched(alarm)[2]
+        if "QueueName" in dimensions:
+            sqs.get_queue_url(QueueName=dimensions["QueueName"])
+        if "FunctionName" in dimensions:
+            boto3.client("lambda").get_function(FunctionName=dimensions["FunctionName"])
+    assert email_subscriptions(operators) == [("email", "ops@example.com")]
+
+    assert alarm_path.plan() == []  # a second apply: no alarm rewritten, no second subscription
+
+
+def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(alarm_path, monkeypatch):
+    prefix = alarm_path.deployment.prefix
+    apply_changes(alarm_path.plan())
+    name = f"{prefix}-ingest-oldest-message"
+
+    changed = tuple(
+        dataclasses.replace(spec, threshold=600) if spec.name == "ingest-oldest-message" else spec
+        for spec in ALARMS
+    )
+    monkeypatch.setattr(alarms_module, "ALARMS", changed)
+    plan = alarm_path.plan()
+    assert [(c.action, c.resource, c.detail) for c in plan] == [
+        ("update", f"cloudwatch alarm {name}", "Threshold: 900.0 -> 600.0")
+    ]
+    apply_changes(plan)
+    assert alarms_of(prefix)[name]["Threshold"] == 600.0
+    assert alarm_path.plan() == []
+    monkeypatch.undo()
+
+    # Someone points an alarm's actions elsewhere and edits its dimensions: apply puts it back.
+    alarm = alarms_of(prefix)[f"{prefix}-drain-errors"]
+    boto3.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm["AlarmName"],
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": "someone-else"}],
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmDescription=alarm["AlarmDescription"],
+        AlarmActions=[],
+        OKActions=alarm["OKActions"],
+    )
+    drift = [c for c in alarm_path.plan() if c.resource.endswith("-drain-errors")]
+    assert [(c.action, c.detail) for c in drift] == [
+        (
+            "update",
+            f"AlarmActions: [] -> {alarm['AlarmActions']}; Dimensions: "
+            "[{'Name': 'FunctionName', 'Value': 'someone-else'}] -> "
+            f"[{{'Name': 'FunctionName', 'Value': '{prefix}-drain'}}]",
+        )
+    ]
+    apply_changes(alarm_path.plan())
+    assert alarms_of(prefix)[f"{prefix}-drain-errors"]["AlarmActions"] == alarm["AlarmActions"]
+    assert alarm_path.plan() == []
+
+
+def test_another_alarm_email_is_subscribed_too_and_the_first_is_left(alarm_path):
+    apply_changes(alarm_path.plan())
+    moved = new_path_with(alarm_path, alarm_email="pager@example.com")
+    plan = moved.plan()
+    assert [(c.action, c.resource) for c in plan] == [
+        ("create", f"sns subscription {moved.alarms.topic_arn} email")
+    ]
+    assert plan[0].detail.startswith("pager@example.com (SNS emails a confirmation link")
+    apply_changes(plan)
+    assert email_subscriptions(moved.alarms.topic_arn) == [
+        ("email", "ops@example.com"),
+        ("email", "pager@example.com"),
+    ]
+    assert moved.plan() == []
+
+
+def new_path_with(path, **settings):
+    """The same deployment (prefix, account) with other settings."""
+    from infra.aws.event_path import EventPath
+
+    return EventPath(
+        dataclasses.replace(path.deployment, **settings),
+        target=path.target,
+        options=path.options,
+    )
+
+
+def test_without_alarm_email_no_subscription(path):
+    apply_changes(path.plan())
+    assert email_subscriptions(path.alarms.topic_arn) == []
+    assert len(alarms_of(path.deployment.prefix)) == len(ALARMS)
+
+
+@pytest.mark.parametrize("address", ["ops@example.com, pager@example.com", "ops", "a b@c.d"])
+def test_an_alarm_email_that_is_not_one_address_is_refused_before_any_change(stack, address):
+    path = new_path(alarm_email=address)
+    with pytest.raises(AlarmSettingError) as refused:
+        path.plan()
+    assert str(refused.value) == f"setting alarm_email must be one email address, not {address!r}"
+    assert alarms_of(path.deployment.prefix) == {}
+
+
+def test_destroy_leaves_no_alarm_and_no_subscription_and_spares_a_foreign_alarm(alarm_path):
+    prefix = alarm_path.deployment.prefix
+    apply_changes(alarm_path.plan())
+    cloudwatch = boto3.client("cloudwatch")
+    foreign = f"{prefix}-someone-elses"  # our prefix, no tags: not ours
+    cloudwatch.put_metric_alarm(
+        AlarmName=foreign,
+        Namespace="AWS/SQS",
+        MetricName="NumberOfMessagesSent",
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    operators = alarm_path.alarms.topic_arn
+
+    done = apply_changes(alarm_path.plan_destroy()).done
+    assert {c.resource for c in done if c.resource.startswith("cloudwatch alarm")} == {
+        f"cloudwatch alarm {prefix}-{spec.name}" for spec in ALARMS
+    }
+    assert list(alarms_of(prefix)) == [foreign]
+    assert email_subscriptions(operators) == []
+    topics = [t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]]
+    assert operators not in topics
+    assert alarm_path.plan_destroy() == []
+    cloudwatch.delete_alarms(AlarmNames=[foreign])
+
+
+def test_an_untagged_alarm_with_a_deployment_name_is_refused_not_rewritten(path):
+    name = f"{path.deployment.prefix}-drain-errors"
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Other",
+        MetricName="Other",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    with pytest.raises(ForeignAlarmError, match=f"cloudwatch alarm {name} exists but does not"):
+        path.plan()
+    assert path.alarms.plan_destroy() == []  # destroy leaves it too
+    assert alarms_of(path.deployment.prefix)[name]["Namespace"] == "Other"
+    cloudwatch.delete_alarms(AlarmNames=[name])
+
+
+# -- the alarms watch what the system produces ------------------------------------------
+
+
+def breaches(alarm: dict, value: float) -> bool:
+    return COMPARISONS[alarm["ComparisonOperator"]](value, alarm["Threshold"])
+
+
+def queue_metric_now(alarm: dict) -> float:
+    """What the alarm's SQS metric reads now: the attribute of the queue it names."""
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=watched(alarm)[2]["QueueName"])["QueueUrl"]
+    attribute = QUEUE_ATTRIBUTES[alarm["MetricName"]]
+    return float(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[attribute])["Attributes"][attribute]
+    )
+
+
+def test_a_message_the_drain_gives_up_on_is_what_the_dlq_alarm_counts(path):
+    """The queue's own redrive policy moves a message received maxReceiveCount times
+    without being deleted (what a drain that keeps failing does) into the queue the alarm
+    names."""
+    prefix = path.deployment.prefix
+    # Without the event source mapping: moto's would take the message (and run nothing);
+    # here the test is the drain that keeps failing.
+    path.options = EventPathOptions(vendor_dependencies=False, event_sources_enabled=False)
+    apply_changes(path.plan())
+    alarm = alarms_of(prefix)[f"{prefix}-ingest-dlq-messages"]
+    assert not breaches(alarm, queue_metric_now(alarm))
+
+    sqs = boto3.client("sqs")
+    ingest = sqs.get_queue_url(QueueName=f"{prefix}-ingest.fifo")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=ingest,
+        MessageBody=json.dumps({"version": 1, "resource": "orders"}),
+        MessageGroupId="customer-7",
+        MessageDeduplicationId="order-42",
+    )
+    for _ in range(queue_spec("ingest").max_receive_count):
+        (message,) = sqs.receive_message(QueueUrl=ingest)["Messages"]
+        # The drain failed: the message becomes visible again (released at once here).
+        sqs.change_message_visibility(
+            QueueUrl=ingest, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    assert sqs.receive_message(QueueUrl=ingest).get("Messages", []) == []  # moved on
+
+    assert queue_metric_now(alarm) == 1
+    assert breaches(alarm, queue_metric_now(alarm))
+    # The other queue alarm watches another queue, still empty.
+    failures = alarms_of(prefix)[f"{prefix}-lambda-failures-messages"]
+    assert not breaches(failures, queue_metric_now(failures))
+
+
+def test_the_relays_emf_document_is_the_metric_the_parked_alarm_watches(
+    path, outbox, monkeypatch, capsys
+):
+    """CloudWatch Logs turns an EMF document into datapoints (moto does not): put them as
+    it would, then read them back the way the alarm does (its namespace, metric,
+    dimensions, statistic and period)."""
+    prefix = path.deployment.prefix
+    apply_changes(path.plan())
+    alarm = alarms_of(prefix)[f"{prefix}-outbox-parked"]
+    fill(outbox)  # two parked events
+    document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)
+
+    cloudwatch = boto3.client("cloudwatch")
+    for directive in document["_aws"]["CloudWatchMetrics"]:
+        for dimension_names in directive["Dimensions"]:
+            dimensions = [{"Name": n, "Value": document[n]} for n in dimension_names]
+            cloudwatch.put_metric_data(
+                Namespace=directive["Namespace"],
+                MetricData=[
+                    {
+                        "MetricName": metric["Name"],
+                        "Unit": metric["Unit"],
+                        "Dimensions": dimensions,
+                        "Values": document[metric["Name"]],
+                    }
+                    for metric in directive["Metrics"]
+                ],
+            )
+    namespace, metric, dimensions, statistic, period = watched(alarm)
+    datapoints = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": n, "Value": v} for n, v in dimensions.items()],
+        StartTime=document["_aws"]["Timestamp"] / 1000 - period,
+        EndTime=document["_aws"]["Timestamp"] / 1000 + period,
+        Period=period,
+        Statistics=[statistic],
+    )["Datapoints"]
+    assert [point[statistic] for point in datapoints] == [2.0]
+    assert breaches(alarm, datapoints[0][statistic])
+
+
+def test_every_queue_an_alarm_names_is_declared():
+    declared = {q.name for q in QUEUES}
+    for spec in ALARMS:
+        for _, value in spec.metric.dimensions:
+            if isinstance(value, QueueName):
+                assert value.queue in declared
+
+
+def test_the_readme_lists_the_alarms_as_declared():
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    assert alarms_markdown() in readme.read_text(encoding="utf-8"), (
+        "README's alarm table is out of date: paste the output of "
+        "`.venv/bin/python -c 'from infra.catalog import alarms_markdown as m; print(m())'`"
+    )
+
+
+def test_deploy_plan_names_a_bad_alarm_email_on_one_line(stack, capsys, monkeypatch):
+    from tests.infra.aws.conftest import run_aurora_events
+
+    prefix = new_path().deployment.prefix  # its database secrets
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", f"{prefix}-db")
+    monkeypatch.setenv("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", f"{prefix}-relay-db")
+    monkeypatch.setenv("AURORA_EVENTS_ALARM_EMAIL", "ops@example.com;pager@example.com")
+    capsys.readouterr()
+    assert run_aurora_events(f"aurora-events deploy plan --prefix {prefix}") == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: setting alarm_email must be one email address, "
+        "not 'ops@example.com;pager@example.com'\n"
+    )
+
+
+def test_the_relay_falls_back_to_the_catalogs_default_prefix():
+    from functions.relay import metrics
+    from infra import catalog
+
+    assert metrics.DEFAULT_PREFIX == catalog.DEFAULT_PREFIX
+    assert metrics.service_name({}) == catalog.Deployment().prefix
+    assert metrics.service_name({"AURORA_EVENTS_PREFIX": "shop"}) == "shop"
