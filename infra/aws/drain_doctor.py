@@ -117,15 +117,17 @@ def check_drain(clients: Clients, names: PathNames) -> LinkResult:
     if not deployment.rds_proxy:
         items.append("not checked: RDS Proxy (rds_proxy is off)")
         return LinkResult("drain", "; ".join(found), items=tuple(items))
-    proxy = check_proxy(clients, names, variables.get("DATABASE_HOST"))
+    proxy = check_proxy(clients, names, variables)
     if not proxy.ok:
         return proxy
     found.append(proxy.detail)
     return LinkResult("drain", "; ".join(found), items=tuple(items))
 
 
-def check_proxy(clients: Clients, names: PathNames, database_host: str | None) -> LinkResult:
-    """The drain's RDS Proxy: it exists, its targets are AVAILABLE, the drain uses it."""
+def check_proxy(clients: Clients, names: PathNames, variables: dict) -> LinkResult:
+    """The drain's RDS Proxy: it exists, its targets are AVAILABLE, the drain uses it (its
+    environment ``variables``: the proxy's endpoint as DATABASE_HOST, with TLS)."""
+    database_host = variables.get("DATABASE_HOST")
     rds = clients.rds()
     name = proxy_name(names)
     try:
@@ -181,7 +183,15 @@ def check_proxy(clients: Clients, names: PathNames, database_host: str | None) -
             names.deploy_apply(),
             "aurora-events",
         )
-    return LinkResult("drain", f"through RDS Proxy {name}, its targets AVAILABLE")
+    if variables.get("DATABASE_TLS") != "true":
+        return broken(
+            "drain",
+            f"{names.caller('drain')} connects to RDS Proxy {name} without TLS "
+            "(DATABASE_TLS is not true): the proxy requires TLS and refuses it",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    return LinkResult("drain", f"through RDS Proxy {name} (TLS), its targets AVAILABLE")
 
 
 # -- database ----------------------------------------------------------------------------

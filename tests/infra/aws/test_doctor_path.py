@@ -559,7 +559,9 @@ def proxied(whole, stack, cluster):
     ]
     lambda_client.update_function_configuration(
         FunctionName=drain,
-        Environment={"Variables": {**variables, "DATABASE_HOST": proxy["Endpoint"]}},
+        Environment={
+            "Variables": {**variables, "DATABASE_HOST": proxy["Endpoint"], "DATABASE_TLS": "true"}
+        },
     )
     version = lambda_client.publish_version(FunctionName=drain)["Version"]
     lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
@@ -585,7 +587,7 @@ def test_a_proxy_without_targets_is_found_and_registering_the_cluster_repairs_it
         after = diagnose(whole, admin)
     assert after.finding is None, doctor.render_diagnosis(after)
     drain = next(r for r in after.links if r.link == "drain")
-    assert drain.detail.endswith(f"; through RDS Proxy {name}, its targets AVAILABLE")
+    assert drain.detail.endswith(f"; through RDS Proxy {name} (TLS), its targets AVAILABLE")
 
 
 def test_a_drain_that_bypasses_the_proxy_is_found(proxied, admin, cluster):
@@ -601,6 +603,34 @@ def test_a_drain_that_bypasses_the_proxy_is_found(proxied, admin, cluster):
     assert finding.problem == (
         f"{whole.prefix}-drain:live connects to the secret’s host, not RDS Proxy "
         f"{whole.function('proxy')} ({proxy['Endpoint']})"
+    )
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+
+
+def test_a_drain_that_reaches_the_proxy_without_tls_is_found(proxied, admin, cluster):
+    whole, proxy = proxied
+    boto3.client("rds").register_db_proxy_targets(
+        DBProxyName=whole.function("proxy"), DBClusterIdentifiers=[cluster]
+    )
+    lambda_client = boto3.client("lambda")
+    drain = whole.function("drain")
+    variables = lambda_client.get_function_configuration(FunctionName=drain)["Environment"][
+        "Variables"
+    ]
+    del variables["DATABASE_TLS"]
+    lambda_client.update_function_configuration(
+        FunctionName=drain, Environment={"Variables": variables}
+    )
+    version = lambda_client.publish_version(FunctionName=drain)["Version"]
+    lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
+    diagnosis = diagnose(whole, admin)
+    while diagnosis.finding and "REGISTERING" in diagnosis.finding.problem:
+        diagnosis = diagnose(whole, admin)
+    finding = diagnosis.finding
+    assert finding.link == "drain"
+    assert finding.problem == (
+        f"{drain}:live connects to RDS Proxy {whole.function('proxy')} without TLS "
+        "(DATABASE_TLS is not true): the proxy requires TLS and refuses it"
     )
     assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
 
