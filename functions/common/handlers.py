@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.common.event_batches import BatchAnswer, is_batch_request
 from functions.common.events import MalformedEvent, RowEvent, parse_row_event
+from functions.common.ping import is_ping, pong
 from functions.common.reporting import reject_malformed_event
 
 
@@ -20,11 +21,15 @@ def row_event_handler(
     A malformed event is logged and answered ``rejected`` (see
     :mod:`functions.common.reporting`); ``deliver``'s errors propagate, so Lambda retries.
     The outbox relay's ``{"events": [...]}`` goes to ``deliver_events`` when the function
-    has one (notify: SNS PublishBatch), else event by event (:func:`deliver_batch`).
+    has one (notify: SNS PublishBatch), else event by event (:func:`deliver_batch`). The
+    doctor's probe, ``{"ping": 1}``, is answered ``pong`` and delivers nothing.
     """
 
     @logger.inject_lambda_context
     def handler(event, context):
+        if is_ping(event):
+            logger.info("ping answered")
+            return pong(context)
         if is_batch_request(event):
             if deliver_events is not None:
                 return deliver_events(event["events"]).as_dict()

@@ -25,6 +25,7 @@ from botocore.config import Config
 from functions.common.config import ConfigurationError
 from functions.common.database import ReusableConnection
 from functions.common.event_batches import batch_request
+from functions.common.ping import is_ping, pong
 from functions.relay.delivery import RelaySettings
 from functions.relay.metrics import (
     NAMESPACE,
@@ -98,6 +99,9 @@ def store() -> OutboxStore:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
+    if is_ping(event):  # the doctor's probe: answer it, claim nothing
+        logger.info("ping answered")
+        return pong(context)
     rang = isinstance(event, dict) and "doorbell" in event
     outbox = store()
     summary = run_relay(

@@ -306,6 +306,16 @@ def relay_check(args, config: AuroraAccessConfig, admin) -> doctor.RelayCheck | 
     return doctor.RelayCheck(arn, account=args.relay_account, database=database)
 
 
+def path_check(args) -> doctor.PathCheck | None:
+    """The ingest path to check: the settings' deployment under ``--prefix``, its callers
+    on alias ``live`` (None with ``--aurora-only``)."""
+    from dataclasses import replace
+
+    if args.aurora_only:
+        return None
+    return doctor.PathCheck(replace(args.settings.deployment, prefix=args.prefix))
+
+
 @exit_codes
 def run_doctor(args) -> int:
     config = access_config(args)
@@ -321,6 +331,9 @@ def run_doctor(args) -> int:
             probe_function=args.probe_function,
             probe_connection=probe_connection,
             relay=relay_check(args, config, admin),
+            # The triggers of --admin-url's database (none named: not read).
+            schema=admin.db.decode() if admin.db else None,
+            path=path_check(args),
         )
     finally:
         admin.close()
@@ -440,12 +453,24 @@ def register(subparsers, settings: Settings) -> None:
     grant_parser.set_defaults(run=grant, settings=settings)
 
     doctor_parser = subparsers.add_parser(
-        "doctor", help="find the first broken link of Aurora's Lambda access"
+        "doctor",
+        help="find the first broken link of the whole path (API, ingest, queue, mapping, "
+        "drain, database; Aurora's access to Lambda, the triggers), and its fix",
     )
     add_chain_arguments(doctor_parser, settings.deployment)
-    add_admin_url_argument(doctor_parser, "mysql://admin:...@host:port/db")
+    add_admin_url_argument(
+        doctor_parser, "mysql://admin:...@host:port/db (the triggers of db are read)"
+    )
     doctor_parser.add_argument(
-        "--definer", required=True, metavar="USER@HOST", help="the triggers' DEFINER account"
+        "--definer",
+        metavar="USER@HOST",
+        help="also check this account's Lambda grant (the triggers' definers are read from "
+        "the database; this one is checked when none is installed yet)",
+    )
+    doctor_parser.add_argument(
+        "--aurora-only",
+        action="store_true",
+        help="check only Aurora's access to Lambda, not the ingest path (API to database)",
     )
     doctor_parser.add_argument(
         "--probe-function",

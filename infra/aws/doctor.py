@@ -1,35 +1,41 @@
-"""Which link of Aurora's Lambda access is broken, and the command that fixes it.
+"""Which link of the whole path is broken, and the command that fixes it.
 
-Aurora answers most breaks with the same ``ERROR 1227 ... Invoke Lambda privilege(s)`` or
-``Missing Credentials``, so the doctor walks the chain in order and stops at the first
-broken link:
+The path a write takes, in order — the doctor stops at the first broken link:
 
-1. ``role``: the IAM role exists and trusts ``rds.amazonaws.com`` exactly as ``aurora apply``
-   writes it: only for the cluster's account and its clusters (``aws:SourceAccount``,
-   ``aws:SourceArn``), so no other account's RDS can act through it;
-2. ``policy``: its policies allow ``lambda:InvokeFunction`` on each function (and ``:*``);
-3. ``parameter``: ``aws_default_lambda_role`` is the role's ARN on each cluster's
-   parameter group, and applied (no instance waits for a reboot);
-4. ``association``: the role is associated with each cluster, status ACTIVE;
-5. ``grant``: the trigger definer holds AWS_LAMBDA_ACCESS as a default role (v3, and the
-   emulation) or INVOKE LAMBDA (v2);
-6. ``functions``: the functions exist;
-7. ``relay`` (when a relay is named): the outbox relay's function exists, Aurora's policy
-   lets it be invoked (the outbox trigger's doorbell), and, when its database account is
-   named and the outbox exists, that account may work the outbox (SELECT, UPDATE, DELETE);
-8. ``network``: each subnet of the DB subnet group routes to Lambda (NAT or internet
-   gateway), or the VPC has a Lambda interface endpoint. Skipped when the caller says so
-   (``check_network=False``: a local endpoint has no network to check).
+* the ingest path (:mod:`infra.aws.path_doctor`, :mod:`infra.aws.drain_doctor`):
+  ``api`` → ``ingest`` → ``queue`` → ``mapping`` → ``drain`` → ``database``;
+* Aurora's access to Lambda, which the row-event triggers need. Aurora answers most
+  breaks with the same ``ERROR 1227 ... Invoke Lambda privilege(s)`` or ``Missing
+  Credentials``, so each link is checked on its own:
 
-Optionally a live probe: ``SELECT lambda_sync(<function>, '{"ping": 1}')``.
+  1. ``role``: the IAM role exists and trusts ``rds.amazonaws.com`` exactly as ``aurora
+     apply`` writes it: only for the cluster's account and its clusters
+     (``aws:SourceAccount``, ``aws:SourceArn``), so no other account's RDS can act through it;
+  2. ``policy``: its policies allow ``lambda:InvokeFunction`` on each function (and ``:*``);
+  3. ``parameter``: ``aws_default_lambda_role`` is the role's ARN on each cluster's
+     parameter group, and applied (no instance waits for a reboot);
+  4. ``association``: the role is associated with each cluster, status ACTIVE;
+  5. ``triggers`` (when a schema is named): the installed triggers, read from
+     ``information_schema.TRIGGERS`` (:mod:`infra.aws.trigger_doctor`);
+  6. ``grant``: every definer of a trigger that calls Lambda (and ``--definer``) holds
+     AWS_LAMBDA_ACCESS as a default role (v3, and the emulation) or INVOKE LAMBDA (v2);
+  7. ``functions``: the functions exist; those the triggers call exist and Aurora's
+     policy allows them; outbox targets exist and the relay may invoke them;
+  8. ``relay`` (when a relay is named): the outbox relay's function exists, Aurora's policy
+     lets it be invoked (the outbox trigger's doorbell), and, when its database account is
+     named and the outbox exists, that account may work the outbox (SELECT, UPDATE, DELETE);
+  9. ``network``: each subnet of the DB subnet group routes to Lambda (NAT or internet
+     gateway), or the VPC has a Lambda interface endpoint. Skipped when the caller says so
+     (``check_network=False``: a local endpoint has no network to check).
+
+Optionally a live probe: ``SELECT lambda_sync(<function>, '{"ping": 1}')``, which this
+project's functions answer with a pong.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import pymysql
 
@@ -51,50 +57,68 @@ from infra.aws.aurora_state import (
     read_clusters,
     read_parameters,
 )
-from infra.aws.iam_roles import attached_policy_arns, inline_policy_names
+from infra.aws.diagnosis import (
+    PROBE_PAYLOAD,
+    Diagnosis,
+    Finding,
+    LinkResult,
+    ProbeResult,
+    aws_command,
+    broken,
+    compact_json,
+    render_diagnosis,
+)
+from infra.aws.doctor_fixes import apply_command, deploy_apply_command
+from infra.aws.drain_doctor import check_database, check_drain
+from infra.aws.event_path import Target
+from infra.aws.function_state import role_policy_documents, uncovered_resources
+from infra.aws.path_doctor import (
+    PATH_LINKS,
+    PathCheck,
+    PathNames,
+    check_api,
+    check_ingest,
+    check_mapping,
+    check_queue,
+)
 from infra.aws.policy_documents import (
     describe_conditions,
-    policy_allows,
     trust_conditions,
     trust_matches,
     trusts_service,
 )
+from infra.aws.trigger_doctor import check_functions, check_grant, check_triggers
 from infra.database import grants as db_grants
+from infra.database.installed_triggers import installed_triggers
 
-LINKS = ("role", "policy", "parameter", "association", "grant", "functions", "relay", "network")
-PROBE_PAYLOAD = '{"ping": 1}'
+__all__ = [
+    "PROBE_PAYLOAD",
+    "Diagnosis",
+    "Finding",
+    "LinkResult",
+    "PathCheck",
+    "ProbeResult",
+    "RelayCheck",
+    "apply_command",
+    "compact_json",
+    "diagnose",
+    "render_diagnosis",
+    "replace",
+    "uncovered_resources",
+]
 
-
-@dataclass(frozen=True)
-class Finding:
-    """A broken link: what is wrong, and the command that fixes it."""
-
-    link: str
-    problem: str
-    fix: str  # one command (or SQL statement) a line
-    fix_kind: str  # "aurora-events", "aws", "sql" or "manual"
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    link: str
-    detail: str  # what was found
-    finding: Finding | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.finding is None
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    function: str
-    result: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+CHAIN_LINKS = (
+    "role",
+    "policy",
+    "parameter",
+    "association",
+    "triggers",
+    "grant",
+    "functions",
+    "relay",
+    "network",
+)
+LINKS = (*PATH_LINKS, *CHAIN_LINKS)
 
 
 @dataclass(frozen=True)
@@ -107,67 +131,7 @@ class RelayCheck:
     database: str | None = None
 
 
-@dataclass
-class Diagnosis:
-    links: list[LinkResult] = field(default_factory=list)
-    not_checked: list[str] = field(default_factory=list)  # after the broken link
-    network_checked: bool = True
-    relay_checked: bool = False
-    probe: ProbeResult | None = None
-
-    @property
-    def finding(self) -> Finding | None:
-        return next((r.finding for r in self.links if r.finding), None)
-
-    @property
-    def ok(self) -> bool:
-        return self.finding is None and (self.probe is None or self.probe.ok)
-
-
-def _broken(link: str, problem: str, fix: str, fix_kind: str) -> LinkResult:
-    return LinkResult(link, problem, Finding(link, problem, fix, fix_kind))
-
-
-# -- the commands a finding suggests -----------------------------------------------------
-
-
-def apply_command(config: AuroraAccessConfig) -> str:
-    """``aurora-events aurora apply`` with this configuration."""
-    words = [
-        "aurora-events",
-        "aurora",
-        "apply",
-        "--cluster",
-        config.cluster,
-        "--prefix",
-        config.prefix,
-    ]
-    for arn in config.function_arns:
-        words += ["--function-arn", arn]
-    if config.activate_all_roles_on_login:
-        words.append("--activate-all-roles-on-login")
-    return shlex.join(words)
-
-
-def aws_command(service: str, operation: str, *options: str) -> str:
-    return shlex.join(["aws", service, operation, *options])
-
-
-def compact_json(document) -> str:
-    return json.dumps(document, separators=(",", ":"))
-
-
 # -- pure checks -------------------------------------------------------------------------
-
-
-def uncovered_resources(documents: list, function_arns: Iterable[str]) -> list[str]:
-    """The function ARNs (and ``<arn>:*`` forms) the documents do not let RDS invoke."""
-    return [
-        form
-        for arn in function_arns
-        for form in (arn, f"{arn}:*")
-        if not policy_allows(documents, INVOKE_ACTION, form)
-    ]
 
 
 @dataclass(frozen=True)
@@ -215,7 +179,7 @@ def check_role(
     ``aurora apply`` writes for ``clusters``: RDS, on behalf of their account and of them
     only."""
     if role is None:
-        return _broken(
+        return broken(
             "role",
             f"iam role {config.role_name} does not exist",
             apply_command(config),
@@ -249,7 +213,7 @@ def check_role(
             f"does not trust {RDS_SERVICE} exactly when {limits}: conditions naming other "
             "clusters or accounts keep Aurora out, anything more lets others in"
         )
-    return _broken(
+    return broken(
         "role",
         f"iam role {config.role_name} {why} (trust policy: {compact_json(current)})",
         fix,
@@ -257,25 +221,12 @@ def check_role(
     )
 
 
-def role_policy_documents(iam, role_name: str) -> list:
-    """The default versions of the role's managed policies, and its inline policies."""
-    documents = []
-    for arn in attached_policy_arns(iam, role_name):
-        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-        documents.append(
-            iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-        )
-    for name in inline_policy_names(iam, role_name):
-        documents.append(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
-    return documents
-
-
 def check_policy(iam, config: AuroraAccessConfig) -> LinkResult:
     missing = uncovered_resources(
         role_policy_documents(iam, config.role_name), config.function_arns
     )
     if missing:
-        return _broken(
+        return broken(
             "policy",
             f"the policies of iam role {config.role_name} do not allow {INVOKE_ACTION} on: "
             + ", ".join(missing),
@@ -292,7 +243,7 @@ def check_parameter(
 ) -> LinkResult:
     group = cluster.parameter_group
     if is_default_group(group):
-        return _broken(
+        return broken(
             "parameter",
             f"db cluster {cluster.identifier} uses the default parameter group {group}, "
             f"where {LAMBDA_ROLE_PARAMETER} cannot be set",
@@ -319,7 +270,7 @@ def check_parameter(
             "--parameters",
             compact_json([setting]),
         )
-        return _broken(
+        return broken(
             "parameter",
             f"{LAMBDA_ROLE_PARAMETER} is {current.value or 'unset'} in db cluster parameter group "
             f"{group} of db cluster {cluster.identifier} (should be {role_arn}): Aurora reports "
@@ -340,7 +291,7 @@ def check_parameter(
             )
             for instance in pending
         )
-        return _broken(
+        return broken(
             "parameter",
             f"{LAMBDA_ROLE_PARAMETER} is set in {group} but not applied: "
             f"{', '.join(pending)} wait(s) for a reboot",
@@ -357,7 +308,7 @@ def check_association(cluster: ClusterState, role_arn: str) -> LinkResult:
     add = aws_command("rds", "add-role-to-db-cluster", *where, "--role-arn", role_arn)
     status = cluster.roles.get(role_arn)
     if status is None:
-        return _broken(
+        return broken(
             "association",
             f"iam role {role_arn} is not associated with db cluster {cluster.identifier}",
             add,
@@ -365,7 +316,7 @@ def check_association(cluster: ClusterState, role_arn: str) -> LinkResult:
         )
     if status == "INVALID":
         remove = aws_command("rds", "remove-role-from-db-cluster", *where, "--role-arn", role_arn)
-        return _broken(
+        return broken(
             "association",
             f"the association of {role_arn} with db cluster {cluster.identifier} is INVALID "
             "(Aurora could not assume the role)",
@@ -373,7 +324,7 @@ def check_association(cluster: ClusterState, role_arn: str) -> LinkResult:
             "aws",
         )
     if status != "ACTIVE":
-        return _broken(
+        return broken(
             "association",
             f"the association of {role_arn} with db cluster {cluster.identifier} is {status}, "
             "not ACTIVE yet: wait, then check again",
@@ -383,64 +334,6 @@ def check_association(cluster: ClusterState, role_arn: str) -> LinkResult:
             "aws",
         )
     return LinkResult("association", f"associated with db cluster {cluster.identifier}, ACTIVE")
-
-
-def check_grant(connection, definer: str) -> LinkResult:
-    user, host = db_grants.parse_account(definer)
-    account = db_grants.account_literal(user, host)
-    server = db_grants.detect_server(connection)
-    try:
-        db_grants.find_account(connection, server, user, host)
-    except db_grants.AccountNotFound as error:
-        return _broken(
-            "grant",
-            f"{error} (a trigger's DEFINER is the account that ran the migration)",
-            "run the doctor with --definer set to the account that defines the triggers",
-            "manual",
-        )
-    access = db_grants.lambda_access(connection, server, user, host)
-    what = "AWS_LAMBDA_ACCESS" if server.aurora_major == 3 else "INVOKE LAMBDA"
-    if not access.granted:
-        statements = db_grants.grant_statements(server, user, host)
-        return _broken(
-            "grant",
-            f"{account} does not hold {what} ({server.describe()}): "
-            "its triggers fail with ERROR 1227",
-            "\n".join(f"{s};" for s in statements),
-            "sql",
-        )
-    if not access.active:
-        statements = db_grants.default_role_statements(server, user, host)
-        also = "" if server.emulated else " (or set activate_all_roles_on_login = 1)"
-        return _broken(
-            "grant",
-            f"{account} holds {what} but not as a default role{also}: the role is inactive "
-            "in the triggers it defines, which fail with ERROR 1227",
-            "\n".join(f"{s};" for s in statements),
-            "sql",
-        )
-    return LinkResult("grant", f"{account} holds {what}, active ({server.describe()})")
-
-
-def check_functions(clients: Clients, function_arns: Iterable[str]) -> LinkResult:
-    missing = []
-    arns = list(function_arns)
-    for arn in arns:
-        lambda_client = clients.get("lambda", arn.split(":")[3])
-        try:
-            lambda_client.get_function(FunctionName=arn)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            missing.append(arn)
-    if missing:
-        return _broken(
-            "functions",
-            "no such function: " + ", ".join(missing),
-            "deploy the function(s) (the catalog's: python -c 'from infra.aws.event_path import "
-            "apply_event_path; from infra.catalog import Deployment; "
-            "apply_event_path(Deployment.from_env())'), or name deployed ones with --function-arn",
-            "manual",
-        )
-    return LinkResult("functions", f"{len(arns)} function(s) exist")
 
 
 def check_relay(
@@ -454,17 +347,17 @@ def check_relay(
     try:
         lambda_client.get_function(FunctionName=arn)
     except lambda_client.exceptions.ResourceNotFoundException:
-        return _broken(
+        return broken(
             "relay",
             f"the outbox relay's function {arn} does not exist: outbox events wait in the "
             "table (the doorbell is swallowed, and no schedule runs)",
-            shlex.join(["aurora-events", "deploy", "apply", "--prefix", name.rsplit("-", 1)[0]]),
+            deploy_apply_command(name.rsplit("-", 1)[0]),
             "aurora-events",
         )
     missing = uncovered_resources(role_policy_documents(iam, config.role_name), [arn])
     if missing:
         with_relay = replace(config, function_arns=(*config.function_arns, arn))
-        return _broken(
+        return broken(
             "relay",
             f"the policies of iam role {config.role_name} do not allow {INVOKE_ACTION} on "
             f"{', '.join(missing)}: the outbox trigger's doorbell fails (swallowed), so events "
@@ -482,7 +375,7 @@ def check_relay(
     try:
         db_grants.find_account(connection, db_grants.detect_server(connection), user, host)
     except db_grants.AccountNotFound as error:
-        return _broken(
+        return broken(
             "relay",
             f"{error} (the relay's account: the user in its secret, relay_database_secret_id)",
             "create the relay's account, or run the doctor with --relay-account set to it",
@@ -491,7 +384,7 @@ def check_relay(
     lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
     if lacking:
         statements = db_grants.relay_grant_statements(relay.database, user, host)
-        return _broken(
+        return broken(
             "relay",
             f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
             "the relay cannot claim or mark events, so they wait",
@@ -535,7 +428,7 @@ def check_route_to_lambda(clients: Clients, cluster: ClusterState) -> LinkResult
             *cluster.security_groups,
             "--private-dns-enabled",
         )
-        return _broken(
+        return broken(
             "network",
             f"subnet(s) {', '.join(stranded)} of db subnet group {cluster.subnet_group} have no "
             "route to Lambda (no NAT/internet gateway route, no Lambda endpoint in "
@@ -564,9 +457,25 @@ def probe(connection, function: str) -> ProbeResult:
 # -- the walk ----------------------------------------------------------------------------
 
 
+def path_checks(clients: Clients, path: PathCheck, connection):
+    """The ingest path's links, in order (those a stand-in serves left out)."""
+    names = PathNames(path, Target.current())
+    links = {
+        "api": lambda: check_api(clients, names),
+        "ingest": lambda: check_ingest(clients, names),
+        "queue": lambda: check_queue(clients, names),
+        "mapping": lambda: check_mapping(clients, names),
+        "drain": lambda: check_drain(clients, names),
+        "database": lambda: check_database(clients, names, connection),
+    }
+    for link in PATH_LINKS:
+        if link not in path.skipped:
+            yield links[link]()
+
+
 def diagnose(
     config: AuroraAccessConfig,
-    definer: str,
+    definer: str | None,
     connection,
     *,
     check_network: bool,
@@ -574,10 +483,15 @@ def diagnose(
     probe_connection=None,
     clients: Clients | None = None,
     relay: RelayCheck | None = None,
+    schema: str | None = None,
+    path: PathCheck | None = None,
 ) -> Diagnosis:
     """Check the links in order; stop at the first broken one.
 
-    ``connection`` is an admin connection. ``check_network``: check the route from the
+    ``connection`` is an admin connection. ``definer`` (``user@host``, optional): an
+    account whose Lambda grant to check besides the triggers' definers. ``schema``: read
+    the triggers installed there (None: not read; the grant is then ``definer``'s alone).
+    ``path``: check the ingest path first. ``check_network``: check the route from the
     cluster's subnets to Lambda (False against a local endpoint, which has no network).
     The probe runs on ``probe_connection`` (default: ``connection``) as that connection's
     user. ``relay``: also check the outbox relay's link.
@@ -587,8 +501,11 @@ def diagnose(
     iam = clients.iam()
     clusters = read_clusters(clients, config.cluster)
     checked_engine_major(config, clusters[0])
+    triggers = installed_triggers(connection, schema) if schema else None
 
     def checks():
+        if path is not None:
+            yield from path_checks(clients, path, connection)
         _, role, role_arn = access_identities(iam, config, clusters[0])
         yield check_role(config, clusters, role)
         yield check_policy(iam, config)
@@ -596,8 +513,10 @@ def diagnose(
             yield check_parameter(clients, config, cluster, role_arn)
         for cluster in clusters:
             yield check_association(cluster, role_arn)
-        yield check_grant(connection, definer)
-        yield check_functions(clients, config.function_arns)
+        if triggers is not None:
+            yield check_triggers(triggers, schema)
+        yield check_grant(connection, definer, triggers)
+        yield check_functions(clients, iam, config, triggers)
         if relay is not None:
             yield check_relay(clients, iam, config, connection, relay)
         if check_network:
@@ -610,39 +529,20 @@ def diagnose(
             break
     diagnosis.network_checked = check_network
     diagnosis.relay_checked = relay is not None
+    diagnosis.skipped = dict(path.skipped) if path is not None else {}
+    if path is None:
+        diagnosis.skipped["the ingest path"] = "asked for Aurora's chain only"
+    if triggers is None:
+        diagnosis.skipped["triggers"] = "no database named to read them from"
     if diagnosis.finding:
         seen = {r.link for r in diagnosis.links}
-        skipped = {"network"} if not check_network else set()
-        skipped |= {"relay"} if relay is None else set()
-        wanted = [link for link in LINKS if link not in skipped]
+        unwanted = set(diagnosis.skipped)  # a link named there is not "after the break"
+        unwanted |= {"network"} if not check_network else set()
+        unwanted |= {"relay"} if relay is None else set()
+        unwanted |= {"triggers"} if triggers is None else set()
+        unwanted |= set(PATH_LINKS) if path is None else set()
+        wanted = [link for link in LINKS if link not in unwanted]
         diagnosis.not_checked = [link for link in wanted if link not in seen]
     if probe_function:
         diagnosis.probe = probe(probe_connection or connection, probe_function)
     return diagnosis
-
-
-def render_diagnosis(diagnosis: Diagnosis) -> str:
-    """The diagnosis as text: one line a link, then the fix of the first broken one."""
-    lines = []
-    for result in diagnosis.links:
-        lines.append(f"{'ok' if result.ok else 'BROKEN':7} {result.link:12} {result.detail}")
-    if diagnosis.not_checked:
-        lines.append(f"not checked (after the broken link): {', '.join(diagnosis.not_checked)}")
-    if not diagnosis.network_checked:
-        lines.append("network not checked: AWS_ENDPOINT_URL points at a local endpoint")
-    finding = diagnosis.finding
-    if finding:
-        lines.append("")
-        lines.append(f"fix ({finding.fix_kind}):")
-        lines.extend(f"  {line}" for line in finding.fix.splitlines())
-    if diagnosis.probe:
-        call = f"lambda_sync({diagnosis.probe.function!r}, {PROBE_PAYLOAD!r})"
-        outcome = (
-            f"-> {diagnosis.probe.result}"
-            if diagnosis.probe.ok
-            else f"failed: {diagnosis.probe.error}"
-        )
-        lines.append(f"probe: SELECT {call} {outcome}")
-    if diagnosis.ok:
-        lines.append("every link checked is in place")
-    return "\n".join(lines)

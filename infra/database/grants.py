@@ -250,6 +250,34 @@ def missing_relay_privileges(
     return [privilege for privilege in RELAY_PRIVILEGES if privilege not in held]
 
 
+DRAIN_PRIVILEGES = ("SELECT", "INSERT")  # what grants/drain_writes.sql gives
+
+
+def missing_drain_privileges(
+    connection: pymysql.connections.Connection, user: str, host: str, database: str
+) -> dict[str, list[str]]:
+    """``{table: privileges}`` of the drain's that ``user@host`` lacks in ``database``
+    (only the tables with something missing)."""
+    account = account_literal(user, host)
+    missing = {}
+    for table in drain_tables():
+        rows = fetch_all(
+            connection,
+            "grants/table_privileges.sql",
+            account,
+            account,
+            database,
+            account,
+            database,
+            table,
+        )
+        held = {privilege.upper() for (privilege,) in rows}
+        lacking = [privilege for privilege in DRAIN_PRIVILEGES if privilege not in held]
+        if lacking:
+            missing[table] = lacking
+    return missing
+
+
 def grant_drain_access(
     connection: pymysql.connections.Connection,
     user: str,

@@ -95,7 +95,8 @@ def run_aws_cli(command: str):
 
     Option names are mapped to the API's members the way the AWS CLI maps them
     (``xform_name``), and values by the member's shape: strings as given, lists of strings
-    as the words that follow, structures and lists of structures as JSON, booleans as flags.
+    as the words that follow, structures, maps and lists of structures as JSON, integers as
+    numbers, booleans as flags.
     An option the API does not have fails the test: the suggested command would fail too.
     """
     words = shlex.split(command)
@@ -120,9 +121,11 @@ def run_aws_cli(command: str):
         name, member = members[option]
         if member.type_name == "boolean":
             arguments[name] = True
+        elif member.type_name == "integer":
+            (arguments[name],) = map(int, values)
         elif member.type_name == "list" and member.member.type_name == "string":
             arguments[name] = values
-        elif member.type_name in ("list", "structure"):
+        elif member.type_name in ("list", "structure", "map"):
             arguments[name] = json.loads(values[0])
         else:
             (arguments[name],) = values

@@ -108,7 +108,7 @@ def test_doctor_command_exits_1_and_prints_the_fix(capsys, stack, database, clus
     admin_url = root_url(stack, database.name)
     command = (
         f"aurora-events doctor --cluster {cluster} --prefix {prefix} {arn_options(function_arns)} "
-        f"--admin-url {admin_url} --definer app@%"
+        f"--admin-url {admin_url} --definer app@% --aurora-only"
     )
     assert run_aurora_events(command) == 1
     out = capsys.readouterr().out

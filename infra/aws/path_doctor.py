@@ -1,0 +1,555 @@
+"""The ingest path's first links, as a request travels them: the API, the ingest
+function, the queue and the mapping that feeds the drain (the drain and the database:
+:mod:`infra.aws.drain_doctor`).
+
+1. ``api``: the HTTP API ``<prefix>-api`` exists and carries the deployment's tags; it has
+   a route per ingest resource (``POST /customers``, ``POST /orders``, from
+   :data:`functions.common.resources.RESOURCES`, as the ingest function and the local
+   endpoint read them), each integrated with the ingest function's alias; its stage
+   (``api_stage``) exists; and the alias's resource policy lets API Gateway invoke it from
+   this API (``AWS:SourceArn`` under the API's ARN);
+2. ``ingest``: the function and its alias exist, the alias points at a published
+   version, and that version's ``QUEUE_URL`` is the ingest queue;
+3. ``queue``: the ingest FIFO queue and its DLQ exist, with the redrive policy the catalog
+   declares; messages waiting in the DLQ are a warning (the path works; they need a look
+   and ``aurora-events replay``), not a broken link;
+4. ``mapping``: an event source mapping feeds the ingest queue to the drain's alias,
+   enabled, with ``ReportBatchItemFailures`` (without it Lambda deletes the messages the
+   drain reports failed).
+
+Reads only; the names come from the catalog and the deployment's settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from functions.common.resources import RESOURCES
+from infra.aws.aurora_state import Clients
+from infra.aws.diagnosis import LinkResult, aws_command, broken, compact_json
+from infra.aws.doctor_fixes import alias_fix, deploy_apply_command
+from infra.aws.event_path import Target, queue_attributes
+from infra.aws.function_state import (
+    alias_version,
+    function_configuration,
+    invoke_permission,
+    published_versions,
+    resource_policy_statements,
+)
+from infra.aws.tags import is_project_resource, project_tags
+from infra.catalog import (
+    EVENT_SOURCES,
+    LIVE_ALIAS,
+    Deployment,
+    EventSourceSpec,
+    queue_spec,
+)
+
+PATH_LINKS = ("api", "ingest", "queue", "mapping", "drain", "database")
+APIGATEWAY_SERVICE = "apigateway.amazonaws.com"
+ENABLED_STATES = ("Enabled", "Enabling", "Updating", "Creating")
+
+
+def route_keys() -> list[str]:
+    """The HTTP API's routes: one ``POST /<resource>`` per declared ingest resource."""
+    return [f"POST {resource.path}" for resource in RESOURCES]
+
+
+@dataclass(frozen=True)
+class PathCheck:
+    """What the path's links check: a deployment, and how it is meant to run."""
+
+    deployment: Deployment
+    # The alias every caller uses; None: a deployment without versions (its callers use
+    # the unqualified functions).
+    alias: str | None = LIVE_ALIAS
+    # False where the deployment runs its mappings disabled on purpose (the local stack:
+    # its own poller feeds the drain).
+    mapping_enabled: bool = True
+    # Links a stand-in serves, left out with the reason (the local stack's API endpoint).
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+
+class PathNames:
+    """The deployed names and ARNs of the path's resources."""
+
+    def __init__(self, check: PathCheck, target: Target) -> None:
+        self.check = check
+        self.deployment = check.deployment
+        self.target = target
+        self.prefix = check.deployment.prefix
+        self.api = self.deployment.resource_name("api")
+
+    def function(self, name: str) -> str:
+        return self.deployment.resource_name(name)
+
+    def function_arn(self, name: str) -> str:
+        return self.target.arn("lambda", f"function:{self.function(name)}")
+
+    def caller_arn(self, name: str) -> str:
+        """What callers name: the alias's ARN (or the function's, without an alias)."""
+        arn = self.function_arn(name)
+        return f"{arn}:{self.check.alias}" if self.check.alias else arn
+
+    def caller(self, name: str) -> str:
+        """``<prefix>-drain:live`` (or ``<prefix>-drain``), for messages."""
+        alias = self.check.alias
+        return self.function(name) + (f":{alias}" if alias else "")
+
+    def queue(self, name: str) -> str:
+        return queue_spec(name).deployed_name(self.deployment)
+
+    def queue_arn(self, name: str) -> str:
+        return self.target.arn("sqs", self.queue(name))
+
+    def execute_api_arn(self, api_id: str, rest: str) -> str:
+        return self.target.arn("execute-api", f"{api_id}/{rest}")
+
+    def deploy_apply(self) -> str:
+        return deploy_apply_command(self.prefix)
+
+
+def integration_function(uri: str) -> str:
+    """The function ARN an AWS_PROXY integration invokes: an HTTP API takes the ARN
+    itself, or the ``…:lambda:path/2015-03-31/functions/<arn>/invocations`` form."""
+    marker = "/functions/"
+    if ":apigateway:" in uri and marker in uri:
+        return uri.split(marker, 1)[1].removesuffix("/invocations")
+    return uri
+
+
+def _all(client, operation: str, key: str, **options) -> list[dict]:
+    items = []
+    for page in client.get_paginator(operation).paginate(**options):
+        items.extend(page.get(key, []))
+    return items
+
+
+# -- api ---------------------------------------------------------------------------------
+
+
+def check_api(clients: Clients, names: PathNames) -> LinkResult:
+    apigateway = clients.get("apigatewayv2")
+    ingest = names.caller_arn("ingest")
+    apis = [api for api in _all(apigateway, "get_apis", "Items") if api["Name"] == names.api]
+    ours = [api for api in apis if is_project_resource(api.get("Tags") or {}, names.prefix)]
+    if not apis:
+        return broken(
+            "api",
+            f"no HTTP API {names.api}: nothing serves {', '.join(route_keys())}",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    if not ours:
+        api = apis[0]
+        return broken(
+            "api",
+            f"HTTP API {names.api} ({api['ApiId']}) does not carry this deployment's tags: it "
+            "may be someone else's, and deploy will not manage it",
+            aws_command(
+                "apigatewayv2",
+                "tag-resource",
+                "--resource-arn",
+                f"arn:{names.target.partition}:apigateway:{names.target.region}::/apis/"
+                f"{api['ApiId']}",
+                "--tags",
+                compact_json(project_tags(names.prefix)),
+            ),
+            "aws",
+        )
+    api_id = ours[0]["ApiId"]
+    where = ["--api-id", api_id]
+    integrations = {
+        i["IntegrationId"]: i for i in _all(apigateway, "get_integrations", "Items", ApiId=api_id)
+    }
+    routes = {r["RouteKey"]: r for r in _all(apigateway, "get_routes", "Items", ApiId=api_id)}
+    to_ingest = [
+        i
+        for i in integrations.values()
+        if integration_function(i.get("IntegrationUri", "")) == ingest
+    ]
+    for key in route_keys():
+        route = routes.get(key)
+        if route is None:
+            if to_ingest:
+                fix = aws_command(
+                    "apigatewayv2",
+                    "create-route",
+                    *where,
+                    "--route-key",
+                    key,
+                    "--target",
+                    f"integrations/{to_ingest[0]['IntegrationId']}",
+                )
+                return broken("api", f"HTTP API {names.api} has no route {key}", fix, "aws")
+            return broken(
+                "api",
+                f"HTTP API {names.api} has no route {key}",
+                names.deploy_apply(),
+                "aurora-events",
+            )
+        integration = integrations.get(route.get("Target", "").removeprefix("integrations/"))
+        if integration is None:
+            return broken(
+                "api",
+                f"route {key} of HTTP API {names.api} has no integration: API Gateway answers 404",
+                names.deploy_apply(),
+                "aurora-events",
+            )
+        invoked = integration_function(integration.get("IntegrationUri", ""))
+        if invoked != ingest:
+            fix = aws_command(
+                "apigatewayv2",
+                "update-integration",
+                *where,
+                "--integration-id",
+                integration["IntegrationId"],
+                "--integration-uri",
+                ingest,
+            )
+            return broken(
+                "api",
+                f"route {key} of HTTP API {names.api} invokes {invoked or '(nothing)'}, not "
+                f"{ingest}",
+                fix,
+                "aws",
+            )
+    stage = names.deployment.api_stage
+    stages = {s["StageName"] for s in _all(apigateway, "get_stages", "Items", ApiId=api_id)}
+    if stage not in stages:
+        fix = aws_command(
+            "apigatewayv2", "create-stage", *where, "--stage-name", stage, "--auto-deploy"
+        )
+        return broken(
+            "api",
+            f"HTTP API {names.api} has no stage {stage} (it has: "
+            f"{', '.join(sorted(stages)) or 'none'}): its invoke URL …/{stage}/… answers 404",
+            fix,
+            "aws",
+        )
+    target = check_alias(clients, names, "api", "ingest")
+    if isinstance(target, LinkResult):  # the routes' function itself is missing
+        return target
+    lambda_client = clients.get("lambda")
+    statements = resource_policy_statements(
+        lambda_client, names.function("ingest"), names.check.alias
+    )
+    unscoped = []
+    for key in route_keys():
+        method, path = key.split(" ", 1)
+        source = names.execute_api_arn(api_id, f"{stage}/{method}{path}")
+        allowed = invoke_permission(statements, APIGATEWAY_SERVICE, source)
+        if allowed is None:
+            fix = aws_command(
+                "lambda",
+                "add-permission",
+                "--function-name",
+                names.function("ingest"),
+                *(["--qualifier", names.check.alias] if names.check.alias else []),
+                "--statement-id",
+                f"{names.api}-invoke",
+                "--action",
+                "lambda:InvokeFunction",
+                "--principal",
+                APIGATEWAY_SERVICE,
+                "--source-arn",
+                names.execute_api_arn(api_id, "*"),
+            )
+            return broken(
+                "api",
+                f"the resource policy of {names.caller('ingest')} does not let HTTP API "
+                f"{names.api} ({api_id}) invoke it for {key}: API Gateway answers 500",
+                fix,
+                "aws",
+            )
+        if allowed == "unscoped":
+            unscoped.append(key)
+    warning = (
+        f"{names.caller('ingest')} lets any API Gateway API invoke it (a statement without "
+        "AWS:SourceArn): scope it to this API"
+        if unscoped
+        else None
+    )
+    return LinkResult(
+        "api",
+        f"HTTP API {names.api} ({api_id}): {', '.join(route_keys())} -> "
+        f"{names.caller('ingest')}, stage {stage}, invoke permitted",
+        warning=warning,
+    )
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def check_alias(clients: Clients, names: PathNames, link: str, function: str):
+    """The function and its alias (pointing at a published version): the alias's
+    configuration, or the broken result."""
+    lambda_client = clients.get("lambda")
+    name = names.function(function)
+    if function_configuration(lambda_client, name) is None:
+        return broken(link, f"no function {name}", names.deploy_apply(), "aurora-events")
+    alias = names.check.alias
+    if alias is None:
+        return function_configuration(lambda_client, name)
+    version = alias_version(lambda_client, name, alias)
+    if version is None:
+        fix, kind = alias_fix(lambda_client, name, alias, names.prefix)
+        return broken(
+            link,
+            f"function {name} has no alias {alias}: what calls {names.caller(function)} fails",
+            fix,
+            kind,
+        )
+    if version == "$LATEST":
+        versions = published_versions(lambda_client, name)
+        fix, kind = (
+            (
+                aws_command(
+                    "lambda",
+                    "update-alias",
+                    "--function-name",
+                    name,
+                    "--name",
+                    alias,
+                    "--function-version",
+                    versions[-1],
+                ),
+                "aws",
+            )
+            if versions
+            else (names.deploy_apply(), "aurora-events")
+        )
+        return broken(
+            link,
+            f"alias {alias} of {name} points at $LATEST, not a published version: every "
+            "code change goes live untested, and there is nothing to roll back to",
+            fix,
+            kind,
+        )
+    return function_configuration(lambda_client, name, alias)
+
+
+def check_ingest(clients: Clients, names: PathNames) -> LinkResult:
+    configuration = check_alias(clients, names, "ingest", "ingest")
+    if isinstance(configuration, LinkResult):
+        return configuration
+    sqs = clients.get("sqs")
+    try:
+        queue_url = sqs.get_queue_url(QueueName=names.queue("ingest"))["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        queue_url = None
+    variables = (configuration.get("Environment") or {}).get("Variables") or {}
+    current = variables.get("QUEUE_URL")
+    version = configuration.get("Version", "$LATEST")
+    if queue_url is None or current != queue_url:
+        why = (
+            f"queue {names.queue('ingest')} does not exist"
+            if queue_url is None
+            else f"it should be {queue_url}"
+        )
+        return broken(
+            "ingest",
+            f"{names.caller('ingest')} (version {version}) has QUEUE_URL "
+            f"{current or 'unset'}, but {why}: every request answers 503",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    return LinkResult(
+        "ingest", f"{names.caller('ingest')} (version {version}) sends to {names.queue('ingest')}"
+    )
+
+
+# -- queue -------------------------------------------------------------------------------
+
+
+def check_queue(clients: Clients, names: PathNames) -> LinkResult:
+    sqs = clients.get("sqs")
+    spec = queue_spec("ingest")
+    urls = {}
+    for queue in ("ingest", spec.dead_letter_queue):
+        try:
+            urls[queue] = sqs.get_queue_url(QueueName=names.queue(queue))["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            return broken(
+                "queue",
+                f"no queue {names.queue(queue)}"
+                + (": the ingest function has nowhere to send" if queue == "ingest" else ""),
+                names.deploy_apply(),
+                "aurora-events",
+            )
+    attributes = sqs.get_queue_attributes(QueueUrl=urls["ingest"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    wanted = queue_attributes(spec, names.queue_arn)["RedrivePolicy"]
+    current = attributes.get("RedrivePolicy")
+    if current is None or _redrive(current) != _redrive(wanted):
+        fix = aws_command(
+            "sqs",
+            "set-queue-attributes",
+            "--queue-url",
+            urls["ingest"],
+            "--attributes",
+            compact_json({"RedrivePolicy": wanted}),
+        )
+        return broken(
+            "queue",
+            f"queue {names.queue('ingest')} has redrive policy {current or 'none'}, not "
+            f"{wanted}: a message the drain can never write "
+            + ("is retried forever, holding up its customer" if current is None else "goes astray"),
+            fix,
+            "aws",
+        )
+    dead = sqs.get_queue_attributes(
+        QueueUrl=urls[spec.dead_letter_queue], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    waiting = int(dead.get("ApproximateNumberOfMessages", 0))
+    warning = (
+        f"{waiting} message(s) wait in {names.queue(spec.dead_letter_queue)}: find why the "
+        "drain could not write them (its logs), then aurora-events replay"
+        if waiting
+        else None
+    )
+    return LinkResult(
+        "queue",
+        f"{names.queue('ingest')} -> {names.queue(spec.dead_letter_queue)} after "
+        f"{spec.max_receive_count} receives; {waiting} message(s) in the DLQ",
+        warning=warning,
+    )
+
+
+def _redrive(text: str) -> dict:
+    """A redrive policy in one spelling (SQS may give the count as a string)."""
+    try:
+        policy = json.loads(text)
+    except ValueError:
+        return {"unreadable": text}
+    return {key: str(value) for key, value in policy.items()}
+
+
+# -- mapping -----------------------------------------------------------------------------
+
+
+def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
+    (source,) = [s for s in EVENT_SOURCES if s.function == "drain" and s.queue == "ingest"]
+    lambda_client = clients.get("lambda")
+    queue_arn = names.queue_arn(source.queue)
+    drain = names.caller_arn(source.function)
+    try:
+        mappings = mappings_to(lambda_client, queue_arn, drain, names.caller(source.function))
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return broken(
+            "mapping",
+            f"{names.caller(source.function)} does not exist, so nothing drains "
+            f"{names.queue(source.queue)}",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    if not mappings:
+        return _missing_mapping(lambda_client, names, source, queue_arn, drain)
+    mapping = mappings[0]
+    uuid = mapping["UUID"]
+    state = mapping.get("State", "")
+    if names.check.mapping_enabled and state not in ENABLED_STATES:
+        reason = mapping.get("StateTransitionReason")
+        return broken(
+            "mapping",
+            f"the event source mapping {uuid} from {names.queue(source.queue)} to "
+            f"{names.caller(source.function)} is {state}"
+            + (f" ({reason})" if reason else "")
+            + ": requests wait in the queue (14 days at most)",
+            aws_command("lambda", "update-event-source-mapping", "--uuid", uuid, "--enabled"),
+            "aws",
+        )
+    if source.report_batch_item_failures and "ReportBatchItemFailures" not in (
+        mapping.get("FunctionResponseTypes") or []
+    ):
+        return broken(
+            "mapping",
+            f"the event source mapping {uuid} lacks ReportBatchItemFailures: Lambda deletes "
+            "the messages the drain reports failed, and their writes are lost",
+            aws_command(
+                "lambda",
+                "update-event-source-mapping",
+                "--uuid",
+                uuid,
+                "--function-response-types",
+                "ReportBatchItemFailures",
+            ),
+            "aws",
+        )
+    how = (
+        f"{state}"
+        if names.check.mapping_enabled
+        else f"{state}, as this deployment runs it (its own poller feeds the drain)"
+    )
+    return LinkResult(
+        "mapping",
+        f"{names.queue(source.queue)} -> {names.caller(source.function)} ({uuid}): {how}, "
+        f"batch {mapping.get('BatchSize')}, ReportBatchItemFailures",
+    )
+
+
+def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str) -> list[dict]:
+    """The event source mappings from the queue to exactly this function (alias, or the
+    unqualified function). Lambda takes the function's ARN or name as the filter and
+    reports the mapping's ``FunctionArn``; each spelling is tried, since moto matches the
+    filter only against the spelling the mapping was created with."""
+    for form in (function_arn, function):
+        found = _all(
+            lambda_client,
+            "list_event_source_mappings",
+            "EventSourceMappings",
+            EventSourceArn=queue_arn,
+            FunctionName=form,
+        )
+        if found:
+            return found
+    every = _all(
+        lambda_client, "list_event_source_mappings", "EventSourceMappings", EventSourceArn=queue_arn
+    )
+    return [m for m in every if m.get("FunctionArn") == function_arn]
+
+
+def _missing_mapping(
+    lambda_client, names: PathNames, source: EventSourceSpec, queue_arn: str, drain: str
+) -> LinkResult:
+    others = _all(
+        lambda_client, "list_event_source_mappings", "EventSourceMappings", EventSourceArn=queue_arn
+    )
+    if others:
+        other = others[0]
+        return broken(
+            "mapping",
+            f"the event source mapping {other['UUID']} feeds {names.queue(source.queue)} to "
+            f"{other.get('FunctionArn')}, not {drain}: a deploy's new version never drains",
+            aws_command(
+                "lambda",
+                "update-event-source-mapping",
+                "--uuid",
+                other["UUID"],
+                "--function-name",
+                drain,
+            ),
+            "aws",
+        )
+    options = [
+        "--function-name",
+        drain,
+        "--event-source-arn",
+        queue_arn,
+        "--batch-size",
+        str(source.batch_size),
+        "--scaling-config",
+        compact_json({"MaximumConcurrency": source.maximum_concurrency}),
+    ]
+    if source.report_batch_item_failures:
+        options += ["--function-response-types", "ReportBatchItemFailures"]
+    return broken(
+        "mapping",
+        f"no event source mapping from {names.queue(source.queue)} to "
+        f"{names.caller(source.function)}: requests wait in the queue, nothing writes them",
+        aws_command("lambda", "create-event-source-mapping", *options),
+        "aws",
+    )

@@ -1,0 +1,696 @@
+"""The doctor's ingest-path links on moto and the real server: a whole deployment passes
+every link; each link, broken on purpose, is found first and repaired by its own
+suggested fix (aws CLI lines through boto3, aurora-events lines through the subcommands,
+SQL on the admin connection).
+
+The versions, the alias ``live`` and the HTTP API are deployed by code other engineers
+are adding: until then :func:`complete_path` creates them here with boto3, the way the
+deployment will (and leaves them alone once the deployment creates them itself).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import boto3
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from infra.aws import doctor
+from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.changes import apply_changes
+from infra.aws.event_path import EventPath
+from infra.aws.packaging import build_functions_zip
+from infra.aws.path_doctor import PathCheck, route_keys
+from infra.aws.tags import project_tags
+from infra.catalog import LIVE_ALIAS, queue_spec
+from infra.database import grants
+from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
+from tests.infra.aws.test_event_path import new_path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PATH_LINKS = ["api", "ingest", "queue", "mapping", "drain", "database"]
+CHAIN_LINKS = ["role", "policy", "parameter", "association", "triggers", "grant", "functions"]
+
+
+def ensure_alias(lambda_client, name: str) -> str:
+    """The function's alias ``live`` at a published version; its ARN."""
+    try:
+        return lambda_client.get_alias(FunctionName=name, Name=LIVE_ALIAS)["AliasArn"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        version = lambda_client.publish_version(FunctionName=name)["Version"]
+        return lambda_client.create_alias(
+            FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=version
+        )["AliasArn"]
+
+
+def complete_path(path: EventPath) -> None:
+    """What the deployment is about to create itself: the aliases, the mapping to the
+    drain's alias, and the HTTP API in front of the ingest alias."""
+    lambda_client = boto3.client("lambda")
+    deployment = path.deployment
+    ingest = ensure_alias(lambda_client, deployment.resource_name("ingest"))
+    drain = ensure_alias(lambda_client, deployment.resource_name("drain"))
+    queue_arn = path.queue_arn("ingest")
+    to_alias = lambda_client.list_event_source_mappings(
+        EventSourceArn=queue_arn, FunctionName=drain
+    )["EventSourceMappings"]
+    if not to_alias:
+        for mapping in lambda_client.list_event_source_mappings(EventSourceArn=queue_arn)[
+            "EventSourceMappings"
+        ]:
+            lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+        lambda_client.create_event_source_mapping(
+            FunctionName=drain,
+            EventSourceArn=queue_arn,
+            BatchSize=10,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            ScalingConfig={"MaximumConcurrency": 5},
+        )
+    apigateway = boto3.client("apigatewayv2")
+    name = deployment.resource_name("api")
+    if any(api["Name"] == name for api in apigateway.get_apis()["Items"]):
+        return
+    api_id = apigateway.create_api(
+        Name=name, ProtocolType="HTTP", Tags=project_tags(deployment.prefix)
+    )["ApiId"]
+    integration = apigateway.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=ingest,
+        PayloadFormatVersion="2.0",
+    )["IntegrationId"]
+    for key in route_keys():
+        apigateway.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integration}")
+    apigateway.create_stage(ApiId=api_id, StageName=deployment.api_stage, AutoDeploy=True)
+    lambda_client.add_permission(
+        FunctionName=deployment.resource_name("ingest"),
+        Qualifier=LIVE_ALIAS,
+        StatementId=f"{name}-invoke",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=path.target.arn("execute-api", f"{api_id}/*"),
+    )
+
+
+@dataclass
+class Whole:
+    """A deployment on moto whose drain writes a migrated database of the real server."""
+
+    path: EventPath
+    check: PathCheck
+    config: doctor.AuroraAccessConfig
+    schema: str
+    drain_user: str
+
+    @property
+    def prefix(self) -> str:
+        return self.path.deployment.prefix
+
+    @property
+    def api_id(self) -> str:
+        name = self.path.deployment.resource_name("api")
+        (api,) = [a for a in boto3.client("apigatewayv2").get_apis()["Items"] if a["Name"] == name]
+        return api["ApiId"]
+
+    def function(self, name: str) -> str:
+        return self.path.deployment.resource_name(name)
+
+
+def migrate(database) -> None:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes.update(database_url=database.url, skip_logging_config=True)
+    command.upgrade(config, "head")
+
+
+@pytest.fixture
+def whole(stack, database, admin, config):
+    migrate(database)
+    drain_user, password = unique("drain"), secrets.token_urlsafe(12)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{drain_user}'@'%' IDENTIFIED BY '{password}'")
+    grants.grant_drain_access(admin, drain_user, "%", database.name)
+    path = new_path()
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=path.deployment.database_secret_id,
+        SecretString=json.dumps(
+            {
+                "username": drain_user,
+                "password": password,
+                "host": "127.0.0.1",
+                "port": stack.db.port,
+                "dbname": database.name,
+            }
+        ),
+    )
+    apply_changes(path.plan())
+    complete_path(path)
+    relay = stack.resources.function_arns["relay"]
+    # One prefix for the event path and Aurora's chain, as a deployment has.
+    with_relay = replace(
+        config, prefix=path.deployment.prefix, function_arns=(*config.function_arns, relay)
+    )
+    apply_changes(plan_aurora_access(with_relay))
+    yield Whole(path, PathCheck(path.deployment), with_relay, database.name, drain_user)
+    apply_changes(path.plan_destroy())
+
+
+def diagnose(whole: Whole, admin, check: PathCheck | None = None, config=None, **options):
+    return doctor.diagnose(
+        config or whole.config,
+        None,
+        admin,
+        check_network=False,
+        schema=whole.schema,
+        path=check or whole.check,
+        **options,
+    )
+
+
+def first_broken(whole: Whole, admin, link: str, **options) -> doctor.Finding:
+    diagnosis = diagnose(whole, admin, **options)
+    finding = diagnosis.finding
+    assert finding is not None and finding.link == link, doctor.render_diagnosis(diagnosis)
+    return finding
+
+
+def assert_repaired(whole: Whole, admin, finding, **options) -> doctor.Diagnosis:
+    run_fix(finding, admin)
+    after = diagnose(whole, admin, **options)
+    assert after.finding is None, doctor.render_diagnosis(after)
+    return after
+
+
+# -- the whole path ----------------------------------------------------------------------
+
+
+def test_a_whole_deployment_passes_every_link_and_the_probe_gets_a_pong(
+    whole, admin, database, stack
+):
+    diagnosis = diagnose(
+        whole,
+        admin,
+        probe_function=stack.resources.function_arns["notify"],
+        probe_connection=database.connect(),
+    )
+    text = doctor.render_diagnosis(diagnosis)
+    assert diagnosis.ok, text
+    assert [r.link for r in diagnosis.links] == PATH_LINKS + CHAIN_LINKS
+    details = {r.link: r.detail for r in diagnosis.links}
+    ingest, drain = f"{whole.prefix}-ingest:live", f"{whole.prefix}-drain:live"
+    assert details["api"] == (
+        f"HTTP API {whole.prefix}-api ({whole.api_id}): POST /customers, POST /orders -> "
+        f"{ingest}, stage prod, invoke permitted"
+    )
+    assert details["ingest"] == f"{ingest} (version 1) sends to {whole.prefix}-ingest.fifo"
+    assert details["queue"] == (
+        f"{whole.prefix}-ingest.fifo -> {whole.prefix}-ingest-dlq.fifo after 10 receives; "
+        "0 message(s) in the DLQ"
+    )
+    assert details["mapping"].startswith(f"{whole.prefix}-ingest.fifo -> {drain} (")
+    assert details["drain"] == (f"{drain} (version 1); its role may read secret {whole.prefix}-db")
+    assert details["database"] == (
+        f"the drain's account '{whole.drain_user}'@'%' may SELECT, INSERT customers, orders "
+        f"in {whole.schema}; its login is accepted"
+    )
+    assert details["grant"].startswith("'app'@'%' holds AWS_LAMBDA_ACCESS, active")
+    assert details["grant"].endswith(": definer of 4 trigger(s)")
+    assert "not checked: VPC (no subnet_ids set" in text
+    assert "not checked: RDS Proxy (rds_proxy is off)" in text
+    # Each trigger: table, delivery and function.
+    assert "orders_ai_notify on orders: outbox -> aurora-events-notify (doorbell: " in text
+    assert "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email" in text
+    assert json.loads(diagnosis.probe.result) == {
+        "status": "pong",
+        "function": "aurora-events-notify",
+    }
+    assert f"-> {diagnosis.probe.result}\n" in text + "\n"
+
+
+# -- api ---------------------------------------------------------------------------------
+
+
+def test_no_api_is_found_first_and_deploy_apply_is_the_fix(stack, admin, config):
+    path = new_path()  # nothing deployed
+    check = PathCheck(path.deployment)
+    diagnosis = doctor.diagnose(config, "app@%", admin, check_network=False, path=check)
+    finding = diagnosis.finding
+    assert (finding.link, finding.problem) == (
+        "api",
+        f"no HTTP API {path.deployment.prefix}-api: nothing serves POST /customers, POST /orders",
+    )
+    assert finding.fix == f"aurora-events deploy apply --prefix {path.deployment.prefix}"
+    assert diagnosis.not_checked == [
+        "ingest",
+        "queue",
+        "mapping",
+        "drain",
+        "database",
+        "role",
+        "policy",
+        "parameter",
+        "association",
+        "grant",
+        "functions",
+    ]
+
+
+def break_route(whole):
+    apigateway = boto3.client("apigatewayv2")
+    (route,) = [
+        r
+        for r in apigateway.get_routes(ApiId=whole.api_id)["Items"]
+        if r["RouteKey"] == "POST /orders"
+    ]
+    apigateway.delete_route(ApiId=whole.api_id, RouteId=route["RouteId"])
+
+
+def break_stage(whole):
+    boto3.client("apigatewayv2").delete_stage(ApiId=whole.api_id, StageName="prod")
+
+
+def break_integration(whole):
+    apigateway = boto3.client("apigatewayv2")
+    (integration,) = apigateway.get_integrations(ApiId=whole.api_id)["Items"]
+    unqualified = integration["IntegrationUri"].rsplit(":", 1)[0]  # $LATEST, not the alias
+    apigateway.update_integration(
+        ApiId=whole.api_id,
+        IntegrationId=integration["IntegrationId"],
+        IntegrationUri=unqualified,
+    )
+
+
+def break_permission(whole):
+    boto3.client("lambda").remove_permission(
+        FunctionName=whole.function("ingest"),
+        Qualifier=LIVE_ALIAS,
+        StatementId=f"{whole.function('api')}-invoke",
+    )
+
+
+@pytest.mark.parametrize(
+    ("breaking", "problem", "fix"),
+    [
+        (
+            break_route,
+            "HTTP API {prefix}-api has no route POST /orders",
+            "aws apigatewayv2 create-route --api-id {api} --route-key 'POST /orders' --target "
+            "integrations/",
+        ),
+        (
+            break_stage,
+            "HTTP API {prefix}-api has no stage prod (it has: none): its invoke URL …/prod/… "
+            "answers 404",
+            "aws apigatewayv2 create-stage --api-id {api} --stage-name prod --auto-deploy",
+        ),
+        (
+            break_integration,
+            "route POST /customers of HTTP API {prefix}-api invokes {ingest}, not {ingest}:live",
+            "aws apigatewayv2 update-integration --api-id {api} --integration-id ",
+        ),
+        (
+            break_permission,
+            "the resource policy of {prefix}-ingest:live does not let HTTP API {prefix}-api "
+            "({api}) invoke it for POST /customers: API Gateway answers 500",
+            "aws lambda add-permission --function-name {prefix}-ingest --qualifier live "
+            "--statement-id {prefix}-api-invoke --action lambda:InvokeFunction --principal "
+            "apigateway.amazonaws.com --source-arn 'arn:aws:execute-api:us-east-1:",
+        ),
+    ],
+    ids=["route", "stage", "integration", "permission"],
+)
+def test_a_broken_api_is_found_and_its_fix_repairs_it(whole, admin, breaking, problem, fix):
+    breaking(whole)
+    finding = first_broken(whole, admin, "api")
+    ingest = whole.path.target.arn("lambda", f"function:{whole.function('ingest')}")
+    values = {"prefix": whole.prefix, "api": whole.api_id, "ingest": ingest}
+    assert finding.problem == problem.format(**values)
+    assert finding.fix.startswith(fix.format(**values))
+    assert finding.fix_kind == "aws"
+    assert_repaired(whole, admin, finding)
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def test_an_ingest_alias_that_is_gone_breaks_the_api_first_and_create_alias_repairs_it(
+    whole, admin
+):
+    boto3.client("lambda").delete_alias(FunctionName=whole.function("ingest"), Name=LIVE_ALIAS)
+    finding = first_broken(whole, admin, "api")  # the API's routes lead nowhere
+    assert finding.problem == (
+        f"function {whole.prefix}-ingest has no alias live: what calls "
+        f"{whole.prefix}-ingest:live fails"
+    )
+    assert finding.fix == (
+        f"aws lambda create-alias --function-name {whole.prefix}-ingest --name live "
+        "--function-version 1"
+    )
+    assert_repaired(whole, admin, finding)
+
+
+def test_an_ingest_alias_at_latest_is_found_and_update_alias_repairs_it(whole, admin):
+    name = whole.function("ingest")
+    boto3.client("lambda").update_alias(
+        FunctionName=name, Name=LIVE_ALIAS, FunctionVersion="$LATEST"
+    )
+    # The API's permission is on the alias's version: this checks the ingest link alone.
+    check = replace(whole.check, skipped={"api": "checked by the tests above"})
+    finding = first_broken(whole, admin, "ingest", check=check)
+    assert finding.problem == (
+        f"alias live of {name} points at $LATEST, not a published version: every code change "
+        "goes live untested, and there is nothing to roll back to"
+    )
+    assert finding.fix == (
+        f"aws lambda update-alias --function-name {name} --name live --function-version 1"
+    )
+    assert_repaired(whole, admin, finding, check=check)
+
+
+def test_an_ingest_version_with_the_wrong_queue_url_is_found(whole, admin):
+    lambda_client = boto3.client("lambda")
+    name = whole.function("ingest")
+    lambda_client.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"QUEUE_URL": "https://elsewhere/q"}}
+    )
+    version = lambda_client.publish_version(FunctionName=name)["Version"]
+    lambda_client.update_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=version)
+    finding = first_broken(whole, admin, "ingest")
+    url = boto3.client("sqs").get_queue_url(QueueName=f"{whole.prefix}-ingest.fifo")["QueueUrl"]
+    assert finding.problem == (
+        f"{name}:live (version {version}) has QUEUE_URL https://elsewhere/q, but it should be "
+        f"{url}: every request answers 503"
+    )
+    # deploy apply publishes a version with the catalog's environment and moves the alias
+    # (the versions' code); here, the alias moved back stands for it.
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+    lambda_client.update_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion="1")
+    assert diagnose(whole, admin).finding is None
+
+
+# -- queue -------------------------------------------------------------------------------
+
+
+def test_a_queue_without_its_redrive_policy_is_found_and_set_queue_attributes_repairs_it(
+    whole, admin
+):
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{whole.prefix}-ingest.fifo")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
+    finding = first_broken(whole, admin, "queue")
+    assert finding.problem.startswith(
+        f"queue {whole.prefix}-ingest.fifo has redrive policy none, not "
+    )
+    assert finding.problem.endswith(
+        "a message the drain can never write is retried forever, holding up its customer"
+    )
+    assert finding.fix.startswith(f"aws sqs set-queue-attributes --queue-url {url} --attributes ")
+    assert_repaired(whole, admin, finding)
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    assert int(policy["maxReceiveCount"]) == queue_spec("ingest").max_receive_count
+    assert policy["deadLetterTargetArn"].endswith(f":{whole.prefix}-ingest-dlq.fifo")
+
+
+def test_messages_in_the_dlq_are_a_warning_not_a_broken_link(whole, admin):
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{whole.prefix}-ingest-dlq.fifo")["QueueUrl"]
+    for n in range(2):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=f"dead {n}", MessageGroupId="g", MessageDeduplicationId=f"{n}"
+        )
+    diagnosis = diagnose(whole, admin)
+    assert diagnosis.ok
+    queue = next(r for r in diagnosis.links if r.link == "queue")
+    assert queue.detail.endswith("2 message(s) in the DLQ")
+    assert queue.warning == (
+        f"2 message(s) wait in {whole.prefix}-ingest-dlq.fifo: find why the drain could not "
+        "write them (its logs), then aurora-events replay"
+    )
+    assert f"{'':20} warning: 2 message(s) wait in" in doctor.render_diagnosis(diagnosis)
+
+
+# -- mapping -----------------------------------------------------------------------------
+
+
+def drain_mapping(whole) -> dict:
+    lambda_client = boto3.client("lambda")
+    drain = lambda_client.get_alias(FunctionName=whole.function("drain"), Name=LIVE_ALIAS)
+    (mapping,) = lambda_client.list_event_source_mappings(
+        EventSourceArn=whole.path.queue_arn("ingest"), FunctionName=drain["AliasArn"]
+    )["EventSourceMappings"]
+    return mapping
+
+
+def test_a_disabled_mapping_is_found_and_enabled_by_its_fix(whole, admin):
+    uuid = drain_mapping(whole)["UUID"]
+    boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    finding = first_broken(whole, admin, "mapping")
+    assert finding.problem.startswith(
+        f"the event source mapping {uuid} from {whole.prefix}-ingest.fifo to "
+        f"{whole.prefix}-drain:live is Disabled"
+    )
+    assert finding.fix == f"aws lambda update-event-source-mapping --uuid {uuid} --enabled"
+    assert_repaired(whole, admin, finding)
+    assert drain_mapping(whole)["State"] == "Enabled"
+
+
+def test_a_mapping_without_partial_batch_responses_is_found_and_repaired(whole, admin):
+    uuid = drain_mapping(whole)["UUID"]
+    boto3.client("lambda").update_event_source_mapping(UUID=uuid, FunctionResponseTypes=[])
+    finding = first_broken(whole, admin, "mapping")
+    assert finding.problem.startswith(
+        f"the event source mapping {uuid} lacks ReportBatchItemFailures"
+    )
+    assert_repaired(whole, admin, finding)
+    assert drain_mapping(whole)["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_a_missing_mapping_is_found_and_create_event_source_mapping_repairs_it(whole, admin):
+    boto3.client("lambda").delete_event_source_mapping(UUID=drain_mapping(whole)["UUID"])
+    finding = first_broken(whole, admin, "mapping")
+    assert finding.problem == (
+        f"no event source mapping from {whole.prefix}-ingest.fifo to {whole.prefix}-drain:live: "
+        "requests wait in the queue, nothing writes them"
+    )
+    assert finding.fix.startswith("aws lambda create-event-source-mapping --function-name ")
+    assert_repaired(whole, admin, finding)
+    mapping = drain_mapping(whole)
+    assert (mapping["BatchSize"], mapping["ScalingConfig"]) == (10, {"MaximumConcurrency": 5})
+
+
+# -- drain -------------------------------------------------------------------------------
+
+
+def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_repairs_it(
+    whole, admin, monkeypatch
+):
+    iam = boto3.client("iam")
+    role = whole.function("drain")
+    policy = iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+    policy["Statement"] = [
+        s for s in policy["Statement"] if "secretsmanager:GetSecretValue" not in s["Action"]
+    ]
+    iam.put_role_policy(
+        RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(policy)
+    )
+    finding = first_broken(whole, admin, "drain")
+    secret = whole.path.secret_arn()
+    assert finding.problem == (
+        f"the drain's role {role} may not secretsmanager:GetSecretValue on {secret}: every "
+        "batch fails (AccessDenied), and the messages reach the DLQ"
+    )
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+    # deploy apply with this deployment's settings, without vendoring (see test_doctor_relay).
+    deployment = whole.path.deployment
+    for key, value in (
+        ("AURORA_EVENTS_DATABASE_SECRET_ID", deployment.database_secret_id),
+        ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", deployment.relay_database_secret_id),
+        ("AURORA_EVENTS_EMAIL_FROM", deployment.email_from),
+    ):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(
+        "infra.aws.event_path.build_functions_zip", lambda vendor: build_functions_zip(False)
+    )
+    assert run_aurora_events(finding.fix) == 0
+    after = diagnose(whole, admin)
+    assert after.finding is None, doctor.render_diagnosis(after)
+
+
+@pytest.fixture
+def proxied(whole, stack, cluster):
+    """``whole`` behind an RDS Proxy without a target yet (rds_proxy on, the drain's
+    DATABASE_HOST its endpoint)."""
+    rds, ec2 = boto3.client("rds"), boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.7.{n}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))
+    ]
+    name = whole.function("proxy")
+    proxy = rds.create_db_proxy(
+        DBProxyName=name,
+        EngineFamily="MYSQL",
+        Auth=[
+            {"AuthScheme": "SECRETS", "SecretArn": whole.path.secret_arn(), "IAMAuth": "DISABLED"}
+        ],
+        RoleArn=f"arn:aws:iam::{whole.path.target.account}:role/{name}",
+        VpcSubnetIds=subnets,
+        RequireTLS=True,
+        Tags=[{"Key": k, "Value": v} for k, v in project_tags(whole.prefix).items()],
+    )["DBProxy"]
+    deployment = replace(
+        whole.path.deployment, rds_proxy=True, cluster=cluster, database_host=proxy["Endpoint"]
+    )
+    # The drain's environment names the proxy (its own version, moved to by the alias).
+    lambda_client = boto3.client("lambda")
+    drain = whole.function("drain")
+    variables = lambda_client.get_function_configuration(FunctionName=drain)["Environment"][
+        "Variables"
+    ]
+    lambda_client.update_function_configuration(
+        FunctionName=drain,
+        Environment={
+            "Variables": {**variables, "DATABASE_HOST": proxy["Endpoint"], "DATABASE_TLS": "true"}
+        },
+    )
+    version = lambda_client.publish_version(FunctionName=drain)["Version"]
+    lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
+    yield replace(whole, check=PathCheck(deployment)), proxy
+    rds.delete_db_proxy(DBProxyName=name)
+
+
+def test_a_proxy_without_targets_is_found_and_registering_the_cluster_repairs_it(
+    proxied, admin, cluster
+):
+    whole, proxy = proxied
+    finding = first_broken(whole, admin, "drain")
+    name = whole.function("proxy")
+    assert finding.problem == f"RDS Proxy {name} has no target: its connections go nowhere"
+    assert finding.fix == (
+        f"aws rds register-db-proxy-targets --db-proxy-name {name} "
+        f"--db-cluster-identifiers {cluster}"
+    )
+    run_fix(finding, admin)
+    after = diagnose(whole, admin)
+    # moto reports a new target REGISTERING once, as AWS does for a while; then AVAILABLE.
+    while after.finding and "REGISTERING" in after.finding.problem:
+        after = diagnose(whole, admin)
+    assert after.finding is None, doctor.render_diagnosis(after)
+    drain = next(r for r in after.links if r.link == "drain")
+    assert drain.detail.endswith(f"; through RDS Proxy {name} (TLS), its targets AVAILABLE")
+
+
+def test_a_drain_that_bypasses_the_proxy_is_found(proxied, admin, cluster):
+    whole, proxy = proxied
+    boto3.client("rds").register_db_proxy_targets(
+        DBProxyName=whole.function("proxy"), DBClusterIdentifiers=[cluster]
+    )
+    lambda_client = boto3.client("lambda")
+    lambda_client.update_alias(
+        FunctionName=whole.function("drain"), Name=LIVE_ALIAS, FunctionVersion="1"
+    )
+    finding = first_broken(whole, admin, "drain")
+    assert finding.problem == (
+        f"{whole.prefix}-drain:live connects to the secret’s host, not RDS Proxy "
+        f"{whole.function('proxy')} ({proxy['Endpoint']})"
+    )
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+
+
+def test_a_drain_that_reaches_the_proxy_without_tls_is_found(proxied, admin, cluster):
+    whole, proxy = proxied
+    boto3.client("rds").register_db_proxy_targets(
+        DBProxyName=whole.function("proxy"), DBClusterIdentifiers=[cluster]
+    )
+    lambda_client = boto3.client("lambda")
+    drain = whole.function("drain")
+    variables = lambda_client.get_function_configuration(FunctionName=drain)["Environment"][
+        "Variables"
+    ]
+    del variables["DATABASE_TLS"]
+    lambda_client.update_function_configuration(
+        FunctionName=drain, Environment={"Variables": variables}
+    )
+    version = lambda_client.publish_version(FunctionName=drain)["Version"]
+    lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
+    diagnosis = diagnose(whole, admin)
+    while diagnosis.finding and "REGISTERING" in diagnosis.finding.problem:
+        diagnosis = diagnose(whole, admin)
+    finding = diagnosis.finding
+    assert finding.link == "drain"
+    assert finding.problem == (
+        f"{drain}:live connects to RDS Proxy {whole.function('proxy')} without TLS "
+        "(DATABASE_TLS is not true): the proxy requires TLS and refuses it"
+    )
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+
+
+# -- database ----------------------------------------------------------------------------
+
+
+def test_a_drain_account_without_insert_is_found_and_the_grant_repairs_it(whole, admin):
+    with admin.cursor() as cursor:
+        cursor.execute(f"REVOKE INSERT ON `{whole.schema}`.`orders` FROM '{whole.drain_user}'@'%'")
+    finding = first_broken(whole, admin, "database")
+    assert finding.problem == (
+        f"the drain's account '{whole.drain_user}'@'%' lacks INSERT on {whole.schema}.orders: "
+        "its batches fail (ERROR 1142) and the messages reach the DLQ"
+    )
+    assert finding.fix == (
+        f"GRANT SELECT, INSERT ON `{whole.schema}`.`customers` TO '{whole.drain_user}'@'%';\n"
+        f"GRANT SELECT, INSERT ON `{whole.schema}`.`orders` TO '{whole.drain_user}'@'%';"
+    )
+    assert_repaired(whole, admin, finding)
+
+
+def test_a_secret_with_the_wrong_password_is_found(whole, admin):
+    secrets_client = boto3.client("secretsmanager")
+    secret_id = whole.path.deployment.database_secret_id
+    value = json.loads(secrets_client.get_secret_value(SecretId=secret_id)["SecretString"])
+    secrets_client.put_secret_value(
+        SecretId=secret_id, SecretString=json.dumps({**value, "password": "not-it"})
+    )
+    finding = first_broken(whole, admin, "database")
+    assert finding.problem == (
+        f"the server refuses the password in the drain's secret {secret_id} for "
+        f"'{whole.drain_user}' (ERROR 1045): every batch fails"
+    )
+    assert finding.fix_kind == "manual"
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypatch):
+    from tests.infra.aws.test_commands import arn_options, root_url
+
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", whole.path.deployment.database_secret_id)
+    command = (
+        f"aurora-events doctor --cluster {whole.config.cluster} --prefix {whole.prefix} "
+        f"{arn_options(whole.config.function_arns)} --admin-url {root_url(stack, whole.schema)}"
+    )
+    assert run_aurora_events(command) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith(("ok", "BROKEN"))] == [
+        ["ok", link] for link in PATH_LINKS + CHAIN_LINKS
+    ]
+    assert out.endswith("every link checked is in place\n")
+
+    uuid = drain_mapping(whole)["UUID"]
+    boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    assert run_aurora_events(command) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[3].startswith(f"BROKEN  mapping      the event source mapping {uuid}")
+    assert out.endswith(
+        f"fix (aws):\n  aws lambda update-event-source-mapping --uuid {uuid} --enabled\n"
+    )

@@ -1,0 +1,249 @@
+"""The doctor reads the installed triggers itself: every definer of a trigger that calls
+Lambda must hold the grant (no --definer needed), and every ARN a trigger calls must be a
+deployed function (its alias too, when qualified) that Aurora's policy allows; outbox
+targets must be functions the relay may invoke. Each break is repaired by its own fix."""
+
+import io
+import secrets
+import zipfile
+from dataclasses import replace
+
+import boto3
+import pytest
+
+from functions.common.database import connect, parse_database_url
+from infra.aws import doctor
+from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.changes import apply_changes
+from migrations.row_event_sql import (
+    create_outbox_statements,
+    create_trigger_statement,
+    outbox_trigger_statement,
+)
+from tests.infra.aws.conftest import run_fix, unique
+from tests.infra.aws.test_doctor_path import migrate
+
+PAYLOAD = "JSON_OBJECT('id', NEW.`id`)"
+
+
+def diagnose(config, admin, schema, definer=None):
+    return doctor.diagnose(config, definer, admin, check_network=False, schema=schema)
+
+
+def link(diagnosis, name):
+    return next(r for r in diagnosis.links if r.link == name)
+
+
+@pytest.fixture
+def chain(config, stack):
+    """Aurora's chain for notify, email and the relay (the outbox doorbell)."""
+    relay = stack.resources.function_arns["relay"]
+    with_relay = replace(config, function_arns=(*config.function_arns, relay))
+    apply_changes(plan_aurora_access(with_relay))
+    return with_relay
+
+
+def create_table(database, table="things"):
+    with database.connect().cursor() as cursor:
+        cursor.execute(f"CREATE TABLE `{table}` (id INT PRIMARY KEY)")
+
+
+def install(database, statement, as_account=None):
+    """Run a CREATE TRIGGER (as ``(user, password)`` when given: the trigger's definer)."""
+    settings = parse_database_url(database.url)
+    if as_account is not None:
+        settings = replace(settings, user=as_account[0], password=as_account[1])
+    connection = connect(settings)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
+    chain, admin, database, stack
+):
+    migrate(database)
+    diagnosis = diagnose(chain, admin, database.name)
+    assert diagnosis.ok, doctor.render_diagnosis(diagnosis)
+    triggers = link(diagnosis, "triggers")
+    assert triggers.detail == (f"4 trigger(s) in {database.name} call Lambda or write the outbox")
+    assert sorted(triggers.items) == [
+        "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email, "
+        "as 'app'@'%'",
+        "customer_feedback_ai_notify on customer_feedback: direct -> aurora-events-notify, "
+        "as 'app'@'%'",
+        "customers_ai_notify on customers: outbox -> aurora-events-notify "
+        "(doorbell: aurora-events-relay), as 'app'@'%'",
+        "orders_ai_notify on orders: outbox -> aurora-events-notify "
+        "(doorbell: aurora-events-relay), as 'app'@'%'",
+    ]
+    assert link(diagnosis, "grant").detail.endswith(": definer of 4 trigger(s)")
+    assert link(diagnosis, "functions").detail == (
+        "3 function(s) exist; the 3 function(s) the triggers call exist and Aurora's policy "
+        "allows them; the 1 outbox target(s) exist and the relay may invoke them"
+    )
+
+
+def test_without_triggers_the_doctor_says_so_and_checks_the_definer_given(chain, admin, database):
+    diagnosis = diagnose(chain, admin, database.name)
+    assert diagnosis.ok
+    assert link(diagnosis, "triggers").detail == (
+        f"no trigger in {database.name} calls Lambda or writes the outbox (yet)"
+    )
+    assert link(diagnosis, "grant").detail == (
+        "no trigger calls Lambda and no --definer given: no account to check"
+    )
+    with_definer = diagnose(chain, admin, database.name, definer="app@%")
+    assert link(with_definer, "grant").detail.endswith(": --definer")
+
+
+def test_a_trigger_definer_without_the_grant_is_found_and_the_grant_repairs_it(
+    chain, admin, database, stack
+):
+    user, password = unique("definer"), secrets.token_urlsafe(12)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL ON `{database.name}`.* TO '{user}'@'%'")
+    create_table(database)
+    notify = stack.resources.function_arns["notify"]
+    install(
+        database,
+        create_trigger_statement("things_ai_notify", "things", notify, PAYLOAD),
+        as_account=(user, password),
+    )
+    finding = diagnose(chain, admin, database.name).finding  # no --definer: read it
+    assert finding.link == "grant"
+    assert finding.problem.startswith(
+        f"'{user}'@'%' (definer of things_ai_notify) does not hold AWS_LAMBDA_ACCESS"
+    )
+    assert finding.fix == (
+        f"GRANT AWS_LAMBDA_ACCESS TO '{user}'@'%';\n"
+        f"SET DEFAULT ROLE AWS_LAMBDA_ACCESS FOR '{user}'@'%';"
+    )
+    run_fix(finding, admin)
+    after = diagnose(chain, admin, database.name)
+    assert after.ok, doctor.render_diagnosis(after)
+    assert link(after, "grant").detail.startswith(f"'{user}'@'%' holds AWS_LAMBDA_ACCESS, active")
+
+
+def test_a_trigger_whose_definer_is_gone_is_found(chain, admin, database, stack):
+    user, password = unique("gone"), secrets.token_urlsafe(12)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL ON `{database.name}`.* TO '{user}'@'%'")
+    create_table(database)
+    install(
+        database,
+        create_trigger_statement(
+            "things_ai_notify", "things", stack.resources.function_arns["notify"], PAYLOAD
+        ),
+        as_account=(user, password),
+    )
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP USER '{user}'@'%'")
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "grant"
+    assert finding.problem == (
+        f"no account '{user}'@'%' on this server, and no account named '{user}': it is the "
+        "DEFINER of trigger(s) things_ai_notify, which fail every INSERT with ERROR 1449 "
+        "(the definer does not exist)"
+    )
+    assert finding.fix_kind == "manual"
+
+
+def test_a_doorbell_aurora_may_not_ring_is_found_and_aurora_apply_repairs_it(
+    config, admin, database, stack
+):
+    apply_changes(plan_aurora_access(config))  # notify and email only: not the relay
+    migrate(database)
+    relay = stack.resources.function_arns["relay"]
+    finding = diagnose(config, admin, database.name).finding
+    assert finding.link == "functions"
+    assert finding.problem == (
+        f"the policies of iam role {config.role_name} do not allow lambda:InvokeFunction on "
+        f"{relay}, which trigger(s) customers_ai_notify, orders_ai_notify call"
+    )
+    assert finding.fix.endswith(f"--function-arn {relay}")
+    run_fix(finding, admin)
+    after = diagnose(config, admin, database.name)
+    assert after.ok, doctor.render_diagnosis(after)
+
+
+@pytest.fixture
+def own_function(stack):
+    """A function of this test (one published version, no alias)."""
+    name = unique("doctor-target")
+    role = boto3.client("iam").create_role(
+        RoleName=name, AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}'
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    lambda_client = boto3.client("lambda")
+    arn = lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    lambda_client.publish_version(FunctionName=name)
+    return arn
+
+
+def test_a_qualified_arn_without_its_alias_then_outside_aurora_s_policy_is_repaired(
+    chain, admin, database, own_function
+):
+    create_table(database)
+    install(
+        database,
+        create_trigger_statement("things_ai_target", "things", f"{own_function}:live", PAYLOAD),
+    )
+    name = own_function.rsplit(":", 1)[1]
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "functions"
+    assert finding.problem == (
+        f"trigger(s) things_ai_target call {own_function}:live, but function {name} has no "
+        "alias or version live: their INSERTs fail with ERROR 1873 (function not found)"
+    )
+    assert finding.fix == (
+        f"aws lambda create-alias --region us-east-1 --function-name {own_function} --name live "
+        "--function-version 1"
+    )
+    run_fix(finding, admin)
+    # The alias exists now; Aurora's policy does not name the function yet.
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "functions"
+    assert finding.problem == (
+        f"the policies of iam role {chain.role_name} do not allow lambda:InvokeFunction on "
+        f"{own_function}:live, which trigger(s) things_ai_target call"
+    )
+    assert finding.fix.endswith(f"--function-arn {own_function}")  # the unqualified one
+    run_fix(finding, admin)
+    after = diagnose(chain, admin, database.name)
+    assert after.ok, doctor.render_diagnosis(after)
+
+
+def test_an_outbox_target_the_relay_may_not_invoke_is_found(chain, admin, database, stack):
+    arns = stack.resources.function_arns
+    with database.connect().cursor() as cursor:
+        for statement in create_outbox_statements():
+            cursor.execute(statement)
+    create_table(database)
+    install(
+        database,
+        outbox_trigger_statement(
+            "things_ai_ingest", "things", arns["ingest"], arns["relay"], PAYLOAD, 1.0
+        ),
+    )
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "functions"
+    assert finding.problem == (
+        f"the relay aurora-events-relay's role aurora-events-relay may not invoke "
+        f"{arns['ingest']}, the outbox target of things_ai_ingest: those events wait and are "
+        "parked"
+    )
+    assert finding.fix.startswith("point the trigger(s) at an outbox target the relay may invoke")
+    assert finding.fix_kind == "manual"
