@@ -10,6 +10,7 @@ deployment will (and leaves them alone once the deployment creates them itself).
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass, replace
@@ -24,7 +25,6 @@ from infra.aws import doctor
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPath
-from infra.aws.packaging import build_functions_zip
 from infra.aws.path_doctor import PathCheck, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
@@ -222,8 +222,11 @@ def test_a_whole_deployment_passes_every_link_and_the_probe_gets_a_pong(
     assert "not checked: VPC (no subnet_ids set" in text
     assert "not checked: RDS Proxy (rds_proxy is off)" in text
     # Each trigger: table, delivery and function.
-    assert "orders_ai_notify on orders: outbox -> aurora-events-notify (doorbell: " in text
-    assert "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email" in text
+    assert "orders_ai_notify on orders: outbox -> aurora-events-notify:live (doorbell: " in text
+    assert (
+        "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email:live"
+        in text
+    )
     assert json.loads(diagnosis.probe.result) == {
         "status": "pong",
         "function": "aurora-events-notify",
@@ -517,7 +520,7 @@ def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_rep
     ):
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
-        "infra.aws.event_path.build_functions_zip", lambda vendor: build_functions_zip(False)
+        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
     )
     assert run_aurora_events(finding.fix) == 0
     after = diagnose(whole, admin)

@@ -69,15 +69,16 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
     assert diagnosis.ok, doctor.render_diagnosis(diagnosis)
     triggers = link(diagnosis, "triggers")
     assert triggers.detail == (f"4 trigger(s) in {database.name} call Lambda or write the outbox")
+    # The migrations resolved each function to its alias live.
     assert sorted(triggers.items) == [
-        "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email, "
+        "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email:live, "
         "as 'app'@'%'",
-        "customer_feedback_ai_notify on customer_feedback: direct -> aurora-events-notify, "
+        "customer_feedback_ai_notify on customer_feedback: direct -> aurora-events-notify:live, "
         "as 'app'@'%'",
-        "customers_ai_notify on customers: outbox -> aurora-events-notify "
-        "(doorbell: aurora-events-relay), as 'app'@'%'",
-        "orders_ai_notify on orders: outbox -> aurora-events-notify "
-        "(doorbell: aurora-events-relay), as 'app'@'%'",
+        "customers_ai_notify on customers: outbox -> aurora-events-notify:live "
+        "(doorbell: aurora-events-relay:live), as 'app'@'%'",
+        "orders_ai_notify on orders: outbox -> aurora-events-notify:live "
+        "(doorbell: aurora-events-relay:live), as 'app'@'%'",
     ]
     assert link(diagnosis, "grant").detail.endswith(": definer of 4 trigger(s)")
     assert link(diagnosis, "functions").detail == (
@@ -163,7 +164,7 @@ def test_a_doorbell_aurora_may_not_ring_is_found_and_aurora_apply_repairs_it(
     assert finding.link == "functions"
     assert finding.problem == (
         f"the policies of iam role {config.role_name} do not allow lambda:InvokeFunction on "
-        f"{relay}, which trigger(s) customers_ai_notify, orders_ai_notify call"
+        f"{relay}:live, which trigger(s) customers_ai_notify, orders_ai_notify call"
     )
     assert finding.fix.endswith(f"--function-arn {relay}")
     run_fix(finding, admin)
