@@ -467,9 +467,8 @@ def rest_api_event(resource, path, stage, body=ORDER):
     }
 
 
-ORDER_HASH = "sha256:" + hashlib.sha256(
-    b'POST /orders\n{"amount":"12.5","currency":"USD","customer_id":7}'
-).hexdigest()
+ORDER_CANONICAL = b'POST /orders\n{"amount":"12.5","currency":"USD","customer_id":7}'
+ORDER_HASH = "sha256:" + hashlib.sha256(ORDER_CANONICAL).hexdigest()
 
 
 @pytest.mark.parametrize(
