@@ -1,7 +1,8 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
-the functions (zip, configuration, async-invocation settings), the event source mapping and
-the schedules (:mod:`infra.aws.schedules`).
+the functions (zip, configuration, async-invocation settings), the HTTP API in front of
+ingest (:mod:`infra.aws.http_api`), the event source mapping and the schedules
+(:mod:`infra.aws.schedules`).
 An execution role of this deployment's name that lacks its tags is someone else's until
 adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
@@ -25,6 +26,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from infra.aws.changes import Change, apply_changes
+from infra.aws.http_api import INGEST_FUNCTION, HttpApi
 from infra.aws.iam_roles import (
     attached_policy_arns,
     inline_policy_names,
@@ -163,6 +165,16 @@ class EventPath:
             events=boto3.client("events"),
             lambda_=self.lambda_,
         )
+        self.http_api = HttpApi(
+            deployment,
+            execute_api_arn=lambda resource: self.target.arn("execute-api", resource),
+            log_group_arn=lambda name: self.target.arn("logs", f"log-group:{name}"),
+            function_arn=self.resource_arn(FunctionArn(INGEST_FUNCTION)),
+            tags=self.tags,
+            apigateway=boto3.client("apigatewayv2"),
+            logs=boto3.client("logs"),
+            lambda_=self.lambda_,
+        )
         self._package: bytes | None = None
         self._queue_urls: dict[str, str] = {}
 
@@ -239,6 +251,7 @@ class EventPath:
             *self._plan_email_identity(),
             *(change for spec in FUNCTIONS for change in self._plan_role(spec)),
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
+            *self.http_api.plan(),  # after the functions: it invokes the ingest alias
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
             *self.schedules.plan(),  # after the functions: the permission is on a function
         ]
@@ -571,7 +584,7 @@ class EventPath:
         The SES identity is left alone: SES identities cannot be tagged, so nothing shows
         that this project verified it rather than someone else.
         """
-        changes: list[Change] = self.schedules.plan_destroy()
+        changes: list[Change] = [*self.http_api.plan_destroy(), *self.schedules.plan_destroy()]
         for spec in FUNCTIONS:
             name = self.function_name(spec)
             try:
