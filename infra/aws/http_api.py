@@ -219,9 +219,6 @@ class HttpApi:
         """What the API invokes: the ingest function's alias ``live``."""
         return f"{self.function_arn}:{LIVE_ALIAS}"
 
-    def integration_uri(self) -> str:
-        return self.alias_arn
-
     def statement_id(self, route_key: str) -> str:
         """The alias policy's statement for a route: ``<prefix>-api-<resource>``."""
         return f"{self.name}-{route_key.split('/', 1)[1]}"
@@ -387,11 +384,11 @@ class HttpApi:
         """The one integration's change; returns the ids of the other integrations."""
         wanted = {
             "IntegrationType": "AWS_PROXY",
-            "IntegrationUri": self.integration_uri(),
+            "IntegrationUri": self.alias_arn,
             "PayloadFormatVersion": PAYLOAD_FORMAT_VERSION,
         }
         resource = f"http api {self.name} integration"
-        detail = f"AWS_PROXY, payload {PAYLOAD_FORMAT_VERSION} -> {self.integration_uri()}"
+        detail = f"AWS_PROXY, payload {PAYLOAD_FORMAT_VERSION} -> {self.alias_arn}"
         integrations = self._items("get_integrations", ApiId=self.api_id) if self.api_id else []
         # One integration: the one already matching, else the first (to be updated).
         current = next(
