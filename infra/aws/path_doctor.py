@@ -248,14 +248,15 @@ def check_api(clients: Clients, names: PathNames) -> LinkResult:
                 "--function-name",
                 names.function("ingest"),
                 *(["--qualifier", names.check.alias] if names.check.alias else []),
+                # The statement `deploy apply` writes: one a route, scoped to it.
                 "--statement-id",
-                f"{names.api}-invoke",
+                f"{names.api}-{path.lstrip('/')}",
                 "--action",
                 "lambda:InvokeFunction",
                 "--principal",
                 APIGATEWAY_SERVICE,
                 "--source-arn",
-                names.execute_api_arn(api_id, "*"),
+                source,
             )
             return broken(
                 "api",

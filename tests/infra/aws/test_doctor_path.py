@@ -291,7 +291,7 @@ def break_permission(whole):
     boto3.client("lambda").remove_permission(
         FunctionName=whole.function("ingest"),
         Qualifier=LIVE_ALIAS,
-        StatementId=f"{whole.function('api')}-invoke",
+        StatementId=f"{whole.function('api')}-customers",
     )
 
 
@@ -320,8 +320,8 @@ def break_permission(whole):
             "the resource policy of {prefix}-ingest:live does not let HTTP API {prefix}-api "
             "({api}) invoke it for POST /customers: API Gateway answers 500",
             "aws lambda add-permission --function-name {prefix}-ingest --qualifier live "
-            "--statement-id {prefix}-api-invoke --action lambda:InvokeFunction --principal "
-            "apigateway.amazonaws.com --source-arn 'arn:aws:execute-api:us-east-1:",
+            "--statement-id {prefix}-api-customers --action lambda:InvokeFunction "
+            "--principal apigateway.amazonaws.com --source-arn arn:aws:execute-api:us-east-1:",
         ),
     ],
     ids=["route", "stage", "integration", "permission"],
