@@ -21,7 +21,13 @@ class RelaySettings:
     claim_size: int = 2000
     events_per_invocation: int = 1000
     bytes_per_invocation: int = 5_000_000  # Lambda's synchronous payload limit is 6 MB
-    lease_seconds: float = 120  # longer than a target invocation may take
+    # How long claimed rows stay the relay's: no invocation starts unless it can end (its
+    # read timeout, below) before the lease does, so a second relay never re-claims and
+    # re-sends events that the first one is still sending.
+    lease_seconds: float = 120
+    # The longest the relay waits for a target's answer: longer than the targets' own
+    # timeout (30 s in the catalog), shorter than the lease.
+    target_timeout_seconds: float = 45
     max_attempts: int = 8  # then the event is parked
     backoff_base_seconds: float = 5
     backoff_max_seconds: float = 900
@@ -35,6 +41,8 @@ class Outcomes:
     """What became of a batch of claimed rows."""
 
     delivered: list[int] = field(default_factory=list)  # sequences
+    # Not sent: the lease would end before an answer could come; due again when it does.
+    unsent: list[int] = field(default_factory=list)
     retry: dict[int, str] = field(default_factory=dict)  # sequence -> error
     park: dict[int, str] = field(default_factory=dict)  # sequence -> reason
 
@@ -94,14 +102,23 @@ def outcomes_of(
 Invoke = Callable[[str, list[dict]], object]
 
 
-def deliver(rows: list[OutboxRow], invoke: Invoke, settings: RelaySettings) -> Outcomes:
+def deliver(
+    rows: list[OutboxRow],
+    invoke: Invoke,
+    settings: RelaySettings,
+    lease_left: Callable[[], float] = lambda: float("inf"),
+) -> Outcomes:
     """Send the rows to their targets, one invocation per chunk; collect the outcomes.
 
     ``invoke(target, events)`` returns the target's answer, or raises for an invocation
-    that failed (unreachable, throttled, the function's own error)."""
+    that failed (unreachable, throttled, the function's own error). ``lease_left()`` is the
+    rows' remaining lease: a chunk whose answer could come after it is not sent."""
     total = Outcomes()
     for target, group in by_target(rows).items():
         for chunk in invocations(group, settings):
+            if lease_left() < settings.target_timeout_seconds:
+                total.unsent += [row.sequence for row in chunk]
+                continue
             events = [json.loads(row.payload) for row in chunk]
             answer, error = None, None
             try:

@@ -39,12 +39,6 @@ from functions.relay.runs import run_relay
 logger = Logger(service="relay")
 metrics = Metrics(namespace=NAMESPACE)
 database = ReusableConnection(autocommit=True, read_timeout=60, write_timeout=60)
-# A target may take its whole timeout: read for longer than any target may run.
-# No botocore retry: a call retried after its read timed out would send the same events
-# again; a failed call is the relay's to retry, after its backoff.
-lambda_client = boto3.client(
-    "lambda", config=Config(read_timeout=900, connect_timeout=5, retries={"max_attempts": 1})
-)
 
 
 class TargetFailed(RuntimeError):
@@ -66,7 +60,14 @@ def settings_from_env(environ=None) -> RelaySettings:
                 raise ConfigurationError(
                     f"{name} must be a {kind.__name__}, got {environ[name]!r}"
                 ) from None
-    return RelaySettings(**values)
+    settings = RelaySettings(**values)
+    if settings.target_timeout_seconds >= settings.lease_seconds:
+        raise ConfigurationError(
+            "RELAY_TARGET_TIMEOUT_SECONDS must be shorter than RELAY_LEASE_SECONDS: a relay "
+            "still waiting for a target when the lease ends lets another relay send the "
+            "same events again"
+        )
+    return settings
 
 
 def invoke_target(target: str, events: list[dict]) -> object:
@@ -83,6 +84,17 @@ def invoke_target(target: str, events: list[dict]) -> object:
 
 
 SETTINGS = settings_from_env()
+# Wait for a target's answer as long as the settings allow (never past the rows' lease).
+# No botocore retry: a call retried after its read timed out would send the same events
+# again; a failed call is the relay's to retry, after its backoff.
+lambda_client = boto3.client(
+    "lambda",
+    config=Config(
+        read_timeout=SETTINGS.target_timeout_seconds,
+        connect_timeout=5,
+        retries={"max_attempts": 1},
+    ),
+)
 
 
 _skip_locked: bool | None = None  # the server's, asked once per container

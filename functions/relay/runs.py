@@ -56,7 +56,10 @@ def run_relay(
                 time.sleep(LINGER_POLL_SECONDS)
                 continue
             summary.claimed += len(rows)
-            outcomes = deliver(rows, counting, settings)
+            leased_until = clock() + settings.lease_seconds
+            outcomes = deliver(
+                rows, counting, settings, lease_left=lambda until=leased_until: until - clock()
+            )
             store.mark_delivered(outcomes.delivered)
             attempts = {row.sequence: row.attempts for row in rows}
             for sequence, error in outcomes.retry.items():

@@ -15,7 +15,9 @@ from functions.relay.outbox import OutboxStore, supports_skip_locked
 from functions.relay.runs import run_relay
 from migrations.row_event_sql import create_outbox_statements
 
-FAST = RelaySettings(events_per_invocation=10, lease_seconds=0.5, max_attempts=3)
+FAST = RelaySettings(
+    events_per_invocation=10, lease_seconds=0.5, target_timeout_seconds=0.1, max_attempts=3
+)
 
 
 @pytest.fixture
@@ -99,6 +101,36 @@ def test_due_events_reach_their_targets_in_order_in_batches_and_are_marked(outbo
     assert run_relay(store(outbox), targets, FAST).claimed == 0  # nothing twice
 
 
+def test_no_invocation_starts_that_could_end_after_the_rows_lease(outbox):
+    """Slow targets: each call takes 35 s of a 100 s lease, and a call may take 40 s. The
+    third batch is not sent (its answer could come after another relay re-claimed the
+    rows); it stays leased, unsent, and is due again once the lease ends."""
+    ids = add_events(outbox, 30, targets=("arn:slow",))
+    now = [0.0]
+    targets = Targets()
+
+    def slow(target, events):
+        now[0] += 35
+        return targets(target, events)
+
+    settings = RelaySettings(events_per_invocation=10, lease_seconds=100, target_timeout_seconds=40)
+    summary = run_relay(store(outbox), slow, settings, clock=lambda: now[0])
+    assert (summary.claimed, summary.delivered, summary.invocations) == (30, 20, 2)
+    assert targets.sent() == ids[:20]
+    rows = table(outbox)
+    assert [row["delivered"] for row in rows] == [1] * 20 + [0] * 10
+    assert all(row["waiting"] and row["last_error"] is None for row in rows[20:])
+
+
+def test_a_target_timeout_as_long_as_the_lease_is_refused():
+    from functions.common.config import ConfigurationError
+    from functions.relay.handler import settings_from_env
+
+    with pytest.raises(ConfigurationError, match="RELAY_TARGET_TIMEOUT_SECONDS must be shorter"):
+        settings_from_env({"RELAY_LEASE_SECONDS": "60", "RELAY_TARGET_TIMEOUT_SECONDS": "60"})
+    assert settings_from_env({}).target_timeout_seconds < settings_from_env({}).lease_seconds
+
+
 def test_a_failing_target_is_retried_with_backoff_then_the_event_is_parked(outbox):
     add_events(outbox, 2)
     failing = Targets(lambda target, event: "fail" if target == "arn:target-a" else None)
@@ -160,7 +192,9 @@ def test_an_unreadable_answer_or_a_failed_invocation_retries_the_whole_batch(out
 def test_two_relays_at_once_send_no_event_twice_and_miss_none(outbox):
     ids = add_events(outbox, 5000)
     targets = Targets()
-    settings = RelaySettings(claim_size=100, events_per_invocation=50, lease_seconds=30)
+    settings = RelaySettings(
+        claim_size=100, events_per_invocation=50, lease_seconds=30, target_timeout_seconds=10
+    )
     summaries = []
 
     def relay():
