@@ -1,7 +1,11 @@
 """From an API Gateway event to a queue message, and back to an HTTP answer (pure functions).
 
 Accepts both proxy event shapes: REST API (payload 1.0: ``httpMethod``, ``path``) and
-HTTP API (payload 2.0: ``requestContext.http.method``, ``rawPath``).
+HTTP API (payload 2.0: ``requestContext.http.method``, ``rawPath``). The resource's path
+is the route API Gateway matched, whatever the stage: HTTP API's ``rawPath`` carries a
+named stage (``/prod/orders``) while its ``routeKey`` (``POST /orders``) does not, so the
+route key is read first, then ``rawPath`` without ``/<requestContext.stage>``; REST API's
+``resource`` (``/orders``) is read before its ``path`` (also without the stage).
 
 Idempotency contract: the row's identity is its idempotency key. A client sends it in the
 ``Idempotency-Key`` header (1 to 128 visible ASCII characters); without one, the key is
@@ -122,10 +126,12 @@ def parse_api_event(event: Any) -> ApiRequest:
     if event.get("version") == "2.0":
         http = context.get("http")
         method = http.get("method") if isinstance(http, dict) else None
-        path = event.get("rawPath")
+        path = _route_path(event.get("routeKey")) or _without_stage(
+            event.get("rawPath"), context.get("stage")
+        )
     else:
         method = event.get("httpMethod")
-        path = event.get("path")
+        path = _route_path(event.get("resource"), with_method=False) or event.get("path")
     if not isinstance(method, str) or not method:
         raise _invalid("the event has no HTTP method")
     if not isinstance(path, str):
@@ -137,6 +143,37 @@ def parse_api_event(event: Any) -> ApiRequest:
     if not isinstance(request_id, str) or not _is_utf8(request_id) or len(request_id) > 128:
         request_id = ""
     return ApiRequest(method.upper(), path, headers, body, request_id)
+
+
+def _route_path(route: Any, with_method: bool = True) -> str | None:
+    """The literal path of the route API Gateway matched: ``/orders`` from HTTP API's
+    ``routeKey`` ``POST /orders`` (``with_method``) or REST API's ``resource`` ``/orders``.
+
+    None when there is no literal path to read (absent, ``$default``, a template such as
+    ``/{proxy+}``, anything but text): the request's own path is read instead.
+    """
+    if not isinstance(route, str):
+        return None
+    if with_method:
+        route = route.partition(" ")[2]
+    if not route.startswith("/") or "{" in route:
+        return None
+    return route
+
+
+def _without_stage(raw_path: Any, stage: Any) -> Any:
+    """HTTP API's ``rawPath`` without its first segment when that is the named stage
+    (``/prod/orders`` on stage ``prod``: ``/orders``); the ``$default`` stage has none."""
+    if not isinstance(raw_path, str) or not isinstance(stage, str):
+        return raw_path
+    if not stage or stage == "$default":
+        return raw_path
+    prefix = f"/{stage}"
+    if raw_path == prefix:
+        return "/"
+    if raw_path.startswith(prefix + "/"):
+        return raw_path[len(prefix) :]
+    return raw_path
 
 
 def _headers(headers: Any) -> dict[str, str]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 
@@ -51,13 +52,21 @@ def _is_aws_endpoint(endpoint_url: str) -> bool:
     return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
+def _is_html_server_error(error: ClientError) -> bool:
+    """A 500 whose body is an HTML page: how moto's server reports an unimplemented API."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = error.response.get("Error", {}).get("Message", "")
+    return status == 500 and message.lstrip().lower().startswith("<!doctype html")
+
+
 def call_unless_unsupported(client, operation: str, call: Callable[[], object]) -> object:
     """Run ``call`` (an operation of ``client``); when the endpoint lacks ``operation``,
     raise :class:`UnsupportedOperation`.
 
     moto answers an API it does not implement with HTTP 500 and an HTML page (botocore:
-    ResponseParserError), or NotImplementedError in-process. From AWS's own endpoints the
-    error is raised as is: there it is a real parsing failure, not a missing API.
+    ResponseParserError; for JSON-over-REST services such as API Gateway v2, a ClientError
+    whose message is that page), or NotImplementedError in-process. From AWS's own
+    endpoints the error is raised as is: there it is a real failure, not a missing API.
     """
     try:
         return call()
@@ -66,9 +75,11 @@ def call_unless_unsupported(client, operation: str, call: Callable[[], object]) 
             f"{operation} is not implemented by the AWS endpoint (in-process); "
             "on AWS this change is made"
         ) from error
-    except ResponseParserError as error:
+    except (ResponseParserError, ClientError) as error:
         endpoint = client.meta.endpoint_url
-        if _is_aws_endpoint(endpoint):
+        if _is_aws_endpoint(endpoint) or (
+            isinstance(error, ClientError) and not _is_html_server_error(error)
+        ):
             raise
         raise UnsupportedOperation(
             f"{operation} is not implemented by the AWS endpoint {endpoint}; "

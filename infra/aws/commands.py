@@ -30,7 +30,7 @@ from infra.aws.function_versions import RollbackError, plan_rollback
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
 from infra.aws.packaging import PackagingError
 from infra.aws.settings import Settings
-from infra.catalog import FUNCTIONS, Deployment, function_spec
+from infra.catalog import FUNCTIONS, Deployment, SettingError, function_spec
 from infra.database import grants as db_grants
 
 OK, PROBLEMS, BAD_INPUT = 0, 1, 2
@@ -109,6 +109,7 @@ def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
             ForeignResourceError,
             PackagingError,
             RollbackError,
+            SettingError,
         ) as error:
             print(f"aurora-events: {error}", file=sys.stderr)
             return BAD_INPUT
@@ -159,12 +160,16 @@ def deploy_plan(args) -> int:
 
 @exit_codes
 def deploy_apply(args) -> int:
-    outcome = carry_out(event_path(args).plan())
+    path = event_path(args)
+    outcome = carry_out(path.plan())
     if outcome.unsupported:
         print_outcome(outcome)
-        return PROBLEMS
-    print(describe_plan(outcome.done))
-    return OK
+    else:
+        print(describe_plan(outcome.done))
+    invoke_url = path.http_api.invoke_url()
+    if invoke_url:
+        print(f"invoke URL: {invoke_url}")
+    return PROBLEMS if outcome.unsupported else OK
 
 
 @exit_codes

@@ -1,7 +1,8 @@
 """The event path's resources, planned and applied from the catalog: SNS topics, SQS
 queues (FIFO + DLQ), the SES identity, one least-privilege execution role per function,
-the functions (zip, configuration, async-invocation settings), the event source mapping,
-the schedules (:mod:`infra.aws.schedules`) and the alarms (:mod:`infra.aws.alarms`).
+the functions (zip, configuration, async-invocation settings), the HTTP API in front of
+ingest (:mod:`infra.aws.http_api`), the event source mapping, the schedules
+(:mod:`infra.aws.schedules`) and the alarms (:mod:`infra.aws.alarms`).
 An execution role of this deployment's name that lacks its tags is someone else's until
 adopted (``adopt_existing_roles``): the plan refuses it rather than rewrite it.
 
@@ -31,6 +32,7 @@ from infra.aws.function_versions import (
     plan_live_alias,
     wait_until_updated,
 )
+from infra.aws.http_api import INGEST_FUNCTION, HttpApi
 from infra.aws.iam_roles import (
     attached_policy_arns,
     inline_policy_names,
@@ -202,6 +204,16 @@ class EventPath:
         self._packages: dict[str, bytes] = {}
         self._contents = {spec.name: function_contents(spec.handler) for spec in FUNCTIONS}
         self.layer = DependencyLayer(self.lambda_, deployment, self._layer_libraries())
+        self.http_api = HttpApi(
+            deployment,
+            execute_api_arn=lambda resource: self.target.arn("execute-api", resource),
+            log_group_arn=lambda name: self.target.arn("logs", f"log-group:{name}"),
+            function_arn=self.resource_arn(FunctionArn(INGEST_FUNCTION)),
+            tags=self.tags,
+            apigateway=boto3.client("apigatewayv2"),
+            logs=boto3.client("logs"),
+            lambda_=self.lambda_,
+        )
         self._queue_urls: dict[str, str] = {}
 
     # -- names and ARNs ----------------------------------------------------------------
@@ -281,6 +293,7 @@ class EventPath:
             # Before the functions: they name its version. None when the code runs locally.
             *(self.layer.plan() if self.options.vendor_dependencies else ()),
             *(change for spec in FUNCTIONS for change in self._plan_function(spec)),
+            *self.http_api.plan(),  # after the functions: it invokes the ingest alias
             *(change for source in EVENT_SOURCES for change in self._plan_event_source(source)),
             *self.alarms.plan(),  # after the topic, queues and functions they watch
             *self.schedules.plan(),  # after the functions: the permission is on a function
@@ -717,7 +730,11 @@ class EventPath:
         The SES identity is left alone: SES identities cannot be tagged, so nothing shows
         that this project verified it rather than someone else.
         """
-        changes: list[Change] = [*self.alarms.plan_destroy(), *self.schedules.plan_destroy()]
+        changes: list[Change] = [
+            *self.alarms.plan_destroy(),
+            *self.http_api.plan_destroy(),
+            *self.schedules.plan_destroy(),
+        ]
         for spec in FUNCTIONS:
             name = self.function_name(spec)
             try:

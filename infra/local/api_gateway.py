@@ -1,11 +1,17 @@
-"""A local stand-in for API Gateway: HTTP on 127.0.0.1, each request turned into a REST API
-proxy event (payload 1.0) for one function, its answer turned back into HTTP.
+"""A local stand-in for the deployed HTTP API (API Gateway v2): HTTP on 127.0.0.1, the
+same routes (:func:`infra.aws.http_api.route_keys`) behind the same stage, each request
+turned into the payload 2.0 event API Gateway sends the ingest function, its answer
+turned back into HTTP.
 
-``curl -X POST http://127.0.0.1:<port>/orders -H 'Idempotency-Key: k1' -d '{...}'``
+``curl -X POST http://127.0.0.1:<port>/prod/orders -H 'Idempotency-Key: k1' -d '{...}'``
 
-Like API Gateway, it refuses a body over 10 MB (413) and a Content-Length it cannot read
-(400) from the headers alone, before reading any of the body; a client that announces
-more than it sends is answered 400 (it closed) or 408 (it went quiet for the timeout).
+:attr:`LocalApiGateway.url` is the invoke URL, stage included, as ``deploy apply`` prints
+it for AWS. A request outside the stage's routes (another path or method, or no stage
+prefix) is answered ``404 {"message": "Not Found"}`` by the gateway, as API Gateway
+answers it. Like API Gateway, it refuses a body over 10 MB (413) and a Content-Length it
+cannot read (400) from the headers alone, before reading any of the body; a client that
+announces more than it sends is answered 400 (it closed) or 408 (it went quiet for the
+timeout).
 """
 
 from __future__ import annotations
@@ -16,15 +22,18 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.aws.http_api import route_keys, stage_path
+from infra.catalog import Deployment
 from infra.local.db_server import free_port
 from infra.local.lambda_runtime import LambdaRuntime
 
-STAGE = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit, 10 MB
 READ_TIMEOUT_SECONDS = 30.0
+LOCAL_API_ID = "local"
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -63,55 +72,115 @@ def body_length(content_lengths: list[str] | None, transfer_encoding: str | None
     return length
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict:
-    """The REST API proxy event API Gateway would send for this request."""
-    parts = urlsplit(raw_path)
-    query = dict(parse_qsl(parts.query)) or None
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
-    return {
-        "resource": parts.path,
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {key: [value] for key, value in headers.items()},
-        "queryStringParameters": query,
-        "pathParameters": None,
-        "stageVariables": None,
+def route_key_for(method: str, target: str, stage: str) -> str | None:
+    """The route a request matches (``POST /orders``), or None (API Gateway's 404).
+
+    ``target`` is the request line's path and query; behind a named stage the path must
+    start with ``/<stage>/``, which is not part of the route.
+    """
+    path = urlsplit(target).path
+    prefix = stage_path(stage)
+    if prefix:
+        if not path.startswith(prefix + "/"):
+            return None
+        path = path[len(prefix) :]
+    route_key = f"{method} {path}"
+    return route_key if route_key in route_keys() else None
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    # HTTP API gives a repeated header or query parameter once, its values comma-joined.
+    joined: dict[str, str] = {}
+    for key, value in pairs:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def http_api_event(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    route_key: str,
+    stage: str,
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+) -> dict:
+    """The payload 2.0 event API Gateway would send for this request: ``rawPath`` as
+    requested (with the stage), ``routeKey`` and ``requestContext.stage`` without it."""
+    parts = urlsplit(target)
+    lowered = [(name.lower(), value) for name, value in headers]
+    cookies = [
+        cookie.strip()
+        for name, value in lowered
+        if name == "cookie"
+        for cookie in value.split(";")
+        if cookie.strip()
+    ]
+    header_values = _joined((name, value) for name, value in lowered if name != "cookie")
+    now = time.time()
+    host = header_values.get("host", "127.0.0.1")
+    event = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": header_values,
         "requestContext": {
+            "apiId": LOCAL_API_ID,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": header_values.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
-            "stage": STAGE,
-            "httpMethod": method,
-            "path": f"/{STAGE}{parts.path}",
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {"sourceIp": "127.0.0.1"},
+            "routeKey": route_key,
+            "stage": stage,
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
         },
-        "body": text if body else None,
-        "isBase64Encoded": encoded,
+        "isBase64Encoded": False,
     }
+    if cookies:
+        event["cookies"] = cookies
+    query = _joined(parse_qsl(parts.query, keep_blank_values=True))
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        try:
+            event["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
 
 
 class LocalApiGateway:
-    """Serves every path with one function (the ingest function answers 404 itself)."""
+    """Serves the API's routes on ``stage`` with one function, as the deployed API does."""
 
     def __init__(
         self,
         runtime: LambdaRuntime,
         function_name: str,
+        stage: str = Deployment().api_stage,
         port: int = 0,
         read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
     ) -> None:
         self.runtime = runtime
         self.function_name = function_name
+        self.stage = stage
         self.port = port or free_port()
         self.read_timeout_seconds = read_timeout_seconds
         self._server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The invoke URL: ``http://127.0.0.1:<port>/<stage>`` (no stage for ``$default``)."""
+        return f"http://127.0.0.1:{self.port}{stage_path(self.stage)}"
 
     def start(self) -> None:
         gateway = self
@@ -121,13 +190,24 @@ class LocalApiGateway:
             timeout = gateway.read_timeout_seconds
 
             def _handle(self) -> None:
+                route_key = route_key_for(self.command, self.path, gateway.stage)
                 try:
+                    if route_key is None:
+                        raise GatewayRefusal(404, "Not Found")
                     body = self._read_body()
                 except GatewayRefusal as refusal:
                     self._refuse(refusal)
                     return
-                headers = {key: value for key, value in self.headers.items()}
-                event = proxy_event(self.command, self.path, headers, body)
+                event = http_api_event(
+                    self.command,
+                    self.path,
+                    self.headers.items(),
+                    body,
+                    route_key=route_key,
+                    stage=gateway.stage,
+                    source_ip=self.client_address[0],
+                    protocol=self.request_version,
+                )
                 outcome = gateway.runtime.invoke(gateway.function_name, event)
                 status, reply_headers, reply = gateway.http_answer(outcome)
                 self.send_response(status)
@@ -171,7 +251,7 @@ class LocalApiGateway:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
             def log_message(self, *args) -> None:  # one line per request is noise here
                 pass

@@ -174,7 +174,9 @@ class LocalStack:
             )
             self.lambda_api.attach(self.runtime)
             self.runtime.start()
-            self.api = LocalApiGateway(self.runtime, self.deployment.resource_name("ingest"))
+            self.api = LocalApiGateway(
+                self.runtime, self.deployment.resource_name("ingest"), self.deployment.api_stage
+            )
             self.api.start()
             for source in EVENT_SOURCES:
                 poller = SqsEventSourcePoller(

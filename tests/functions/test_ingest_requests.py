@@ -422,3 +422,115 @@ def test_a_non_finite_json_number_amount_is_refused(constant):
         "amount",
         "field 'amount' must be a finite number",
     )
+
+
+# -- routing behind a stage ----------------------------------------------------------------
+# The events below are shaped as API Gateway sends them (trimmed to what routing reads).
+
+
+def http_api_event(raw_path, route_key, stage, body=ORDER):
+    """An HTTP API (payload 2.0) event: ``rawPath`` carries a named stage, ``routeKey`` not."""
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "apiId": "a1b2c3d4e5",
+            "http": {"method": "POST", "path": raw_path, "protocol": "HTTP/1.1"},
+            "requestId": "r-3",
+            "routeKey": route_key,
+            "stage": stage,
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def rest_api_event(resource, path, stage, body=ORDER):
+    """A REST API (payload 1.0) event: ``path`` and ``resource`` are without the stage."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": "POST",
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": "r-4",
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+ORDER_CANONICAL = b'POST /orders\n{"amount":"12.5","currency":"USD","customer_id":7}'
+ORDER_HASH = "sha256:" + hashlib.sha256(ORDER_CANONICAL).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        http_api_event("/orders", "POST /orders", "$default"),
+        http_api_event("/orders", "$default", "$default"),
+        http_api_event("/prod/orders", "POST /orders", "prod"),
+        http_api_event("/prod/orders", "$default", "prod"),  # a catch-all route
+        http_api_event("/prod/orders", "ANY /{proxy+}", "prod"),
+        rest_api_event("/orders", "/orders", "prod"),
+        rest_api_event("/{proxy+}", "/orders", "prod"),
+    ],
+    ids=[
+        "v2 $default stage",
+        "v2 $default stage, $default route",
+        "v2 named stage",
+        "v2 named stage, $default route",
+        "v2 named stage, proxy route",
+        "v1 named stage",
+        "v1 named stage, proxy resource",
+    ],
+)
+def test_the_resource_is_found_whatever_the_stage_and_the_key_ignores_it(event):
+    request = parse_api_event(event)
+    assert (request.method, request.path) == ("POST", "/orders")
+    message = build_message(request, LIMIT)
+    assert message.resource == "orders"
+    # The documented request hash names the route's path, never the stage.
+    assert message.idempotency_key == ORDER_HASH
+
+
+def test_the_route_key_wins_over_a_raw_path_it_disagrees_with():
+    # A stage named like a resource: only the route key says which one was matched.
+    event = http_api_event("/orders/customers", "POST /customers", "orders", body=CUSTOMER)
+    assert parse_api_event(event).path == "/customers"
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "stage", "path"),
+    [
+        ("/prod/invoices", "prod", "/invoices"),
+        ("/prod", "prod", "/"),
+        ("/production/orders", "prod", "/production/orders"),  # not the stage's segment
+        ("/orders", "prod", "/orders"),
+        ("/prod/orders", "$default", "/prod/orders"),
+    ],
+)
+def test_the_stage_is_taken_off_the_raw_path_only_as_a_whole_first_segment(raw_path, stage, path):
+    event = http_api_event(raw_path, "$default", stage)
+    assert parse_api_event(event).path == path
+
+
+def test_an_unknown_path_behind_a_named_stage_is_named_without_the_stage():
+    error = refusal(http_api_event("/prod/invoices", "$default", "prod"))
+    assert (error.status, str(error)) == (404, "no resource at '/invoices'")
+
+
+@pytest.mark.parametrize("value", [7, ["POST /orders"], {"a": 1}], ids=repr)
+def test_route_hints_of_another_type_are_ignored_not_trusted(value):
+    assert parse_api_event(rest_api_event(value, "/orders", "prod")).path == "/orders"
+    assert parse_api_event(http_api_event("/prod/orders", value, "prod")).path == "/orders"
+    unstaged = http_api_event("/prod/orders", value, "prod")
+    unstaged["requestContext"]["stage"] = value
+    assert parse_api_event(unstaged).path == "/prod/orders"  # answered 404, naming it

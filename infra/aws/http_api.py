@@ -1,0 +1,598 @@
+"""The HTTP API in front of the ingest function (API Gateway v2): ``<prefix>-api``, tagged,
+one route per ingest resource (``POST /customers``, ``POST /orders``: the resources are
+declared once, in :data:`functions.common.resources.RESOURCES`, and the local endpoint
+serves the same :func:`route_keys`), each integrated (``AWS_PROXY``, payload 2.0) with
+the ingest function's alias ``live``; one stage, ``Deployment.api_stage`` (auto-deploy),
+throttled (``api_burst_limit``, ``api_rate_limit``) and writing JSON access logs to the
+log group ``/aws/apigateway/<prefix>-api``; CORS only when ``api_cors_origins`` names
+origins; and per route, a statement in the alias's resource policy letting API Gateway
+invoke it only from that route of this API (``AWS:SourceArn``).
+
+Why an HTTP API and not a REST API: the ingest function validates every request itself,
+so none of REST API's extras (request validation, usage plans, API keys, caching) would
+be used; an HTTP API costs $1.00 per million requests against $3.50, adds less latency,
+and its payload 2.0 is what the function reads first.
+
+An API or log group of this deployment's name without its tags is someone else's: the
+plan refuses it, and destroy leaves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable, Generator, Iterator
+
+from functions.common.resources import RESOURCES
+from infra.aws.changes import Change, call_unless_unsupported
+from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.tags import is_project_resource
+from infra.catalog import LIVE_ALIAS, Deployment, SettingError
+
+# The catalog's function behind the API.
+INGEST_FUNCTION = "ingest"
+API_SERVICE = "apigateway.amazonaws.com"
+INVOKE_ACTION = "lambda:InvokeFunction"
+DEFAULT_STAGE = "$default"
+# Every ingest resource is a POST endpoint (functions.common.resources.Resource).
+ROUTE_METHOD = "POST"
+PAYLOAD_FORMAT_VERSION = "2.0"
+ACCESS_LOG_RETENTION_DAYS = 30
+# One JSON object per request: who (ip), what (routeKey, status), how long (latency, the
+# integration's own latency) and why it failed (API Gateway's error, the integration's).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "latency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "integrationError": "$context.integrationErrorMessage",
+        "error": "$context.error.message",
+    },
+    separators=(",", ":"),
+)
+# What a browser may send and read (CORS): the ingest function reads Idempotency-Key, and
+# answers a 503 with Retry-After.
+CORS_ALLOW_HEADERS = ("content-type", "idempotency-key")
+CORS_EXPOSE_HEADERS = ("retry-after",)
+CORS_MAX_AGE_SECONDS = 600
+# API Gateway's rule for stage names, and an origin: scheme and host, no path.
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_ORIGIN = re.compile(r"https?://[^/\s*]+|\*")
+
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def route_keys() -> tuple[str, ...]:
+    """The API's routes, one per ingest resource: ``POST /customers``, ``POST /orders``."""
+    return tuple(f"{ROUTE_METHOD} {resource.path}" for resource in RESOURCES)
+
+
+def stage_path(stage: str) -> str:
+    """The invoke URL's path for ``stage``: ``/prod``; none for ``$default``."""
+    return "" if stage == DEFAULT_STAGE else f"/{stage}"
+
+
+def check_api_settings(deployment: Deployment) -> None:
+    """:class:`~infra.catalog.SettingError` naming the first API setting AWS would refuse."""
+    stage = deployment.api_stage
+    if stage != DEFAULT_STAGE and not _STAGE_NAME.fullmatch(stage):
+        raise SettingError(
+            f"setting api_stage must be $default or 1 to 128 letters, digits, - or _; not {stage!r}"
+        )
+    for origin in deployment.api_cors_origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingError(
+                "setting api_cors_origins must list origins like https://shop.example "
+                f"(scheme and host, no path) or *; not {origin!r}"
+            )
+
+
+def cors_configuration(origins: tuple[str, ...]) -> dict | None:
+    """The API's CORS configuration for ``origins``; None (no CORS) without any."""
+    if not origins:
+        return None
+    return {
+        "AllowOrigins": list(origins),
+        "AllowMethods": [ROUTE_METHOD],
+        "AllowHeaders": list(CORS_ALLOW_HEADERS),
+        "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
+        "MaxAge": CORS_MAX_AGE_SECONDS,
+    }
+
+
+def comparable_cors(configuration: dict | None) -> dict:
+    """A CORS configuration in one form: unset members left out, lists as sorted sets,
+    header names lower-case (AWS may give them back in another order or case)."""
+    normalized = {}
+    for key, value in (configuration or {}).items():
+        if value in (None, [], False, 0):
+            continue
+        if isinstance(value, list):
+            value = sorted({item.lower() if "Headers" in key else item for item in value})
+        normalized[key] = value
+    return normalized
+
+
+def stage_settings(
+    stage: str, burst_limit: int, rate_limit: int, log_group_arn: str
+) -> dict[str, object]:
+    """The stage's settings, in the form ``CreateStage`` takes and ``GetStage`` returns."""
+    return {
+        "AutoDeploy": True,
+        "DefaultRouteSettings": {
+            "ThrottlingBurstLimit": burst_limit,
+            "ThrottlingRateLimit": float(rate_limit),
+        },
+        "AccessLogSettings": {"DestinationArn": log_group_arn, "Format": ACCESS_LOG_FORMAT},
+    }
+
+
+def stage_drift(current: dict, wanted: dict[str, object]) -> list[str]:
+    """What differs between a stage as read and as wanted, as ``member: now -> wanted``."""
+    drift = []
+    if current.get("AutoDeploy") is not True:
+        drift.append(f"auto-deploy: {current.get('AutoDeploy')} -> True")
+    route = current.get("DefaultRouteSettings") or {}
+    for key, value in wanted["DefaultRouteSettings"].items():
+        if route.get(key) is None or float(route[key]) != float(value):
+            drift.append(f"{key}: {route.get(key)} -> {value}")
+    logs = current.get("AccessLogSettings") or {}
+    for key, value in wanted["AccessLogSettings"].items():
+        if logs.get(key) != value:
+            drift.append(f"access log {key}: {logs.get(key)} -> {value}")
+    return drift
+
+
+def invoke_statement(statement_id: str, alias_arn: str, source_arn: str) -> dict:
+    """The alias's resource-policy statement for one route, in the form Lambda returns."""
+    return {
+        "Sid": statement_id,
+        "Effect": "Allow",
+        "Principal": {"Service": API_SERVICE},
+        "Action": INVOKE_ACTION,
+        "Resource": alias_arn,
+        "Condition": {"ArnLike": {"AWS:SourceArn": source_arn}},
+    }
+
+
+# -- the plan ----------------------------------------------------------------------------
+
+
+class HttpApi:
+    """Plans the HTTP API of one deployment.
+
+    ``execute_api_arn(resource)`` and ``log_group_arn(name)`` predict ARNs in the target
+    account and region; ``function_arn`` is the ingest function's (unqualified) ARN. The
+    API's and its integration's ids are learnt when the plan reads them, or when its
+    changes create them, so later changes of the same apply can use them.
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        execute_api_arn: Callable[[str], str],
+        log_group_arn: Callable[[str], str],
+        function_arn: str,
+        tags: dict[str, str],
+        apigateway,
+        logs,
+        lambda_,
+    ) -> None:
+        self.deployment = deployment
+        self.execute_api_arn = execute_api_arn
+        self.log_group_arn = log_group_arn
+        self.function_arn = function_arn
+        self.tags = tags
+        self.apigateway = apigateway
+        self.logs = logs
+        self.lambda_ = lambda_
+        self.api_id: str | None = None
+        self.integration_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.deployment.resource_name("api")
+
+    @property
+    def stage(self) -> str:
+        return self.deployment.api_stage
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/apigateway/{self.name}"
+
+    @property
+    def function_name(self) -> str:
+        return self.function_arn.rsplit(":", 1)[1]
+
+    @property
+    def alias_arn(self) -> str:
+        """What the API invokes: the ingest function's alias ``live``."""
+        return f"{self.function_arn}:{LIVE_ALIAS}"
+
+    def statement_id(self, route_key: str) -> str:
+        """The alias policy's statement for a route: ``<prefix>-api-<resource>``."""
+        return f"{self.name}-{route_key.split('/', 1)[1]}"
+
+    def source_arn(self, route_key: str, api_id: str) -> str:
+        """Only this route of this API, on its stage: ``<api-id>/<stage>/POST/orders``."""
+        method, path = route_key.split(" ", 1)
+        return self.execute_api_arn(f"{api_id}/{self.stage}/{method}{path}")
+
+    # -- reading ---------------------------------------------------------------------
+
+    def find_api(self) -> dict | None:
+        """The API of this deployment's name that carries its tags; None when there is
+        none; :class:`ForeignResourceError` when one of that name lacks them."""
+        named = [
+            api
+            for page in self.apigateway.get_paginator("get_apis").paginate()
+            for api in page.get("Items", [])
+            if api.get("Name") == self.name
+        ]
+        ours = [api for api in named if self._ours(api.get("Tags") or {})]
+        if ours:
+            return ours[0]
+        if named:
+            raise ForeignResourceError(
+                f"http api {self.name} ({named[0]['ApiId']}) exists but does not carry this "
+                "deployment's tags; it may belong to something else. Delete it or choose "
+                "another prefix"
+            )
+        return None
+
+    def invoke_url(self) -> str | None:
+        """``https://<api-id>.execute-api.<region>.amazonaws.com/<stage>``, once it exists."""
+        api = self.find_api()
+        if api is None:
+            return None
+        return api["ApiEndpoint"] + stage_path(self.stage)
+
+    def _find_log_group(self) -> dict | None:
+        groups = self.logs.describe_log_groups(logGroupNamePrefix=self.log_group_name)
+        return next(
+            (g for g in groups["logGroups"] if g["logGroupName"] == self.log_group_name), None
+        )
+
+    def _log_group_is_ours(self) -> bool:
+        tags = self.logs.list_tags_for_resource(
+            resourceArn=self.log_group_arn(self.log_group_name)
+        )["tags"]
+        return self._ours(tags)
+
+    def _items(self, operation: str, **arguments) -> list[dict]:
+        pages = self.apigateway.get_paginator(operation).paginate(**arguments)
+        return [item for page in pages for item in page.get("Items", [])]
+
+    # -- plan ------------------------------------------------------------------------
+
+    def plan(self) -> Iterator[Change]:
+        """Log group, API, CORS, integration, routes, stage and invoke permissions; nothing
+        when they are as declared."""
+        check_api_settings(self.deployment)
+        api = self.find_api()
+        self.api_id = api["ApiId"] if api else None
+        yield from self._plan_log_group()
+        if api is None:
+            yield self._create_api_change()
+        else:
+            yield from self._plan_cors(api)
+        strays = yield from self._plan_integration()
+        yield from self._plan_routes()
+        # After the routes: none of them points at a stray integration any more by then.
+        for integration_id in strays:
+            yield Change(
+                f"http api {self.name} integration {integration_id}",
+                "delete",
+                "not the ingest alias's",
+                run=lambda integration_id=integration_id: self.apigateway.delete_integration(
+                    ApiId=self.api_id, IntegrationId=integration_id
+                ),
+            )
+        yield from self._plan_stages()
+        yield from self._plan_permissions()
+
+    def _plan_log_group(self) -> Iterator[Change]:
+        name = self.log_group_name
+        resource = f"cloudwatch log group {name}"
+        group = self._find_log_group()
+        if group is None:
+
+            def create() -> None:
+                self.logs.create_log_group(logGroupName=name, tags=self.tags)
+                self.logs.put_retention_policy(
+                    logGroupName=name, retentionInDays=ACCESS_LOG_RETENTION_DAYS
+                )
+
+            yield Change(
+                resource,
+                "create",
+                f"the API's access logs, kept {ACCESS_LOG_RETENTION_DAYS} days",
+                run=create,
+            )
+            return
+        if not self._log_group_is_ours():
+            raise ForeignResourceError(
+                f"{resource} exists but does not carry this deployment's tags; it may belong "
+                "to something else. Delete it or choose another prefix"
+            )
+        if group.get("retentionInDays") != ACCESS_LOG_RETENTION_DAYS:
+            yield Change(
+                resource,
+                "update",
+                f"retention: {group.get('retentionInDays')} -> {ACCESS_LOG_RETENTION_DAYS} days",
+                run=lambda: self.logs.put_retention_policy(
+                    logGroupName=name, retentionInDays=ACCESS_LOG_RETENTION_DAYS
+                ),
+            )
+
+    def _create_api_change(self) -> Change:
+        cors = cors_configuration(self.deployment.api_cors_origins)
+
+        def create() -> None:
+            settings = {"CorsConfiguration": cors} if cors else {}
+            created = self.apigateway.create_api(
+                Name=self.name,
+                ProtocolType="HTTP",
+                Description=f"Ingest API of {self.deployment.prefix}: {', '.join(route_keys())}",
+                Tags=self.tags,
+                **settings,
+            )
+            self.api_id = created["ApiId"]
+
+        origins = ", ".join(self.deployment.api_cors_origins)
+        return Change(
+            f"http api {self.name}",
+            "create",
+            "HTTP, " + (f"CORS for {origins}" if origins else "no CORS"),
+            run=create,
+        )
+
+    def _plan_cors(self, api: dict) -> Iterator[Change]:
+        wanted = cors_configuration(self.deployment.api_cors_origins)
+        current = api.get("CorsConfiguration")
+        if comparable_cors(current) == comparable_cors(wanted):
+            return
+        resource = f"http api {self.name} cors"
+        api_id = api["ApiId"]
+        if wanted is None:
+            yield Change(
+                resource,
+                "delete",
+                "no origins configured",
+                run=lambda: self.apigateway.delete_cors_configuration(ApiId=api_id),
+            )
+            return
+        before = ", ".join((current or {}).get("AllowOrigins") or []) or "none"
+        yield Change(
+            resource,
+            "update" if current else "set",
+            f"origins: {before} -> {', '.join(wanted['AllowOrigins'])}",
+            run=lambda: self.apigateway.update_api(ApiId=api_id, CorsConfiguration=wanted),
+        )
+
+    def _plan_integration(self) -> Generator[Change, None, list[str]]:
+        """The one integration's change; returns the ids of the other integrations."""
+        wanted = {
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": self.alias_arn,
+            "PayloadFormatVersion": PAYLOAD_FORMAT_VERSION,
+        }
+        resource = f"http api {self.name} integration"
+        detail = f"AWS_PROXY, payload {PAYLOAD_FORMAT_VERSION} -> {self.alias_arn}"
+        integrations = self._items("get_integrations", ApiId=self.api_id) if self.api_id else []
+        # One integration: the one already matching, else the first (to be updated).
+        current = next(
+            (i for i in integrations if i.get("IntegrationUri") == wanted["IntegrationUri"]),
+            integrations[0] if integrations else None,
+        )
+        self.integration_id = current["IntegrationId"] if current else None
+        if current is None:
+
+            def create() -> None:
+                created = self.apigateway.create_integration(ApiId=self.api_id, **wanted)
+                self.integration_id = created["IntegrationId"]
+
+            yield Change(resource, "create", detail, run=create)
+        elif any(current.get(key) != value for key, value in wanted.items()):
+            integration_id = current["IntegrationId"]
+            yield Change(
+                resource,
+                "update",
+                detail,
+                run=lambda: self.apigateway.update_integration(
+                    ApiId=self.api_id, IntegrationId=integration_id, **wanted
+                ),
+            )
+        return [
+            i["IntegrationId"]
+            for i in integrations
+            if current is not None and i["IntegrationId"] != current["IntegrationId"]
+        ]
+
+    def _plan_routes(self) -> Iterator[Change]:
+        routes = (
+            {r["RouteKey"]: r for r in self._items("get_routes", ApiId=self.api_id)}
+            if self.api_id
+            else {}
+        )
+        target = f"integrations/{self.integration_id}" if self.integration_id else None
+        for route_key in route_keys():
+            resource = f"http api {self.name} route {route_key}"
+            current = routes.get(route_key)
+            if current is None:
+                yield Change(
+                    resource,
+                    "create",
+                    "-> the ingest integration",
+                    run=lambda key=route_key: self.apigateway.create_route(
+                        ApiId=self.api_id, RouteKey=key, Target=self._target()
+                    ),
+                )
+            elif target is None or current.get("Target") != target:
+                yield Change(
+                    resource,
+                    "update",
+                    f"target: {current.get('Target')} -> the ingest integration",
+                    run=lambda route_id=current["RouteId"]: self.apigateway.update_route(
+                        ApiId=self.api_id, RouteId=route_id, Target=self._target()
+                    ),
+                )
+        for route_key, route in routes.items():
+            if route_key not in route_keys():
+                yield Change(
+                    f"http api {self.name} route {route_key}",
+                    "delete",
+                    "not an ingest resource",
+                    run=lambda route_id=route["RouteId"]: self.apigateway.delete_route(
+                        ApiId=self.api_id, RouteId=route_id
+                    ),
+                )
+
+    def _target(self) -> str:
+        return f"integrations/{self.integration_id}"
+
+    def _plan_stages(self) -> Iterator[Change]:
+        deployment = self.deployment
+        wanted = stage_settings(
+            self.stage,
+            deployment.api_burst_limit,
+            deployment.api_rate_limit,
+            self.log_group_arn(self.log_group_name),
+        )
+        resource = f"http api {self.name} stage {self.stage}"
+        stages = (
+            {s["StageName"]: s for s in self._items("get_stages", ApiId=self.api_id)}
+            if self.api_id
+            else {}
+        )
+        current = stages.get(self.stage)
+        throttling = f"burst {deployment.api_burst_limit}, {deployment.api_rate_limit} requests/s"
+        if current is None:
+            yield Change(
+                resource,
+                "create",
+                f"auto-deploy, {throttling}, access logs to {self.log_group_name}",
+                run=lambda: self.apigateway.create_stage(
+                    ApiId=self.api_id, StageName=self.stage, Tags=self.tags, **wanted
+                ),
+            )
+        else:
+            drift = stage_drift(current, wanted)
+            if drift:
+                yield Change(
+                    resource,
+                    "update",
+                    "; ".join(drift),
+                    run=lambda: call_unless_unsupported(
+                        self.apigateway,
+                        "UpdateStage",
+                        lambda: self.apigateway.update_stage(
+                            ApiId=self.api_id, StageName=self.stage, **wanted
+                        ),
+                    ),
+                )
+        for name in stages:
+            if name != self.stage:
+                yield Change(
+                    f"http api {self.name} stage {name}",
+                    "delete",
+                    f"the API's stage is {self.stage}",
+                    run=lambda name=name: self.apigateway.delete_stage(
+                        ApiId=self.api_id, StageName=name
+                    ),
+                )
+
+    def _plan_permissions(self) -> Iterator[Change]:
+        statements = []
+        with contextlib.suppress(self.lambda_.exceptions.ResourceNotFoundException):
+            policy = self.lambda_.get_policy(FunctionName=self.function_name, Qualifier=LIVE_ALIAS)
+            statements = json.loads(policy["Policy"])["Statement"]
+        by_sid = {s.get("Sid"): s for s in statements}
+        wanted_sids = set()
+        for route_key in route_keys():
+            sid = self.statement_id(route_key)
+            wanted_sids.add(sid)
+            current = by_sid.get(sid)
+            if self.api_id is not None and current == invoke_statement(
+                sid, self.alias_arn, self.source_arn(route_key, self.api_id)
+            ):
+                continue
+            yield Change(
+                f"lambda function {self.function_name}:{LIVE_ALIAS} permission {sid}",
+                "set" if current is None else "update",
+                f"{API_SERVICE} may invoke it, only from route {route_key} of {self.name} "
+                f"on stage {self.stage}",
+                run=lambda route_key=route_key, replace=current is not None: self._put_permission(
+                    route_key, replace
+                ),
+            )
+        api_statement = re.compile(re.escape(self.name) + r"-[^/]+")
+        for sid in by_sid:
+            if isinstance(sid, str) and api_statement.fullmatch(sid) and sid not in wanted_sids:
+                yield Change(
+                    f"lambda function {self.function_name}:{LIVE_ALIAS} permission {sid}",
+                    "delete",
+                    "no such route",
+                    run=lambda sid=sid: self.lambda_.remove_permission(
+                        FunctionName=self.function_name, StatementId=sid, Qualifier=LIVE_ALIAS
+                    ),
+                )
+
+    def _put_permission(self, route_key: str, replace: bool) -> None:
+        sid = self.statement_id(route_key)
+        if replace:
+            self.lambda_.remove_permission(
+                FunctionName=self.function_name, StatementId=sid, Qualifier=LIVE_ALIAS
+            )
+        self.lambda_.add_permission(
+            FunctionName=self.function_name,
+            Qualifier=LIVE_ALIAS,
+            StatementId=sid,
+            Action=INVOKE_ACTION,
+            Principal=API_SERVICE,
+            SourceArn=self.source_arn(route_key, self.api_id),
+        )
+
+    # -- destroy ---------------------------------------------------------------------
+
+    def plan_destroy(self) -> list[Change]:
+        """Delete the API (routes, integration and stage go with it) and its log group,
+        each only when it carries this deployment's tags; the permissions go with the
+        function."""
+        changes = []
+        named = [
+            api
+            for page in self.apigateway.get_paginator("get_apis").paginate()
+            for api in page.get("Items", [])
+            if api.get("Name") == self.name and self._ours(api.get("Tags") or {})
+        ]
+        for api in named:
+            changes.append(
+                Change(
+                    f"http api {self.name} ({api['ApiId']})",
+                    "delete",
+                    run=lambda api_id=api["ApiId"]: self.apigateway.delete_api(ApiId=api_id),
+                )
+            )
+        if self._find_log_group() is not None and self._log_group_is_ours():
+            changes.append(
+                Change(
+                    f"cloudwatch log group {self.log_group_name}",
+                    "delete",
+                    run=lambda: self.logs.delete_log_group(logGroupName=self.log_group_name),
+                )
+            )
+        return changes
+
+    def _ours(self, tags) -> bool:
+        return is_project_resource(tags, self.deployment.prefix)
