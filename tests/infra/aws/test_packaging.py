@@ -27,6 +27,7 @@ ROW_EVENTS = (
     "functions/common/event_batches.py",
     "functions/common/events.py",
     "functions/common/handlers.py",
+    "functions/common/ping.py",
     "functions/common/reporting.py",
 )
 INGEST_REQUESTS = ("functions/common/queue_messages.py", "functions/common/resources.py")
@@ -87,6 +88,7 @@ EXPECTED_FILES = {
         *COMMON,
         "functions/common/database.py",
         "functions/common/event_batches.py",
+        "functions/common/ping.py",
         "functions/relay/__init__.py",
         "functions/relay/delivery.py",
         "functions/relay/handler.py",

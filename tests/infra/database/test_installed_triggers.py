@@ -95,7 +95,7 @@ def test_the_migrated_schema_s_triggers_are_read_from_information_schema(stack, 
     command.upgrade(config, "head")
 
     triggers = installed_triggers(admin, database.name)
-    arns = stack.resources.function_arns
+    arns = stack.resources.live_arns  # the migrations resolve each function to its alias
     notify, email, relay = arns["notify"], arns["email"], arns["relay"]
     assert sorted((t.table, t.name, t.definer, t.calls) for t in triggers) == [
         (
@@ -119,8 +119,8 @@ def test_the_migrated_schema_s_triggers_are_read_from_information_schema(stack, 
         ("orders", "orders_ai_notify", ("app", "%"), TriggerCalls("outbox", (relay,), (notify,))),
     ]
     (customers,) = [t for t in triggers if t.table == "customers"]
-    assert customers.describe(lambda arn: arn.rsplit(":", 1)[1]) == (
-        "customers_ai_notify on customers: outbox -> aurora-events-notify "
-        "(doorbell: aurora-events-relay), as 'app'@'%'"
+    assert customers.describe(lambda arn: arn.split(":function:")[1]) == (
+        "customers_ai_notify on customers: outbox -> aurora-events-notify:live "
+        "(doorbell: aurora-events-relay:live), as 'app'@'%'"
     )
     assert installed_triggers(admin, "no_such_schema") == []
