@@ -235,7 +235,9 @@ def test_ten_thousand_rows_two_targets_in_a_few_dozen_invocations(
     )  # one event id per row and target
     print(f"doorbells {rings}, relay runs {relay_runs}, target invocations {target_runs}")
     assert 1 <= rings <= 5  # at most once a second per connection
-    assert target_runs <= 2 * BULK_ROWS // 1000  # batches of up to 1,000 events
+    # Batches of up to 1,000 events: 20 invocations, and a few more when a slow machine
+    # makes the relay hold back a batch its lease could not cover (sent by the next run).
+    assert 2 * BULK_ROWS // 1000 <= target_runs <= 2 * BULK_ROWS // 1000 + 10
     assert relay_runs + target_runs <= 50  # the doorbells are relay runs
 
 
