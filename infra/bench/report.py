@@ -8,7 +8,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from infra.bench.drain_writes import DrainResult
-from infra.bench.inserts import AURORA_SECONDS_PER_CALL, InsertResult
+from infra.bench.inserts import (
+    AURORA_SECONDS_PER_CALL,
+    FLOOR_STATEMENT_SIZE,
+    FLOOR_STEPS,
+    FloorResult,
+    InsertResult,
+    floor_ratios,
+)
 from infra.bench.latency import LatencyResult
 
 RESULTS_DIR = Path("bench-results")
@@ -21,7 +28,10 @@ def insert_ratios(results: list[InsertResult]) -> dict[tuple[str, int], float]:
 
 
 def table(
-    results: list[InsertResult], drain: DrainResult, latencies: list[LatencyResult] = ()
+    results: list[InsertResult],
+    drain: DrainResult,
+    latencies: list[LatencyResult] = (),
+    floor: list[FloorResult] = (),
 ) -> str:
     """What ``make bench`` prints."""
     ratios = insert_ratios(results)
@@ -44,6 +54,16 @@ def table(
         f"  ten single-row transactions      {drain.naive_seconds * 1e3:8.2f} ms",
         f"  ratio                            {drain.ratio:8.2f}x",
     ]
+    if floor:
+        ratios = floor_ratios(floor)
+        lines.append(
+            f"floor: {floor[0].rows} rows in {FLOOR_STATEMENT_SIZE}-row statements, "
+            f"median of {len(floor[0].seconds)} rounds:"
+        )
+        lines += [
+            f"  {FLOOR_STEPS[r.step]:52} {r.rows_per_second:9.0f} rows/s {ratios[r.step]:6.2f}x"
+            for r in floor
+        ]
     if latencies:
         lines.append("commit to SNS, local stack (seconds):")
         lines += [
@@ -59,6 +79,7 @@ def write(
     drain: DrainResult,
     latencies: list[LatencyResult] = (),
     directory: Path = RESULTS_DIR,
+    floor: list[FloorResult] = (),
 ):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -76,6 +97,14 @@ def write(
         ],
         "drain": {**asdict(drain), "ratio": drain.ratio},
         "commit_to_sns_seconds": [asdict(r) for r in latencies],
+        "floor": [
+            {
+                **asdict(r),
+                "median_seconds": r.median_seconds,
+                "ratio_to_no_trigger": floor_ratios(floor)[r.step],
+            }
+            for r in floor
+        ],
     }
     json_path = directory / "results.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n")

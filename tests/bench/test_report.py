@@ -4,7 +4,7 @@
 import json
 
 from infra.bench.drain_writes import DrainResult
-from infra.bench.inserts import InsertResult
+from infra.bench.inserts import FLOOR_STEPS, FloorResult, InsertResult, floor_ratios
 from infra.bench.latency import LatencyResult, percentile
 from infra.bench.report import insert_ratios, table, write
 
@@ -49,3 +49,25 @@ def test_percentiles_are_nearest_rank():
         95.0,
         99.0,
     )
+
+
+FLOOR = [
+    FloorResult("none", 20000, [0.2, 0.25, 0.3]),
+    FloorResult("empty", 20000, [0.3, 0.25, 0.35]),
+    FloorResult("outbox_v2", 20000, [0.7, 0.75, 0.8]),
+]
+
+
+def test_the_floor_is_printed_and_written_as_ratios_of_medians(tmp_path):
+    assert floor_ratios(FLOOR) == {"none": 1.0, "empty": 1.2, "outbox_v2": 3.0}
+    text = table(RESULTS, DRAIN, LATENCIES, FLOOR)
+    assert "floor: 20000 rows in 1000-row statements, median of 3 rounds:" in text
+    assert f"  {FLOOR_STEPS['outbox_v2']:52}     26667 rows/s   3.00x" in text
+    json_path, _ = write(RESULTS, DRAIN, LATENCIES, tmp_path / "results", floor=FLOOR)
+    floor = json.loads(json_path.read_text())["floor"]
+    assert [(row["step"], row["median_seconds"]) for row in floor] == [
+        ("none", 0.25),
+        ("empty", 0.3),
+        ("outbox_v2", 0.75),
+    ]
+    assert [round(row["ratio_to_no_trigger"], 6) for row in floor] == [1.0, 1.2, 3.0]
