@@ -29,6 +29,11 @@ once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails t
 INSERT); ``"outbox"`` writes the event to the outbox table in the same transaction
 (``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
 relay, whose failure never fails the INSERT.
+
+``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): 1, the
+default, is what the landed revisions render, so they keep rendering it; outbox text 2
+(revision 0005) writes the same rows and events for less per row. A new revision with an
+outbox trigger should pass ``template_version=2``.
 """
 
 from __future__ import annotations
