@@ -116,7 +116,7 @@ def _calls(admin, database: str) -> int:
 # -- the floor -----------------------------------------------------------------------
 
 FLOOR_STATEMENT_SIZE = 1000
-FLOOR_ROUNDS = 3  # interleaved; the median of each step
+FLOOR_ROUNDS = 5  # the steps in turn, each round
 # Each step inserts into its own table floor_<step>; the ones after "none" each add one
 # part of what the outbox trigger does (sql/bench/floor.sql), then the trigger's two texts.
 FLOOR_STEPS = {
@@ -207,6 +207,10 @@ def measure_floor(database_url: str, rows: int, rounds: int = FLOOR_ROUNDS) -> l
 
 
 def floor_ratios(results: list[FloorResult]) -> dict[str, float]:
-    """Each step's median time over no trigger's."""
-    base = next(r.median_seconds for r in results if r.step == "none")
-    return {r.step: r.median_seconds / base for r in results}
+    """Each step's time over no trigger's in the same round, the median over the rounds
+    (a round takes seconds: a neighbour's load drifts less within one than across)."""
+    base = next(r.seconds for r in results if r.step == "none")
+    return {
+        r.step: statistics.median(s / b for s, b in zip(r.seconds, base, strict=True))
+        for r in results
+    }

@@ -58,7 +58,7 @@ def table(
         ratios = floor_ratios(floor)
         lines.append(
             f"floor: {floor[0].rows} rows in {FLOOR_STATEMENT_SIZE}-row statements, "
-            f"median of {len(floor[0].seconds)} rounds:"
+            f"{len(floor[0].seconds)} rounds (median rows/s; median of each round's ratio):"
         )
         lines += [
             f"  {FLOOR_STEPS[r.step]:52} {r.rows_per_second:9.0f} rows/s {ratios[r.step]:6.2f}x"
