@@ -29,6 +29,11 @@ once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails t
 INSERT); ``"outbox"`` writes the event to the outbox table in the same transaction
 (``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
 relay, whose failure never fails the INSERT.
+
+``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): 1, the
+default, is what the landed revisions render, so they keep rendering it; outbox text 2
+(revision 0005) writes the same rows and events for less per row. A new revision with an
+outbox trigger should pass ``template_version=2``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from migrations.row_event_sql import (
     outbox_trigger_statement,
     payload_expression,
     replace_trigger_statements,
+    trigger_text,
 )
 
 DELIVERY_MODES = ("direct", "outbox")
@@ -66,6 +72,9 @@ class LambdaTrigger:
     primary_key: tuple[str, ...] | None = None  # None: the table's primary key
     name: str | None = None  # None: <table>_ai_<function>
     delivery: str = "direct"
+    # Which text of the delivery's trigger (row_event_sql.TRIGGER_TEXTS): 1 is what the
+    # landed revisions render; outbox 2 writes the same rows for less (revision 0005).
+    template_version: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.columns, str):
@@ -77,6 +86,7 @@ class LambdaTrigger:
             raise TriggerDefinitionError(
                 f"delivery {self.delivery!r} is not available (choose from {DELIVERY_MODES})"
             )
+        trigger_text(self.delivery, self.template_version)  # raises when there is none
         if len(self.trigger_name) > MAX_IDENTIFIER:
             raise TriggerDefinitionError(
                 f"trigger name {self.trigger_name!r} is longer than {MAX_IDENTIFIER} "
@@ -115,8 +125,9 @@ def create_statement_for(connection, trigger: LambdaTrigger) -> str:
     """Render ``trigger``'s CREATE TRIGGER against the live table and the resolved ARN."""
     column_types = table_columns(connection, trigger.table)
     primary_key = trigger.primary_key or table_primary_key(connection, trigger.table)
+    text = trigger_text(trigger.delivery, trigger.template_version)
     payload = payload_expression(
-        trigger.table, trigger.columns, primary_key, column_types, trigger.delivery
+        trigger.table, trigger.columns, primary_key, column_types, trigger.delivery, text.event_id
     )
     arn = resolve_function_arn(trigger.function)
     if trigger.delivery == "outbox":
@@ -128,6 +139,7 @@ def create_statement_for(connection, trigger: LambdaTrigger) -> str:
             resolve_function_arn(RELAY_FUNCTION),
             payload,
             DOORBELL_INTERVAL_SECONDS,
+            trigger.template_version,
         )
     return create_trigger_statement(trigger.trigger_name, trigger.table, arn, payload)
 

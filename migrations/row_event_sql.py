@@ -24,6 +24,7 @@ NULL (any type)                        JSON null
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import sql
 from sql import quote_identifier, quote_string
@@ -67,6 +68,37 @@ class TriggerDefinitionError(ValueError):
     """A Lambda trigger cannot be built as defined; the message names what is wrong."""
 
 
+@dataclass(frozen=True)
+class TriggerText:
+    """One version of a trigger's SQL text: its file, and what the event's id is in it."""
+
+    file: str
+    event_id: str  # the SQL the payload's event_id is (row_event_payload.sql's ${event_id})
+
+
+# Each (delivery, template version) names one file. A landed revision renders the text its
+# triggers name when it runs, so a file, once landed, never changes: a new text is a new
+# file and a new version, installed by a new revision (replace_lambda_trigger).
+TRIGGER_TEXTS: dict[tuple[str, int], TriggerText] = {
+    ("direct", 1): TriggerText("triggers/lambda_after_insert.sql", "UUID()"),
+    ("outbox", 1): TriggerText("triggers/outbox_after_insert.sql", "UUID()"),
+    # The id made once into a variable, not read back from the event's JSON (revision 0005).
+    ("outbox", 2): TriggerText("triggers/outbox_after_insert_v2.sql", "new_event_id"),
+}
+
+
+def trigger_text(delivery: str, template_version: int) -> TriggerText:
+    """The text of ``delivery``'s trigger in ``template_version``; a clear error if none."""
+    text = TRIGGER_TEXTS.get((delivery, template_version))
+    if text is None:
+        versions = sorted(version for mode, version in TRIGGER_TEXTS if mode == delivery)
+        raise TriggerDefinitionError(
+            f"delivery {delivery!r} has no trigger text version {template_version!r} "
+            f"(it has: {', '.join(map(str, versions))})"
+        )
+    return text
+
+
 def value_expression(column: str, data_type: str) -> str:
     """The SQL that puts ``NEW.<column>`` into the event in its documented format."""
     template = VALUE_FORMATS.get(data_type.lower())
@@ -108,8 +140,10 @@ def payload_expression(
     primary_key: Sequence[str],
     column_types: Mapping[str, str],
     delivery: str,
+    event_id: str = "UUID()",
 ) -> str:
-    """The JSON_OBJECT expression of ``sql/triggers/row_event_payload.sql``, filled in."""
+    """The JSON_OBJECT expression of ``sql/triggers/row_event_payload.sql``, filled in;
+    ``event_id`` is the SQL of the event's id (:attr:`TriggerText.event_id`)."""
     if not columns:
         raise TriggerDefinitionError(f"a trigger on {table!r} needs at least one column")
     if not column_types:
@@ -124,6 +158,7 @@ def payload_expression(
         "triggers/row_event_payload.sql",
         table_name=quote_string(table),
         delivery=quote_string(delivery),
+        event_id=event_id,
         primary_key=json_object_arguments(primary_key, column_types),
         row=json_object_arguments(columns, column_types),
     )
@@ -133,7 +168,7 @@ def payload_expression(
 def create_trigger_statement(trigger: str, table: str, function_arn: str, payload: str) -> str:
     """``CREATE TRIGGER ... lambda_async(arn, payload)`` as one statement."""
     (statement,) = sql.render(
-        "triggers/lambda_after_insert.sql",
+        trigger_text("direct", 1).file,
         trigger=quote_identifier(trigger),
         table=quote_identifier(table),
         function_arn=quote_string(function_arn),
@@ -166,10 +201,12 @@ def outbox_trigger_statement(
     relay_arn: str,
     payload: str,
     doorbell_interval_seconds: float,
+    template_version: int = 1,
 ) -> str:
-    """``CREATE TRIGGER`` whose body writes the event to the outbox and rings the relay."""
+    """``CREATE TRIGGER`` whose body writes the event to the outbox and rings the relay;
+    ``payload`` rendered with the version's :attr:`TriggerText.event_id`."""
     (statement,) = sql.render(
-        "triggers/outbox_after_insert.sql",
+        trigger_text("outbox", template_version).file,
         trigger=quote_identifier(trigger),
         table=quote_identifier(table),
         function_arn=quote_string(function_arn),

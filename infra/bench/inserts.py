@@ -1,25 +1,35 @@
 """INSERT cost of the delivery modes: rows/s inserting into a table with no trigger, a
 direct trigger (lambda_async per row) and an outbox trigger, in statements of 1, 10 and
 1,000 rows; the Lambda invocations each mode made from the database; and a projection for
-Aurora from the invocation count (~35 ms per in-trigger call, published measurements)."""
+Aurora from the invocation count (~35 ms per in-trigger call, published measurements).
+
+The floor: at 1,000-row statements, what each part of an outbox trigger costs on its own
+(running a trigger, writing a second row, building the event), next to both outbox texts,
+to show how close to no trigger an outbox row per event can get."""
 
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import dataclass
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import create_engine, pool
 
+import sql
 from functions.common.database import connect, parse_database_url
 from infra.bench.timing import timed
 from infra.local import emulation
-from migrations.lambda_trigger import LambdaTrigger
+from migrations.lambda_trigger import LambdaTrigger, table_columns
+from migrations.row_event_sql import payload_expression
 
 MODES = ("none", "direct", "outbox")
 STATEMENT_SIZES = (1, 10, 1000)
 AURORA_SECONDS_PER_CALL = 0.035  # a projection, not a measurement
 COLUMNS = ("id", "customer_name", "feedback")
+# The trigger texts head installs (revision 0005: outbox text 2).
+TEMPLATE_VERSIONS = {"direct": 1, "outbox": 2}
 
 
 @dataclass(frozen=True)
@@ -48,15 +58,25 @@ def prepare(database_url: str) -> None:
         operations = Operations(MigrationContext.configure(connection))
         operations.create_event_outbox()
         for mode in MODES:
-            connection.exec_driver_sql(
-                f"CREATE TABLE bench_{mode} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-                "customer_name VARCHAR(200), feedback TEXT)"
-            )
+            _create_bench_table(connection, f"bench_{mode}")
             if mode != "none":
                 operations.create_lambda_trigger(
-                    LambdaTrigger(f"bench_{mode}", "notify", COLUMNS, delivery=mode)
+                    LambdaTrigger(
+                        f"bench_{mode}",
+                        "notify",
+                        COLUMNS,
+                        delivery=mode,
+                        template_version=TEMPLATE_VERSIONS[mode],
+                    )
                 )
     engine.dispose()
+
+
+def _create_bench_table(connection, name: str) -> None:
+    connection.exec_driver_sql(
+        f"CREATE TABLE {name} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+        "customer_name VARCHAR(200), feedback TEXT)"
+    )
 
 
 def measure(database_url: str, admin, database: str, rows: int) -> list[InsertResult]:
@@ -77,13 +97,13 @@ def measure(database_url: str, admin, database: str, rows: int) -> list[InsertRe
     return results
 
 
-def _insert(connection, mode: str, rows: int, per_statement: int) -> None:
+def _insert(connection, mode: str, rows: int, per_statement: int, prefix: str = "bench") -> None:
     values = ("bench", "x" * 200)
     with connection.cursor() as cursor:
         for start in range(0, rows, per_statement):
             count = min(per_statement, rows - start)
             cursor.execute(
-                f"INSERT INTO bench_{mode} (customer_name, feedback) VALUES "
+                f"INSERT INTO {prefix}_{mode} (customer_name, feedback) VALUES "
                 + ", ".join(["(%s, %s)"] * count),
                 values * count,
             )
@@ -91,3 +111,106 @@ def _insert(connection, mode: str, rows: int, per_statement: int) -> None:
 
 def _calls(admin, database: str) -> int:
     return sum(emulation.event_call_counts(admin, database).values())
+
+
+# -- the floor -----------------------------------------------------------------------
+
+FLOOR_STATEMENT_SIZE = 1000
+FLOOR_ROUNDS = 5  # the steps in turn, each round
+# Each step inserts into its own table floor_<step>; the ones after "none" each add one
+# part of what the outbox trigger does (sql/bench/floor.sql), then the trigger's two texts.
+FLOOR_STEPS = {
+    "none": "no trigger",
+    "empty": "a trigger that does nothing (SET @x = 1)",
+    "pk_row": "a trigger inserting a constant row, primary key only",
+    "outbox_row": "... a constant row into a copy of the outbox",
+    "payload": "a trigger building the event's JSON, no insert",
+    "outbox_v1": "the outbox trigger, text 1 (revision 0004)",
+    "outbox_v2": "the outbox trigger, text 2 (revision 0005)",
+}
+# The tables each step writes besides its own, emptied before each of its runs.
+FLOOR_SINKS = {
+    "pk_row": ("floor_pk_only",),
+    "outbox_row": ("floor_outbox_copy",),
+    "outbox_v1": ("aurora_events_outbox",),
+    "outbox_v2": ("aurora_events_outbox",),
+}
+# Let the server finish dropping the emptied tables' pages before the next timing.
+FLOOR_SETTLE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    step: str
+    rows: int
+    seconds: list[float]  # one per round
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.median_seconds
+
+
+def prepare_floor(database_url: str) -> None:
+    """The floor's tables and triggers, in a database :func:`prepare` has set up."""
+    engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
+    with engine.begin() as connection:
+        for step in FLOOR_STEPS:
+            _create_bench_table(connection, f"floor_{step}")
+        payload = payload_expression(
+            "floor_payload",
+            COLUMNS,
+            ("id",),
+            table_columns(connection, "floor_payload"),
+            "outbox",
+        )
+        for statement in sql.render("bench/floor.sql", payload=payload):
+            # Straight to the DB-API cursor: no parameters, so '%' in the SQL stays as written.
+            connection.connection.cursor().execute(statement)
+        operations = Operations(MigrationContext.configure(connection))
+        for version in (1, 2):
+            operations.create_lambda_trigger(
+                LambdaTrigger(
+                    f"floor_outbox_v{version}",
+                    "notify",
+                    COLUMNS,
+                    delivery="outbox",
+                    template_version=version,
+                )
+            )
+    engine.dispose()
+
+
+def measure_floor(database_url: str, rows: int, rounds: int = FLOOR_ROUNDS) -> list[FloorResult]:
+    """Insert ``rows`` rows in 1,000-row statements per step, ``rounds`` times in turn,
+    each time into empty tables."""
+    connection = connect(parse_database_url(database_url))
+    seconds: dict[str, list[float]] = {step: [] for step in FLOOR_STEPS}
+    try:
+        for _ in range(rounds):
+            for step in FLOOR_STEPS:
+                with connection.cursor() as cursor:
+                    for table in (f"floor_{step}", *FLOOR_SINKS.get(step, ())):
+                        cursor.execute(f"TRUNCATE TABLE {table}")
+                time.sleep(FLOOR_SETTLE_SECONDS)
+                seconds[step].append(
+                    timed(
+                        lambda s=step: _insert(connection, s, rows, FLOOR_STATEMENT_SIZE, "floor")
+                    )
+                )
+    finally:
+        connection.close()
+    return [FloorResult(step, rows, times) for step, times in seconds.items()]
+
+
+def floor_ratios(results: list[FloorResult]) -> dict[str, float]:
+    """Each step's time over no trigger's in the same round, the median over the rounds
+    (a round takes seconds: a neighbour's load drifts less within one than across)."""
+    base = next(r.seconds for r in results if r.step == "none")
+    return {
+        r.step: statistics.median(s / b for s, b in zip(r.seconds, base, strict=True))
+        for r in results
+    }

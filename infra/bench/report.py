@@ -13,7 +13,14 @@ from infra.bench.cold_start import (
     ColdStartResult,
 )
 from infra.bench.drain_writes import DrainResult
-from infra.bench.inserts import AURORA_SECONDS_PER_CALL, InsertResult
+from infra.bench.inserts import (
+    AURORA_SECONDS_PER_CALL,
+    FLOOR_STATEMENT_SIZE,
+    FLOOR_STEPS,
+    FloorResult,
+    InsertResult,
+    floor_ratios,
+)
 from infra.bench.latency import LatencyResult
 
 RESULTS_DIR = Path("bench-results")
@@ -52,6 +59,7 @@ def table(
     drain: DrainResult,
     latencies: list[LatencyResult] = (),
     cold_start: ColdStartResult | None = None,
+    floor: list[FloorResult] = (),
 ) -> str:
     """What ``make bench`` prints."""
     ratios = insert_ratios(results)
@@ -74,6 +82,16 @@ def table(
         f"  ten single-row transactions      {drain.naive_seconds * 1e3:8.2f} ms",
         f"  ratio                            {drain.ratio:8.2f}x",
     ]
+    if floor:
+        ratios = floor_ratios(floor)
+        lines.append(
+            f"floor: {floor[0].rows} rows in {FLOOR_STATEMENT_SIZE}-row statements, "
+            f"{len(floor[0].seconds)} rounds (median rows/s; median of each round's ratio):"
+        )
+        lines += [
+            f"  {FLOOR_STEPS[r.step]:52} {r.rows_per_second:9.0f} rows/s {ratios[r.step]:6.2f}x"
+            for r in floor
+        ]
     if latencies:
         lines.append("commit to SNS, local stack (seconds):")
         lines += [
@@ -92,6 +110,7 @@ def write(
     latencies: list[LatencyResult] = (),
     directory: Path = RESULTS_DIR,
     cold_start: ColdStartResult | None = None,
+    floor: list[FloorResult] = (),
 ):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -109,6 +128,14 @@ def write(
         ],
         "drain": {**asdict(drain), "ratio": drain.ratio},
         "commit_to_sns_seconds": [asdict(r) for r in latencies],
+        "floor": [
+            {
+                **asdict(r),
+                "median_seconds": r.median_seconds,
+                "ratio_to_no_trigger": floor_ratios(floor)[r.step],
+            }
+            for r in floor
+        ],
     }
     if cold_start is not None:
         document["cold_start"] = {

@@ -5,7 +5,7 @@ import json
 
 from infra.bench.cold_start import ColdStartResult, FunctionColdStart
 from infra.bench.drain_writes import DrainResult
-from infra.bench.inserts import InsertResult
+from infra.bench.inserts import FLOOR_STEPS, FloorResult, InsertResult, floor_ratios
 from infra.bench.latency import LatencyResult, percentile
 from infra.bench.report import insert_ratios, table, write
 
@@ -92,3 +92,30 @@ def test_cold_start_goes_into_the_json(tmp_path):
     }
     assert cold["targets"] == {"over_boto3_ms": 30.0, "zip_bytes_below": 102_400}
     assert cold["over_target"] == ["relay", "fat"]
+
+
+FLOOR = [
+    FloorResult("none", 20000, [0.2, 0.25, 0.3]),
+    FloorResult("empty", 20000, [0.3, 0.25, 0.35]),
+    FloorResult("outbox_v2", 20000, [0.7, 0.75, 0.8]),
+]
+
+
+def test_the_floor_is_printed_and_written_as_each_rounds_ratio_median(tmp_path):
+    # empty: 1.5, 1.0, 1.1667 in the three rounds; outbox_v2: 3.5, 3.0, 2.667.
+    assert {step: round(ratio, 4) for step, ratio in floor_ratios(FLOOR).items()} == {
+        "none": 1.0,
+        "empty": 1.1667,
+        "outbox_v2": 3.0,
+    }
+    text = table(RESULTS, DRAIN, LATENCIES, floor=FLOOR)
+    assert "floor: 20000 rows in 1000-row statements, 3 rounds (median rows/s; median" in text
+    assert f"  {FLOOR_STEPS['outbox_v2']:52}     26667 rows/s   3.00x" in text
+    json_path, _ = write(RESULTS, DRAIN, LATENCIES, tmp_path / "results", floor=FLOOR)
+    floor = json.loads(json_path.read_text())["floor"]
+    assert [(row["step"], row["median_seconds"]) for row in floor] == [
+        ("none", 0.25),
+        ("empty", 0.3),
+        ("outbox_v2", 0.75),
+    ]
+    assert [round(row["ratio_to_no_trigger"], 4) for row in floor] == [1.0, 1.1667, 3.0]
