@@ -66,7 +66,7 @@ def test_v2_sends_the_same_event_as_v1_for_every_hard_value(database, run_ops, r
 
     rows = outbox_rows(database)
     by_target = {
-        name: [row for row in rows if row["target_function"] == stack.resources.function_arns[name]]
+        name: [row for row in rows if row["target_function"] == stack.resources.live_arns[name]]
         for name in ("notify", "email")
     }
     assert [len(found) for found in by_target.values()] == [len(HARD_ROWS)] * 2
@@ -108,11 +108,11 @@ def test_v2_commits_with_the_row_and_rolls_back_with_it(things, run_ops, relay_a
     event = json.loads(row["payload"])
     assert (row["event_id"], row["target_function"]) == (
         event["event_id"],
-        stack.resources.function_arns["notify"],
+        stack.resources.live_arns["notify"],
     )
     assert (row["attempts"], row["delivered_at"], row["parked_at"]) == (0, None, None)
     assert event["row"] == {"id": 1, "name": "kept"}
-    assert calls_to(admin, things, stack.resources.function_arns["notify"]) == []
+    assert calls_to(admin, things, stack.resources.live_arns["notify"]) == []
 
 
 def test_v2_bulk_insert_writes_one_row_per_event_in_order_and_rings_once(
