@@ -27,8 +27,10 @@ from functions.drain.rows import write_rows
 
 logger = Logger(service="drain")
 CONNECT_TIMEOUT_SECONDS = 2
+# Not autocommit: a batch's first statement opens its transaction, which saves the BEGIN
+# round trip per batch (one of five; make bench's drain throughput).
 database = ReusableConnection(
-    connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=20, write_timeout=20
+    autocommit=False, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=20, write_timeout=20
 )
 
 
@@ -38,7 +40,6 @@ def write_messages(bodies: list[str]) -> None:
     rows = [parse_message(body) for body in bodies]
     try:
         connection = database.get()
-        connection.begin()
         with connection.cursor() as cursor:
             write_rows(cursor, rows)
         connection.commit()

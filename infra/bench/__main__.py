@@ -8,7 +8,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.bench import cold_start, drain_writes, inserts, latency, report
+from infra.bench import (
+    cold_start,
+    drain_writes,
+    inserts,
+    latency,
+    pipeline_report,
+    pipeline_sections,
+    report,
+)
 from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
 
 
@@ -28,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     ):
         stack.migrate()
         latencies = latency.measure(stack, events)  # with the runtime running
+        # The pipeline sections (end to end, sustained rate, drain throughput, scaling);
+        # they stop the runtime half way.
+        pipeline = pipeline_sections.measure(
+            stack, pipeline_sections.QUICK if args.quick else pipeline_sections.FULL
+        )
         bench_url = stack.create_database("bench")
         inserts.prepare(bench_url)
         # The floor's ratios mean something at 20,000 rows, not at --quick's 2,000 (where
@@ -48,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path, chart_path = report.write(
         insert_results, drain, latencies, cold_start=cold, floor=floor
     )
-    print(f"written: {json_path}, {chart_path}")
+    print(pipeline_report.table(pipeline))
+    json_path, pipeline_chart = pipeline_report.write(pipeline)
+    print(f"written: {json_path}, {chart_path}, {pipeline_chart}")
     return 0
 
 

@@ -4,12 +4,29 @@ Project code reaches it only through ``AWS_ENDPOINT_URL``, as it would reach AWS
 local addition: ``GET /_local/ses/sent`` returns the emails SES "sent" (moto keeps them
 in memory and offers no API to read them back; its ``/moto-api/data.json`` fails once a
 Lambda function exists).
+
+The server is a process of its own (``python -m infra.local.aws_server --port N``), not a
+thread of the stack: moto does its work in Python (each SNS notification to a subscribed
+queue is signed with a fresh certificate), and as a thread it took the GIL from the
+runtime, the pollers and the API whenever it was busy. In that process, moto's SQS reads
+a queue's attributes lazily (:mod:`infra.local.moto_sqs`), so that a queue nobody empties
+(the notification tail) no longer slows every send to it. Its IAM holds AWS's managed
+policies, as AWS does (``AWSLambdaVPCAccessExecutionRole`` for functions in a VPC),
+loaded before it listens, while the stack starts its database.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -19,6 +36,7 @@ try:  # moto's handler fixes header spelling; its module moved between releases
 except ImportError:  # pragma: no cover
     _BaseHandler = WSGIRequestHandler
 
+from infra.local import moto_sqs
 from infra.local.db_server import free_port
 
 FAKE_CREDENTIALS = {
@@ -29,6 +47,13 @@ FAKE_CREDENTIALS = {
 }
 DEFAULT_REGION = "us-east-1"
 SES_SENT_PATH = "/_local/ses/sent"
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class AwsServerError(RuntimeError):
+    """The moto server process did not start."""
 
 
 def sent_emails() -> list[dict]:
@@ -74,12 +99,12 @@ class _QuietHandler(_BaseHandler):
 
 
 class LocalAwsServer:
-    """moto in a thread of this process, on 127.0.0.1."""
+    """moto in a process of its own, on 127.0.0.1: ``start()`` / ``stop()``."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, log_path: Path | None = None) -> None:
         self.port = port or free_port()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self.log_path = Path(log_path) if log_path else None
+        self._process: subprocess.Popen | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -94,15 +119,93 @@ class LocalAwsServer:
             **FAKE_CREDENTIALS,
         }
 
-    def start(self) -> None:
-        app = _WithLocalRoutes(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            "127.0.0.1", self.port, app, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def start(self, wait: bool = True) -> None:
+        """Start the server process; with ``wait=False`` return at once and call
+        :meth:`wait_until_ready` before the first AWS call (it loads IAM's managed
+        policies first, which can overlap with starting the database)."""
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local.aws_server", "--port", str(self.port)],
+                # The server reads its stdin until EOF: it ends with this process, even one
+                # killed without a chance to stop it.
+                stdin=subprocess.PIPE,
+                stdout=log or subprocess.DEVNULL,
+                stderr=log or None,
+                env={
+                    **os.environ,
+                    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                    "PYTHONPATH": os.pathsep.join(
+                        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+                    ),
+                },
+                cwd=REPO_ROOT,
+            )
+        finally:
+            if log is not None:
+                log.close()
+        if wait:
+            self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Return once the server accepts connections; :class:`AwsServerError` if its process
+        ended or it did not listen within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                code = None if self._process is None else self._process.returncode
+                raise AwsServerError(f"the moto server exited (code {code}){self._log_hint()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AwsServerError(
+                        f"the moto server did not listen on port {self.port} within "
+                        f"{timeout:.0f} s{self._log_hint()}"
+                    ) from None
+                time.sleep(0.05)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+        """End the server process (and with it every resource it held)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _log_hint(self) -> str:
+        return f"; see {self.log_path}" if self.log_path else ""
+
+
+def serve(port: int) -> None:
+    """Serve moto on 127.0.0.1:``port`` until stdin closes or SIGTERM (the process's body)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    iam_backends[DEFAULT_ACCOUNT_ID]["aws"]  # loads the managed policies before listening
+    moto_sqs.read_attributes_lazily()  # see infra/local/moto_sqs.py
+    app = _WithLocalRoutes(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
+
+    def until_stdin_closes() -> None:
+        sys.stdin.buffer.read()
+        server.shutdown()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="The local stack's moto server.")
+    parser.add_argument("--port", type=int, required=True)
+    serve(parser.parse_args().port)

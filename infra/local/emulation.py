@@ -296,6 +296,17 @@ def recent_calls(admin, limit: int) -> tuple:
     return fetch_all(admin, "emulation/recent_calls.sql", limit)
 
 
+def last_call_id(admin) -> int:
+    """The id of the latest recorded call (0 before any): the start of a later count."""
+    return int(fetch_value(admin, "emulation/last_call_id.sql"))
+
+
+def completed_calls_since(admin, function_name: str, after_id: int) -> tuple:
+    """``(status, completed_at)`` of each finished Event call to ``function_name`` with an
+    id above ``after_id``, oldest call first (``completed_at``: UTC, naive)."""
+    return fetch_all(admin, "emulation/completed_calls_since.sql", function_name, after_id)
+
+
 def event_calls_from(admin, database: str) -> list[dict]:
     """Every recorded Event call made from ``database``, oldest first, as dicts."""
     with admin.cursor(pymysql.cursors.DictCursor) as cursor:

@@ -131,7 +131,7 @@ class LocalStack:
             event_sources_enabled=False,  # no event source mappings: the local poller stands in
             vendor_dependencies=False,  # no vendored dependencies: moto runs no code
         )
-        self.aws = LocalAwsServer()
+        self.aws = LocalAwsServer(log_path=self.base_dir / "aws.log")
         self.db = MariaDBServer(self.base_dir / "mysql")
         self.runtime: LambdaRuntime | None = None
         self.lambda_api: LocalLambdaApi | None = None
@@ -149,9 +149,10 @@ class LocalStack:
     def start(self) -> None:
         try:
             make_private_dir(self.base_dir)
-            self.aws.start()
+            self.aws.start(wait=False)  # moto's process loads while the database starts
             os.environ.update(self.aws.environment())
             self.db.start()
+            self.aws.wait_until_ready()
             self.create_database(APP_DATABASE)
             self._store_database_secret()
             self.resources = apply_event_path(self.deployment, self.event_path_options)

@@ -1,0 +1,172 @@
+"""The pipeline sections' output (:mod:`infra.bench.pipeline_sections`): their lines of
+the table on stdout, their part of ``results.json`` (``pipeline``) and a chart of their
+own, ``pipeline.png``, next to :mod:`infra.bench.report`'s."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from infra.bench.pipeline import WINDOW_EVENTS
+from infra.bench.pipeline_sections import PipelineResults
+from infra.bench.report import RESULTS_DIR
+from infra.bench.scaling import SCALING_STATEMENT_SIZE, slope
+
+
+def table(results: PipelineResults) -> str:
+    """What ``make bench`` prints for :mod:`infra.bench.pipeline_sections`."""
+    ingest, drain = results.ingest, results.drain
+    lines = [
+        "end to end on the local stack: POST /orders to its row in the database (seconds):",
+        f"  p50 {ingest.p50:6.3f}  p95 {ingest.p95:6.3f}  p99 {ingest.p99:6.3f}  "
+        f"({ingest.stored} of {ingest.requests} requests, one at a time)",
+        "sustained rate of the local pipeline (rows committed 100 a time as fast as they go;"
+        " delivered notifications/s):",
+    ]
+    for r in results.sustained:
+        windows = " ".join(f"{rate:.0f}" for rate in r.window_rates)
+        lines += [
+            f"  {r.mode:7} {r.delivered:6} of {r.events} delivered, {r.received} at the "
+            f"subscriber, {r.events_per_second:6.1f}/s overall; first/last window "
+            f"{r.first_to_last:.2f}x (target: within 2x)"
+            + (f"; {r.deadlocks} INSERT(s) deadlocked, retried" if r.deadlocks else ""),
+            f"          per ~{WINDOW_EVENTS:,} events: {windows}",
+        ]
+    lines += [
+        f"drain throughput, SQS batches of 10 ({drain.rows} rows each way, rows/s):",
+        f"  the drain's handler                 {drain.handler_rows_per_second:9.0f}",
+        f"  the limit: 10-row INSERTs           {drain.limit_rows_per_second:9.0f}  "
+        f"handler {drain.of_the_limit:.2f}x of it (target: 0.8x)",
+    ]
+    if drain.over_naive is not None:
+        lines.append(
+            f"  naive: one row a transaction        {drain.naive_rows_per_second:9.0f}  "
+            f"handler {drain.over_naive:.2f}x of it (target: 5x)"
+        )
+    lines.append(
+        f"scaling: cost per row (microseconds; inserts {SCALING_STATEMENT_SIZE} rows a "
+        "statement, the drain in batches of 10):"
+    )
+    names = [f"insert {r.mode}" for r in results.scaling[0].inserts] + [
+        "drain handler",
+        "drain limit",
+    ]
+    lines.append("  " + f"{'rows':>8}" + "".join(f"{name:>16}" for name in names))
+    for point in results.scaling:
+        costs = list(point.insert_microseconds_per_row().values()) + list(
+            point.drain_microseconds_per_row().values()
+        )
+        lines.append("  " + f"{point.rows:8}" + "".join(f"{cost:16.1f}" for cost in costs))
+    slopes = slope(results.scaling)
+    lines.append(
+        "  "
+        + f"{'slope':>8}"
+        + "".join(f"{slopes[name]:15.2f}x" for name in names)
+        + f"  (per-row cost at {results.scaling[-1].rows:,} over {results.scaling[0].rows:,})"
+    )
+    return "\n".join(lines)
+
+
+def document_of(results: PipelineResults) -> dict:
+    """The pipeline sections as JSON (``results.json``'s ``pipeline``)."""
+    drain = results.drain
+    return {
+        "ingest_to_row_seconds": asdict(results.ingest),
+        "sustained": [
+            {
+                **asdict(r),
+                "events_per_second": r.events_per_second,
+                "first_to_last": r.first_to_last,
+                "window_events": WINDOW_EVENTS,
+            }
+            for r in results.sustained
+        ],
+        "drain_throughput": {
+            **asdict(drain),
+            "handler_rows_per_second": drain.handler_rows_per_second,
+            "limit_rows_per_second": drain.limit_rows_per_second,
+            "naive_rows_per_second": drain.naive_rows_per_second,
+            "handler_of_the_limit": drain.of_the_limit,
+            "handler_over_naive": drain.over_naive,
+        },
+        "scaling": {
+            "insert_statement_rows": SCALING_STATEMENT_SIZE,
+            "points": [
+                {
+                    "rows": point.rows,
+                    "insert_microseconds_per_row": point.insert_microseconds_per_row(),
+                    "drain_microseconds_per_row": point.drain_microseconds_per_row(),
+                }
+                for point in results.scaling
+            ],
+            "slope": slope(results.scaling),
+        },
+    }
+
+
+def write(results: PipelineResults, directory: Path = RESULTS_DIR):
+    """Add the pipeline sections to ``results.json`` (as ``pipeline``) and draw
+    ``pipeline.png``; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "results.json"
+    document = json.loads(json_path.read_text()) if json_path.exists() else {}
+    document["pipeline"] = document_of(results)
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    return json_path, chart(results, directory / "pipeline.png")
+
+
+def chart(results: PipelineResults, path: Path) -> Path:
+    """Four panels: the sustained rate per window, the end-to-end percentiles, the drain's
+    rows/s three ways, and the per-row cost by row count."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display
+    import matplotlib.pyplot as plt
+
+    figure, ((rates, ingest), (drain, scale)) = plt.subplots(2, 2, figsize=(11, 8))
+    for r in results.sustained:
+        rates.plot(range(1, len(r.window_rates) + 1), r.window_rates, marker="o", label=r.mode)
+    rates.set_xlabel(f"window (~{WINDOW_EVENTS:,} delivered events each)")
+    rates.set_ylabel("notifications/s")
+    rates.set_ylim(bottom=0)
+    rates.set_title("Sustained rate of the local pipeline")
+    rates.legend()
+
+    percentiles = {"p50": results.ingest.p50, "p95": results.ingest.p95, "p99": results.ingest.p99}
+    ingest.bar(list(percentiles), [value * 1e3 for value in percentiles.values()])
+    ingest.set_ylabel("ms")
+    ingest.set_title("POST /orders to row in the database")
+
+    ways = {
+        "handler": results.drain.handler_rows_per_second,
+        "10-row INSERTs\n(limit)": results.drain.limit_rows_per_second,
+    }
+    if results.drain.naive_rows_per_second:
+        ways["a row a\ntransaction"] = results.drain.naive_rows_per_second
+    drain.bar(list(ways), list(ways.values()))
+    drain.set_ylabel("rows/s")
+    drain.set_title("Drain throughput, batches of 10")
+
+    sizes = [point.rows for point in results.scaling]
+    for kind, costs in (
+        ("insert", lambda point: point.insert_microseconds_per_row()),
+        ("drain", lambda point: point.drain_microseconds_per_row()),
+    ):
+        for name in costs(results.scaling[0]):
+            scale.plot(
+                sizes,
+                [costs(point)[name] for point in results.scaling],
+                marker="o",
+                label=f"{kind} {name}",
+            )
+    scale.set_xscale("log")
+    scale.set_yscale("log")
+    scale.set_xlabel("rows")
+    scale.set_ylabel("microseconds per row")
+    scale.set_title("Cost per row as the row count grows")
+    scale.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
