@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pymysql
@@ -97,13 +97,20 @@ def window_rates(started: float, arrivals: list[float], window: int = WINDOW_EVE
 
 
 class Deliveries:
-    """The delivery times the pipeline records for events written from now on: the
-    relay's ``delivered_at`` per outbox row, or the runtime's ``completed_at`` per
-    ``notify`` call (only delivered calls count)."""
+    """The delivery times the pipeline records for events written from now on.
+
+    ``direct``: the runtime's ``completed_at`` of each delivered ``notify`` call. ``outbox``:
+    the relay records per claim (up to ``claim_size`` events, delivered in invocations of
+    ``events_per_invocation``) when it claimed them (their lease's end, less the lease) and
+    when they were delivered; notify publishes a claim's events one after another, in order,
+    so the k-th of a claim's n events is placed at k/n of that interval. (Taking each
+    event's time from the claim's end alone would make windows of 1,000 events swing
+    between two relays that finish their claims a moment apart.)"""
 
     def __init__(self, stack, mode: str) -> None:
         self.mode = mode
         self.notify = stack.deployment.resource_name("notify")
+        self.lease = timedelta(seconds=relay_lease_seconds(stack))
         self.app = connect(stack.app_settings())
         self.admin = stack.db.connect_root()
         if mode == "outbox":
@@ -115,7 +122,7 @@ class Deliveries:
         """Epoch seconds of each delivery so far."""
         if self.mode == "outbox":
             rows = fetch_all(self.app, "bench/outbox_delivered_since.sql", self.after)
-            stamps = [delivered for (delivered,) in rows if delivered is not None]
+            stamps = spread_over_claims(rows, self.lease)
         else:
             rows = emulation.completed_calls_since(self.admin, self.notify, self.after)
             stamps = [completed for status, completed in rows if status == "succeeded"]
@@ -169,6 +176,29 @@ def sustained_rate(
         deadlocks,
         window_rates(started, arrivals),
     )
+
+
+def relay_lease_seconds(stack) -> float:
+    """The lease the stack's relay sets on the rows it claims."""
+    # Imported here: the handler module makes its Lambda client on import (a region needed).
+    from functions.relay.handler import settings_from_env
+
+    return settings_from_env(stack.settings.relay_environment).lease_seconds
+
+
+def spread_over_claims(rows, lease: timedelta) -> list[datetime]:
+    """Delivery times of outbox events from ``(lease_end, delivered_at)`` rows in sequence
+    order: each claim's events (one lease end, one delivery time) spread evenly, in order,
+    from the claim (its lease's end less ``lease``) to the delivery."""
+    claims: dict[tuple, int] = {}
+    for lease_end, delivered in rows:
+        if delivered is not None:
+            claims[(lease_end, delivered)] = claims.get((lease_end, delivered), 0) + 1
+    times = []
+    for (lease_end, delivered), count in claims.items():
+        claimed = min(lease_end - lease, delivered)
+        times += [claimed + (delivered - claimed) * (k / count) for k in range(1, count + 1)]
+    return times
 
 
 def settle(stack, timeout: float = STALL_SECONDS) -> None:

@@ -5,6 +5,7 @@ test session's stack, asserting what they counted (rows, deliveries), never thei
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,12 @@ from functions.common.database import connect
 from infra.bench import drain_throughput, pipeline, pipeline_report
 from infra.bench.drain_throughput import DrainThroughput
 from infra.bench.inserts import InsertResult
-from infra.bench.pipeline import IngestLatencyResult, SustainedResult, window_rates
+from infra.bench.pipeline import (
+    IngestLatencyResult,
+    SustainedResult,
+    spread_over_claims,
+    window_rates,
+)
 from infra.bench.pipeline_sections import PipelineResults
 from infra.bench.scaling import ScalingPoint, slope
 
@@ -135,3 +141,17 @@ def test_drain_throughput_writes_each_way_s_rows(migrated):
     # The handler's rows (and one warm-up batch), the limit's (and its warm-up), the naive way's.
     assert written == {"drain": 50, "plain": 50 + 10 + 50, "warm": 10}
     assert result.rows == 50 and result.naive_seconds is not None
+
+
+def test_outbox_deliveries_spread_over_their_claims():
+    base = datetime(2026, 1, 1)
+    lease = timedelta(seconds=120)
+    # Two claims: 4 events claimed at 0 s, delivered at 4 s; 2 claimed at 3 s, delivered
+    # at 5 s; one event not delivered yet.
+    rows = (
+        [(base + lease, base + timedelta(seconds=4))] * 4
+        + [(base + lease + timedelta(seconds=3), base + timedelta(seconds=5))] * 2
+        + [(base + lease + timedelta(seconds=3), None)]
+    )
+    offsets = [(t - base).total_seconds() for t in spread_over_claims(rows, lease)]
+    assert offsets == [1.0, 2.0, 3.0, 4.0, 4.0, 5.0]
