@@ -52,8 +52,13 @@ def rows_to_insert(rows: list[QueuedRow], stored: set[str]) -> list[QueuedRow]:
 def write_rows(cursor, rows: list[QueuedRow]) -> int:
     """Insert the rows not stored yet, one multi-row INSERT per table, in the cursor's
     transaction; return how many were inserted."""
+    return write_groups(cursor, rows_by_table(rows))
+
+
+def write_groups(cursor, groups: list[tuple[Resource, list[QueuedRow]]]) -> int:
+    """:func:`write_rows` for rows already grouped by :func:`rows_by_table`."""
     inserted = 0
-    for resource, group in rows_by_table(rows):
+    for resource, group in groups:
         cursor.execute(
             stored_keys_statement(resource, len(group)), [row.idempotency_key for row in group]
         )

@@ -62,7 +62,7 @@ def test_slope_is_the_largest_size_s_per_row_cost_over_the_smallest_s():
 RESULTS = PipelineResults(
     ingest=IngestLatencyResult(500, 500, 0.05, 0.09, 0.2),
     sustained=[SustainedResult("outbox", 2000, 2000, 2000, 100, 10.0, 0, [210.0, 190.0])],
-    drain=DrainThroughput(20_000, 4.0, 2.0, 10.0),
+    drain=DrainThroughput(20_000, 4.0, 2.0, 10.0, 3.0),
     scaling=[point(1000, 10.0), point(10_000, 11.0)],
 )
 
@@ -74,6 +74,7 @@ def test_the_pipeline_report_prints_each_section_and_its_targets():
     assert "first/last window 1.11x (target: within 2x)" in text
     assert "handler 0.50x of it (target: 0.8x)" in text
     assert "handler 2.50x of it (target: 5x)" in text
+    assert "handler 0.75x of it (SELECT of stored keys + INSERT)" in text
     assert "1.10x" in text  # the slope
 
 
@@ -86,6 +87,7 @@ def test_the_pipeline_sections_join_results_json_and_draw_their_chart(tmp_path):
     assert set(section) == {"ingest_to_row_seconds", "sustained", "drain_throughput", "scaling"}
     assert section["sustained"][0]["window_rates"] == [210.0, 190.0]
     assert section["drain_throughput"]["handler_of_the_limit"] == 0.5
+    assert section["drain_throughput"]["handler_of_its_statements"] == 0.75
     assert section["scaling"]["slope"]["drain limit"] == pytest.approx(1.1)
     assert chart_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -138,9 +140,10 @@ def test_drain_throughput_writes_each_way_s_rows(migrated):
             written = dict(cursor.fetchall())
     finally:
         connection.close()
-    # The handler's rows (and one warm-up batch), the limit's (and its warm-up), the naive way's.
-    assert written == {"drain": 50, "plain": 50 + 10 + 50, "warm": 10}
-    assert result.rows == 50 and result.naive_seconds is not None
+    # The handler's rows (and one warm-up batch), the limit's (and its warm-up), the naive
+    # way's, the drain's statements alone.
+    assert written == {"drain": 50, "plain": 50 + 10 + 50, "warm": 10, "statements": 50}
+    assert result.rows == 50 and None not in (result.naive_seconds, result.statements_seconds)
 
 
 def test_outbox_deliveries_spread_over_their_claims():

@@ -33,6 +33,9 @@ class Log:
 
     warning = info
 
+    def debug(self, message, extra=None):
+        self.lines.append(f"debug: {message}")
+
 
 def record(message_id: str, body: str, group: str) -> dict:
     return {
@@ -56,7 +59,7 @@ def test_a_good_batch_is_one_transaction():
     response, database, log = drain([record("1", "a", "g1"), record("2", "b", "g2")])
     assert response == {"batchItemFailures": []}
     assert (database.stored, database.transactions) == (["a", "b"], 1)
-    assert log.lines == ["batch written"]
+    assert log.lines == ["debug: batch written"]
 
 
 def test_an_empty_batch_is_an_empty_answer():
