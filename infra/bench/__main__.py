@@ -10,14 +10,13 @@ from pathlib import Path
 
 from infra.bench import (
     cold_start,
-    drain_writes,
     inserts,
     latency,
     pipeline_report,
     pipeline_sections,
     report,
 )
-from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
+from infra.local.stack import LocalStack, StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer rows and interpreters: about a minute"
     )
     args = parser.parse_args(argv)
-    rows, rounds, events = (2_000, 20, 100) if args.quick else (20_000, 50, 500)
+    rows, events = (2_000, 100) if args.quick else (20_000, 500)
     logging.basicConfig(level=logging.ERROR)
     # First, while nothing else of the bench runs: fresh interpreters are what it times.
     cold = cold_start.measure(interpreters=5 if args.quick else 20)
@@ -56,11 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             floor = inserts.measure_floor(bench_url, rows) if floor_wanted else []
         finally:
             admin.close()
-        drain = drain_writes.measure(stack.database_url(APP_DATABASE), rounds)
-    print(report.table(insert_results, drain, latencies, cold, floor=floor))
-    json_path, chart_path = report.write(
-        insert_results, drain, latencies, cold_start=cold, floor=floor
-    )
+    print(report.table(insert_results, latencies, cold, floor=floor))
+    json_path, chart_path = report.write(insert_results, latencies, cold_start=cold, floor=floor)
     print(pipeline_report.table(pipeline))
     json_path, pipeline_chart = pipeline_report.write(pipeline)
     print(f"written: {json_path}, {chart_path}, {pipeline_chart}")

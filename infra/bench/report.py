@@ -12,7 +12,6 @@ from infra.bench.cold_start import (
     ZIP_LIMIT_BYTES,
     ColdStartResult,
 )
-from infra.bench.drain_writes import DrainResult
 from infra.bench.inserts import (
     AURORA_SECONDS_PER_CALL,
     FLOOR_STATEMENT_SIZE,
@@ -56,7 +55,6 @@ def cold_start_lines(cold: ColdStartResult) -> list[str]:
 
 def table(
     results: list[InsertResult],
-    drain: DrainResult,
     latencies: list[LatencyResult] = (),
     cold_start: ColdStartResult | None = None,
     floor: list[FloorResult] = (),
@@ -77,10 +75,6 @@ def table(
     lines += [
         "  * a projection, not a measurement: lambda calls x "
         f"{AURORA_SECONDS_PER_CALL * 1e3:.0f} ms (published per-call cost in a trigger on Aurora).",
-        "drain write of a batch of 10:",
-        f"  the drain's way (one transaction) {drain.batch_seconds * 1e3:8.2f} ms",
-        f"  ten single-row transactions      {drain.naive_seconds * 1e3:8.2f} ms",
-        f"  ratio                            {drain.ratio:8.2f}x",
     ]
     if floor:
         ratios = floor_ratios(floor)
@@ -106,7 +100,6 @@ def table(
 
 def write(
     results: list[InsertResult],
-    drain: DrainResult,
     latencies: list[LatencyResult] = (),
     directory: Path = RESULTS_DIR,
     cold_start: ColdStartResult | None = None,
@@ -126,7 +119,6 @@ def write(
             }
             for r in results
         ],
-        "drain": {**asdict(drain), "ratio": drain.ratio},
         "commit_to_sns_seconds": [asdict(r) for r in latencies],
         "floor": [
             {

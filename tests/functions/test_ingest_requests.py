@@ -177,7 +177,7 @@ def test_a_body_under_the_limit_whose_message_is_over_it_is_413():
         build_message(parse_api_event(v1_event("/customers", body)), len(body) + 10)
 
 
-def test_insert_statement_has_one_placeholder_per_value_and_is_idempotent():
+def test_insert_statement_has_one_placeholder_per_value():
     statement = insert_statement(resource_named("orders"), 2)
     assert statement.count("%s") == 8
     assert (
