@@ -30,7 +30,7 @@ class PipelineSizes:
 
 
 FULL = PipelineSizes(500, 20_000, 2_000, 100, 20_000, (1_000, 10_000, 100_000))
-QUICK = PipelineSizes(100, 2_000, 500, 100, 2_000, (1_000, 10_000))
+QUICK = PipelineSizes(50, 2_000, 500, 100, 2_000, (1_000, 5_000))
 
 
 @dataclass(frozen=True)
