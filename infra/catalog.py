@@ -425,6 +425,23 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "maximum concurrency may be too low for the load",
     ),
     AlarmSpec(
+        name="relay-errors",
+        what="the relay raised: it cannot reach the outbox (database down, its secret or "
+        "grant wrong) or failed itself",
+        metric=MetricSpec(
+            "AWS/Lambda",
+            "Errors",
+            (("FunctionName", FunctionName("relay")),),
+            statistic="Sum",
+        ),
+        threshold=0,
+        why="a target's failure is retried and parked by the relay, never raised: a raise "
+        "means no event is delivered at all, and a relay that cannot reach the database "
+        "reports no outbox metrics, so the parked alarm cannot see it",
+        response="the relay's log; `aurora-events doctor` (the relay's secret, grant and "
+        "network); events wait in the outbox and go out on the next run after the fix",
+    ),
+    AlarmSpec(
         name="outbox-parked",
         what="parked outbox events: the relay stopped trying them",
         metric=MetricSpec(

@@ -5,7 +5,7 @@ only undelivered rows (through the index) and agrees with ``aurora-events outbox
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pymysql
 import pytest
@@ -22,6 +22,7 @@ from functions.relay.metrics import (
 )
 from functions.relay.outbox import OutboxStore, outbox_status
 from functions.relay.runs import run_relay
+from infra.local.db_server import free_port
 from tests.functions.test_relay import FAST, Targets, add_events, outbox, store
 
 __all__ = ["outbox"]  # the fixture
@@ -173,3 +174,20 @@ def test_the_metrics_statement_reads_the_pending_index_not_the_delivered_rows(ou
     counting = next(row for row in outbox_reads if row["table"] == "aurora_events_outbox")
     assert counting["key"] == "outbox_pending", plan
     assert "Using index" in (counting["Extra"] or ""), plan  # the index alone
+
+
+def test_a_relay_that_cannot_reach_the_database_raises_and_prints_no_metrics(
+    outbox, monkeypatch, capsys
+):
+    """What the relay-errors alarm counts (Lambda's Errors), and why the parked alarm alone
+    would not see it: no EMF document."""
+    from functions.relay import handler as relay_handler
+
+    unreachable = replace(parse_database_url(outbox.url), port=free_port(), password="x")
+    monkeypatch.setattr(relay_handler, "database", ReusableConnection(lambda: unreachable))
+    monkeypatch.setenv(PREFIX_VARIABLE, "t-down")
+    capsys.readouterr()
+    with pytest.raises(pymysql.err.OperationalError) as raised:
+        relay_handler.handler({"source": "aws.events"}, LambdaContext())
+    assert raised.value.args[0] == 2003  # can't connect
+    assert emf_documents(capsys.readouterr().out) == []

@@ -100,6 +100,13 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
             "Sum",
             300,
         ),
+        f"{prefix}-relay-errors": (
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": f"{prefix}-relay"},
+            "Sum",
+            300,
+        ),
         f"{prefix}-ingest-oldest-message": (
             "AWS/SQS",
             "ApproximateAgeOfOldestMessage",
@@ -121,6 +128,7 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
         "lambda-failures-messages": 0.0,
         "drain-errors": 0.0,
         "ingest-oldest-message": 900.0,  # 180 s visibility x 10 receives / 2
+        "relay-errors": 0.0,
         "outbox-parked": 0.0,
     }
     cloudwatch = boto3.client("cloudwatch")
