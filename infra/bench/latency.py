@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from functions.common.database import connect
+from infra.bench.watched_rows import insert_rows
 from infra.local.inspect import receive_notifications
 
 # The example schema after revision 0004: customer_feedback is direct, orders is outbox.
@@ -39,10 +40,10 @@ def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyRes
     connection = connect(stack.app_settings())
     committed: dict[tuple[str, int], float] = {}
     try:
-        for table in TABLES.values():
+        for mode, table in TABLES.items():
             for _ in range(events):
                 with connection.cursor() as cursor:
-                    cursor.execute(*_insert(table))
+                    insert_rows(cursor, mode, 1)
                     row_id = cursor.lastrowid
                 committed[(table, row_id)] = time.time()
                 time.sleep(spacing_seconds)
@@ -71,18 +72,6 @@ def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyRes
                 )
             )
     return results
-
-
-def _insert(table: str) -> tuple[str, tuple]:
-    if table == "orders":
-        return (
-            "INSERT INTO orders (customer_id, amount, currency) VALUES (%s, %s, %s)",
-            (1, "1.00", "EUR"),
-        )
-    return (
-        "INSERT INTO customer_feedback (customer_name, feedback) VALUES (%s, %s)",
-        ("bench", "latency"),
-    )
 
 
 def _epoch(timestamp: str) -> float:

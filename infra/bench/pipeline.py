@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import pymysql
 
 from functions.common.database import connect
 from functions.common.resources import resource_named
 from functions.drain.rows import stored_keys_statement
 from infra.bench.latency import percentile
-from infra.database.statements import fetch_all, fetch_value, statement
+from infra.bench.watched_rows import insert_rows
+from infra.database.statements import fetch_all, fetch_value
 from infra.local import emulation
 from infra.local.stack import APP_DATABASE
 
@@ -43,8 +43,6 @@ ORDERS = resource_named("orders")
 WINDOW_EVENTS = 1000  # the sustained rate is reported per this many delivered events
 STALL_SECONDS = 120  # no delivery for this long: the run is over, short of its count
 POLL_SECONDS = 0.5
-DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back; try it again
-DEADLOCK_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -226,32 +224,6 @@ def tail_depth(sqs, queue_url: str) -> int:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return sum(int(value) for value in attributes.values())
-
-
-# mode -> (the INSERT's file, one row's values)
-INSERTS = {
-    "outbox": ("bench/insert_orders.sql", (1, "1.00", "EUR")),
-    "direct": ("bench/insert_feedback.sql", ("bench", "sustained")),
-}
-
-
-def insert_rows(cursor, mode: str, count: int) -> int:
-    """One multi-row INSERT of ``count`` rows into ``mode``'s table, autocommitted, tried
-    again if the server picks it as a deadlock's victim, as an application would; how
-    many times that happened. (The relay's lease UPDATE of claimed outbox rows can lock
-    the next outbox row, one the trigger of a concurrent INSERT has just written.)"""
-    name, values = INSERTS[mode]
-    row = "(" + ", ".join(["%s"] * len(values)) + ")"
-    text = statement(name, rows=", ".join([row] * count))
-    deadlocks = 0
-    while True:
-        try:
-            cursor.execute(text, values * count)
-            return deadlocks
-        except pymysql.err.OperationalError as error:
-            if error.args[0] != DEADLOCK or deadlocks == DEADLOCK_RETRIES:
-                raise
-            deadlocks += 1
 
 
 # -- end to end: API request to row -------------------------------------------------------
