@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from alembic.operations import MigrateOperation, Operations
 
+from functions.relay.outbox import OUTBOX_TABLE
 from migrations.row_event_sql import (
     TriggerDefinitionError,
     create_outbox_statements,
     drop_outbox_statements,
 )
-
-OUTBOX_TABLE = "aurora_events_outbox"
 
 
 class OutboxNotEmpty(RuntimeError):

@@ -11,6 +11,11 @@ import pymysql
 
 import sql
 
+# The one table of the outbox: created by migrations/event_outbox.py, written by outbox
+# triggers, granted to the relay. Python names it from here; the SQL files under sql/
+# spell it out (SQL text cannot import).
+OUTBOX_TABLE = "aurora_events_outbox"
+
 
 @dataclass(frozen=True)
 class OutboxRow:

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, pool
 
 import sql
 from functions.common.database import connect, parse_database_url
+from functions.relay.outbox import OUTBOX_TABLE
 from infra.bench.timing import timed
 from infra.local import emulation
 from migrations.lambda_trigger import LambdaTrigger, table_columns
@@ -132,8 +133,8 @@ FLOOR_STEPS = {
 FLOOR_SINKS = {
     "pk_row": ("floor_pk_only",),
     "outbox_row": ("floor_outbox_copy",),
-    "outbox_v1": ("aurora_events_outbox",),
-    "outbox_v2": ("aurora_events_outbox",),
+    "outbox_v1": (OUTBOX_TABLE,),
+    "outbox_v2": (OUTBOX_TABLE,),
 }
 # Let the server finish dropping the emptied tables' pages before the next timing.
 FLOOR_SETTLE_SECONDS = 0.2

@@ -23,6 +23,7 @@ import pymysql
 
 import sql
 from functions.common.resources import RESOURCES
+from functions.relay.outbox import OUTBOX_TABLE
 from infra.database.dialects import (
     AURORA_DIALECTS,
     LAMBDA_ROLE,
@@ -43,8 +44,6 @@ __all__ = [
     "account_literal",
     "has_invoke_lambda",
 ]
-
-OUTBOX_TABLE = "aurora_events_outbox"  # created by migrations/event_outbox.py
 
 
 class GrantError(RuntimeError):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import pymysql
 
+from functions.relay.outbox import OUTBOX_TABLE
 from infra.database.statements import fetch_all
 
-OUTBOX_TABLE = "aurora_events_outbox"  # as in infra.database.grants
 LAMBDA_CALLS = ("lambda_async", "lambda_sync")
 
 _TOKEN = re.compile(
