@@ -349,6 +349,17 @@ def halfway_to_dead_letters(queue: QueueSpec) -> int:
     return queue.visibility_timeout_seconds * (queue.max_receive_count or 1) // 2
 
 
+def function_errors(function: str) -> MetricSpec:
+    """Lambda's ``Errors`` of a declared function, summed over each period.
+
+    The function, not its alias: Lambda counts every invocation under FunctionName,
+    whichever version or alias ran, so the alarm holds before, during and after an alias
+    move or a rollback (FunctionName + Resource counts only the alias's calls)."""
+    return MetricSpec(
+        "AWS/Lambda", "Errors", (("FunctionName", FunctionName(function)),), statistic="Sum"
+    )
+
+
 def _queue(name: str) -> QueueSpec:
     return next(spec for spec in QUEUES if spec.name == name)
 
@@ -390,15 +401,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
         name="drain-errors",
         what="the drain raised: the database is unavailable or misconfigured",
-        # The function, not its alias: Lambda counts every invocation under FunctionName,
-        # whichever version or alias ran, so the alarm holds before, during and after an
-        # alias move or a rollback (FunctionName + Resource counts only the alias's calls).
-        metric=MetricSpec(
-            "AWS/Lambda",
-            "Errors",
-            (("FunctionName", FunctionName("drain")),),
-            statistic="Sum",
-        ),
+        metric=function_errors("drain"),
         threshold=0,
         why="the drain raises only when no write can succeed (bad data is reported per "
         "message, never raised): the writes wait in the queue and reach the DLQ after "
@@ -428,12 +431,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         name="relay-errors",
         what="the relay raised: it cannot reach the outbox (database down, its secret or "
         "grant wrong) or failed itself",
-        metric=MetricSpec(
-            "AWS/Lambda",
-            "Errors",
-            (("FunctionName", FunctionName("relay")),),
-            statistic="Sum",
-        ),
+        metric=function_errors("relay"),
         threshold=0,
         why="a target's failure is retried and parked by the relay, never raised: a raise "
         "means no event is delivered at all, and a relay that cannot reach the database "
