@@ -18,3 +18,19 @@ def run_ops(database):
 
     yield run
     engine.dispose()
+
+
+@pytest.fixture
+def things(database):
+    """Table ``things`` (id, name) in the test database."""
+    with database.connect().cursor() as cursor:
+        cursor.execute("CREATE TABLE things (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)")
+    return database
+
+
+@pytest.fixture
+def relay_arn(monkeypatch, test_functions):
+    """The doorbell rings a test function that echoes (the relay is not built here)."""
+    arn = test_functions.arns["test-echo"]
+    monkeypatch.setenv("AURORA_EVENTS_FUNCTION_ARN_RELAY", arn)
+    return arn

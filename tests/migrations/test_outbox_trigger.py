@@ -16,21 +16,6 @@ DIRECT = LambdaTrigger(table="things", function="notify", columns=("id", "name")
 OUTBOX = LambdaTrigger(table="things", function="notify", columns=("id", "name"), delivery="outbox")
 
 
-@pytest.fixture
-def things(database):
-    with database.connect().cursor() as cursor:
-        cursor.execute("CREATE TABLE things (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)")
-    return database
-
-
-@pytest.fixture
-def relay_arn(monkeypatch, test_functions):
-    """The doorbell rings a test function that echoes (the relay is not built here)."""
-    arn = test_functions.arns["test-echo"]
-    monkeypatch.setenv("AURORA_EVENTS_FUNCTION_ARN_RELAY", arn)
-    return arn
-
-
 def outbox_rows(database) -> list[dict]:
     with database.connect().cursor() as cursor:
         cursor.execute(

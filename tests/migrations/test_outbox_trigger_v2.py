@@ -20,20 +20,6 @@ V2 = LambdaTrigger(
 )
 
 
-@pytest.fixture
-def things(database):
-    with database.connect().cursor() as cursor:
-        cursor.execute("CREATE TABLE things (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)")
-    return database
-
-
-@pytest.fixture
-def relay_arn(monkeypatch, test_functions):
-    arn = test_functions.arns["test-echo"]
-    monkeypatch.setenv("AURORA_EVENTS_FUNCTION_ARN_RELAY", arn)
-    return arn
-
-
 def trigger_body(database, name: str) -> str:
     with database.connect().cursor() as cursor:
         cursor.execute(
