@@ -1,1 +1,1 @@
-"""drain: SQS FIFO batches -> Aurora, in one transaction per batch, idempotently."""
+"""drain: SQS FIFO batches -> Aurora, each batch all or none, idempotently."""

@@ -86,6 +86,11 @@ def broken(link: str, problem: str, fix: str, fix_kind: str, **extra) -> LinkRes
     return LinkResult(link, problem, Finding(link, problem, fix, fix_kind), **extra)
 
 
+def broken_sql(link: str, problem: str, statements: list[str]) -> LinkResult:
+    """A broken link whose fix is SQL: ``statements``, each ended with ``;``."""
+    return broken(link, problem, "\n".join(f"{s};" for s in statements), "sql")
+
+
 def aws_command(service: str, operation: str, *options: str) -> str:
     """An ``aws`` CLI line, quoted for a POSIX shell."""
     return shlex.join(["aws", service, operation, *options])

@@ -65,6 +65,7 @@ from infra.aws.diagnosis import (
     ProbeResult,
     aws_command,
     broken,
+    broken_sql,
     compact_json,
     render_diagnosis,
 )
@@ -384,12 +385,11 @@ def check_relay(
     lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
     if lacking:
         statements = db_grants.relay_grant_statements(relay.database, user, host)
-        return broken(
+        return broken_sql(
             "relay",
             f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
             "the relay cannot claim or mark events, so they wait",
-            "\n".join(f"{s};" for s in statements),
-            "sql",
+            statements,
         )
     return LinkResult("relay", f"{detail}; {account} may work the outbox of {relay.database}")
 

@@ -19,7 +19,7 @@ import pymysql
 
 from functions.common.database import DatabaseSettings, connect
 from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, aws_command, broken
+from infra.aws.diagnosis import LinkResult, aws_command, broken, broken_sql
 from infra.aws.function_state import role_name_of, role_policy_documents
 from infra.aws.path_doctor import PathNames, check_alias
 from infra.aws.policy_documents import policy_allows
@@ -250,12 +250,11 @@ def check_database(clients: Clients, names: PathNames, connection) -> LinkResult
             account = db_grants.account_literal(user, host)
             what = "; ".join(f"{', '.join(p)} on {schema}.{t}" for t, p in lacking.items())
             statements = db_grants.drain_grant_statements(schema, user, host)
-            return broken(
+            return broken_sql(
                 "database",
                 f"the drain's account {account} lacks {what}: its batches fail (ERROR 1142) "
                 "and the messages reach the DLQ",
-                "\n".join(f"{s};" for s in statements),
-                "sql",
+                statements,
             )
     accounts = ", ".join(db_grants.account_literal(user, h) for h in hosts)
     detail = (

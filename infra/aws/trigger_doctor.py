@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from infra.aws.aurora_config import INVOKE_ACTION, AuroraAccessConfig
 from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, broken
+from infra.aws.diagnosis import LinkResult, broken, broken_sql
 from infra.aws.doctor_fixes import alias_fix, apply_command, deploy_apply_command
 from infra.aws.function_state import (
     function_exists,
@@ -98,22 +98,20 @@ def check_account_grant(connection, user: str, host: str, triggers: list[str]) -
     whose = f" (definer of {', '.join(triggers)})" if triggers else ""
     if not access.granted:
         statements = db_grants.grant_statements(server, user, host)
-        return broken(
+        return broken_sql(
             "grant",
             f"{account}{whose} does not hold {what} ({server.describe()}): "
             "its triggers fail with ERROR 1227",
-            "\n".join(f"{s};" for s in statements),
-            "sql",
+            statements,
         )
     if not access.active:
         statements = db_grants.default_role_statements(server, user, host)
         also = "" if server.emulated else " (or set activate_all_roles_on_login = 1)"
-        return broken(
+        return broken_sql(
             "grant",
             f"{account}{whose} holds {what} but not as a default role{also}: the role is "
             "inactive in the triggers it defines, which fail with ERROR 1227",
-            "\n".join(f"{s};" for s in statements),
-            "sql",
+            statements,
         )
     return LinkResult("grant", f"{account} holds {what}, active ({server.describe()})")
 

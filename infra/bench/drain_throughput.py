@@ -68,6 +68,10 @@ class DrainThroughput:
         return self.rows / self.naive_seconds if self.naive_seconds else None
 
     @property
+    def statements_rows_per_second(self) -> float | None:
+        return self.rows / self.statements_seconds if self.statements_seconds else None
+
+    @property
     def of_the_limit(self) -> float:
         """The handler's rate over the limit's (target: at least 0.8)."""
         return self.limit_seconds / self.handler_seconds

@@ -14,7 +14,7 @@ DEADLOCK_RETRIES = 10
 # mode -> (the INSERT's file, one row's values)
 INSERTS = {
     "outbox": ("bench/insert_orders.sql", (1, "1.00", "EUR")),
-    "direct": ("bench/insert_feedback.sql", ("bench", "sustained")),
+    "direct": ("bench/insert_feedback.sql", ("bench", "bench")),
 }
 
 

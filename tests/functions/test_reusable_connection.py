@@ -9,7 +9,7 @@ import pytest
 from functions.common.database import ReusableConnection, is_connection_lost, parse_database_url
 
 
-def connection_ids(database, reusable: ReusableConnection, runs: int) -> list[int]:
+def connection_ids(reusable: ReusableConnection, runs: int) -> list[int]:
     """The server's connection id seen by each of ``runs`` calls of ``reusable.run``."""
 
     def work(connection) -> int:
@@ -22,13 +22,13 @@ def connection_ids(database, reusable: ReusableConnection, runs: int) -> list[in
 
 def test_run_keeps_one_connection(database):
     reusable = ReusableConnection(lambda: parse_database_url(database.url))
-    ids = connection_ids(database, reusable, 3)
+    ids = connection_ids(reusable, 3)
     assert len(set(ids)) == 1
 
 
 def test_a_dropped_connection_is_replaced_and_the_work_runs_again(database, admin):
     reusable = ReusableConnection(lambda: parse_database_url(database.url))
-    (first,) = connection_ids(database, reusable, 1)
+    (first,) = connection_ids(reusable, 1)
     with admin.cursor() as cursor:
         cursor.execute(f"KILL {first}")
     calls: list[int] = []
@@ -44,12 +44,12 @@ def test_a_dropped_connection_is_replaced_and_the_work_runs_again(database, admi
     with database.connect() as check, check.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM marks")
         assert cursor.fetchone() == (1,)
-    assert connection_ids(database, reusable, 1) != [first]
+    assert connection_ids(reusable, 1) != [first]
 
 
 def test_other_errors_are_not_retried(database):
     reusable = ReusableConnection(lambda: parse_database_url(database.url))
-    connection_ids(database, reusable, 1)
+    connection_ids(reusable, 1)
     calls: list[int] = []
 
     def bad(connection) -> None:
