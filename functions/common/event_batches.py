@@ -4,7 +4,11 @@ The relay invokes a target synchronously with ``{"events": [<row event>, ...]}``
 target answers which events did not make it, in Lambda's partial-batch shape::
 
     {"batchItemFailures": [{"itemIdentifier": "<event_id>"}],      # retry these
-     "rejected": [{"itemIdentifier": "<event_id>", "reason": "..."}]}  # never retry
+     "rejected": [{"itemIdentifier": "<event_id>", "reason": "..."}],  # never retry
+     "unattempted": [{"itemIdentifier": "<event_id>"}]}   # not tried: send again at once
+
+A target that runs short of time stops before its deadline and names the events it did
+not try as ``unattempted``: the relay sends them again at once and counts no failure.
 
 Every event not named there was delivered. Receivers deduplicate on ``event_id``: the
 relay delivers at least once (a relay that dies after the target answered sends the
@@ -35,14 +39,18 @@ class BatchAnswer:
 
     failed: dict[str, str] = field(default_factory=dict)  # event_id -> error
     rejected: dict[str, str] = field(default_factory=dict)  # event_id -> reason
+    unattempted: list[str] = field(default_factory=list)  # event ids, not tried
 
     def as_dict(self) -> dict:
-        return {
+        answer = {
             "batchItemFailures": [{"itemIdentifier": key} for key in self.failed],
             "rejected": [
                 {"itemIdentifier": key, "reason": reason} for key, reason in self.rejected.items()
             ],
         }
+        if self.unattempted:
+            answer["unattempted"] = [{"itemIdentifier": key} for key in self.unattempted]
+        return answer
 
 
 class UnreadableAnswer(ValueError):
@@ -57,15 +65,18 @@ def read_batch_answer(answer: Any, event_ids: list[str]) -> BatchAnswer:
     if not isinstance(answer, dict) or not isinstance(answer.get("batchItemFailures"), list):
         raise UnreadableAnswer(f"the target did not answer a batch: {str(answer)[:300]}")
     known = set(event_ids)
+
+    def named(item) -> str:
+        key = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if key not in known:
+            raise UnreadableAnswer(f"the target named an event not in the batch: {key!r}")
+        return key
+
     result = BatchAnswer()
     for item in answer["batchItemFailures"]:
-        key = item.get("itemIdentifier") if isinstance(item, dict) else None
-        if key not in known:
-            raise UnreadableAnswer(f"the target named an event not in the batch: {key!r}")
-        result.failed[key] = "reported as failed by the target"
+        result.failed[named(item)] = "reported as failed by the target"
     for item in answer.get("rejected") or []:
-        key = item.get("itemIdentifier") if isinstance(item, dict) else None
-        if key not in known:
-            raise UnreadableAnswer(f"the target named an event not in the batch: {key!r}")
-        result.rejected[key] = str(item.get("reason") or "rejected by the target")
+        result.rejected[named(item)] = str(item.get("reason") or "rejected by the target")
+    for item in answer.get("unattempted") or []:
+        result.unattempted.append(named(item))
     return result

@@ -1,6 +1,6 @@
-"""What the relay does with claimed rows (pure functions, I/O injected): group them by
-target, cut them into invocations, read each target's answer, and decide per event:
-delivered, retry after a backoff, or parked."""
+"""What the relay decides about claimed rows (pure functions, no I/O): which target gets
+which invocation, which events can never be sent, and what becomes of each event once its
+target answered: delivered, retried after a backoff, parked, or not attempted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
+from functions.common.config import ConfigurationError
+from functions.common.event_batches import BatchAnswer
 from functions.relay.outbox import OutboxRow
+
+# Lambda's limit for a synchronous invocation's request, and what the batch's envelope
+# ({"events": [...]}) adds around one event: an event larger than the difference can never
+# be sent, so it is parked without being read.
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+BATCH_ENVELOPE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -19,32 +26,58 @@ class RelaySettings:
     # Rows per claim (one short transaction): two targets' full invocations, since rows of
     # the targets interleave in sequence order (half-full batches otherwise).
     claim_size: int = 2000
+    # Payload bytes per claim. A claim reads no payload (each invocation's are loaded
+    # when it is sent), so this bounds what one lease must send, not the relay's memory.
+    claim_bytes: int = 20_000_000
     events_per_invocation: int = 1000
-    bytes_per_invocation: int = 5_000_000  # Lambda's synchronous payload limit is 6 MB
-    # How long claimed rows stay the relay's: no invocation starts unless it can end (its
-    # read timeout, below) before the lease does, so a second relay never re-claims and
-    # re-sends events that the first one is still sending.
+    # An invocation's payload bytes: the relay holds one invocation's events at a time
+    # (about three times these bytes in memory: the rows, the events, the request).
+    bytes_per_invocation: int = 5_000_000
+    # An event over this is parked unread (Lambda refuses a larger synchronous request).
+    max_event_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES - BATCH_ENVELOPE_BYTES
+    # How long claimed rows stay the relay's. No invocation starts unless every wait it
+    # can make (connecting, then the answer) ends before the lease does, so a second relay
+    # never re-claims and re-sends events that the first one is still sending.
     lease_seconds: float = 120
+    target_connect_timeout_seconds: float = 5
     # The longest the relay waits for a target's answer: longer than the targets' own
     # timeout (30 s in the catalog), shorter than the lease.
     target_timeout_seconds: float = 45
-    max_attempts: int = 8  # then the event is parked
+    max_attempts: int = 8  # sends; then the event is parked
     backoff_base_seconds: float = 5
     backoff_max_seconds: float = 900
     linger_seconds: float = 2  # after a doorbell: the ringing transaction may commit late
     retention_seconds: float = 7 * 24 * 3600
     purge_batch: int = 500
 
+    def __post_init__(self) -> None:
+        if self.longest_call_seconds >= self.lease_seconds:
+            raise ConfigurationError(
+                "RELAY_TARGET_CONNECT_TIMEOUT_SECONDS + RELAY_TARGET_TIMEOUT_SECONDS must be "
+                "shorter than RELAY_LEASE_SECONDS: a relay still waiting for a target when the "
+                "lease ends lets another relay send the same events again"
+            )
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """Every wait one invocation can make: connecting, then the answer (no retry)."""
+        return self.target_connect_timeout_seconds + self.target_timeout_seconds
+
+
+# invoke(target, events): the target's answer, or raises for an invocation that failed
+# (unreachable, throttled, timed out, the function's own error).
+Invoke = Callable[[str, list[dict]], object]
+
 
 @dataclass
 class Outcomes:
-    """What became of a batch of claimed rows."""
+    """What became of one invocation's events, by sequence."""
 
-    delivered: list[int] = field(default_factory=list)  # sequences
-    # Not sent: the lease would end before an answer could come; due again when it does.
-    unsent: list[int] = field(default_factory=list)
-    retry: dict[int, str] = field(default_factory=dict)  # sequence -> error
-    park: dict[int, str] = field(default_factory=dict)  # sequence -> reason
+    delivered: list[int] = field(default_factory=list)
+    retry: dict[int, tuple[float, str]] = field(default_factory=dict)  # -> (delay, error)
+    park: dict[int, str] = field(default_factory=dict)  # -> reason
+    # The target stopped before its deadline without trying these: due again at once.
+    unattempted: list[int] = field(default_factory=list)
 
 
 def by_target(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
@@ -55,12 +88,22 @@ def by_target(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
     return groups
 
 
+def oversized(row: OutboxRow, settings: RelaySettings) -> str | None:
+    """Why ``row`` can never be sent, or None."""
+    if row.payload_bytes > settings.max_event_bytes:
+        return (
+            f"event of {row.payload_bytes} bytes is over the {settings.max_event_bytes}-byte "
+            "limit of one invocation"
+        )
+    return None
+
+
 def invocations(rows: list[OutboxRow], settings: RelaySettings) -> Iterator[list[OutboxRow]]:
     """Cut one target's rows into invocations of at most so many events and bytes."""
     chunk: list[OutboxRow] = []
     size = 0
     for row in rows:
-        row_size = len(row.payload.encode("utf-8")) + 2
+        row_size = row.payload_bytes + 2
         if chunk and (
             len(chunk) >= settings.events_per_invocation
             or size + row_size > settings.bytes_per_invocation
@@ -73,6 +116,20 @@ def invocations(rows: list[OutboxRow], settings: RelaySettings) -> Iterator[list
         yield chunk
 
 
+def decode_event(row: OutboxRow, payload: str) -> tuple[dict | None, str | None]:
+    """The event a row's payload holds, or why it can never be sent (a payload that does
+    not decode, is not an object, or names another event id than its row)."""
+    try:
+        event = json.loads(payload)
+    except ValueError as error:
+        return None, f"payload does not decode as JSON: {error}"
+    if not isinstance(event, dict):
+        return None, f"payload is not a JSON object: {payload[:100]!r}"
+    if event.get("event_id") != row.event_id:
+        return None, f"payload's event_id {event.get('event_id')!r} is not its row's"
+    return event, None
+
+
 def backoff_seconds(attempts: int, settings: RelaySettings) -> float:
     """The wait before attempt ``attempts + 1``: doubling from the base, capped."""
     return min(
@@ -83,11 +140,15 @@ def backoff_seconds(attempts: int, settings: RelaySettings) -> float:
 def outcomes_of(
     rows: list[OutboxRow], answer: BatchAnswer | None, error: str | None, settings: RelaySettings
 ) -> Outcomes:
-    """Each row's outcome from its target's answer (or the invocation's ``error``)."""
+    """Each sent row's outcome from its target's answer (or the invocation's ``error``).
+    ``rows`` were sent in this invocation; their ``attempts`` count it."""
     outcomes = Outcomes()
     for row in rows:
         if answer is not None and row.event_id in answer.rejected:
             outcomes.park[row.sequence] = "rejected by the target: " + answer.rejected[row.event_id]
+            continue
+        if answer is not None and row.event_id in answer.unattempted:
+            outcomes.unattempted.append(row.sequence)
             continue
         failure = error if answer is None else answer.failed.get(row.event_id)
         if failure is None:
@@ -95,40 +156,13 @@ def outcomes_of(
         elif row.attempts >= settings.max_attempts:
             outcomes.park[row.sequence] = f"{failure} (after {row.attempts} attempts)"
         else:
-            outcomes.retry[row.sequence] = failure
+            outcomes.retry[row.sequence] = (backoff_seconds(row.attempts, settings), failure)
     return outcomes
 
 
-Invoke = Callable[[str, list[dict]], object]
-
-
-def deliver(
-    rows: list[OutboxRow],
-    invoke: Invoke,
-    settings: RelaySettings,
-    lease_left: Callable[[], float] = lambda: float("inf"),
-) -> Outcomes:
-    """Send the rows to their targets, one invocation per chunk; collect the outcomes.
-
-    ``invoke(target, events)`` returns the target's answer, or raises for an invocation
-    that failed (unreachable, throttled, the function's own error). ``lease_left()`` is the
-    rows' remaining lease: a chunk whose answer could come after it is not sent."""
-    total = Outcomes()
-    for target, group in by_target(rows).items():
-        for chunk in invocations(group, settings):
-            if lease_left() < settings.target_timeout_seconds:
-                total.unsent += [row.sequence for row in chunk]
-                continue
-            events = [json.loads(row.payload) for row in chunk]
-            answer, error = None, None
-            try:
-                answer = read_batch_answer(invoke(target, events), [r.event_id for r in chunk])
-            except UnreadableAnswer as unreadable:
-                error = str(unreadable)
-            except Exception as failed:  # noqa: BLE001 - any failure of the call: retry later
-                error = f"{type(failed).__name__}: {failed}"
-            outcomes = outcomes_of(chunk, answer, error, settings)
-            total.delivered += outcomes.delivered
-            total.retry.update(outcomes.retry)
-            total.park.update(outcomes.park)
-    return total
+def grouped(outcome: dict[int, object]) -> dict[object, list[int]]:
+    """Sequences by shared value (a reason, a delay and error): one update for each."""
+    groups: dict[object, list[int]] = {}
+    for sequence, value in outcome.items():
+        groups.setdefault(value, []).append(sequence)
+    return groups

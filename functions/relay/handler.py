@@ -60,14 +60,7 @@ def settings_from_env(environ=None) -> RelaySettings:
                 raise ConfigurationError(
                     f"{name} must be a {kind.__name__}, got {environ[name]!r}"
                 ) from None
-    settings = RelaySettings(**values)
-    if settings.target_timeout_seconds >= settings.lease_seconds:
-        raise ConfigurationError(
-            "RELAY_TARGET_TIMEOUT_SECONDS must be shorter than RELAY_LEASE_SECONDS: a relay "
-            "still waiting for a target when the lease ends lets another relay send the "
-            "same events again"
-        )
-    return settings
+    return RelaySettings(**values)
 
 
 def invoke_target(target: str, events: list[dict]) -> object:
@@ -84,17 +77,22 @@ def invoke_target(target: str, events: list[dict]) -> object:
 
 
 SETTINGS = settings_from_env()
-# Wait for a target's answer as long as the settings allow (never past the rows' lease).
-# No botocore retry: a call retried after its read timed out would send the same events
-# again; a failed call is the relay's to retry, after its backoff.
-lambda_client = boto3.client(
-    "lambda",
-    config=Config(
-        read_timeout=SETTINGS.target_timeout_seconds,
-        connect_timeout=5,
-        retries={"max_attempts": 1},
-    ),
-)
+
+
+def target_client_config(settings: RelaySettings) -> Config:
+    """The Lambda client's waits: each within the settings (whose sum the relay keeps
+    inside the rows' lease), and one attempt in all. botocore retries a read that timed
+    out, which would send the same events again while the relay counts one call (its
+    ``max_attempts`` counts retries: 1 meant a second send); a failed call is the relay's
+    to retry, after its backoff."""
+    return Config(
+        connect_timeout=settings.target_connect_timeout_seconds,
+        read_timeout=settings.target_timeout_seconds,
+        retries={"total_max_attempts": 1},
+    )
+
+
+lambda_client = boto3.client("lambda", config=target_client_config(SETTINGS))
 
 
 _skip_locked: bool | None = None  # the server's, asked once per container

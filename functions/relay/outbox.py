@@ -1,11 +1,14 @@
-"""The outbox table as the relay uses it: claim due rows, record what became of them,
-purge delivered ones. Every statement is a file under ``sql/outbox/``."""
+"""The outbox table as the relay uses it: claim due rows under a lease, load and count
+what it sends, record what became of it, purge delivered rows. Every statement is a file
+under ``sql/outbox/``; each update of claimed rows requires the claim's lease token."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pymysql
 
@@ -19,13 +22,35 @@ OUTBOX_TABLE = "aurora_events_outbox"
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """One claimed event for one target; ``attempts`` counts this one."""
+    """One claimed event for one target, without its payload (loaded when it is sent);
+    ``attempts`` counts the sends before this one."""
 
     sequence: int
     event_id: str
     target_function: str
-    payload: str
+    payload_bytes: int
     attempts: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claim's hold on its rows. ``token`` is the lease's end by the server's clock,
+    written into the rows' ``next_attempt_at``; every update of the rows requires it, so a
+    relay whose lease ran out and was re-claimed changes nothing. ``ends_at`` is the same
+    end by the relay's own clock, started before the claim's statements: never later than
+    the server's."""
+
+    token: datetime
+    ends_at: float
+
+    def seconds_left(self, clock: Callable[[], float] = time.monotonic) -> float:
+        return self.ends_at - clock()
+
+
+@dataclass(frozen=True)
+class Claim:
+    lease: Lease
+    rows: list[OutboxRow]
 
 
 def placeholders(count: int) -> str:
@@ -44,46 +69,72 @@ def supports_skip_locked(version: str) -> bool:
     return (major, minor, patch) >= (8, 0, 1)
 
 
+def within_bytes(rows: list[OutboxRow], max_bytes: int, max_event_bytes: int) -> list[OutboxRow]:
+    """The first rows whose payloads add up to at most ``max_bytes`` (at least one row).
+    A row over ``max_event_bytes`` is never loaded (it is parked unread), so it counts for
+    nothing."""
+    taken, total = [], 0
+    for row in rows:
+        size = row.payload_bytes if row.payload_bytes <= max_event_bytes else 0
+        if taken and total + size > max_bytes:
+            break
+        taken.append(row)
+        total += size
+    return taken
+
+
 class OutboxStore:
-    """The relay's statements on one connection (autocommit off within a claim)."""
+    """The relay's statements on one connection, in a READ COMMITTED session (see
+    ``sql/outbox/read_committed.sql``); each write is its own short transaction."""
 
     def __init__(
         self, connection: pymysql.connections.Connection, skip_locked: bool | None = None
     ) -> None:
         """``skip_locked``: known already (a container asks its server once), or asked now."""
         self.connection = connection
-        if skip_locked is None:
-            with connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            (statement,) = sql.render("outbox/read_committed.sql")
+            cursor.execute(statement)
+            if skip_locked is None:
                 cursor.execute("SELECT VERSION()")
                 skip_locked = supports_skip_locked(str(cursor.fetchone()[0]))
         self.skip_locked = skip_locked
 
-    def claim(self, limit: int, lease_seconds: float) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows in sequence order and lease them, in one short
-        transaction; rows another relay holds are skipped (or, without SKIP LOCKED, the
-        caller holds :meth:`exclusive`)."""
+    def claim(
+        self,
+        limit: int,
+        lease_seconds: float,
+        max_bytes: int,
+        max_event_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Claim | None:
+        """Take up to ``limit`` due rows in sequence order, at most ``max_bytes`` of
+        payload, and lease them, in one short transaction; rows another relay holds are
+        skipped (or, without SKIP LOCKED, the caller holds :meth:`exclusive`). None when
+        nothing is due. No payload is read here."""
         statement = "outbox/claim_due.sql" if self.skip_locked else "outbox/claim_due_locking.sql"
         (claim,) = sql.render(statement)
+        started = clock()
         self.connection.begin()
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(claim, (limit,))
-                rows = [
-                    OutboxRow(sequence, event_id, target, payload, attempts + 1)
-                    for sequence, event_id, target, payload, attempts in cursor.fetchall()
-                ]
-                if rows:
-                    (lease,) = sql.render(
-                        "outbox/lease_claimed.sql", sequences=placeholders(len(rows))
-                    )
-                    cursor.execute(
-                        lease, (int(lease_seconds * 1_000_000), *[row.sequence for row in rows])
-                    )
+                found = cursor.fetchall()
+                if not found:
+                    self.connection.commit()
+                    return None
+                server_now = found[0][5]
+                rows = within_bytes(
+                    [OutboxRow(*map_row(row[:5])) for row in found], max_bytes, max_event_bytes
+                )
+                token = server_now + timedelta(microseconds=int(lease_seconds * 1_000_000))
+                (lease,) = sql.render("outbox/lease_claimed.sql", sequences=placeholders(len(rows)))
+                cursor.execute(lease, (token, *[row.sequence for row in rows]))
             self.connection.commit()
         except BaseException:
             self.connection.rollback()
             raise
-        return rows
+        return Claim(Lease(token, started + lease_seconds), rows)
 
     def exclusive(self) -> bool:
         """Where the server has no SKIP LOCKED: take the relays' named lock (True), or
@@ -95,33 +146,64 @@ class OutboxStore:
             cursor.execute(statement)
             return cursor.fetchone()[0] == 1
 
-    def release(self) -> None:
+    def release_lock(self) -> None:
+        """Give back the named lock of :meth:`exclusive` (servers without SKIP LOCKED)."""
         if not self.skip_locked:
             (statement,) = sql.render("outbox/relay_unlock.sql")
             with self.connection.cursor() as cursor:
                 cursor.execute(statement)
 
-    def mark_delivered(self, sequences: Iterable[int]) -> None:
-        sequences = list(sequences)
-        if sequences:
-            (statement,) = sql.render(
-                "outbox/mark_delivered.sql", sequences=placeholders(len(sequences))
-            )
-            self._write(statement, sequences)
+    def load_payloads(self, lease: Lease, sequences: list[int]) -> dict[int, str]:
+        """``{sequence: payload}`` of the rows the lease still holds."""
+        if not sequences:
+            return {}
+        (statement,) = sql.render(
+            "outbox/load_payloads.sql", sequences=placeholders(len(sequences))
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement, (lease.token, *sequences))
+            return dict(cursor.fetchall())
 
-    def retry_later(self, sequence: int, delay_seconds: float, error: str) -> None:
-        (statement,) = sql.render("outbox/retry_later.sql")
-        self._write(statement, (int(delay_seconds * 1_000_000), error[:2000], sequence))
+    def start_attempt(self, lease: Lease, sequences: list[int]) -> int:
+        """Count an attempt for the events about to be sent; how many the lease still held."""
+        return self._update("outbox/start_attempt.sql", (), lease, sequences)
 
-    def park(self, sequence: int, reason: str) -> None:
-        (statement,) = sql.render("outbox/park.sql")
-        self._write(statement, (reason[:2000], sequence))
+    def mark_delivered(self, lease: Lease, sequences: list[int]) -> int:
+        """Record events as delivered; how many the lease still held."""
+        return self._update("outbox/mark_delivered.sql", (), lease, sequences)
+
+    def retry_later(
+        self, lease: Lease, sequences: list[int], delay_seconds: float, error: str
+    ) -> int:
+        """Make events due again after ``delay_seconds``, with the error."""
+        return self._update(
+            "outbox/retry_later.sql",
+            (int(delay_seconds * 1_000_000), error[:2000]),
+            lease,
+            sequences,
+        )
+
+    def park(self, lease: Lease, sequences: list[int], reason: str) -> int:
+        """Stop trying events, with the reason."""
+        return self._update("outbox/park.sql", (reason[:2000],), lease, sequences)
+
+    def release(self, lease: Lease, sequences: list[int], attempted: bool) -> int:
+        """Make events due again at once; ``attempted``: take back the attempt counted."""
+        return self._update("outbox/release.sql", (1 if attempted else 0,), lease, sequences)
 
     def purge_delivered(self, retention_seconds: float, batch: int) -> int:
-        """Delete up to ``batch`` delivered rows older than the retention; how many."""
-        (statement,) = sql.render("outbox/purge_delivered.sql")
+        """Delete up to ``batch`` delivered rows older than the retention, by primary key;
+        how many."""
+        (find,) = sql.render("outbox/purgeable.sql")
         with self.connection.cursor() as cursor:
-            deleted = cursor.execute(statement, (int(retention_seconds), batch))
+            cursor.execute(find, (int(retention_seconds), batch))
+            sequences = [sequence for (sequence,) in cursor.fetchall()]
+            if not sequences:
+                return 0
+            (delete,) = sql.render(
+                "outbox/purge_delivered.sql", sequences=placeholders(len(sequences))
+            )
+            deleted = cursor.execute(delete, sequences)
         self.connection.commit()
         return deleted
 
@@ -134,10 +216,19 @@ class OutboxStore:
             pending, parked, oldest = cursor.fetchone()
         return PendingStatus(int(pending), int(parked), None if oldest is None else float(oldest))
 
-    def _write(self, statement: str, parameters) -> None:
+    def _update(self, name: str, leading: tuple, lease: Lease, sequences: list[int]) -> int:
+        if not sequences:
+            return 0
+        (statement,) = sql.render(name, sequences=placeholders(len(sequences)))
         with self.connection.cursor() as cursor:
-            cursor.execute(statement, parameters)
+            changed = cursor.execute(statement, (*leading, lease.token, *sequences))
         self.connection.commit()
+        return changed
+
+
+def map_row(row) -> tuple:
+    sequence, event_id, target, payload_bytes, attempts = row
+    return int(sequence), event_id, target, int(payload_bytes or 0), int(attempts)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,39 @@
-"""One run of the relay: claim, deliver, record, until nothing is due (and, after a
-doorbell, a little longer), then purge. I/O comes in as the store and ``invoke``."""
+"""One run of the relay: claim, send, record, until nothing is due (and, after a
+doorbell, a little longer), then purge. I/O comes in as the store and ``invoke``.
+
+The rules that keep "every event once per target, again only after a crash":
+- A claim leases its rows under a token; every update of them requires it, so a relay that
+  lost its lease changes nothing (the outcome is dropped and logged).
+- No invocation starts unless every wait it can make ends before the lease does; rows the
+  run does not get to are released, due again at once.
+- An attempt is counted right before the send; an event that cannot ever be sent (over
+  the size limit, a payload that does not decode) is parked at once with the reason.
+- Each invocation's outcome is recorded as soon as its answer arrives, so nothing that
+  fails later in the run makes delivered events go out again.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from functions.relay.delivery import Invoke, RelaySettings, backoff_seconds, deliver
-from functions.relay.outbox import OutboxStore
+from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
+from functions.relay.delivery import (
+    Invoke,
+    RelaySettings,
+    by_target,
+    decode_event,
+    grouped,
+    invocations,
+    outcomes_of,
+    oversized,
+)
+from functions.relay.outbox import Claim, Lease, OutboxRow, OutboxStore
 
 LINGER_POLL_SECONDS = 0.1
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,6 +44,11 @@ class RunSummary:
     delivered: int = 0
     retried: int = 0
     parked: int = 0
+    # Not sent (no lease time left for an answer, or the target did not try them): due
+    # again at once, no attempt used.
+    released: int = 0
+    # Outcomes dropped because another relay had taken the rows' lease meanwhile.
+    lease_lost: int = 0
     purged: int = 0
     invocations: int = 0
     skipped: bool = False  # another relay holds the lock (servers without SKIP LOCKED)
@@ -45,39 +73,141 @@ def run_relay(
     if not store.exclusive():
         summary.skipped = True
         return summary
-    counting = _counting(invoke, summary)
     try:
         linger_until = clock() + linger_seconds
         while time_left() > settings.lease_seconds:
-            rows = store.claim(settings.claim_size, settings.lease_seconds)
-            if not rows:
+            claim = store.claim(
+                settings.claim_size,
+                settings.lease_seconds,
+                settings.claim_bytes,
+                settings.max_event_bytes,
+                clock,
+            )
+            if claim is None:
                 if clock() >= linger_until:
                     break
                 time.sleep(LINGER_POLL_SECONDS)
                 continue
-            summary.claimed += len(rows)
-            leased_until = clock() + settings.lease_seconds
-            outcomes = deliver(
-                rows, counting, settings, lease_left=lambda until=leased_until: until - clock()
-            )
-            store.mark_delivered(outcomes.delivered)
-            attempts = {row.sequence: row.attempts for row in rows}
-            for sequence, error in outcomes.retry.items():
-                store.retry_later(sequence, backoff_seconds(attempts[sequence], settings), error)
-            for sequence, reason in outcomes.park.items():
-                store.park(sequence, reason)
-            summary.delivered += len(outcomes.delivered)
-            summary.retried += len(outcomes.retry)
-            summary.parked += len(outcomes.park)
+            summary.claimed += len(claim.rows)
+            sent, released = summary.invocations, summary.released
+            ClaimDelivery(store, invoke, settings, claim, summary, clock).run()
+            if summary.invocations == sent and summary.released > released:
+                break  # the lease ran short before any send: claiming again would spin
         summary.purged = store.purge_delivered(settings.retention_seconds, settings.purge_batch)
     finally:
-        store.release()
+        store.release_lock()
     return summary
 
 
-def _counting(invoke: Invoke, summary: RunSummary) -> Invoke:
-    def counted(target: str, events: list[dict]) -> object:
-        summary.invocations += 1
-        return invoke(target, events)
+class ClaimDelivery:
+    """Sends one claim's rows, invocation by invocation, recording each outcome at once."""
 
-    return counted
+    def __init__(
+        self,
+        store: OutboxStore,
+        invoke: Invoke,
+        settings: RelaySettings,
+        claim: Claim,
+        summary: RunSummary,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store, self.invoke, self.settings = store, invoke, settings
+        self.lease: Lease = claim.lease
+        self.rows = claim.rows
+        self.summary, self.clock = summary, clock
+
+    def run(self) -> None:
+        chunks: list[tuple[str, list[OutboxRow]]] = []
+        for target, rows in by_target(self.rows).items():
+            sendable = []
+            for row in rows:
+                reason = oversized(row, self.settings)
+                if reason is None:
+                    sendable.append(row)
+                else:
+                    self._park({row.sequence: reason})
+            chunks += [(target, chunk) for chunk in invocations(sendable, self.settings)]
+        for position, (target, chunk) in enumerate(chunks):
+            if self.lease.seconds_left(self.clock) < self.settings.longest_call_seconds:
+                rest = [row.sequence for _, later in chunks[position:] for row in later]
+                self._record(self.store.release(self.lease, rest, attempted=False), len(rest))
+                self.summary.released += len(rest)
+                return
+            self._send(target, chunk)
+
+    def _send(self, target: str, chunk: list[OutboxRow]) -> None:
+        payloads = self.store.load_payloads(self.lease, [row.sequence for row in chunk])
+        self._lost(len(chunk) - len(payloads))
+        events, sent, bad = [], [], {}
+        for row in chunk:
+            if row.sequence not in payloads:
+                continue
+            event, reason = decode_event(row, payloads.pop(row.sequence))
+            if reason is not None:
+                bad[row.sequence] = reason
+            else:
+                events.append(event)
+                sent.append(row)
+        self._park(bad)
+        if not sent:
+            return
+        counted = self.store.start_attempt(self.lease, [row.sequence for row in sent])
+        if counted != len(sent):  # another relay took some rows: send only what is held
+            held = self.store.load_payloads(self.lease, [row.sequence for row in sent])
+            self._lost(len(sent) - len(held))
+            events = [
+                event for row, event in zip(sent, events, strict=True) if row.sequence in held
+            ]
+            sent = [row for row in sent if row.sequence in held]
+            if not sent:
+                return
+        sent = [
+            OutboxRow(r.sequence, r.event_id, r.target_function, r.payload_bytes, r.attempts + 1)
+            for r in sent
+        ]
+        answer, error = self._call(target, events, [row.event_id for row in sent])
+        del events
+        self._record_outcomes(sent, answer, error)
+
+    def _call(
+        self, target: str, events: list[dict], event_ids: list[str]
+    ) -> tuple[BatchAnswer | None, str | None]:
+        self.summary.invocations += 1
+        try:
+            return read_batch_answer(self.invoke(target, events), event_ids), None
+        except UnreadableAnswer as unreadable:
+            return None, str(unreadable)
+        except Exception as failed:  # noqa: BLE001 - any failure of the call: retry later
+            return None, f"{type(failed).__name__}: {failed}"
+
+    def _record_outcomes(
+        self, sent: list[OutboxRow], answer: BatchAnswer | None, error: str | None
+    ) -> None:
+        outcomes = outcomes_of(sent, answer, error, self.settings)
+        store, lease = self.store, self.lease
+        self._record(store.mark_delivered(lease, outcomes.delivered), len(outcomes.delivered))
+        self.summary.delivered += len(outcomes.delivered)
+        for (delay, failure), sequences in grouped(outcomes.retry).items():
+            self._record(store.retry_later(lease, sequences, delay, failure), len(sequences))
+        self.summary.retried += len(outcomes.retry)
+        self._park(outcomes.park)
+        released = store.release(lease, outcomes.unattempted, attempted=True)
+        self._record(released, len(outcomes.unattempted))
+        self.summary.released += len(outcomes.unattempted)
+
+    def _park(self, reasons: dict[int, str]) -> None:
+        for reason, sequences in grouped(reasons).items():
+            self._record(self.store.park(self.lease, sequences, reason), len(sequences))
+        self.summary.parked += len(reasons)
+
+    def _record(self, changed: int, expected: int) -> None:
+        self._lost(expected - changed)
+
+    def _lost(self, count: int) -> None:
+        if count > 0:
+            self.summary.lease_lost += count
+            logger.warning(
+                "lease lost: another relay took %d event(s) of this claim; their outcome is "
+                "dropped and theirs to record",
+                count,
+            )

@@ -1,6 +1,4 @@
--- Delivered rows past the retention, oldest first, a small batch at a time (short
--- transactions, short locks). Parameters: the retention in seconds, the batch size.
+-- The delivered rows purgeable.sql found, by primary key (a row replayed meanwhile is
+-- no longer delivered, and stays). ${sequences} is "%s, %s, ..."; parameters: the sequences.
 DELETE FROM `aurora_events_outbox`
-WHERE `delivered_at` < UTC_TIMESTAMP(6) - INTERVAL %s SECOND
-ORDER BY `delivered_at`
-LIMIT %s;
+WHERE `sequence` IN (${sequences}) AND `delivered_at` IS NOT NULL;

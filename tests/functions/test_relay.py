@@ -14,9 +14,14 @@ from functions.relay.delivery import RelaySettings
 from functions.relay.outbox import OutboxStore, supports_skip_locked
 from functions.relay.runs import run_relay
 from migrations.row_event_sql import create_outbox_statements
+from tests.threads import run_threads
 
 FAST = RelaySettings(
-    events_per_invocation=10, lease_seconds=0.5, target_timeout_seconds=0.1, max_attempts=3
+    events_per_invocation=10,
+    lease_seconds=0.5,
+    target_connect_timeout_seconds=0.05,
+    target_timeout_seconds=0.1,
+    max_attempts=3,
 )
 
 
@@ -102,9 +107,10 @@ def test_due_events_reach_their_targets_in_order_in_batches_and_are_marked(outbo
 
 
 def test_no_invocation_starts_that_could_end_after_the_rows_lease(outbox):
-    """Slow targets: each call takes 35 s of a 100 s lease, and a call may take 40 s. The
-    third batch is not sent (its answer could come after another relay re-claimed the
-    rows); it stays leased, unsent, and is due again once the lease ends."""
+    """Slow targets: each call takes 35 s of a 100 s lease, and a call may wait 45 s (5 s
+    to connect, 40 s for the answer). The third batch is not sent under the first claim
+    (its answer could come after another relay re-claimed the rows): it is released, due
+    at once with no attempt used, and the next claim of the same run sends it."""
     ids = add_events(outbox, 30, targets=("arn:slow",))
     now = [0.0]
     targets = Targets()
@@ -113,22 +119,36 @@ def test_no_invocation_starts_that_could_end_after_the_rows_lease(outbox):
         now[0] += 35
         return targets(target, events)
 
-    settings = RelaySettings(events_per_invocation=10, lease_seconds=100, target_timeout_seconds=40)
+    settings = RelaySettings(
+        events_per_invocation=10,
+        lease_seconds=100,
+        target_connect_timeout_seconds=5,
+        target_timeout_seconds=40,
+    )
     summary = run_relay(store(outbox), slow, settings, clock=lambda: now[0])
-    assert (summary.claimed, summary.delivered, summary.invocations) == (30, 20, 2)
-    assert targets.sent() == ids[:20]
-    rows = table(outbox)
-    assert [row["delivered"] for row in rows] == [1] * 20 + [0] * 10
-    assert all(row["waiting"] and row["last_error"] is None for row in rows[20:])
+    assert (summary.claimed, summary.released, summary.delivered) == (40, 10, 30)
+    assert summary.invocations == 3 and summary.lease_lost == 0
+    assert targets.sent() == ids  # in order, each once
+    assert all(row["delivered"] and row["attempts"] == 1 for row in table(outbox))
 
 
-def test_a_target_timeout_as_long_as_the_lease_is_refused():
-    from functions.common.config import ConfigurationError
-    from functions.relay.handler import settings_from_env
+def test_a_relay_whose_lease_is_too_short_for_one_call_releases_and_stops(outbox):
+    """A claim that took so long that no call fits in what is left of its lease: the rows
+    are released, nothing is sent, and the run ends rather than claim them again at once."""
+    add_events(outbox, 3, targets=("arn:target-a",))
+    now = [0.0]
 
-    with pytest.raises(ConfigurationError, match="RELAY_TARGET_TIMEOUT_SECONDS must be shorter"):
-        settings_from_env({"RELAY_LEASE_SECONDS": "60", "RELAY_TARGET_TIMEOUT_SECONDS": "60"})
-    assert settings_from_env({}).target_timeout_seconds < settings_from_env({}).lease_seconds
+    def slow_clock():
+        now[0] += 0.4  # every reading of the clock: the claim itself eats the lease
+        return now[0]
+
+    targets = Targets()
+    summary = run_relay(store(outbox), targets, FAST, clock=slow_clock)
+    assert (summary.claimed, summary.released, summary.invocations) == (3, 3, 0)
+    assert targets.calls == []
+    assert [(r["attempts"], r["waiting"], r["last_error"]) for r in table(outbox)] == [
+        (0, 0, None)
+    ] * 3
 
 
 def test_a_failing_target_is_retried_with_backoff_then_the_event_is_parked(outbox):
@@ -193,30 +213,28 @@ def test_two_relays_at_once_send_no_event_twice_and_miss_none(outbox):
     ids = add_events(outbox, 5000)
     targets = Targets()
     settings = RelaySettings(
-        claim_size=100, events_per_invocation=50, lease_seconds=30, target_timeout_seconds=10
+        claim_size=100,
+        events_per_invocation=50,
+        lease_seconds=30,
+        target_connect_timeout_seconds=1,
+        target_timeout_seconds=10,
     )
-    summaries = []
-
-    def relay():
-        summaries.append(run_relay(store(outbox), targets, settings))
-
-    threads = [threading.Thread(target=relay) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    # Each relay must end and return its summary: an exception in either fails the test.
+    summaries = run_threads([lambda: run_relay(store(outbox), targets, settings)] * 2, 120)
     sent = targets.sent()
     assert len(sent) == 5000 and set(sent) == set(ids)  # none twice, none missed
-    assert all(summary.claimed > 0 for summary in summaries)  # both took part
+    assert len(summaries) == 2 and all(summary.claimed > 0 for summary in summaries)
+    assert sum(summary.delivered for summary in summaries) == 5000
+    assert all(summary.lease_lost == 0 for summary in summaries)
     assert sum(row["delivered"] for row in table(outbox)) == 5000
 
 
 def test_a_relay_that_dies_mid_batch_leaves_its_events_to_the_next_one(outbox):
     ids = add_events(outbox, 30)
     dying = store(outbox)
-    claimed = dying.claim(20, lease_seconds=0.5)  # ... and dies before recording anything
-    dying.connection.close()
-    assert [row.event_id for row in claimed] == ids[:20]
+    claimed = dying.claim(20, 0.5, max_bytes=10**9, max_event_bytes=10**9)
+    dying.connection.close()  # ... dies before sending or recording anything
+    assert [row.event_id for row in claimed.rows] == ids[:20]
     targets = Targets()
     first = run_relay(store(outbox), targets, FAST)
     assert first.delivered == 10  # the leased 20 are not due yet
@@ -225,7 +243,7 @@ def test_a_relay_that_dies_mid_batch_leaves_its_events_to_the_next_one(outbox):
     assert sorted(targets.sent()) == sorted(ids)  # every event, with its own id
     rows = table(outbox)
     assert all(row["delivered"] for row in rows)
-    assert [row["attempts"] for row in rows] == [2] * 20 + [1] * 10
+    assert [row["attempts"] for row in rows] == [1] * 30  # the dead claim sent nothing
 
 
 def test_after_a_doorbell_the_relay_keeps_looking_for_a_late_commit(outbox):
@@ -275,7 +293,7 @@ def test_without_skip_locked_one_relay_at_a_time_under_a_named_lock(outbox):
     add_events(outbox, 3)
     assert first.exclusive()
     assert run_relay(second, Targets(), FAST).skipped
-    first.release()
+    first.release_lock()
     summary = run_relay(second, Targets(), FAST)
     assert (summary.skipped, summary.delivered) == (False, 3)
 
