@@ -186,6 +186,12 @@ LAMBDA_INVALID_PAYLOAD = "Lambda API returned error: Invalid Request Content."
 # on a routine (such as the emulated lambda_async).
 PRIVILEGE_ERROR_CODES = frozenset({1044, 1045, 1142, 1143, 1227, 1370})
 
+# Lock conflicts with other transactions: 1205 lock wait timeout exceeded (another
+# transaction held a row lock longer than innodb_lock_wait_timeout), 1213 deadlock (this
+# transaction was chosen as the victim and rolled back). The same write goes through once
+# the other transaction ends: never bad data.
+LOCK_CONFLICT_ERROR_CODES = frozenset({1205, 1213})
+
 
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` says the database is unavailable, not that the data is bad."""
@@ -221,7 +227,9 @@ def is_retryable_later(error: BaseException) -> bool:
       (function not found, network connection, missing credentials, throttling), except
       ``Invalid Request Content.`` (the payload built from the row is not JSON: bad data);
     * a privilege error (:data:`PRIVILEGE_ERROR_CODES`: 1044, 1045, 1142, 1143, 1227,
-      1370): misconfigured, never bad data.
+      1370): misconfigured, never bad data;
+    * a lock conflict (:data:`LOCK_CONFLICT_ERROR_CODES`: 1205 lock wait timeout, 1213
+      deadlock victim): another transaction was in the way.
 
     Anything else (duplicate key, data too long, bad value, syntax...) is bad data.
     """
@@ -232,7 +240,7 @@ def is_retryable_later(error: BaseException) -> bool:
     code, message = error.args[0], error.args[1:2]
     if code == LAMBDA_API_ERROR_CODE:
         return message != (LAMBDA_INVALID_PAYLOAD,)
-    return code in PRIVILEGE_ERROR_CODES
+    return code in PRIVILEGE_ERROR_CODES or code in LOCK_CONFLICT_ERROR_CODES
 
 
 class ReusableConnection:

@@ -5,8 +5,9 @@
 * If the database cannot take the write now, fail fast: the invocation raises
   :class:`~functions.drain.processor.DatabaseUnavailable` and every message returns to the
   queue (short connect timeout, so the function does not burn its own timeout waiting).
-  That covers an outage, a trigger's failed Lambda call (Aurora's 1873 / 1227) and a
-  privilege error: none is the data's fault (``is_retryable_later`` lists the classes).
+  That covers an outage, a trigger's failed Lambda call (Aurora's 1873 / 1227), a
+  privilege error and a lock conflict (1205 lock wait timeout, 1213 deadlock): none is
+  the data's fault (``is_retryable_later`` lists the classes).
 * If the batch holds a message that cannot be written, write record by record with
   Powertools' FIFO processor: it stops a message group at its first failure and lets the
   other groups (customers) through; the bad message ends in the DLQ after maxReceiveCount.

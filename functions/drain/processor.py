@@ -7,7 +7,7 @@ Every outcome goes through the success/failure handlers, and Powertools' ``respo
 is the one answer.
 
 When the database cannot take the write (:func:`~functions.common.database.is_retryable_later`:
-down, a trigger's Lambda call failed, a grant missing) and nothing of the batch was
+down, a trigger's Lambda call failed, a grant missing, a lock conflict) and nothing of the batch was
 written, :class:`DatabaseUnavailable` is raised rather than every message reported as
 failed. Both return the whole batch to the queue after the visibility timeout; only the
 raise counts as a function error, so Lambda's ``Errors`` metric and alarms see the outage,
@@ -24,11 +24,13 @@ from aws_lambda_powertools.utilities.batch.base import FailureResponse
 from aws_lambda_powertools.utilities.batch.exceptions import ExceptionInfo
 
 RETURNED_TO_THE_QUEUE = "database unavailable; batch returns to the queue"
+WRITING_ONE_BY_ONE = "batch holds bad data; writing message by message"
 
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot take writes now (down, a trigger's Lambda call failed, a grant is
-    missing); the messages must wait in the queue, not head for the DLQ."""
+    missing, another transaction's lock was in the way); the messages must wait in the
+    queue, not head for the DLQ."""
 
 
 class DrainProcessor(SqsFifoPartialProcessor):
@@ -57,9 +59,7 @@ class DrainProcessor(SqsFifoPartialProcessor):
             self._log_returned(error)
             raise
         except Exception as error:
-            self._log.warning(
-                "batch holds bad data; writing message by message", extra={"error": str(error)}
-            )
+            self._log.warning(WRITING_ONE_BY_ONE, extra={"error": str(error)})
         else:
             # Debug, not info: a Powertools log line is 17% of a batch's time (make bench),
             # and Lambda's own REPORT line already marks every invocation.

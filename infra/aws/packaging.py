@@ -31,6 +31,7 @@ import hashlib
 import io
 import py_compile
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -65,6 +66,30 @@ _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 class PackagingError(RuntimeError):
     """A package cannot be built: the message says what is missing."""
+
+
+class IndexUnreachable(PackagingError):
+    """pip could not reach a package index (offline, name resolution, proxy, timeout): the
+    layer cannot be fetched now, through no fault of what it holds."""
+
+
+# What pip's output holds when it could not connect to an index: its retry warnings
+# ("Retrying (...) after connection broken by 'NewConnectionError(...)'") and the errors
+# of urllib3, the HTTP library it uses.
+_UNREACHABLE_MARKERS = (
+    "connection broken by",
+    "Max retries exceeded",
+    "NewConnectionError",
+    "NameResolutionError",
+    "ConnectTimeoutError",
+    "ProxyError",
+)
+
+
+def index_unreachable(pip_output: str) -> bool:
+    """True when a failed pip run's output says it could not connect to an index (then the
+    failure says nothing about the requirements)."""
+    return any(marker in pip_output for marker in _UNREACHABLE_MARKERS)
 
 
 # -- what a handler imports --------------------------------------------------------------
@@ -209,15 +234,31 @@ def compiles_for_lambda() -> bool:
     return sys.implementation.cache_tag == PYC_TAG
 
 
+def vendor_key(requirements: list[str], compiled: bool) -> str:
+    """What identifies a fetch: the requirements and whether it holds Lambda's bytecode."""
+    return "\n".join([*requirements, f"bytecode {PYC_TAG if compiled else 'none'}"])
+
+
+def vendor_target(requirements: list[str], cache: Path | None, compiled: bool) -> Path:
+    """Where :func:`vendor_dir` keeps a fetch: under ``cache`` (the repository's
+    ``build/lambda-deps`` by default), one directory per :func:`vendor_key`."""
+    key = hashlib.sha256(vendor_key(requirements, compiled).encode()).hexdigest()[:16]
+    return (cache or REPO_ROOT / "build" / "lambda-deps") / key
+
+
 def vendor_dir(requirements: list[str], cache: Path | None = None) -> Path:
     """A directory with ``requirements`` installed for Lambda's Python and platform (with
-    their bytecode when this is Lambda's Python), once per set of versions."""
+    their bytecode when this is Lambda's Python), once per set of versions. A failed fetch
+    is :class:`IndexUnreachable` when pip could not reach an index, else
+    :class:`PackagingError`."""
     compiled = compiles_for_lambda()
-    key_text = "\n".join([*requirements, f"bytecode {PYC_TAG if compiled else 'none'}"])
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    target = (cache or REPO_ROOT / "build" / "lambda-deps") / key
+    key_text = vendor_key(requirements, compiled)
+    target = vendor_target(requirements, cache, compiled)
     if (target / ".complete").is_file():
         return target
+    if target.exists():
+        # An interrupted fetch: pip --target would leave the packages it finds in place.
+        shutil.rmtree(target)
     result = subprocess.run(
         [
             sys.executable,
@@ -241,7 +282,8 @@ def vendor_dir(requirements: list[str], cache: Path | None = None) -> Path:
         text=True,
     )
     if result.returncode != 0:
-        raise PackagingError(f"pip could not fetch {requirements}: {result.stderr[-2000:]}")
+        error = IndexUnreachable if index_unreachable(result.stderr) else PackagingError
+        raise error(f"pip could not fetch {requirements}: {result.stderr[-2000:]}")
     if compiled:
         compile_bytecode(target)
     (target / ".complete").write_text(key_text)

@@ -18,6 +18,7 @@ import threading
 import boto3
 
 from infra.local.lambda_runtime import LambdaRuntime
+from infra.local.log_limits import OncePerInterval, log_swallowed
 
 log = logging.getLogger(__name__)
 RECEIVE_VISIBILITY_SECONDS = 300  # longer than any local invocation: we release explicitly
@@ -82,6 +83,7 @@ class SqsEventSourcePoller:
         # moto's ReceiveMessage is not atomic: two concurrent receives can both take
         # messages of one FIFO group, breaking its order. One receive at a time.
         self._receive_lock = threading.Lock()
+        self._poll_errors = OncePerInterval()  # logged once per kind a minute (log_limits)
 
     def start(self) -> None:
         for number in range(self.max_concurrency):
@@ -109,8 +111,15 @@ class SqsEventSourcePoller:
                 continue
             try:
                 self.poll_once(sqs)
-            except Exception:  # keep polling, as the real mapping does
-                log.exception("polling %s failed", self.queue_url)
+            except Exception as error:  # keep polling, as the real mapping does
+                log_swallowed(
+                    log,
+                    self._poll_errors,
+                    error,
+                    "polling %s failed",
+                    self.queue_url,
+                    traceback=True,
+                )
                 self._stop.wait(1)
 
     def poll_once(self, sqs) -> int:

@@ -33,6 +33,7 @@ import pymysql
 from functions.common.database import DatabaseSettings, ReusableConnection, connect
 from infra.local import emulation
 from infra.local.container_pool import InvocationOutcome, LocalFunction
+from infra.local.log_limits import OncePerInterval, log_swallowed
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class EventDelivery:
         # Calls this runtime is delivering or recording: never re-leased meanwhile, even
         # when recording the outcome outlasts the lease (the database was away).
         self._delivering: set[int] = set()
+        # Outcomes that could not be recorded yet, logged once per kind a minute.
+        self._record_errors = OncePerInterval()
 
     def claim_due(self) -> list[tuple[int, str, str, int]]:
         """Lease every due call: ``(id, function_name, payload, attempts)`` to deliver."""
@@ -223,7 +226,13 @@ class EventDelivery:
                 self._connections.discard()
                 if self._stopping.is_set() or time.monotonic() >= deadline:
                     raise
-                log.warning("recording invocation %s failed, trying again: %s", call_id, error)
+                log_swallowed(
+                    log,
+                    self._record_errors,
+                    error,
+                    "recording invocation %s failed, trying again",
+                    call_id,
+                )
                 self._stopping.wait(RECORD_RETRY_SECONDS)
 
 

@@ -31,6 +31,7 @@ from infra.local.lambda_delivery import (
     ThreadConnections,
     answer_sync_request,
 )
+from infra.local.log_limits import OncePerInterval, log_swallowed
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class LambdaRuntime:
         self._connections = ThreadConnections(admin)
         self._sync_connection: pymysql.connections.Connection | None = None
         self._sync_seen: set[str] = set()
+        # What the pollers retry past, each kind logged once a minute (log_limits).
+        self._poll_errors = OncePerInterval()
         self.events = EventDelivery(
             self.functions, self._invoke, self._connections, retry_delays, self._stop
         )
@@ -144,7 +147,7 @@ class LambdaRuntime:
             try:
                 claimed = self.dispatch_due_events()
             except pymysql.err.MySQLError as error:  # database restarting: try again soon
-                log.warning("event poll failed: %s", error)
+                log_swallowed(log, self._poll_errors, error, "event poll failed")
                 self._connections.discard()
                 self._stop.wait(0.5)
                 continue
@@ -165,7 +168,7 @@ class LambdaRuntime:
             try:
                 requests = emulation.sync_requests(self._sync_reader())
             except pymysql.err.MySQLError as error:  # database restarting: try again soon
-                log.warning("sync poll failed: %s", error)
+                log_swallowed(log, self._poll_errors, error, "sync poll failed")
                 self._sync_connection = None
                 self._stop.wait(0.5)
                 continue

@@ -4,6 +4,8 @@ raises, not hand-made ones."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
+
 import pymysql
 import pytest
 
@@ -42,6 +44,7 @@ def server(stack, database, admin, account_id, sync_timeout):
 
     yield {
         "app": database.connect(),
+        "connect": database.connect,
         "user": user,
         "arn": f"arn:aws:lambda:us-east-1:{account_id}:function:",
         "admin": admin,
@@ -110,6 +113,39 @@ def connection_refused(s):
     return pymysql.connect(host="127.0.0.1", port=free_port(), user="x", connect_timeout=2)
 
 
+def lock_wait_timeout(s):
+    run(s["app"], "INSERT INTO t VALUES (5, 'a')")
+    holder, waiter = s["connect"](autocommit=False), s["connect"]()
+    try:
+        run(holder, "SELECT v FROM t WHERE id = 5 FOR UPDATE")
+        run(waiter, "SET SESSION innodb_lock_wait_timeout = 1")  # not the default 50 s
+        return run(waiter, "UPDATE t SET v = 'b' WHERE id = 5")
+    finally:
+        holder.rollback()
+        holder.close()
+        waiter.close()
+
+
+def deadlock(s):
+    """Two transactions, each waiting for a row the other holds: one is rolled back."""
+    run(s["app"], "INSERT INTO t VALUES (6, 'a'), (7, 'a')")
+    first, second = s["connect"](autocommit=False), s["connect"](autocommit=False)
+    run(first, "UPDATE t SET v = 'x' WHERE id = 6")
+    run(second, "UPDATE t SET v = 'x' WHERE id = 7")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(run, first, "UPDATE t SET v = 'y' WHERE id = 7")
+        try:
+            # Whichever statement closes the cycle, the server rolls one transaction back.
+            run(second, "UPDATE t SET v = 'y' WHERE id = 6")  # raises if this is the victim
+            return waiting.result()  # ...else the first was, and this raises
+        finally:
+            second.rollback()
+            wait([waiting])
+            first.rollback()
+            first.close()
+            second.close()
+
+
 @pytest.mark.parametrize(
     ("make_error", "code", "message"),
     [
@@ -127,6 +163,8 @@ def connection_refused(s):
         (wrong_password, 1045, "Access denied for user 'rotated'@"),
         (execute_command_denied, 1370, "execute command denied to user 'noexec'@"),
         (connection_refused, 2003, "Can't connect to MySQL server on '127.0.0.1'"),
+        (lock_wait_timeout, 1205, "Lock wait timeout exceeded"),
+        (deadlock, 1213, "Deadlock found when trying to get lock"),
     ],
     ids=lambda value: value.__name__ if callable(value) else None,
 )

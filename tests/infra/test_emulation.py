@@ -231,7 +231,7 @@ def test_a_qualified_arn_reaches_the_same_function_async_and_sync(database, admi
         cursor.execute("SELECT lambda_sync(%s, '{\"s\": 1}')", (alias,))
         assert json.loads(cursor.fetchone()[0]) == {"echo": {"s": 1}, "function": "test-echo"}
     (call,) = settled_invocations(admin, database.name, 1)
-    assert (call["function_arn"], call["status"]) == (alias, "succeeded")
+    assert (call["function_arn"], call["status"], call["attempts"]) == (alias, "succeeded", 1)
     assert json.loads(call["response"]) == {"echo": {"a": 1}, "function": "test-echo"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from functions.drain.processor import RETURNED_TO_THE_QUEUE
 from infra.database import grants as db_grants
 from infra.local import emulation
 from infra.local.stack import APP_DATABASE, APP_USER
@@ -24,7 +25,6 @@ from tests.support import invocation_rows, wait_for
 __all__ = ["ingest_database"]  # the session fixture, shared with test_ingest_path
 
 _customer_ids = iter(range(900_000, 10**6))  # apart from test_ingest_path's customers
-RETURNED_TO_THE_QUEUE = "database unavailable; batch returns to the queue"
 ACCESS_DENIED_INVOKE_LAMBDA = (
     "Access denied; you need (at least one of) the Invoke Lambda privilege(s) for this operation"
 )

@@ -31,6 +31,7 @@ from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
 from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
 from tests.infra.aws.test_event_path import new_path
+from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PATH_LINKS = ["api", "ingest", "queue", "mapping", "drain", "database"]
@@ -169,6 +170,18 @@ def diagnose(whole: Whole, admin, check: PathCheck | None = None, config=None, *
         path=check or whole.check,
         **options,
     )
+
+
+def registered(whole: Whole, admin, timeout: float = 30):
+    """The diagnosis once no proxy target is REGISTERING any more: moto reports a new
+    target so once, as AWS does for a while (a deadline, so that a target stuck in that
+    state fails the test rather than hanging it)."""
+
+    def diagnosis():
+        found = diagnose(whole, admin)
+        return None if found.finding and "REGISTERING" in found.finding.problem else found
+
+    return wait_for(diagnosis, timeout=timeout)
 
 
 def first_broken(whole: Whole, admin, link: str, **options) -> doctor.Finding:
@@ -584,10 +597,7 @@ def test_a_proxy_without_targets_is_found_and_registering_the_cluster_repairs_it
         f"--db-cluster-identifiers {cluster}"
     )
     run_fix(finding, admin)
-    after = diagnose(whole, admin)
-    # moto reports a new target REGISTERING once, as AWS does for a while; then AVAILABLE.
-    while after.finding and "REGISTERING" in after.finding.problem:
-        after = diagnose(whole, admin)
+    after = registered(whole, admin)
     assert after.finding is None, doctor.render_diagnosis(after)
     drain = next(r for r in after.links if r.link == "drain")
     assert drain.detail.endswith(f"; through RDS Proxy {name} (TLS), its targets AVAILABLE")
@@ -626,10 +636,7 @@ def test_a_drain_that_reaches_the_proxy_without_tls_is_found(proxied, admin, clu
     )
     version = lambda_client.publish_version(FunctionName=drain)["Version"]
     lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
-    diagnosis = diagnose(whole, admin)
-    while diagnosis.finding and "REGISTERING" in diagnosis.finding.problem:
-        diagnosis = diagnose(whole, admin)
-    finding = diagnosis.finding
+    finding = registered(whole, admin).finding
     assert finding.link == "drain"
     assert finding.problem == (
         f"{drain}:live connects to RDS Proxy {whole.function('proxy')} without TLS "

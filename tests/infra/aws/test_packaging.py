@@ -1,25 +1,38 @@
 """The functions' zips and the dependencies layer: what each holds, found by imports;
 small; reproducible; enough to run each handler as Lambda does (package + layer + the
-runtime's boto3)."""
+runtime's boto3).
+
+The layer's libraries are fetched with pip once per set of versions and kept under the
+repository's ``build/`` (ignored by git; where ``aurora-events deploy`` keeps them too),
+so a run fetches only what changed. When nothing is kept yet and the package index cannot
+be reached, the layer tests are skipped, saying so; any other pip failure fails them."""
 
 import io
+import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.aws import packaging
 from infra.aws.packaging import (
+    IndexUnreachable,
+    LayerPackage,
     PackagingError,
     build_function_zip,
     build_layer,
     compiles_for_lambda,
     function_contents,
+    pinned_requirements,
+    vendor_dir,
+    vendor_target,
 )
 from infra.catalog import FUNCTIONS, function_spec
+from infra.local.db_server import free_port
 
 ZIP_LIMIT = 100 * 1024
 COMMON = ("functions/__init__.py", "functions/common/__init__.py", "functions/common/config.py")
@@ -173,25 +186,43 @@ def test_a_sql_file_named_in_the_code_that_does_not_exist_is_refused(source_copy
     )
 
 
+# Kept across runs (see the module's docstring); "elsewhere" is a second, separate fetch.
+LAYER_CACHE = packaging.REPO_ROOT / "build" / "lambda-deps"
+ELSEWHERE_CACHE = packaging.REPO_ROOT / "build" / "lambda-deps-elsewhere"
+
+
 @pytest.fixture(scope="module")
-def layer_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("layer-deps")
+def layer_cache() -> Iterator[Path]:
+    # An index that does not answer fails a fetch in under a minute (3 tries of 15 s),
+    # well within the test's timeout, whatever the environment's pip settings.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIP_DEFAULT_TIMEOUT", "15")
+        patch.setenv("PIP_RETRIES", "2")
+        yield LAYER_CACHE
 
 
-def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache, tmp_path):
-    layer = build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache)
-    names = names_in(layer.zip)
+def layer(libraries: set[str], cache: Path) -> LayerPackage:
+    """:func:`build_layer`, or the test skipped when pip cannot reach the package index."""
+    try:
+        return build_layer(libraries, cache=cache)
+    except IndexUnreachable as error:
+        pytest.skip(f"the package index cannot be reached, and {cache} keeps no copy: {error}")
+
+
+def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache):
+    built = layer({"pymysql", "aws_lambda_powertools"}, layer_cache)
+    names = names_in(built.zip)
     assert all(name.startswith("python/") for name in names)
     tops = {name.split("/")[1] for name in names}
     assert {"pymysql", "aws_lambda_powertools", "typing_extensions.py"} <= tops
     assert not tops & {"boto3", "botocore", "bin"}
-    assert build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache) == layer
-    # Built elsewhere (fetched and compiled again), it is the same content.
-    elsewhere = build_layer({"pymysql", "aws_lambda_powertools"}, cache=tmp_path / "elsewhere")
-    assert elsewhere.content_hash == layer.content_hash
+    assert layer({"pymysql", "aws_lambda_powertools"}, layer_cache) == built
+    # Built elsewhere (fetched and compiled separately), it is the same content.
+    elsewhere = layer({"pymysql", "aws_lambda_powertools"}, ELSEWHERE_CACHE)
+    assert elsewhere.content_hash == built.content_hash
     # With AWS's public Powertools layer, the project's holds PyMySQL only.
-    alone = build_layer({"pymysql"}, layer_cache)
-    assert alone.content_hash != layer.content_hash
+    alone = layer({"pymysql"}, layer_cache)
+    assert alone.content_hash != built.content_hash
     tops = {name.split("/")[1] for name in names_in(alone.zip)}
     assert "pymysql" in tops and "aws_lambda_powertools" not in tops
 
@@ -199,7 +230,7 @@ def test_the_layer_holds_the_libraries_under_python_and_not_boto3(layer_cache, t
 @pytest.mark.skipif(not compiles_for_lambda(), reason="only Python 3.11 writes Lambda's bytecode")
 def test_the_layer_ships_unchecked_bytecode_for_every_module(layer_cache):
     """Lambda's /opt is read-only: without it, every cold start compiles every module."""
-    archive = zipfile.ZipFile(io.BytesIO(build_layer({"pymysql"}, cache=layer_cache).zip))
+    archive = zipfile.ZipFile(io.BytesIO(layer({"pymysql"}, layer_cache).zip))
     names = set(archive.namelist())
     sources = [name for name in names if name.endswith(".py")]
     assert "python/pymysql/connections.py" in sources
@@ -217,10 +248,10 @@ def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_
     with the runtime's boto3 and nothing of this repository."""
     import boto3 as runtime_boto3
 
-    layer = tmp_path / "opt"
+    opt = tmp_path / "opt"
     zipfile.ZipFile(
-        io.BytesIO(build_layer({"pymysql", "aws_lambda_powertools"}, cache=layer_cache).zip)
-    ).extractall(layer)
+        io.BytesIO(layer({"pymysql", "aws_lambda_powertools"}, layer_cache).zip)
+    ).extractall(opt)
     # boto3 and its dependencies, as on Lambda; -S keeps the editable install (which would
     # make this repository importable) out of sys.path. The layer comes before it.
     runtime = str(Path(runtime_boto3.__file__).resolve().parents[1])
@@ -237,12 +268,12 @@ def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_
         zipfile.ZipFile(io.BytesIO(build_function_zip(spec.handler))).extractall(task)
         module = spec.handler.rsplit(".", 1)[0]
         script = (
-            f"import sys; sys.path[:0] = [{str(task)!r}, {str(layer / 'python')!r}, {runtime!r}]\n"
+            f"import sys; sys.path[:0] = [{str(task)!r}, {str(opt / 'python')!r}, {runtime!r}]\n"
             f"import importlib; importlib.import_module({module!r})\n"
             "import functions, pymysql, aws_lambda_powertools\n"
             f"assert functions.__file__.startswith({str(task)!r})\n"
-            f"assert pymysql.__file__.startswith({str(layer)!r})\n"
-            f"assert aws_lambda_powertools.__file__.startswith({str(layer)!r})\n"
+            f"assert pymysql.__file__.startswith({str(opt)!r})\n"
+            f"assert aws_lambda_powertools.__file__.startswith({str(opt)!r})\n"
             "print('ok')\n"
         )
         # cwd: not the repository, which python -c would put on sys.path
@@ -254,3 +285,49 @@ def test_every_handler_imports_from_its_zip_and_the_layer_alone(tmp_path, layer_
             cwd=tmp_path,
         )
         assert result.stdout.strip() == "ok", f"{spec.name}: {result.stderr[-2000:]}"
+
+
+# -- a fetch that fails ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def only_index(monkeypatch):
+    """pip with ``url`` as its one index: no configuration file, no other index or links."""
+
+    def use(url: str) -> None:
+        monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+        for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("PIP_INDEX_URL", url)
+        monkeypatch.setenv("PIP_RETRIES", "1")  # one retry: its warning names the cause
+
+    return use
+
+
+def test_an_index_that_cannot_be_reached_is_told_apart(only_index, tmp_path):
+    only_index(f"http://127.0.0.1:{free_port()}/simple")  # nobody listens there
+    with pytest.raises(IndexUnreachable) as unreachable:
+        vendor_dir(pinned_requirements({"pymysql"}), tmp_path / "cache")
+    assert "Connection refused" in str(unreachable.value)
+
+
+def test_a_fetch_that_fails_with_the_index_reached_is_a_packaging_error(only_index, tmp_path):
+    index = tmp_path / "empty-index"  # an index, reached, that has no such package
+    index.mkdir()
+    only_index(index.as_uri())
+    with pytest.raises(PackagingError) as failed:
+        vendor_dir(pinned_requirements({"pymysql"}), tmp_path / "cache")
+    assert not isinstance(failed.value, IndexUnreachable)
+    assert "No matching distribution found for pymysql==" in str(failed.value)
+
+
+def test_an_interrupted_fetch_is_not_taken_for_one_nor_added_to(only_index, tmp_path):
+    requirements = pinned_requirements({"pymysql"})
+    target = vendor_target(requirements, tmp_path, compiles_for_lambda())
+    (target / "pymysql").mkdir(parents=True)  # a fetch that stopped halfway: no .complete
+    (target / "pymysql" / "__init__.py").write_text("")
+    only_index(f"http://127.0.0.1:{free_port()}/simple")
+    with pytest.raises(IndexUnreachable):
+        vendor_dir(requirements, tmp_path)
+    # Gone before pip ran: pip --target keeps a package directory it finds in place.
+    assert not target.exists()

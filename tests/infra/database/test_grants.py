@@ -2,6 +2,8 @@
 emulation: the trigger definer's v3 path (a default role) and v2 path (the INVOKE LAMBDA
 privilege), Aurora's statements, and the drain's account."""
 
+import re
+
 import pymysql
 import pytest
 
@@ -64,6 +66,12 @@ def test_v3_grant_gives_a_default_role_that_lets_the_account_call_lambda_async(
     with admin.cursor() as cursor:
         cursor.execute("SELECT Role FROM mysql.roles_mapping WHERE User = %s", (user,))
         assert cursor.fetchall() == (("AWS_LAMBDA_ACCESS",),)
+    assert sorted(show_grants(admin, user)) == [
+        f"GRANT ALL PRIVILEGES ON `{database.name}`.* TO `{user}`@`%`",
+        f"GRANT USAGE ON *.* TO `{user}`@`%`",
+        f"GRANT `AWS_LAMBDA_ACCESS` TO `{user}`@`%`",
+        f"SET DEFAULT ROLE `AWS_LAMBDA_ACCESS` FOR `{user}`@`%`",
+    ]
     assert db_grants.lambda_access(admin, server, user, "%") == db_grants.LambdaAccess(True, True)
     with connect_as(stack, database, user).cursor() as cursor:
         cursor.execute("SELECT lambda_async(%s, '{\"a\": 1}')", (test_functions.arns["test-echo"],))
@@ -173,9 +181,10 @@ def migrate(database):
 
 
 def show_grants(admin, user, host="%") -> list[str]:
+    """What the server says ``user``@``host`` holds (the password's hash left out)."""
     with admin.cursor() as cursor:
         cursor.execute("SHOW GRANTS FOR %s@%s", (user, host))
-        return [line for (line,) in cursor.fetchall()]
+        return [re.sub(r" IDENTIFIED BY PASSWORD '[^']*'", "", line) for (line,) in cursor]
 
 
 def test_the_drain_account_gets_select_and_insert_on_its_tables_only(admin, database):
@@ -242,6 +251,12 @@ def test_grant_command_for_the_drain_account(capsys, stack, admin, database, mon
         f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO '{user}'@'%';\n"
         f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO '{user}'@'%';\n"
     )
+    # What the server holds now, not only what the command printed.
+    assert sorted(show_grants(admin, user)) == [
+        f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO `{user}`@`%`",
+        f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO `{user}`@`%`",
+        f"GRANT USAGE ON *.* TO `{user}`@`%`",
+    ]
     monkeypatch.delenv("AURORA_EVENTS_ADMIN_URL")
     assert run_aurora_events(command) == 2
     assert capsys.readouterr().err == (
