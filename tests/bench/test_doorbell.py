@@ -1,0 +1,28 @@
+"""The bench's doorbell section inserts what its steps say and counts the doorbells (a
+real server; the timings themselves are make bench's, never asserted here)."""
+
+from infra.bench import inserts, report
+
+
+def test_each_doorbell_step_writes_its_rows_and_counts_its_rings(database, stack, admin):
+    inserts.prepare(database.url)
+    inserts.prepare_doorbell(database.url)
+    results = inserts.measure_doorbell(database.url, admin, database.name, rows=300, rounds=2)
+
+    assert [r.step for r in results] == list(inserts.DOORBELL_STEPS)
+    assert all(r.rows == 300 and len(r.seconds) == 2 for r in results)
+    with database.connect().cursor() as cursor:
+        for step in inserts.DOORBELL_STEPS:  # each table its last round's rows
+            cursor.execute(f"SELECT COUNT(*) FROM doorbell_{step}")
+            assert cursor.fetchone() == (300,)
+        # The second round runs the steps in reverse: outbox_v2 was the last to empty the
+        # outbox and fill it, one event per row.
+        cursor.execute("SELECT JSON_VALUE(payload, '$.table'), COUNT(*) FROM aurora_events_outbox")
+        assert cursor.fetchall() == (("doorbell_outbox_v2", 300),)
+    rings = {r.step: r.rings for r in results}
+    # One connection: each text rings when its rounds begin (text 2: once a connection
+    # a second; text 3: once a second), no trigger never.
+    assert rings["none"] == 0 and rings["outbox_v2"] >= 1 and rings["outbox_v3"] >= 1
+    lines = report.doorbell_lines(results)
+    assert lines[0].startswith("doorbell: 300 rows one a statement, one connection, 2 rounds")
+    assert "text 3 - text 2:" in lines[-1]
