@@ -99,8 +99,8 @@ def test_fifty_writers_a_row_a_second_ring_at_most_twice_a_second(
             event_id
             for (event_id,) in query(
                 stack,
-                "SELECT event_id FROM aurora_events_outbox WHERE target_function = %s",
-                arns["outbox-sink-a"],
+                "SELECT event_id FROM aurora_events_outbox "
+                "WHERE JSON_VALUE(payload, '$.table') = 'storm_items'",
             )
         }
         assert len(expected) == WRITERS * SECONDS  # every committed row, its event
@@ -117,9 +117,9 @@ def test_fifty_writers_a_row_a_second_ring_at_most_twice_a_second(
             connection.close()
         query(stack, "DROP TABLE storm_items")
 
-    ids = delivered_ids(sink_dir, "outbox-sink-a")
-    assert len(ids) == len(set(ids)) == WRITERS * SECONDS  # each exactly once
-    assert set(ids) == expected
+    # Each exactly once (the sink may also get what earlier tests left for it).
+    ids = [i for i in delivered_ids(sink_dir, "outbox-sink-a") if i in expected]
+    assert len(ids) == len(set(ids)) == WRITERS * SECONDS
 
     rings = [
         call
