@@ -22,9 +22,10 @@
 -- per-connection bound of text 2 still holds. A failed ring counts as a ring: the
 -- relay's schedule is the backstop.
 -- Aurora MySQL v3 (MySQL 8.0) and MariaDB 10.11 alike: GET_LOCK/RELEASE_LOCK in a
--- trigger, DO, CRC32, TIMESTAMPDIFF(MICROSECOND ...). Binary log: no table is written,
--- so nothing more is logged; GET_LOCK, like UUID() and lambda_async already, makes the
--- statement unsafe for statement-based logging (binlog_format MIXED logs it as rows).
+-- trigger, DO, CRC32, TIMESTAMPDIFF(MICROSECOND ...); only a name held is released
+-- (MySQL 8 refuses a NULL name, error 3057; MariaDB answers NULL). Binary log: no table
+-- is written, so nothing more is logged; GET_LOCK, like UUID() and lambda_async already,
+-- makes the statement unsafe for statement-based logging (MIXED logs it as rows).
 -- Aurora's zero-downtime patching drops rather than keeps a connection holding a
 -- user-level lock: here, the last connection to ring in each interval, until its next look.
 -- ${payload} is the row event's JSON_OBJECT expression (row_event_payload.sql) rendered
@@ -47,8 +48,10 @@ BEGIN
       DECLARE bell VARCHAR(64) DEFAULT NULL;
       DECLARE won INT DEFAULT NULL;
       DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
-      DO RELEASE_LOCK(@aurora_events_doorbell_lock);
-      SET @aurora_events_doorbell_lock = NULL;
+      IF @aurora_events_doorbell_lock IS NOT NULL THEN
+        DO RELEASE_LOCK(@aurora_events_doorbell_lock);
+        SET @aurora_events_doorbell_lock = NULL;
+      END IF;
       SET bell = CONCAT('aurora_events_doorbell:', CRC32(DATABASE()), ':',
         TIMESTAMPDIFF(MICROSECOND, '2000-01-01', UTC_TIMESTAMP(6)) DIV ${doorbell_interval_us});
       SET won = GET_LOCK(bell, 0);
