@@ -286,3 +286,16 @@ def measure_doorbell(
     finally:
         connection.close()
     return [DoorbellResult(step, rows, times, rings[step]) for step, times in seconds.items()]
+
+
+def doorbell_difference(results: list[DoorbellResult]) -> float:
+    """Text 3's cost over text 2's, in times no trigger: the median over the rounds of
+    (text 3 - text 2) / no trigger, each round's three runs side by side (a neighbour's
+    load drifts less within a round than across rounds)."""
+    seconds = {r.step: r.seconds for r in results}
+    return statistics.median(
+        (v3 - v2) / none
+        for v3, v2, none in zip(
+            seconds["outbox_v3"], seconds["outbox_v2"], seconds["none"], strict=True
+        )
+    )

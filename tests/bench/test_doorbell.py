@@ -25,4 +25,22 @@ def test_each_doorbell_step_writes_its_rows_and_counts_its_rings(database, stack
     assert rings["none"] == 0 and rings["outbox_v2"] >= 1 and rings["outbox_v3"] >= 1
     lines = report.doorbell_lines(results)
     assert lines[0].startswith("doorbell: 300 rows one a statement, one connection, 2 rounds")
-    assert "text 3 - text 2:" in lines[-1]
+    assert "text 3 - text 2, paired in each round:" in lines[-1]
+
+
+def test_text_3_against_text_2_is_paired_round_by_round():
+    def result(step, *seconds):
+        return inserts.DoorbellResult(step, 100, list(seconds))
+
+    results = [
+        result("none", 1.0, 2.0, 4.0),
+        result("outbox_v2", 2.0, 4.0, 8.0),
+        result("outbox_v3", 2.0625, 4.125, 6.0),
+    ]
+    # (3 - 2) / none each round: +0.0625, +0.0625, -0.5; the median of them.
+    assert inserts.doorbell_difference(results) == 0.0625
+    assert report.doorbell_lines(results)[-1] == (
+        "  text 3 - text 2, paired in each round: +0.06x no trigger (target: at most +0.1x): met"
+    )
+    results[2] = result("outbox_v3", 2.25, 4.5, 8.0)  # +0.25, +0.25, 0
+    assert report.doorbell_lines(results)[-1].endswith("(target: at most +0.1x): NOT met")
