@@ -1,7 +1,9 @@
 """A doorbell storm on the local stack (issue 16, item 5): 50 connections each committing
 one row a second for 10 s into a table with an outbox trigger of text 3 (head's). Text 2
-rang the relay once per connection per second (500 calls); text 3 rings at most once a
-second for them all, the relay runs at most ``relay_reserved_concurrency`` at once, and
+rings the relay up to once per connection per second (the issue saw 500 calls; here, with
+text 2, 310: a writer's looks fall just under a second apart about a third of the time);
+text 3 rings at most once a second for them all, the relay runs at most
+``relay_reserved_concurrency`` at once, and
 every event reaches its target once. Real MariaDB, the emulated lambda_async (its calls
 counted), the relay run by the stack's runtime."""
 
@@ -133,7 +135,7 @@ def test_fifty_writers_a_row_a_second_ring_at_most_twice_a_second(
         f"(most in one second: {max(per_second.values())}), {relay_runs} relay runs, "
         f"at most {max(peak)} relay connections at once"
     )
-    assert 1 <= len(rings) <= 2 * math.ceil(elapsed)  # text 2: 500
+    assert 1 <= len(rings) <= 2 * math.ceil(elapsed)  # text 2: 310
     assert max(per_second.values()) <= 2
     assert max(peak) <= bound  # never more relays at once than reserved
     # Every run is a doorbell's or the schedule's (every second in the test stack, one
