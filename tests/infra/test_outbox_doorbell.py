@@ -1,11 +1,10 @@
 """A doorbell storm on the local stack (issue 16, item 5): 50 connections each committing
 one row a second for 10 s into a table with an outbox trigger of text 3 (head's). Text 2
-rings the relay up to once per connection per second (the issue saw 500 calls; here, with
-text 2, 310: a writer's looks fall just under a second apart about a third of the time);
-text 3 rings at most once a second for them all, the relay runs at most
-``relay_reserved_concurrency`` at once, and
-every event reaches its target once. Real MariaDB, the emulated lambda_async (its calls
-counted), the relay run by the stack's runtime."""
+rings the relay up to once per connection per second (the issue saw 500 calls; this test
+with text 2: 310); text 3 rings at most once a second for them all, the relay runs at
+most ``relay_reserved_concurrency`` at once, and every event reaches its target once.
+Real MariaDB, the emulated lambda_async (its calls counted), the relay run by the stack's
+runtime."""
 
 from __future__ import annotations
 
