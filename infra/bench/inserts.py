@@ -266,13 +266,15 @@ def measure_doorbell(
 ) -> list[DoorbellResult]:
     """Insert ``rows`` rows one a statement per step, ``rounds`` times in turn (every
     other round in reverse order: text 3 follows text 2 as often as it precedes it), each
-    time into empty tables; count the doorbells (the runtime must be stopped)."""
-    connection = connect(parse_database_url(database_url))
+    time into empty tables on a new connection (the texts' doorbell checks share a session
+    variable: each run starts with its own); count the doorbells (the runtime must be
+    stopped)."""
     seconds: dict[str, list[float]] = {step: [] for step in DOORBELL_STEPS}
     rings: dict[str, int] = dict.fromkeys(DOORBELL_STEPS, 0)
-    try:
-        for number in range(rounds):
-            for step in list(DOORBELL_STEPS)[:: -1 if number % 2 else 1]:
+    for number in range(rounds):
+        for step in list(DOORBELL_STEPS)[:: -1 if number % 2 else 1]:
+            connection = connect(parse_database_url(database_url))
+            try:
                 with connection.cursor() as cursor:
                     sinks = (OUTBOX_TABLE,) if step in DOORBELL_TEXTS else ()
                     for table in (f"doorbell_{step}", *sinks):
@@ -280,11 +282,11 @@ def measure_doorbell(
                 time.sleep(FLOOR_SETTLE_SECONDS)
                 before = _calls(admin, database)
                 seconds[step].append(
-                    timed(lambda s=step: _insert(connection, s, rows, 1, "doorbell"))
+                    timed(lambda s=step, c=connection: _insert(c, s, rows, 1, "doorbell"))
                 )
                 rings[step] += _calls(admin, database) - before
-    finally:
-        connection.close()
+            finally:
+                connection.close()
     return [DoorbellResult(step, rows, times, rings[step]) for step, times in seconds.items()]
 
 
