@@ -62,7 +62,7 @@ def doorbell_lines(doorbell: list[DoorbellResult]) -> list[str]:
     each round's), the doorbells it rang, and text 3 against the target."""
     ratios = floor_ratios(doorbell)
     lines = [
-        f"doorbell: {doorbell[0].rows} rows one a statement, one connection, "
+        f"doorbell: {doorbell[0].rows} rows one a statement, one connection a run, "
         f"{len(doorbell[0].seconds)} rounds (median rows/s; median of each round's ratio):"
     ]
     lines += [

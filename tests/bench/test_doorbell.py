@@ -24,7 +24,7 @@ def test_each_doorbell_step_writes_its_rows_and_counts_its_rings(database, stack
     # run, text 3 at least in its first (the database's bell free), no trigger never.
     assert (rings["none"], rings["outbox_v2"] >= 2, rings["outbox_v3"] >= 1) == (0, True, True)
     lines = report.doorbell_lines(results)
-    assert lines[0].startswith("doorbell: 300 rows one a statement, one connection, 2 rounds")
+    assert lines[0].startswith("doorbell: 300 rows one a statement, one connection a run, 2 rounds")
     assert "text 3 - text 2, paired in each round:" in lines[-1]
 
 
