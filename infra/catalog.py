@@ -112,6 +112,10 @@ class FunctionSpec:
     # Called by Aurora (lambda_async from triggers): its ARN goes into the policy of the
     # role Aurora uses, and nothing else's does.
     invoked_by_aurora: bool = False
+    # At most this many instances at once: the deployment setting it names (an int;
+    # 0: no limit), Lambda's reserved concurrency on AWS and the container pool locally
+    # (see reserved_concurrency()). None: not managed.
+    reserved_concurrency: Setting | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         in_vpc=True,
         invoked_by_aurora=True,  # the doorbell
+        # Each run holds a database connection and lingers after a doorbell: a bounded
+        # number of relays, whatever the number of doorbells, schedules and retries.
+        reserved_concurrency=Setting("relay_reserved_concurrency"),
     ),
 )
 
@@ -481,6 +488,7 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "vpc_endpoints": ("AURORA_EVENTS_VPC_ENDPOINTS",),
     "alarm_email": ("AURORA_EVENTS_ALARM_EMAIL",),
     "powertools_layer_arn": ("AURORA_EVENTS_POWERTOOLS_LAYER_ARN",),
+    "relay_reserved_concurrency": ("AURORA_EVENTS_RELAY_RESERVED_CONCURRENCY",),
 }
 
 
@@ -522,6 +530,10 @@ class Deployment:
     # AWS's public Powertools layer to use instead of shipping Powertools in the project's
     # own layer (empty: the project's layer holds both PyMySQL and Powertools).
     powertools_layer_arn: str = ""
+    # How many outbox relays may run at once (Lambda's reserved concurrency; the local
+    # runtime's containers). Two: one delivering while another starts on a doorbell. 0:
+    # no reservation, for accounts whose concurrency quota leaves none to reserve.
+    relay_reserved_concurrency: int = 2
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Deployment:
@@ -588,6 +600,14 @@ def function_spec(name: str) -> FunctionSpec:
             return spec
     known = ", ".join(spec.name for spec in FUNCTIONS)
     raise KeyError(f"no function {name!r} in the catalog (known: {known})")
+
+
+def reserved_concurrency(spec: FunctionSpec, deployment: Deployment) -> int | None:
+    """How many instances of the function may run at once in ``deployment``; None when
+    it declares no limit or its setting is 0 (no reservation)."""
+    if spec.reserved_concurrency is None:
+        return None
+    return getattr(deployment, spec.reserved_concurrency.name) or None
 
 
 def queue_spec(name: str) -> QueueSpec:

@@ -32,8 +32,10 @@ relay, whose failure never fails the INSERT.
 
 ``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): 1, the
 default, is what the landed revisions render, so they keep rendering it; outbox text 2
-(revision 0005) writes the same rows and events for less per row. A new revision with an
-outbox trigger should pass ``template_version=2``.
+(revision 0005) writes the same rows and events for less per row; outbox text 3 (revision
+0006) writes what text 2 writes and shares its doorbell among all connections (at most one
+ring per database per interval, not one per connection). A new revision with an outbox
+trigger should pass ``template_version=3``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ DELIVERY_MODES = ("direct", "outbox")
 MAX_IDENTIFIER = 64
 # The catalog function the outbox trigger's doorbell asks to run.
 RELAY_FUNCTION = "relay"
-# At most one doorbell per connection per this long: a bulk insert rings a few times.
+# A connection looks at the doorbell at most once per this long (a bulk insert rings a few
+# times); from text 3 on, one ring per interval for all connections of the database.
 DOORBELL_INTERVAL_SECONDS = 1.0
 
 
@@ -73,7 +76,8 @@ class LambdaTrigger:
     name: str | None = None  # None: <table>_ai_<function>
     delivery: str = "direct"
     # Which text of the delivery's trigger (row_event_sql.TRIGGER_TEXTS): 1 is what the
-    # landed revisions render; outbox 2 writes the same rows for less (revision 0005).
+    # landed revisions render; outbox 2 writes the same rows for less (revision 0005);
+    # outbox 3, text 2 with one doorbell for all connections (revision 0006).
     template_version: int = 1
 
     def __post_init__(self) -> None:

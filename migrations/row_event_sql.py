@@ -84,6 +84,8 @@ TRIGGER_TEXTS: dict[tuple[str, int], TriggerText] = {
     ("outbox", 1): TriggerText("triggers/outbox_after_insert.sql", "UUID()"),
     # The id made once into a variable, not read back from the event's JSON (revision 0005).
     ("outbox", 2): TriggerText("triggers/outbox_after_insert_v2.sql", "new_event_id"),
+    # Text 2's row and event; one doorbell per interval for all connections (revision 0006).
+    ("outbox", 3): TriggerText("triggers/outbox_after_insert_v3.sql", "new_event_id"),
 }
 
 

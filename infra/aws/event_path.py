@@ -70,6 +70,7 @@ from infra.catalog import (
     QueueSpec,
     TopicArn,
     queue_spec,
+    reserved_concurrency,
     resolve_environment,
 )
 
@@ -556,6 +557,7 @@ class EventPath:
             changing=bool(differing or code_changed),
         )
         yield from self._plan_async_settings(spec, exists=current is not None)
+        yield from self._plan_reserved_concurrency(spec, exists=current is not None)
 
     def _update(self, name: str, update) -> None:
         # Lambda refuses an update while the previous one is still being applied.
@@ -623,6 +625,40 @@ class EventPath:
                     **qualified,
                 ),
             )
+
+    def _plan_reserved_concurrency(self, spec: FunctionSpec, exists: bool) -> Iterator[Change]:
+        """The function's reserved concurrency (PutFunctionConcurrency), when the catalog
+        declares one: at most that many instances at once, on the function (not a version:
+        Lambda keeps it per function). A setting of 0 removes the reservation. A function
+        that declares none is left as it is."""
+        if spec.reserved_concurrency is None:
+            return
+        name = self.function_name(spec)
+        wanted = reserved_concurrency(spec, self.deployment)
+        current = None
+        if exists:
+            current = self.lambda_.get_function_concurrency(FunctionName=name).get(
+                "ReservedConcurrentExecutions"
+            )
+        if current == wanted:
+            return
+        resource = f"lambda function {name} reserved concurrency"
+        if wanted is None:
+            yield Change(
+                resource,
+                "delete",
+                f"{current} -> none ({spec.reserved_concurrency.name} = 0)",
+                run=lambda: self.lambda_.delete_function_concurrency(FunctionName=name),
+            )
+            return
+        yield Change(
+            resource,
+            "set",
+            f"{current if current is not None else 'none'} -> {wanted}",
+            run=lambda: self.lambda_.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=wanted
+            ),
+        )
 
     def _plan_event_source(self, source: EventSourceSpec) -> Iterator[Change]:
         """The queue's mapping to the function's alias live. A mapping an earlier deploy

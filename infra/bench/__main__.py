@@ -1,4 +1,4 @@
-"""``python -m infra.bench [--quick]``: see :mod:`infra.bench`."""
+"""``python -m infra.bench [--quick] [--only doorbell]``: see :mod:`infra.bench`."""
 
 from __future__ import annotations
 
@@ -24,10 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="fewer rows and interpreters: about a minute"
     )
+    parser.add_argument(
+        "--only",
+        choices=["doorbell"],
+        help="one section alone: doorbell (outbox text 3 against text 2, one row a statement)",
+    )
     args = parser.parse_args(argv)
     # --quick: about a minute; its percentiles and rates are rougher, not comparable.
     rows, events, spacing = (2_000, 50, 0.05) if args.quick else (20_000, 500, 0.1)
+    doorbell_rows, doorbell_rounds = (2_000, 3) if args.quick else (5_000, inserts.DOORBELL_ROUNDS)
     logging.basicConfig(level=logging.ERROR)
+    if args.only == "doorbell":
+        doorbell = doorbell_only(doorbell_rows, doorbell_rounds)
+        print("\n".join(report.doorbell_lines(doorbell)))
+        return 0
     # First, while nothing else of the bench runs: fresh interpreters are what it times.
     cold = cold_start.measure(interpreters=3 if args.quick else 20)
     with (
@@ -49,19 +59,42 @@ def main(argv: list[str] | None = None) -> int:
         if floor_wanted:
             inserts.prepare_floor(bench_url)
         # Delivering would compete with inserting for the same two cores.
+        inserts.prepare_doorbell(bench_url)
         stack.runtime.stop()
         admin = stack.db.connect_root()
         try:
             insert_results = inserts.measure(bench_url, admin, "bench", rows)
             floor = inserts.measure_floor(bench_url, rows) if floor_wanted else []
+            doorbell = inserts.measure_doorbell(
+                bench_url, admin, "bench", doorbell_rows, doorbell_rounds
+            )
         finally:
             admin.close()
-    print(report.table(insert_results, latencies, cold, floor=floor))
-    json_path, chart_path = report.write(insert_results, latencies, cold_start=cold, floor=floor)
+    print(report.table(insert_results, latencies, cold, floor=floor, doorbell=doorbell))
+    json_path, chart_path = report.write(
+        insert_results, latencies, cold_start=cold, floor=floor, doorbell=doorbell
+    )
     print(pipeline_report.table(pipeline))
     json_path, pipeline_chart = pipeline_report.write(pipeline)
     print(f"written: {json_path}, {chart_path}, {pipeline_chart}")
     return 0
+
+
+def doorbell_only(rows: int, rounds: int) -> list[inserts.DoorbellResult]:
+    """The doorbell section alone, on a stack of its own (its runtime stopped)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
+        LocalStack(Path(base) / "stack", StackSettings()) as stack,
+    ):
+        bench_url = stack.create_database("bench")
+        inserts.prepare(bench_url)
+        inserts.prepare_doorbell(bench_url)
+        stack.runtime.stop()
+        admin = stack.db.connect_root()
+        try:
+            return inserts.measure_doorbell(bench_url, admin, "bench", rows, rounds)
+        finally:
+            admin.close()
 
 
 if __name__ == "__main__":

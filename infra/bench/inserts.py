@@ -5,7 +5,11 @@ Aurora from the invocation count (~35 ms per in-trigger call, published measurem
 
 The floor: at 1,000-row statements, what each part of an outbox trigger costs on its own
 (running a trigger, writing a second row, building the event), next to both outbox texts,
-to show how close to no trigger an outbox row per event can get."""
+to show how close to no trigger an outbox row per event can get.
+
+The doorbell: at one row a statement, outbox text 3 (one doorbell for all connections)
+next to text 2 (one per connection) and no trigger, rounds in turn: what the shared check
+costs where a trigger's fixed cost weighs most."""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ MODES = ("none", "direct", "outbox")
 STATEMENT_SIZES = (1, 10, 1000)
 AURORA_SECONDS_PER_CALL = 0.035  # a projection, not a measurement
 COLUMNS = ("id", "customer_name", "feedback")
-# The trigger texts head installs (revision 0005: outbox text 2).
-TEMPLATE_VERSIONS = {"direct": 1, "outbox": 2}
+# The trigger texts head installs (revision 0006: outbox text 3).
+TEMPLATE_VERSIONS = {"direct": 1, "outbox": 3}
 
 
 @dataclass(frozen=True)
@@ -215,3 +219,85 @@ def floor_ratios(results: list[FloorResult]) -> dict[str, float]:
         r.step: statistics.median(s / b for s, b in zip(r.seconds, base, strict=True))
         for r in results
     }
+
+
+# -- the doorbell ----------------------------------------------------------------------
+
+DOORBELL_ROUNDS = 10
+# Each step inserts into its own table doorbell_<step>, one row a statement.
+DOORBELL_STEPS = {
+    "none": "no trigger",
+    "outbox_v2": "outbox text 2 (revision 0005: a doorbell per connection)",
+    "outbox_v3": "outbox text 3 (revision 0006: one for all connections)",
+}
+DOORBELL_TEXTS = {"outbox_v2": 2, "outbox_v3": 3}  # the steps' trigger text versions
+# The target of text 3 against text 2: its ratio to no trigger at most this much above.
+DOORBELL_TARGET = 0.1
+
+
+@dataclass(frozen=True)
+class DoorbellResult(FloorResult):
+    rings: int = 0  # lambda_async calls to the relay over every round
+
+
+def prepare_doorbell(database_url: str) -> None:
+    """The doorbell section's tables and triggers, in a database :func:`prepare` has set
+    up (its outbox)."""
+    engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
+    with engine.begin() as connection:
+        operations = Operations(MigrationContext.configure(connection))
+        for step in DOORBELL_STEPS:
+            _create_bench_table(connection, f"doorbell_{step}")
+        for step, version in DOORBELL_TEXTS.items():
+            operations.create_lambda_trigger(
+                LambdaTrigger(
+                    f"doorbell_{step}",
+                    "notify",
+                    COLUMNS,
+                    delivery="outbox",
+                    template_version=version,
+                )
+            )
+    engine.dispose()
+
+
+def measure_doorbell(
+    database_url: str, admin, database: str, rows: int, rounds: int = DOORBELL_ROUNDS
+) -> list[DoorbellResult]:
+    """Insert ``rows`` rows one a statement per step, ``rounds`` times in turn (every
+    other round in reverse order: text 3 follows text 2 as often as it precedes it), each
+    time into empty tables on a new connection (the texts' doorbell checks share a session
+    variable: each run starts with its own); count the doorbells (the runtime must be
+    stopped)."""
+    seconds: dict[str, list[float]] = {step: [] for step in DOORBELL_STEPS}
+    rings: dict[str, int] = dict.fromkeys(DOORBELL_STEPS, 0)
+    for number in range(rounds):
+        for step in list(DOORBELL_STEPS)[:: -1 if number % 2 else 1]:
+            connection = connect(parse_database_url(database_url))
+            try:
+                with connection.cursor() as cursor:
+                    sinks = (OUTBOX_TABLE,) if step in DOORBELL_TEXTS else ()
+                    for table in (f"doorbell_{step}", *sinks):
+                        cursor.execute(f"TRUNCATE TABLE {table}")
+                time.sleep(FLOOR_SETTLE_SECONDS)
+                before = _calls(admin, database)
+                seconds[step].append(
+                    timed(lambda s=step, c=connection: _insert(c, s, rows, 1, "doorbell"))
+                )
+                rings[step] += _calls(admin, database) - before
+            finally:
+                connection.close()
+    return [DoorbellResult(step, rows, times, rings[step]) for step, times in seconds.items()]
+
+
+def doorbell_difference(results: list[DoorbellResult]) -> float:
+    """Text 3's cost over text 2's, in times no trigger: the median over the rounds of
+    (text 3 - text 2) / no trigger, each round's three runs side by side (a neighbour's
+    load drifts less within a round than across rounds)."""
+    seconds = {r.step: r.seconds for r in results}
+    return statistics.median(
+        (v3 - v2) / none
+        for v3, v2, none in zip(
+            seconds["outbox_v3"], seconds["outbox_v2"], seconds["none"], strict=True
+        )
+    )

@@ -14,10 +14,14 @@ from infra.bench.cold_start import (
 )
 from infra.bench.inserts import (
     AURORA_SECONDS_PER_CALL,
+    DOORBELL_STEPS,
+    DOORBELL_TARGET,
     FLOOR_STATEMENT_SIZE,
     FLOOR_STEPS,
+    DoorbellResult,
     FloorResult,
     InsertResult,
+    doorbell_difference,
     floor_ratios,
 )
 from infra.bench.latency import LatencyResult
@@ -53,11 +57,34 @@ def cold_start_lines(cold: ColdStartResult) -> list[str]:
     return lines
 
 
+def doorbell_lines(doorbell: list[DoorbellResult]) -> list[str]:
+    """The doorbell section: each step's rows/s and its ratio to no trigger (the median of
+    each round's), the doorbells it rang, and text 3 against the target."""
+    ratios = floor_ratios(doorbell)
+    lines = [
+        f"doorbell: {doorbell[0].rows} rows one a statement, one connection a run, "
+        f"{len(doorbell[0].seconds)} rounds (median rows/s; median of each round's ratio):"
+    ]
+    lines += [
+        f"  {DOORBELL_STEPS[r.step]:58} {r.rows_per_second:7.0f} rows/s {ratios[r.step]:6.2f}x"
+        f"  {r.rings:4} doorbells"
+        for r in doorbell
+    ]
+    over = doorbell_difference(doorbell)
+    verdict = "met" if over <= DOORBELL_TARGET else "NOT met"
+    lines.append(
+        f"  text 3 - text 2, paired in each round: {over:+.2f}x no trigger "
+        f"(target: at most +{DOORBELL_TARGET:.1f}x): {verdict}"
+    )
+    return lines
+
+
 def table(
     results: list[InsertResult],
     latencies: list[LatencyResult] = (),
     cold_start: ColdStartResult | None = None,
     floor: list[FloorResult] = (),
+    doorbell: list[DoorbellResult] = (),
 ) -> str:
     """What ``make bench`` prints."""
     ratios = insert_ratios(results)
@@ -86,6 +113,8 @@ def table(
             f"  {FLOOR_STEPS[r.step]:52} {r.rows_per_second:9.0f} rows/s {ratios[r.step]:6.2f}x"
             for r in floor
         ]
+    if doorbell:
+        lines += doorbell_lines(doorbell)
     if latencies:
         lines.append("commit to SNS, local stack (seconds):")
         lines += [
@@ -104,6 +133,7 @@ def write(
     directory: Path = RESULTS_DIR,
     cold_start: ColdStartResult | None = None,
     floor: list[FloorResult] = (),
+    doorbell: list[DoorbellResult] = (),
 ):
     """``results.json`` and ``ratios.png`` under ``directory``; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -128,6 +158,15 @@ def write(
             }
             for r in floor
         ],
+        "doorbell": [
+            {
+                **asdict(r),
+                "median_seconds": r.median_seconds,
+                "ratio_to_no_trigger": floor_ratios(doorbell)[r.step],
+            }
+            for r in doorbell
+        ],
+        "doorbell_text3_minus_text2": doorbell_difference(doorbell) if doorbell else None,
     }
     if cold_start is not None:
         document["cold_start"] = {

@@ -11,7 +11,8 @@ account row, and a grant to ``'app'@'%'`` does nothing for ``'app'@'10.0.%'``.
 Two accounts, never one: the migration account defines the triggers (DDL and the Lambda
 grant above); the drain's runtime account only reads and inserts the rows of the tables
 it writes (``sql/grants/drain_writes.sql``), so its leaked credentials can neither drop a
-trigger nor invoke a function.
+trigger nor invoke a function. The outbox trigger's shared doorbell (text 3) is a
+user-level lock, which needs no privilege: the definer needs nothing more for it.
 """
 
 from __future__ import annotations

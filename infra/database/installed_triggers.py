@@ -4,8 +4,10 @@ account, and which functions — what the doctor checks instead of what someone 
 A trigger of this project calls ``lambda_async``/``lambda_sync`` with the function's ARN
 as a string literal (``sql/triggers/lambda_after_insert.sql``: delivery ``direct``), or
 writes its event into the outbox with the target's ARN as a literal and rings the relay
-with ``lambda_async`` (``sql/triggers/outbox_after_insert.sql``: delivery ``outbox``).
-Both run as their DEFINER, which therefore needs the Lambda grant. The body is scanned
+with ``lambda_async`` (``sql/triggers/outbox_after_insert.sql`` and its texts 2 and 3,
+``_v2``/``_v3``: delivery ``outbox``; text 3's other literals, its doorbell lock's name
+and a date, are no ARNs). Both run as their DEFINER, which therefore needs the Lambda
+grant (text 3's user-level lock needs no privilege). The body is scanned
 as SQL tokens (strings, quoted identifiers and comments kept whole), so a column called
 ``lambda_async`` or an ARN in a comment is not taken for a call.
 """

@@ -28,7 +28,14 @@ from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
-from infra.catalog import EVENT_SOURCES, FUNCTIONS, LIVE_ALIAS, Deployment, FunctionSpec
+from infra.catalog import (
+    EVENT_SOURCES,
+    FUNCTIONS,
+    LIVE_ALIAS,
+    Deployment,
+    FunctionSpec,
+    reserved_concurrency,
+)
 from infra.database import grants
 from infra.database.statements import fetch_all
 from infra.local import emulation
@@ -72,7 +79,9 @@ def local_functions(
 ) -> list[LocalFunction]:
     """The catalog's functions as the local runtime runs them. A function that invokes
     others gets ``AWS_ENDPOINT_URL_LAMBDA=lambda_endpoint`` (the local Invoke API: moto
-    runs no code); ``extra_environment`` adds variables by catalog name (settings)."""
+    runs no code); ``extra_environment`` adds variables by catalog name (settings). A
+    function with a reserved concurrency (the relay) gets as many containers, no more: an
+    invocation beyond them waits for one, as Lambda's throttled asynchronous calls wait."""
     extra_environment = extra_environment or {}
     return [
         LocalFunction(
@@ -92,9 +101,17 @@ def local_functions(
             },
             max_retry_attempts=spec.max_retry_attempts,
             on_failure_queue_url=resources.queue_urls.get(spec.on_failure_queue or ""),
+            **_concurrency(spec, deployment),
         )
         for spec in FUNCTIONS
     ]
+
+
+def _concurrency(spec: FunctionSpec, deployment: Deployment) -> dict[str, int]:
+    """``{"concurrency": n}`` for a function whose catalog entry bounds it; else nothing
+    (the runtime's default)."""
+    limit = reserved_concurrency(spec, deployment)
+    return {} if limit is None else {"concurrency": limit}
 
 
 @dataclass

@@ -83,12 +83,49 @@ def test_every_deployment_setting_has_its_variable_and_is_read_from_it():
         AURORA_EVENTS_API_RATE_LIMIT="3",
         AURORA_EVENTS_RDS_PROXY="true",
         AURORA_EVENTS_VPC_ENDPOINTS="no",
+        AURORA_EVENTS_RELAY_RESERVED_CONCURRENCY="4",
     )
     deployment = Deployment.from_env(environ)
     assert (deployment.api_burst_limit, deployment.api_rate_limit) == (7, 3)
+    assert deployment.relay_reserved_concurrency == 4
     assert (deployment.rds_proxy, deployment.vpc_endpoints) == (True, False)
     assert deployment.api_stage == "api_stage-value"
     assert deployment.subnet_ids == ("subnet-a", "subnet-b")
     assert deployment.security_group_ids == ("security_group_ids-value",)
     assert deployment.cluster == "cluster-value"
     assert Deployment.from_env({"AURORA_EVENTS_EMAIL_FROM": ""}) == Deployment()
+
+
+def test_the_relays_concurrency_is_one_setting_on_aws_and_locally():
+    """relay_reserved_concurrency is what deploy puts as the relay's reserved concurrency
+    and how many containers the local runtime gives it; 0 is no reservation (the runtime's
+    default locally); the other functions declare none."""
+    from infra.aws.event_path import EventPathResources
+    from infra.catalog import reserved_concurrency
+    from infra.local.container_pool import LocalFunction
+    from infra.local.stack import local_functions
+
+    names = [spec.name for spec in FUNCTIONS]
+    resources = EventPathResources(
+        function_arns={
+            name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in names
+        },
+        function_environments={name: {} for name in names},
+    )
+    relay = function_spec("relay")
+    for setting, expected in ((2, 2), (5, 5), (0, LocalFunction.concurrency)):
+        deployment = Deployment(relay_reserved_concurrency=setting)
+        assert reserved_concurrency(relay, deployment) == (setting or None)
+        local = {f.name: f.concurrency for f in local_functions(deployment, resources)}
+        assert local == {
+            deployment.resource_name(name): expected
+            if name == "relay"
+            else LocalFunction.concurrency
+            for name in names
+        }
+        assert [s.name for s in FUNCTIONS if reserved_concurrency(s, deployment)] == (
+            ["relay"] if setting else []
+        )
+    assert Deployment.from_env({"AURORA_EVENTS_RELAY_RESERVED_CONCURRENCY": "4"}) == Deployment(
+        relay_reserved_concurrency=4
+    )

@@ -1,5 +1,5 @@
 """The relay on AWS (moto): its schedule (an EventBridge rule, its target, the function's
-permission scoped to the rule) and its execution role, exactly."""
+permission scoped to the rule), its execution role, exactly, and its reserved concurrency."""
 
 import json
 
@@ -9,6 +9,7 @@ import pytest
 from infra.aws.changes import apply_changes
 from infra.aws.iam_roles import ForeignResourceError
 from tests.infra.aws.test_event_path import role_policy, statements_by_sid
+from tests.infra.aws.test_http_api import with_settings
 
 
 def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(path, account_id):
@@ -148,3 +149,41 @@ def test_the_relay_in_a_vpc_gets_the_network_interface_actions_too(vpc_path, acc
     )
     relay = boto3.client("lambda").get_function(FunctionName=f"{vpc_path.deployment.prefix}-relay")
     assert relay["Configuration"]["VpcConfig"]["SubnetIds"] == ["subnet-0aa", "subnet-0bb"]
+
+
+def test_the_relays_reserved_concurrency_is_its_setting_applied_once(path):
+    """plan shows it, apply sets it (on the function: Lambda keeps it per function), a
+    second apply changes nothing; a changed setting is one update, 0 removes it."""
+    relay = f"{path.deployment.prefix}-relay"
+    lambda_client = boto3.client("lambda")
+    planned = [(c.action, c.resource, c.detail) for c in path.plan() if "concurrency" in c.resource]
+    assert planned == [("set", f"lambda function {relay} reserved concurrency", "none -> 2")]
+    apply_changes(path.plan())
+    concurrency = lambda_client.get_function_concurrency(FunctionName=relay)
+    assert concurrency["ReservedConcurrentExecutions"] == 2
+    assert path.plan() == []  # a second apply changes nothing
+    # Only the relay is bounded: the others are left as they are.
+    notify = lambda_client.get_function_concurrency(FunctionName=f"{path.deployment.prefix}-notify")
+    assert notify.get("ReservedConcurrentExecutions") is None
+
+    three = with_settings(path, relay_reserved_concurrency=3)
+    assert [(c.action, c.resource, c.detail) for c in three.plan()] == [
+        ("set", f"lambda function {relay} reserved concurrency", "2 -> 3")
+    ]
+    apply_changes(three.plan())
+    assert (
+        lambda_client.get_function_concurrency(FunctionName=relay)["ReservedConcurrentExecutions"]
+        == 3
+    )
+
+    unbounded = with_settings(path, relay_reserved_concurrency=0)
+    assert [(c.action, c.detail) for c in unbounded.plan()] == [
+        ("delete", "3 -> none (relay_reserved_concurrency = 0)")
+    ]
+    apply_changes(unbounded.plan())
+    concurrency = lambda_client.get_function_concurrency(FunctionName=relay)
+    assert concurrency.get("ReservedConcurrentExecutions") is None
+    assert unbounded.plan() == []
+
+    # destroy deletes the function, and its reservation with it
+    assert f"lambda function {relay}" in [c.resource for c in path.plan_destroy()]

@@ -31,9 +31,10 @@ def test_a_direct_trigger_calls_its_function_qualified_or_not(arn):
     assert trigger_calls(statement) == TriggerCalls("direct", (arn,), ())
 
 
-def test_an_outbox_trigger_writes_its_target_and_rings_the_relay():
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_outbox_trigger_writes_its_target_and_rings_the_relay(version):
     statement = outbox_trigger_statement(
-        "orders_ai_notify", "orders", f"{ARN}:live", f"{RELAY}:live", PAYLOAD, 1.0
+        "orders_ai_notify", "orders", f"{ARN}:live", f"{RELAY}:live", PAYLOAD, 1.0, version
     )
     assert trigger_calls(statement) == TriggerCalls("outbox", (f"{RELAY}:live",), (f"{ARN}:live",))
 
