@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
 from functions.relay.outbox import OutboxRow
+from functions.relay.target_limits import BatchLimits, TargetLimits
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class RelaySettings:
     # Rows per claim (one short transaction): two targets' full invocations, since rows of
     # the targets interleave in sequence order (half-full batches otherwise).
     claim_size: int = 2000
+    # For a target the catalog declares no limits for (see target_limits below).
     events_per_invocation: int = 1000
     bytes_per_invocation: int = 5_000_000  # Lambda's synchronous payload limit is 6 MB
     # How long claimed rows stay the relay's: no invocation starts unless it can end (its
@@ -34,6 +36,9 @@ class RelaySettings:
     linger_seconds: float = 2  # after a doorbell: the ringing transaction may commit late
     retention_seconds: float = 7 * 24 * 3600
     purge_batch: int = 500
+    # Each catalog target's own batch limits (RELAY_TARGET_LIMITS, written by the catalog:
+    # functions/relay/target_limits.py).
+    target_limits: TargetLimits = field(default_factory=TargetLimits)
 
 
 @dataclass
@@ -41,7 +46,9 @@ class Outcomes:
     """What became of a batch of claimed rows."""
 
     delivered: list[int] = field(default_factory=list)  # sequences
-    # Not sent: the lease would end before an answer could come; due again when it does.
+    # Not sent: the lease would end before an answer could come, or the target stopped
+    # before its deadline without attempting them. Due again at once, no error recorded,
+    # no attempt counted.
     unsent: list[int] = field(default_factory=list)
     retry: dict[int, str] = field(default_factory=dict)  # sequence -> error
     park: dict[int, str] = field(default_factory=dict)  # sequence -> reason
@@ -56,15 +63,19 @@ def by_target(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
 
 
 def invocations(rows: list[OutboxRow], settings: RelaySettings) -> Iterator[list[OutboxRow]]:
-    """Cut one target's rows into invocations of at most so many events and bytes."""
+    """Cut one target's rows into invocations of at most so many events and bytes: the
+    target's own limits from the catalog, else the settings' (a target outside it)."""
+    if not rows:
+        return
+    limits = settings.target_limits.for_target(
+        rows[0].target_function,
+        BatchLimits(settings.events_per_invocation, settings.bytes_per_invocation),
+    )
     chunk: list[OutboxRow] = []
     size = 0
     for row in rows:
         row_size = len(row.payload.encode("utf-8")) + 2
-        if chunk and (
-            len(chunk) >= settings.events_per_invocation
-            or size + row_size > settings.bytes_per_invocation
-        ):
+        if chunk and (len(chunk) >= limits.events or size + row_size > limits.bytes):
             yield chunk
             chunk, size = [], 0
         chunk.append(row)
@@ -84,10 +95,19 @@ def outcomes_of(
     rows: list[OutboxRow], answer: BatchAnswer | None, error: str | None, settings: RelaySettings
 ) -> Outcomes:
     """Each row's outcome from its target's answer (or the invocation's ``error``)."""
+    # What the target did not attempt (it stopped before its deadline) is unsent. A
+    # target that attempted none of them made no progress: that is its failure.
+    unattempted = set(answer.unattempted) if answer is not None else set()
+    if unattempted and all(row.event_id in unattempted for row in rows):
+        answer, unattempted = None, set()
+        error = "the target attempted none of the events before its deadline"
     outcomes = Outcomes()
     for row in rows:
         if answer is not None and row.event_id in answer.rejected:
             outcomes.park[row.sequence] = "rejected by the target: " + answer.rejected[row.event_id]
+            continue
+        if row.event_id in unattempted:
+            outcomes.unsent.append(row.sequence)
             continue
         failure = error if answer is None else answer.failed.get(row.event_id)
         if failure is None:
@@ -129,6 +149,7 @@ def deliver(
                 error = f"{type(failed).__name__}: {failed}"
             outcomes = outcomes_of(chunk, answer, error, settings)
             total.delivered += outcomes.delivered
+            total.unsent += outcomes.unsent
             total.retry.update(outcomes.retry)
             total.park.update(outcomes.park)
     return total

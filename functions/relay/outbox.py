@@ -109,6 +109,15 @@ class OutboxStore:
             )
             self._write(statement, sequences)
 
+    def release_unsent(self, sequences: Iterable[int]) -> None:
+        """Claimed rows that were not sent: due again at once, no attempt counted."""
+        sequences = list(sequences)
+        if sequences:
+            (statement,) = sql.render(
+                "outbox/release_unsent.sql", sequences=placeholders(len(sequences))
+            )
+            self._write(statement, sequences)
+
     def retry_later(self, sequence: int, delay_seconds: float, error: str) -> None:
         (statement,) = sql.render("outbox/retry_later.sql")
         self._write(statement, (int(delay_seconds * 1_000_000), error[:2000], sequence))

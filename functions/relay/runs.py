@@ -61,6 +61,7 @@ def run_relay(
                 rows, counting, settings, lease_left=lambda until=leased_until: until - clock()
             )
             store.mark_delivered(outcomes.delivered)
+            store.release_unsent(outcomes.unsent)  # the next claim takes them again
             attempts = {row.sequence: row.attempts for row in rows}
             for sequence, error in outcomes.retry.items():
                 store.retry_later(sequence, backoff_seconds(attempts[sequence], settings), error)
