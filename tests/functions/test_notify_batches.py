@@ -129,9 +129,7 @@ def test_one_event_is_still_published_on_its_own(notify, subscribed):
     assert json.loads(received.message) == one
 
 
-def test_a_batch_stops_before_the_deadline_and_names_the_calls_it_did_not_make(
-    notify, subscribed
-):
+def test_a_batch_stops_before_the_deadline_and_names_the_calls_it_did_not_make(notify, subscribed):
     """PublishBatch slowed to 3 s a call (a fake clock the calls advance) in notify's
     30 s: 6 calls start with at least the 14 s reserve left, the 4 others are not made,
     and their 35 events are answered unattempted. No event is both."""

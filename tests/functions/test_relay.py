@@ -103,8 +103,9 @@ def test_due_events_reach_their_targets_in_order_in_batches_and_are_marked(outbo
 
 def test_no_invocation_starts_that_could_end_after_the_rows_lease(outbox):
     """Slow targets: each call takes 35 s of a 100 s lease, and a call may take 40 s. The
-    third batch is not sent (its answer could come after another relay re-claimed the
-    rows); it stays leased, unsent, and is due again once the lease ends."""
+    third batch is not sent under that lease (its answer could come after another relay
+    re-claimed the rows): it is due again at once, without an attempt counted, and the
+    next claim, with a lease of its own, sends it."""
     ids = add_events(outbox, 30, targets=("arn:slow",))
     now = [0.0]
     targets = Targets()
@@ -114,12 +115,21 @@ def test_no_invocation_starts_that_could_end_after_the_rows_lease(outbox):
         return targets(target, events)
 
     settings = RelaySettings(events_per_invocation=10, lease_seconds=100, target_timeout_seconds=40)
-    summary = run_relay(store(outbox), slow, settings, clock=lambda: now[0])
+    once = iter([float("inf")])  # one claim, then the run ends
+    summary = run_relay(
+        store(outbox), slow, settings, clock=lambda: now[0], time_left=lambda: next(once, 0)
+    )
     assert (summary.claimed, summary.delivered, summary.invocations) == (30, 20, 2)
     assert targets.sent() == ids[:20]
     rows = table(outbox)
     assert [row["delivered"] for row in rows] == [1] * 20 + [0] * 10
-    assert all(row["waiting"] and row["last_error"] is None for row in rows[20:])
+    assert all(
+        (row["attempts"], row["waiting"], row["last_error"]) == (0, 0, None) for row in rows[20:]
+    )
+    summary = run_relay(store(outbox), slow, settings, clock=lambda: now[0])
+    assert (summary.claimed, summary.delivered, summary.invocations) == (10, 10, 1)
+    assert targets.sent() == ids  # each once
+    assert [row["attempts"] for row in table(outbox)] == [1] * 30
 
 
 def test_a_target_timeout_as_long_as_the_lease_is_refused():
