@@ -47,7 +47,7 @@ class TargetLimits:
     """The declared limits by catalog name, and the prefix that turns an ARN into one."""
 
     prefix: str = DEFAULT_PREFIX
-    by_name: Mapping[str, BatchLimits] = field(default_factory=dict)
+    by_name: Mapping[str, BatchLimits] = field(default_factory=dict, hash=False)
 
     def for_target(self, target: str, default: BatchLimits) -> BatchLimits:
         """The limits of the function ``target`` (an ARN); ``default`` for one the
