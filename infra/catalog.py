@@ -12,7 +12,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from functions.common.event_batches import BATCH_RESERVE_SECONDS
 from functions.relay import metrics as relay_metrics
+from functions.relay import target_limits
+from functions.relay.target_limits import BatchLimits
 
 DEFAULT_PREFIX = "aurora-events"
 DRAIN_TIMEOUT_SECONDS = 30
@@ -20,8 +23,20 @@ RELAY_TIMEOUT_SECONDS = 300
 # The alias every caller uses (API, event source mapping, schedules, Aurora's triggers):
 # a deploy publishes a version and moves it; a rollback moves it back.
 LIVE_ALIAS = "live"
-# The functions outbox triggers deliver to, through the relay (its invoke permission).
+# The functions outbox triggers deliver to, through the relay (its invoke permission);
+# each declares its batch limits (FunctionSpec.batch_limits).
 OUTBOX_TARGETS = ("notify", "email")
+# What a target may spend on a batch: its timeout less the reserve it keeps for one more
+# call of its client (two attempts of 2 s connect + 4 s read, 1 s between) and its answer
+# (functions/common/event_batches.py): 30 - 14 = 16 s.
+TARGET_TIMEOUT_SECONDS = 30
+BATCH_SECONDS = TARGET_TIMEOUT_SECONDS - BATCH_RESERVE_SECONDS
+# SES's default sending rate once out of the sandbox (the account's quota may be higher;
+# in the sandbox it is 1 a second): what bounds email, whose SendEmail calls take tens
+# of milliseconds but may not go out faster than this.
+SES_DEFAULT_SENDS_PER_SECOND = 14
+# Lambda's synchronous request is at most 6 MB; the relay's batch wraps the events.
+BATCH_BYTES = 5_000_000
 
 
 # -- references resolved when the resources exist ----------------------------------------
@@ -74,7 +89,13 @@ class FunctionArn:
     function: str
 
 
-EnvironmentValue = str | TopicArn | QueueUrl | Setting
+@dataclass(frozen=True)
+class OutboxTargetLimits:
+    """The batch limits of every outbox target, as the relay reads them
+    (:mod:`functions.relay.target_limits`)."""
+
+
+EnvironmentValue = str | TopicArn | QueueUrl | Setting | OutboxTargetLimits
 PermissionResource = TopicArn | QueueArn | DatabaseSecretArn | EmailIdentityArn | FunctionArn
 
 
@@ -116,6 +137,10 @@ class FunctionSpec:
     # 0: no limit), Lambda's reserved concurrency on AWS and the container pool locally
     # (see reserved_concurrency()). None: not managed.
     reserved_concurrency: Setting | None = None
+    # An outbox target: the most events and bytes one relay invocation carries, and why
+    # (the README's table of batch limits).
+    batch_limits: BatchLimits | None = None
+    batch_limits_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,10 +192,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         handler="functions.notify.handler.handler",
         description="Publishes a row event to the notifications SNS topic.",
         invoked_by="Aurora `lambda_async` from row-event triggers",
-        timeout_seconds=30,
+        timeout_seconds=TARGET_TIMEOUT_SECONDS,
         environment={"TOPIC_ARN": TopicArn("notifications")},
         permissions=(Permission(("sns:Publish",), TopicArn("notifications")),),
         invoked_by_aurora=True,
+        # 1,000 events are 100 PublishBatch calls (10 entries, 256 KiB a call): about 5 s
+        # at 50 ms a call, so a third of the 16 s budget; the deadline stops a batch whose
+        # calls are slower than 160 ms. 5 MB: 20 calls of 256 KiB.
+        batch_limits=BatchLimits(events=1000, bytes=BATCH_BYTES),
+        batch_limits_why=f"SNS `PublishBatch`: 10 entries and 256 KiB a call, tens of ms "
+        f"each: 100 calls, ~5 s at 50 ms a call, a third of the {BATCH_SECONDS} s a batch "
+        "may take",
     ),
     FunctionSpec(
         name="ingest",
@@ -214,10 +246,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         handler="functions.email.handler.handler",
         description="Sends a row event as an email through SES from a verified identity.",
         invoked_by="Aurora `lambda_async` from row-event triggers",
-        timeout_seconds=30,
+        timeout_seconds=TARGET_TIMEOUT_SECONDS,
         environment={"EMAIL_FROM": Setting("email_from"), "EMAIL_TO": Setting("email_to")},
         permissions=(Permission(("ses:SendEmail", "ses:SendRawEmail"), EmailIdentityArn()),),
         invoked_by_aurora=True,
+        # One SendEmail per event, tens of ms each (20 a second at 50 ms), but SES sends at
+        # most 14 a second by default: 16 s x 14/s = 224, so 200 (about 14 s at that rate,
+        # 10 s at 50 ms a call). Slower calls or a lower quota: the deadline stops the
+        # batch and the rest goes out in the next invocation. Bytes: Lambda's limit only.
+        batch_limits=BatchLimits(events=200, bytes=BATCH_BYTES),
+        batch_limits_why=f"SES: one `SendEmail` per event, tens of ms each, and at most "
+        f"{SES_DEFAULT_SENDS_PER_SECOND} a second by default: {BATCH_SECONDS} s x "
+        f"{SES_DEFAULT_SENDS_PER_SECOND}/s = {BATCH_SECONDS * SES_DEFAULT_SENDS_PER_SECOND}, "
+        "so 200",
     ),
     FunctionSpec(
         name="relay",
@@ -228,8 +269,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={
             "DATABASE_SECRET_ID": Setting("relay_database_secret_id"),
             "DATABASE_HOST": Setting("database_host"),
-            # The dimension of its metrics (the alarm on parked events matches it).
+            # The dimension of its metrics (the alarm on parked events matches it), and the
+            # prefix that names its targets' functions.
             relay_metrics.PREFIX_VARIABLE: Setting("prefix"),
+            target_limits.VARIABLE: OutboxTargetLimits(),
         },
         # A lost doorbell costs nothing: the schedule finds the events. No retries.
         max_retry_attempts=0,
@@ -633,9 +676,29 @@ def resolve_environment(
         elif isinstance(value, Setting):
             if getattr(deployment, value.name):
                 resolved[key] = getattr(deployment, value.name)
+        elif isinstance(value, OutboxTargetLimits):
+            resolved[key] = target_limits.encode_limits(outbox_target_limits())
         else:
             resolved[key] = value
     return resolved
+
+
+def outbox_target_limits() -> dict[str, BatchLimits]:
+    """``{target: its batch limits}`` for each outbox target."""
+    limits = {name: function_spec(name).batch_limits for name in OUTBOX_TARGETS}
+    undeclared = sorted(name for name, declared in limits.items() if declared is None)
+    if undeclared:
+        raise ValueError(f"outbox targets without batch_limits in the catalog: {undeclared}")
+    return limits
+
+
+def target_limits_markdown() -> str:
+    """The README's table of the outbox targets' batch limits."""
+    lines = ["| target | events an invocation | bytes an invocation | why |", "|---|---|---|---|"]
+    for name, limits in outbox_target_limits().items():
+        why = function_spec(name).batch_limits_why
+        lines.append(f"| `{name}` | {limits.events:,} | {limits.bytes:,} | {why} |")
+    return "\n".join(lines)
 
 
 def functions_markdown() -> str:

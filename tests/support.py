@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from infra.local import emulation
+from infra.local.lambda_worker import LambdaContext
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20, interval: float = 0.05):
@@ -40,3 +41,28 @@ def settled_invocations(admin, database: str, expected: int, timeout: float = 30
 
 def payloads(rows: list[dict]) -> list[dict]:
     return [json.loads(row["payload"]) for row in rows]
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so: ``clock()`` reads, ``advance`` moves."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ClockedContext(LambdaContext):
+    """A Lambda context of ``timeout`` seconds, started now, whose remaining time reads
+    ``clock``."""
+
+    def __init__(self, clock: FakeClock, timeout: float, function_name: str = "t") -> None:
+        super().__init__(function_name, f"arn:{function_name}", timeout, 256, "r")
+        self.clock, self.ends_at = clock, clock() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends_at - self.clock()) * 1000))

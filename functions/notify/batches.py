@@ -1,12 +1,13 @@
 """The outbox relay's batch, published with SNS ``PublishBatch``: up to 10 entries a call
 (and at most SNS's 256 KiB a call in all), each entry's failure reported as that event's,
-a malformed event rejected. See :mod:`functions.common.event_batches` for the contract."""
+a malformed event rejected, the calls left when the deadline nears unattempted. See
+:mod:`functions.common.event_batches` for the contract."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from functions.common.event_batches import BatchAnswer
+from functions.common.event_batches import BatchAnswer, Deadline
 from functions.common.events import MalformedEvent, RowEvent, parse_row_event
 from functions.common.reporting import reject_malformed_event
 from functions.notify.messages import batch_entry
@@ -43,11 +44,15 @@ def calls(entries: list[dict]) -> Iterator[list[dict]]:
         yield call
 
 
-def publish_batch(sns, topic_arn: str, logger, events: list) -> BatchAnswer:
+def publish_batch(
+    sns, topic_arn: str, logger, events: list, deadline: Deadline | None = None
+) -> BatchAnswer:
     """Publish each well-formed event of ``events`` to ``topic_arn``; the answer names the
-    malformed ones (rejected: never retried) and those SNS did not take (failed: the relay
-    retries them). An entry's id is its position in the batch, so two entries never
+    malformed ones (rejected: never retried), those SNS did not take (failed: the relay
+    retries them) and those of the calls not made once the ``deadline`` was reached
+    (unattempted). An entry's id is its position in the batch, so two entries never
     share one."""
+    deadline = deadline or Deadline()
     answer = BatchAnswer()
     parsed: dict[str, RowEvent] = {}
     for position, event in enumerate(events):
@@ -59,7 +64,16 @@ def publish_batch(sns, topic_arn: str, logger, events: list) -> BatchAnswer:
             if isinstance(event_id, str):  # without an id the relay could not name it anyway
                 answer.rejected[event_id] = str(error)
     entries = [batch_entry(event, entry_id) for entry_id, event in parsed.items()]
-    for call in calls(entries):
+    batches = list(calls(entries))
+    for position, call in enumerate(batches):
+        if deadline.reached():
+            left = [entry for later in batches[position:] for entry in later]
+            answer.unattempted = [parsed[entry["Id"]].event_id for entry in left]
+            logger.info(
+                "stopped before the deadline",
+                extra={"calls_made": position, "unattempted": len(left)},
+            )
+            break
         try:
             response = sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=call)
         except Exception as error:  # noqa: BLE001 - the whole call failed: retry its events
@@ -74,6 +88,6 @@ def publish_batch(sns, topic_arn: str, logger, events: list) -> BatchAnswer:
             reason = f"{failure.get('Code')}: {failure.get('Message', '')}"
             answer.failed[event.event_id] = reason
             logger.warning("not published", extra={"event_id": event.event_id, "error": reason})
-    published = len(parsed) - len(answer.failed)
+    published = len(parsed) - len(answer.failed) - len(answer.unattempted)
     logger.info("published batch", extra={"published": published, "failed": len(answer.failed)})
     return answer

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functions.common.config import ConfigurationError
 from functions.common.event_batches import BatchAnswer
 from functions.relay.outbox import OutboxRow
+from functions.relay.target_limits import BatchLimits, TargetLimits
 
 # Lambda's limit for a synchronous invocation's request, and what the batch's envelope
 # ({"events": [...]}) adds around one event: an event larger than the difference can never
@@ -29,6 +30,7 @@ class RelaySettings:
     # Payload bytes per claim. A claim reads no payload (each invocation's are loaded
     # when it is sent), so this bounds what one lease must send, not the relay's memory.
     claim_bytes: int = 20_000_000
+    # For a target the catalog declares no limits for (see target_limits below).
     events_per_invocation: int = 1000
     # An invocation's payload bytes: the relay holds one invocation's events at a time
     # (about three times these bytes in memory: the rows, the events, the request).
@@ -49,6 +51,9 @@ class RelaySettings:
     linger_seconds: float = 2  # after a doorbell: the ringing transaction may commit late
     retention_seconds: float = 7 * 24 * 3600
     purge_batch: int = 500
+    # Each catalog target's own batch limits (RELAY_TARGET_LIMITS, written by the catalog:
+    # functions/relay/target_limits.py).
+    target_limits: TargetLimits = field(default_factory=TargetLimits)
 
     def __post_init__(self) -> None:
         if self.longest_call_seconds >= self.lease_seconds:
@@ -99,15 +104,19 @@ def oversized(row: OutboxRow, settings: RelaySettings) -> str | None:
 
 
 def invocations(rows: list[OutboxRow], settings: RelaySettings) -> Iterator[list[OutboxRow]]:
-    """Cut one target's rows into invocations of at most so many events and bytes."""
+    """Cut one target's rows into invocations of at most so many events and bytes: the
+    target's own limits from the catalog, else the settings' (a target outside it)."""
+    if not rows:
+        return
+    limits = settings.target_limits.for_target(
+        rows[0].target_function,
+        BatchLimits(settings.events_per_invocation, settings.bytes_per_invocation),
+    )
     chunk: list[OutboxRow] = []
     size = 0
     for row in rows:
         row_size = row.payload_bytes + 2
-        if chunk and (
-            len(chunk) >= settings.events_per_invocation
-            or size + row_size > settings.bytes_per_invocation
-        ):
+        if chunk and (len(chunk) >= limits.events or size + row_size > limits.bytes):
             yield chunk
             chunk, size = [], 0
         chunk.append(row)
@@ -142,12 +151,19 @@ def outcomes_of(
 ) -> Outcomes:
     """Each sent row's outcome from its target's answer (or the invocation's ``error``).
     ``rows`` were sent in this invocation; their ``attempts`` count it."""
+    # What the target did not attempt (it stopped before its deadline) is sent again at
+    # once. A target that attempted none of them made no progress: that is its failure
+    # (else a target too slow for one event would be invoked in a loop).
+    unattempted = set(answer.unattempted) if answer is not None else set()
+    if unattempted and all(row.event_id in unattempted for row in rows):
+        answer, unattempted = None, set()
+        error = "the target attempted none of the events before its deadline"
     outcomes = Outcomes()
     for row in rows:
         if answer is not None and row.event_id in answer.rejected:
             outcomes.park[row.sequence] = "rejected by the target: " + answer.rejected[row.event_id]
             continue
-        if answer is not None and row.event_id in answer.unattempted:
+        if row.event_id in unattempted:
             outcomes.unattempted.append(row.sequence)
             continue
         failure = error if answer is None else answer.failed.get(row.event_id)

@@ -5,8 +5,10 @@ delivers due outbox rows to their target functions in batches (see
 
 Settings (environment): ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (the database whose
 outbox it serves) and the fields of :class:`~functions.relay.delivery.RelaySettings` as
-``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``); ``AURORA_EVENTS_PREFIX``, the deployment
-whose metrics it reports (:mod:`functions.relay.metrics`).
+``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``; ``RELAY_TARGET_LIMITS``, each target's
+batch limits, is written by the catalog: :mod:`functions.relay.target_limits`);
+``AURORA_EVENTS_PREFIX``, the deployment whose metrics it reports
+(:mod:`functions.relay.metrics`) and whose functions' limits it applies.
 
 After each run it reads the outbox's waiting and parked events once and prints them as
 CloudWatch metrics (EMF): the alarm on parked events watches them.
@@ -35,6 +37,7 @@ from functions.relay.metrics import (
 )
 from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
+from functions.relay.target_limits import limits_from_env
 
 logger = Logger(service="relay")
 metrics = Metrics(namespace=NAMESPACE)
@@ -48,10 +51,10 @@ class TargetFailed(RuntimeError):
 def settings_from_env(environ=None) -> RelaySettings:
     """:class:`RelaySettings` with ``RELAY_<FIELD>`` overrides; a clear error for a bad one."""
     environ = os.environ if environ is None else environ
-    values = {}
+    values = {"target_limits": limits_from_env(environ)}  # JSON, read there
     for setting in fields(RelaySettings):
         name = "RELAY_" + setting.name.upper()
-        if environ.get(name):
+        if setting.name not in values and environ.get(name):
             # The declared type, not the default's: a float setting may default to 5.
             kind = {"int": int, "float": float}.get(str(setting.type), type(setting.default))
             try:

@@ -1,8 +1,9 @@
 """The cold start's set-up: what each handler finds in its environment and on its path
 (the timing itself runs in `make bench`, never in the test suite)."""
 
+from functions.relay.target_limits import encode_limits
 from infra.bench.cold_start import bench_environment, runtime_libraries
-from infra.catalog import FUNCTIONS
+from infra.catalog import FUNCTIONS, outbox_target_limits
 
 
 def test_each_handler_gets_the_variables_it_reads_at_import():
@@ -17,6 +18,7 @@ def test_each_handler_gets_the_variables_it_reads_at_import():
     assert environments["relay"] == {
         "DATABASE_SECRET_ID": "bench",
         "AURORA_EVENTS_PREFIX": "aurora-events",
+        "RELAY_TARGET_LIMITS": encode_limits(outbox_target_limits()),
     }
 
 

@@ -9,10 +9,15 @@ import uuid
 import boto3
 import pytest
 
+from functions.common.event_batches import read_batch_answer
 from infra.local.inspect import receive_notifications
 from infra.local.lambda_worker import LambdaContext
+from tests.support import ClockedContext, FakeClock
 
-CONTEXT = LambdaContext("notify", "arn:notify", 30, 256, "r")
+
+def context() -> LambdaContext:
+    """A fresh invocation's context: its 30 s start now (notify stops a batch 14 s early)."""
+    return LambdaContext("notify", "arn:notify", 30, 256, "r")
 
 
 def event(database: str, n: int, **row) -> dict:
@@ -68,7 +73,7 @@ def test_a_batch_is_published_ten_entries_a_call_and_failures_are_named(notify, 
     malformed = {**event(database, 100), "operation": "DELETE"}
     batch[5:5] = [too_big, malformed]
 
-    answer = notify.handler({"events": batch}, CONTEXT)
+    answer = notify.handler({"events": batch}, context())
 
     assert answer["batchItemFailures"] == [{"itemIdentifier": too_big["event_id"]}]
     assert answer["rejected"] == [
@@ -107,10 +112,11 @@ def test_a_failed_call_fails_its_events_only(notify, subscribed, monkeypatch):
         return real(**request)
 
     monkeypatch.setattr(notify.sns, "publish_batch", second_call_throttled)
-    answer = notify.handler({"events": batch}, CONTEXT)
+    answer = notify.handler({"events": batch}, context())
     assert answer == {
         "batchItemFailures": [{"itemIdentifier": e["event_id"]} for e in batch[10:]],
         "rejected": [],
+        "unattempted": [],
     }
     received = receive_notifications(queue, wait_seconds=1)
     assert sorted(n.event["primary_key"]["id"] for n in received) == list(range(1, 11))
@@ -119,8 +125,27 @@ def test_a_failed_call_fails_its_events_only(notify, subscribed, monkeypatch):
 def test_one_event_is_still_published_on_its_own(notify, subscribed):
     _, queue = subscribed
     one = event(f"db{uuid.uuid4().hex[:8]}", 7)
-    answer = notify.handler(one, CONTEXT)
+    answer = notify.handler(one, context())
     assert answer["status"] == "published" and answer["event_id"] == one["event_id"]
     assert notify.calls == []
     (received,) = receive_notifications(queue, wait_seconds=1)
     assert json.loads(received.message) == one
+
+
+def test_a_batch_stops_before_the_deadline_and_names_the_calls_it_did_not_make(notify, subscribed):
+    """PublishBatch slowed to 3 s a call (a fake clock the calls advance) in notify's
+    30 s: 6 calls start with at least the 14 s reserve left, the 4 others are not made,
+    and their 35 events are answered unattempted. No event is both."""
+    _, queue = subscribed
+    batch = [event(f"db{uuid.uuid4().hex[:8]}", n) for n in range(1, 96)]
+    clock = FakeClock()
+    notify.sns.meta.events.register(
+        "before-call.sns.PublishBatch", lambda **_: clock.advance(3), unique_id=str(uuid.uuid4())
+    )
+    answer = notify.handler({"events": batch}, ClockedContext(clock, timeout=30))
+    assert notify.calls == [10] * 6
+    assert answer["unattempted"] == [{"itemIdentifier": e["event_id"]} for e in batch[60:]]
+    parsed = read_batch_answer(answer, [e["event_id"] for e in batch])
+    assert (parsed.failed, parsed.unattempted) == ({}, [e["event_id"] for e in batch[60:]])
+    received = receive_notifications(queue, wait_seconds=1)
+    assert sorted(n.event["primary_key"]["id"] for n in received) == list(range(1, 61))

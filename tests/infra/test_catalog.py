@@ -2,13 +2,18 @@ from pathlib import Path
 
 import pytest
 
+from functions.relay.target_limits import MAX_BATCH_BYTES, BatchLimits, limits_from_env
 from infra.catalog import (
+    BATCH_SECONDS,
     FUNCTIONS,
+    OUTBOX_TARGETS,
+    SES_DEFAULT_SENDS_PER_SECOND,
     Deployment,
     TopicArn,
     function_spec,
     functions_markdown,
     resolve_environment,
+    target_limits_markdown,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -18,6 +23,35 @@ def test_readme_function_table_is_the_catalogs():
     assert functions_markdown() in README.read_text(), (
         "README's function table is out of date: paste `aurora-events functions --markdown`"
     )
+
+
+def test_readme_batch_limits_table_is_the_catalogs():
+    assert target_limits_markdown() in README.read_text(), (
+        "README's batch limits are out of date: paste infra.catalog.target_limits_markdown()"
+    )
+
+
+def test_the_relay_reads_each_outbox_target_s_limits_from_the_environment_it_is_given():
+    relay = resolve_environment(function_spec("relay"), Deployment(prefix="shop"), {})
+    limits = limits_from_env(relay)
+    assert limits.prefix == "shop"
+    assert set(limits.by_name) == set(OUTBOX_TARGETS)
+    for name in OUTBOX_TARGETS:
+        declared = function_spec(name).batch_limits
+        assert limits.by_name[name] == declared
+        assert declared.bytes <= MAX_BATCH_BYTES
+        arn = f"arn:aws:lambda:eu-west-1:123456789012:function:shop-{name}:live"
+        assert limits.for_target(arn, BatchLimits(1, 1)) == declared
+
+
+def test_email_s_batch_goes_out_within_its_time_at_ses_s_default_rate():
+    """The reason for email's number: a full batch at 14 emails a second fits the time a
+    batch may take (the timeout less the reserve for one more call and the answer)."""
+    email = function_spec("email")
+    assert email.timeout_seconds - 14 == BATCH_SECONDS
+    assert email.batch_limits.events / SES_DEFAULT_SENDS_PER_SECOND <= BATCH_SECONDS
+    # notify: 10 entries a PublishBatch call, at 50 ms a call within a third of that time.
+    assert function_spec("notify").batch_limits.events / 10 * 0.05 <= BATCH_SECONDS / 3
 
 
 def test_readme_architecture_diagram_is_drawn_from_the_catalog(capsys):

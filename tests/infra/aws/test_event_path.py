@@ -7,10 +7,11 @@ import json
 import boto3
 import pytest
 
+from functions.relay.target_limits import TargetLimits, limits_from_env
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.iam_roles import ForeignResourceError
-from infra.catalog import Deployment
+from infra.catalog import Deployment, outbox_target_limits
 
 _numbers = itertools.count(1)
 # The sources alone: the tests read the zip, nothing runs it.
@@ -142,6 +143,12 @@ def test_apply_from_nothing_creates_everything_with_least_privilege(path, accoun
         "TOPIC_ARN": f"arn:aws:sns:{arn}:{prefix}-notifications"
     }
     assert notify["Tags"]["project"] == "aurora-events"
+    # The relay learns its targets' batch limits, and the prefix that names them, from
+    # the environment the catalog gave it.
+    relay = lambda_client.get_function(FunctionName=f"{prefix}-relay")["Configuration"]
+    assert limits_from_env(relay["Environment"]["Variables"]) == TargetLimits(
+        prefix, outbox_target_limits()
+    )
 
     assert path.plan() == []  # a second apply changes nothing
     assert describe_plan(path.plan()) == "no changes: everything is as declared"
