@@ -107,6 +107,12 @@ def relay_lines(relay: RelayThroughput) -> list[str]:
             f"{server_us:.1f} us, taken in turn: at most {relay.one_relay_bound:,.0f}/s "
             "on an idle machine"
         )
+    one_waits, one_seconds = relay.lock_waits(relay.one)
+    two_waits, two_seconds = relay.lock_waits(relay.two)
+    lines.append(
+        f"  row lock waits a run (medians): one relay {one_waits:.0f} ({one_seconds:.2f} s), "
+        f"two relays {two_waits:.0f} ({two_seconds:.2f} s)"
+    )
     lines.append(f"  anchor: {ANCHOR}")
     if not relay.delivered_once:
         lines.append("  NOT every event delivered exactly once: see results.json")
@@ -137,6 +143,10 @@ def relay_document(relay: RelayThroughput) -> dict:
         "two_over_one": relay.two_over_one,
         "one_relay_microseconds_per_event": {"relay_cpu": relay_us, "server_cpu": server_us},
         "one_relay_idle_bound_events_per_second": relay.one_relay_bound,
+        "median_row_lock_waits": {
+            "one_relay": relay.lock_waits(relay.one)[0],
+            "two_relays": relay.lock_waits(relay.two)[0],
+        },
         "delivered_once": relay.delivered_once,
         "targets": {
             "one_relay_events_per_second": TARGET_ONE_RELAY,

@@ -51,6 +51,7 @@ ANCHOR = (
 )
 START_TIMEOUT_SECONDS = 60  # for the relay processes to start and connect
 RUN_TIMEOUT_SECONDS = 600
+LOCK_WAITS = "bench/row_lock_waits.sql"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class RelayRun:
     relay_cpu_seconds: float  # the relays' processes' CPU, together
     server_cpu_seconds: float | None  # the database server's CPU (None: not known)
     payload_bytes: float  # the backlog's mean payload size
+    lock_waits: int = 0  # row lock waits on the server during the run (server-wide)
+    lock_wait_seconds: float = 0.0  # ... and the time spent in them
 
     @property
     def events_per_second(self) -> float:
@@ -136,6 +139,13 @@ class RelayThroughput:
         return (
             statistics.median(run.relay_microseconds_per_event for run in self.one),
             None if None in servers else statistics.median(servers),
+        )
+
+    def lock_waits(self, runs: list[RelayRun]) -> tuple[float, float]:
+        """The median row lock waits of ``runs`` and the median seconds spent in them."""
+        return (
+            statistics.median(run.lock_waits for run in runs),
+            statistics.median(run.lock_wait_seconds for run in runs),
         )
 
     @property
@@ -257,6 +267,12 @@ def fill(connection, events: int) -> None:
             insert_rows(cursor, "outbox", min(FILL_STATEMENT_ROWS, events - start))
 
 
+def row_lock_waits(connection) -> tuple[int, float]:
+    """The server's row lock waits so far, and the seconds spent in them."""
+    counters = {name.lower(): int(value) for name, value in fetch_all(connection, LOCK_WAITS)}
+    return counters["innodb_row_lock_waits"], counters["innodb_row_lock_time"] / 1000
+
+
 def measure_run(
     app_connection,
     relay_settings: DatabaseSettings,
@@ -267,7 +283,9 @@ def measure_run(
     """A fresh backlog of ``events`` events, delivered by ``relays`` relays side by side."""
     after = fetch_value(app_connection, "bench/outbox_last_sequence.sql")
     fill(app_connection, events)
+    waits_before, wait_seconds_before = row_lock_waits(app_connection)
     seconds, cpu, server, sent = run_relays(relay_settings, relays, server_pid)
+    waits, wait_seconds = row_lock_waits(app_connection)
     ((backlog, delivered, first, payload_bytes),) = fetch_all(
         app_connection, "bench/relay_backlog.sql", after
     )
@@ -282,6 +300,8 @@ def measure_run(
         relay_cpu_seconds=cpu,
         server_cpu_seconds=server,
         payload_bytes=float(payload_bytes),
+        lock_waits=waits - waits_before,
+        lock_wait_seconds=wait_seconds - wait_seconds_before,
     )
 
 

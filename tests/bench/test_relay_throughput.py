@@ -57,6 +57,7 @@ def test_one_relay_and_two_deliver_every_event_exactly_once(stack, relay_databas
         assert run.seconds > 0 and run.relay_cpu_seconds > 0
         assert run.server_cpu_seconds is not None  # the stack's server process is known
         assert 200 < run.payload_bytes < 1000  # an orders row event
+        assert run.lock_waits >= 0 and run.lock_wait_seconds >= 0
     assert result.delivered_once and result.two_over_one > 0
 
 
@@ -66,7 +67,9 @@ def test_a_relay_that_cannot_start_fails_the_run(stack, relay_database):
         relay_throughput.run_relays(wrong, 2)
 
 
-def run(relays: int, seconds: float, sent: int = 1000, delivered: int = 1000) -> RelayRun:
+def run(
+    relays: int, seconds: float, sent: int = 1000, delivered: int = 1000, waits: int = 0
+) -> RelayRun:
     return RelayRun(
         relays=relays,
         events=1000,
@@ -78,10 +81,14 @@ def run(relays: int, seconds: float, sent: int = 1000, delivered: int = 1000) ->
         relay_cpu_seconds=0.02 * relays,
         server_cpu_seconds=0.03,
         payload_bytes=350.0,
+        lock_waits=waits,
+        lock_wait_seconds=waits / 10,
     )
 
 
-RELAY = RelayThroughput(1000, one=[run(1, 0.1), run(1, 0.2)], two=[run(2, 0.08), run(2, 0.05)])
+RELAY = RelayThroughput(
+    1000, one=[run(1, 0.1), run(1, 0.2)], two=[run(2, 0.08, waits=2), run(2, 0.05, waits=4)]
+)
 
 
 def test_the_relay_figures_are_medians_over_rounds_with_the_cost_per_event():
@@ -90,6 +97,7 @@ def test_the_relay_figures_are_medians_over_rounds_with_the_cost_per_event():
     assert RELAY.two_over_one == pytest.approx(16_250 / 7500)
     assert RELAY.one_relay_microseconds == (pytest.approx(20.0), pytest.approx(30.0))
     assert RELAY.one_relay_bound == pytest.approx(20_000)
+    assert RELAY.lock_waits(RELAY.two) == (3, pytest.approx(0.3))
     assert RELAY.delivered_once
     assert not run(1, 0.1, sent=1001).delivered_once  # an event sent twice
     assert not run(1, 0.1, delivered=999).delivered_once  # an event not marked delivered
@@ -102,6 +110,7 @@ def test_the_relay_section_prints_joins_results_json_and_draws_its_panel(tmp_pat
     assert "two relays     16250  (12500-20000; 2.17x one (target 1.7x))" in text
     assert "relay CPU 20.0 us + server CPU 30.0 us" in text
     assert "at most 20,000/s on an idle machine" in text
+    assert "row lock waits a run (medians): one relay 0 (0.00 s), two relays 3 (0.30 s)" in text
     assert "NOT every event" not in text
     assert "NOT every event" in pipeline_report.table(
         replace(results, relay=replace(RELAY, two=[run(2, 0.05, sent=1001)]))
@@ -116,6 +125,8 @@ def test_the_relay_section_prints_joins_results_json_and_draws_its_panel(tmp_pat
     ]
     assert section["targets"] == {"one_relay_events_per_second": 5000.0, "two_over_one": 1.7}
     assert section["delivered_once"] is True
+    assert section["median_row_lock_waits"] == {"one_relay": 0, "two_relays": 3}
+    assert section["two_relays"][1]["lock_waits"] == 4
     assert chart_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Without the relay section (an older results object), no key and no panel.
     assert "relay_throughput" not in pipeline_report.document_of(RESULTS)
