@@ -10,6 +10,13 @@ from pathlib import Path
 
 from infra.bench.pipeline import WINDOW_EVENTS
 from infra.bench.pipeline_sections import PipelineResults
+from infra.bench.relay_throughput import (
+    ANCHOR,
+    TARGET_ONE_RELAY,
+    TARGET_TWO_OVER_ONE,
+    RelayThroughput,
+    spread,
+)
 from infra.bench.report import RESULTS_DIR
 from infra.bench.scaling import SCALING_STATEMENT_SIZE, slope
 
@@ -49,6 +56,8 @@ def table(results: PipelineResults) -> str:
             f"  its own statements alone            {drain.statements_rows_per_second:9.0f}  "
             f"handler {drain.of_its_statements:.2f}x of it (SELECT of stored keys + INSERT)"
         )
+    if results.relay is not None:
+        lines += relay_lines(results.relay)
     lines.append(
         f"scaling: cost per row (microseconds; inserts {SCALING_STATEMENT_SIZE} rows a "
         "statement, the drain in batches of 10):"
@@ -71,6 +80,80 @@ def table(results: PipelineResults) -> str:
         + f"  (per-row cost at {results.scaling[-1].rows:,} over {results.scaling[0].rows:,})"
     )
     return "\n".join(lines)
+
+
+def relay_lines(relay: RelayThroughput) -> list[str]:
+    """The relay throughput's part of the table."""
+    lines = [
+        f"outbox relay throughput: a target that answers at once, default claims, "
+        f"{relay.events:,}-event backlogs, {len(relay.one)} round(s) (events/s, median "
+        "and range):"
+    ]
+    for name, runs, median, target in (
+        ("one relay", relay.one, relay.one_per_second, f"target {TARGET_ONE_RELAY:,.0f}"),
+        (
+            "two relays",
+            relay.two,
+            relay.two_per_second,
+            f"{relay.two_over_one:.2f}x one (target {TARGET_TWO_OVER_ONE}x)",
+        ),
+    ):
+        low, high = spread(runs)
+        lines.append(f"  {name:10} {median:9.0f}  ({low:.0f}-{high:.0f}; {target})")
+    relay_us, server_us = relay.one_relay_microseconds
+    if server_us is not None:
+        lines.append(
+            f"  one relay's cost per event: relay CPU {relay_us:.1f} us + server CPU "
+            f"{server_us:.1f} us, taken in turn: at most {relay.one_relay_bound:,.0f}/s "
+            "on an idle machine"
+        )
+    one_waits, one_seconds = relay.lock_waits(relay.one)
+    two_waits, two_seconds = relay.lock_waits(relay.two)
+    lines.append(
+        f"  row lock waits a run (medians): one relay {one_waits:.0f} ({one_seconds:.2f} s), "
+        f"two relays {two_waits:.0f} ({two_seconds:.2f} s)"
+    )
+    lines.append(f"  anchor: {ANCHOR}")
+    if not relay.delivered_once:
+        lines.append("  NOT every event delivered exactly once: see results.json")
+    return lines
+
+
+def relay_document(relay: RelayThroughput) -> dict:
+    """The relay throughput as JSON (``results.json``'s ``pipeline.relay_throughput``)."""
+
+    def run(r) -> dict:
+        return {
+            **asdict(r),
+            "events_per_second": r.events_per_second,
+            "delivered_once": r.delivered_once,
+            "relay_busy": r.relay_busy,
+            "server_busy": r.server_busy,
+            "relay_microseconds_per_event": r.relay_microseconds_per_event,
+            "server_microseconds_per_event": r.server_microseconds_per_event,
+        }
+
+    relay_us, server_us = relay.one_relay_microseconds
+    return {
+        "events": relay.events,
+        "one_relay": [run(r) for r in relay.one],
+        "two_relays": [run(r) for r in relay.two],
+        "one_relay_events_per_second": relay.one_per_second,
+        "two_relays_events_per_second": relay.two_per_second,
+        "two_over_one": relay.two_over_one,
+        "one_relay_microseconds_per_event": {"relay_cpu": relay_us, "server_cpu": server_us},
+        "one_relay_idle_bound_events_per_second": relay.one_relay_bound,
+        "median_row_lock_waits": {
+            "one_relay": relay.lock_waits(relay.one)[0],
+            "two_relays": relay.lock_waits(relay.two)[0],
+        },
+        "delivered_once": relay.delivered_once,
+        "targets": {
+            "one_relay_events_per_second": TARGET_ONE_RELAY,
+            "two_over_one": TARGET_TWO_OVER_ONE,
+        },
+        "anchor": ANCHOR,
+    }
 
 
 def document_of(results: PipelineResults) -> dict:
@@ -109,6 +192,9 @@ def document_of(results: PipelineResults) -> dict:
             ],
             "slope": slope(results.scaling),
         },
+        **(
+            {"relay_throughput": relay_document(results.relay)} if results.relay is not None else {}
+        ),
     }
 
 
@@ -125,13 +211,16 @@ def write(results: PipelineResults, directory: Path = RESULTS_DIR):
 
 def chart(results: PipelineResults, path: Path) -> Path:
     """Four panels: the sustained rate per window, the end-to-end percentiles, the drain's
-    rows/s three ways, and the per-row cost by row count."""
+    rows/s three ways, and the per-row cost by row count; below them, the relay's
+    events/s (when measured)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display
     import matplotlib.pyplot as plt
 
-    figure, ((rates, ingest), (drain, scale)) = plt.subplots(2, 2, figsize=(11, 8))
+    rows = 2 if results.relay is None else 3
+    figure = plt.figure(figsize=(11, 4 * rows))
+    rates, ingest, drain, scale = (figure.add_subplot(rows, 2, n) for n in range(1, 5))
     for r in results.sustained:
         rates.plot(range(1, len(r.window_rates) + 1), r.window_rates, marker="o", label=r.mode)
     rates.set_xlabel(f"window (~{WINDOW_EVENTS:,} delivered events each)")
@@ -175,7 +264,30 @@ def chart(results: PipelineResults, path: Path) -> Path:
     scale.set_ylabel("microseconds per row")
     scale.set_title("Cost per row as the row count grows")
     scale.legend(fontsize="small")
+    if results.relay is not None:
+        relay_panel(figure.add_subplot(rows, 1, rows), results.relay)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def relay_panel(axes, relay: RelayThroughput) -> None:
+    """The relay's events/s: the median of one relay and of two (bars), each round's run
+    (dots), and the targets."""
+    medians = [relay.one_per_second, relay.two_per_second]
+    axes.bar([0, 1], medians, width=0.5, color=["tab:blue", "tab:orange"])
+    for position, runs in enumerate((relay.one, relay.two)):
+        axes.plot([position] * len(runs), [r.events_per_second for r in runs], "k.", label=None)
+    axes.hlines(TARGET_ONE_RELAY, -0.35, 0.35, colors="grey", linestyles="--")
+    axes.hlines(
+        TARGET_TWO_OVER_ONE * relay.one_per_second, 0.65, 1.35, colors="grey", linestyles="--"
+    )
+    axes.set_xticks([0, 1])
+    axes.set_xticklabels(["one relay", f"two relays ({relay.two_over_one:.2f}x one)"])
+    axes.set_ylabel("events/s")
+    axes.set_ylim(bottom=0)
+    axes.set_title(
+        f"Outbox relay throughput, {relay.events:,}-event backlogs (dots: rounds; "
+        f"dashed: targets, {TARGET_ONE_RELAY:,.0f}/s and {TARGET_TWO_OVER_ONE}x one)"
+    )
