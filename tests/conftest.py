@@ -38,6 +38,17 @@ def stack(tmp_path_factory):
         yield local
 
 
+@pytest.fixture(scope="session")
+def migrated_stack(stack) -> LocalStack:
+    """The stack, its own database (the one the drain's secret names) migrated to head once
+    per session, and the drain's and the relay's accounts granted their tables.
+
+    Shared: for tests that read it or add rows they own (keys or ids of their own). A test
+    that changes its schema or needs empty tables takes a ``database`` of its own."""
+    stack.migrate()
+    return stack
+
+
 @pytest.fixture
 def admin(stack):
     connection = stack.db.connect_root()

@@ -92,12 +92,6 @@ def test_the_pipeline_sections_join_results_json_and_draw_their_chart(tmp_path):
     assert chart_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def migrated(stack):
-    stack.migrate()
-    return stack
-
-
 def count_rows(stack, table: str) -> int:
     connection = connect(stack.app_settings())
     try:
@@ -109,28 +103,28 @@ def count_rows(stack, table: str) -> int:
 
 
 @pytest.mark.parametrize("mode, events", [("outbox", 150), ("direct", 20)])
-def test_the_sustained_rate_counts_every_event_delivered(migrated, mode, events):
+def test_the_sustained_rate_counts_every_event_delivered(migrated_stack, mode, events):
     table = {"outbox": "orders", "direct": "customer_feedback"}[mode]
-    before = count_rows(migrated, table)
-    result = pipeline.sustained_rate(migrated, mode, events, commit_rows=50)
-    assert count_rows(migrated, table) - before == events
+    before = count_rows(migrated_stack, table)
+    result = pipeline.sustained_rate(migrated_stack, mode, events, commit_rows=50)
+    assert count_rows(migrated_stack, table) - before == events
     assert (result.events, result.delivered, result.received) == (events, events, events)
     assert len(result.window_rates) == 1  # fewer than a window's events: one window
 
 
-def test_ingest_latency_times_every_request_to_its_row(migrated):
-    before = count_rows(migrated, "orders")
-    result = pipeline.ingest_latency(migrated, 5, spacing_seconds=0.01)
+def test_ingest_latency_times_every_request_to_its_row(migrated_stack):
+    before = count_rows(migrated_stack, "orders")
+    result = pipeline.ingest_latency(migrated_stack, 5, spacing_seconds=0.01)
     assert (result.requests, result.stored) == (5, 5)
-    assert count_rows(migrated, "orders") - before == 5
+    assert count_rows(migrated_stack, "orders") - before == 5
     assert 0 < result.p50 <= result.p95 <= result.p99
 
 
-def test_drain_throughput_writes_each_way_s_rows(migrated):
-    migrated.create_database("drain_throughput")
-    migrated.migrate("drain_throughput")
-    result = drain_throughput.measure(migrated, "drain_throughput", 50, rounds=2)
-    connection = connect(migrated.app_settings("drain_throughput"))
+def test_drain_throughput_writes_each_way_s_rows(migrated_stack):
+    migrated_stack.create_database("drain_throughput")
+    migrated_stack.migrate("drain_throughput")
+    result = drain_throughput.measure(migrated_stack, "drain_throughput", 50, rounds=2)
+    connection = connect(migrated_stack.app_settings("drain_throughput"))
     try:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -12,10 +12,9 @@ from infra.local.stack import APP_DATABASE, DRAIN_USER
 
 
 @pytest.fixture(scope="module")
-def drain(stack):
-    """The drain's connection, after the stack's database is migrated and granted."""
-    stack.migrate()
-    connection = connect(stack.drain_settings(APP_DATABASE))
+def drain(migrated_stack):
+    """The drain's connection, once the stack's database is migrated and granted."""
+    connection = connect(migrated_stack.drain_settings(APP_DATABASE))
     yield connection
     connection.close()
 

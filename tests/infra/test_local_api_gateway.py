@@ -201,13 +201,6 @@ def test_an_answer_that_cannot_be_encoded_is_a_502_not_silence():
 # -- the deployed API's routes, behind its stage ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ingest_database(stack):
-    """The stack's own database, migrated to head (the drain writes there)."""
-    stack.migrate()
-    return stack
-
-
 def post(url: str, body: dict, key: str) -> tuple[int, dict]:
     request = urllib.request.Request(
         url,
@@ -234,8 +227,8 @@ def stored_customer(stack, email: str) -> list[tuple]:
         connection.close()
 
 
-def test_a_post_behind_the_stage_is_queued_and_stored(ingest_database):
-    stack = ingest_database
+def test_a_post_behind_the_stage_is_queued_and_stored(migrated_stack):
+    stack = migrated_stack
     # The invoke URL carries the stage, as the deployed API's does.
     assert stack.api.url == f"http://127.0.0.1:{stack.api.port}/{stack.deployment.api_stage}"
     assert urlsplit(stack.api.url).path == "/prod"
@@ -353,10 +346,10 @@ def test_a_body_that_is_not_utf8_is_base64_encoded():
     assert "body" not in bare and "queryStringParameters" not in bare and "cookies" not in bare
 
 
-def test_another_named_stage_serves_the_same_routes(ingest_database):
+def test_another_named_stage_serves_the_same_routes(migrated_stack):
     """The stack's ingest function behind a gateway on a stage of its own (``v2``): the
     order is stored as posted, under its key."""
-    stack = ingest_database
+    stack = migrated_stack
     gateway = LocalApiGateway(stack.runtime, stack.deployment.resource_name("ingest"), "v2")
     gateway.start()
     try:

@@ -1,6 +1,8 @@
 """Fixtures for Aurora's access to Lambda: a fresh Aurora MySQL cluster on moto per test,
 unique names (moto's IAM is shared by the whole session), and ways to run the commands a
-doctor finding suggests."""
+doctor finding suggests; event paths: one of its own per test that creates or destroys one,
+and one applied deployment per module for the tests that only read it or put back what
+they change."""
 
 from __future__ import annotations
 
@@ -8,19 +10,25 @@ import argparse
 import itertools
 import json
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import boto3
 import pytest
 from botocore import xform_name
 
 from infra.aws.aurora_config import AuroraAccessConfig
-from infra.aws.changes import apply_changes
+from infra.aws.changes import Change, Outcome, apply_changes, describe_plan
 from infra.aws.commands import register
+from infra.aws.event_path import EventPath
 from infra.aws.settings import resolve_settings
 from infra.local import emulation
 
 V3_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
 V2_ENGINE_VERSION = "5.7.mysql_aurora.2.11.2"
+# A deployment whose drain and relay run in a VPC (moto does not check the ids).
+VPC_OPTIONS = {"subnet_ids": ("subnet-0aa", "subnet-0bb"), "security_group_ids": ("sg-0cc",)}
 _numbers = itertools.count(1)
 
 
@@ -167,11 +175,73 @@ def path(stack):
     apply_changes(event_path.plan_destroy())
 
 
-@pytest.fixture
-def vpc_path(stack):
-    """A deployment whose drain and relay run in a VPC (moto does not check the ids)."""
+# -- one deployment per module -----------------------------------------------------------
+# Applying a whole event path on moto and destroying it takes seconds. Tests that only read
+# a deployment share one per module; a test that changes it borrows it through a fixture
+# that applies its plan afterwards (``*_to_change``), so the next test finds it as
+# declared whatever this one did or failed to do. Tests that create, destroy or configure
+# a deployment differently keep one of their own (``path``).
+
+
+@dataclass
+class Deployed:
+    """An event path applied from nothing, shared by one module's tests."""
+
+    path: EventPath
+    first_plan: list[Change]  # what plan() listed before anything of it existed
+    first_apply: Outcome  # what applying that plan did
+
+
+@contextmanager
+def deployment(**options) -> Iterator[Deployed]:
+    """A new event path (a prefix and secrets of its own), applied; destroyed after.
+
+    On the way out it must still be as declared: a test that changed the shared deployment
+    without putting it back fails here, before it misleads the module's next tests."""
     from tests.infra.aws.test_event_path import new_path
 
-    event_path = new_path(subnet_ids=("subnet-0aa", "subnet-0bb"), security_group_ids=("sg-0cc",))
-    yield event_path
-    apply_changes(event_path.plan_destroy())
+    path = new_path(**options)
+    try:
+        first_plan = path.plan()
+        yield Deployed(path, first_plan, apply_changes(first_plan))
+        left = path.plan()
+        assert left == [], (
+            f"a test changed the shared deployment {path.deployment.prefix} and did not put "
+            f"it back:\n{describe_plan(left)}"
+        )
+    finally:
+        apply_changes(path.plan_destroy())
+
+
+def lend(shared: Deployed) -> Iterator[EventPath]:
+    """The shared deployment for one test that changes it; its plan applied after the test
+    puts back what the test changed (and left, if it failed)."""
+    yield shared.path
+    apply_changes(shared.path.plan())
+
+
+@pytest.fixture(scope="module")
+def deployed(stack) -> Iterator[Deployed]:
+    """This module's deployment with the default settings, for tests that only read it."""
+    with deployment() as shared:
+        yield shared
+
+
+@pytest.fixture
+def deployed_to_change(deployed) -> Iterator[EventPath]:
+    """``deployed`` for a test that changes it; put back as declared after."""
+    yield from lend(deployed)
+
+
+@pytest.fixture(scope="module")
+def deployed_in_vpc(stack) -> Iterator[Deployed]:
+    """This module's deployment whose drain and relay run in a VPC (moto does not check the
+    ids), for tests that only read it."""
+    with deployment(**VPC_OPTIONS) as shared:
+        yield shared
+
+
+@pytest.fixture
+def deployed_in_vpc_to_change(deployed_in_vpc) -> Iterator[EventPath]:
+    """``deployed_in_vpc`` for a test that changes it; put back as declared after."""
+    yield from lend(deployed_in_vpc)

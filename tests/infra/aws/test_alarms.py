@@ -27,6 +27,7 @@ from infra.aws.event_path import EventPathOptions
 from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
 from tests.functions.test_relay import outbox
 from tests.functions.test_relay_metrics import fill, run_handler
+from tests.infra.aws.conftest import deployment, lend
 from tests.infra.aws.test_event_path import new_path
 
 __all__ = ["outbox"]  # the fixture
@@ -42,6 +43,19 @@ def alarm_path(stack):
     path = new_path(alarm_email="ops@example.com")
     yield path
     apply_changes(path.plan_destroy())
+
+
+@pytest.fixture(scope="module")
+def alarm_deployed(stack):
+    """This module's deployment with an alarm email, for tests that only read it."""
+    with deployment(alarm_email="ops@example.com") as shared:
+        yield shared
+
+
+@pytest.fixture
+def alarm_deployed_to_change(alarm_deployed):
+    """``alarm_deployed`` for a test that changes it; put back as declared after."""
+    yield from lend(alarm_deployed)
 
 
 def alarms_of(prefix: str) -> dict[str, dict]:
@@ -71,10 +85,10 @@ def watched(alarm: dict) -> tuple[str, str, dict[str, str], str, int]:
 
 
 def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_email(
-    alarm_path, account_id
+    alarm_deployed, account_id
 ):
+    alarm_path = alarm_deployed.path
     prefix, region = alarm_path.deployment.prefix, alarm_path.target.region
-    apply_changes(alarm_path.plan())
 
     operators = f"arn:aws:sns:{region}:{account_id}:{prefix}-operators"
     found = alarms_of(prefix)
@@ -158,9 +172,13 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
     assert alarm_path.plan() == []  # a second apply: no alarm rewritten, no second subscription
 
 
-def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(alarm_path, monkeypatch):
+def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(
+    alarm_deployed_to_change, monkeypatch
+):
+    # monkeypatch after the deployment: its undo comes first, so what the deployment is put
+    # back to afterwards is the catalog's alarms even if this test fails halfway.
+    alarm_path = alarm_deployed_to_change
     prefix = alarm_path.deployment.prefix
-    apply_changes(alarm_path.plan())
     name = f"{prefix}-ingest-oldest-message"
 
     changed = tuple(
@@ -235,8 +253,8 @@ def new_path_with(path, **settings):
     )
 
 
-def test_without_alarm_email_no_subscription(path):
-    apply_changes(path.plan())
+def test_without_alarm_email_no_subscription(deployed):
+    path = deployed.path
     assert email_subscriptions(path.alarms.topic_arn) == []
     assert len(alarms_of(path.deployment.prefix)) == len(ALARMS)
 
@@ -352,13 +370,13 @@ def test_a_message_the_drain_gives_up_on_is_what_the_dlq_alarm_counts(path):
 
 
 def test_the_relays_emf_document_is_the_metric_the_parked_alarm_watches(
-    path, outbox, monkeypatch, capsys
+    deployed, outbox, monkeypatch, capsys
 ):
     """CloudWatch Logs turns an EMF document into datapoints (moto does not): put them as
     it would, then read them back the way the alarm does (its namespace, metric,
-    dimensions, statistic and period)."""
-    prefix = path.deployment.prefix
-    apply_changes(path.plan())
+    dimensions, statistic and period). The datapoints are this test's: the deployment is
+    only read."""
+    prefix = deployed.path.deployment.prefix
     alarm = alarms_of(prefix)[f"{prefix}-outbox-parked"]
     fill(outbox)  # two parked events
     document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)

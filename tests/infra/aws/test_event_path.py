@@ -69,9 +69,9 @@ def statements_by_sid(document):
     return {s["Sid"]: (sorted(s["Action"]), s["Resource"]) for s in document["Statement"]}
 
 
-def test_apply_from_nothing_creates_everything_with_least_privilege(path, account_id):
+def test_apply_from_nothing_creates_everything_with_least_privilege(deployed, account_id):
+    path = deployed.path
     prefix, region = path.deployment.prefix, path.target.region
-    apply_changes(path.plan())
 
     arn = f"{region}:{account_id}"
     logs = f"arn:aws:logs:{arn}:log-group:/aws/lambda/{prefix}-notify"
@@ -154,9 +154,9 @@ def test_apply_from_nothing_creates_everything_with_least_privilege(path, accoun
     assert describe_plan(path.plan()) == "no changes: everything is as declared"
 
 
-def test_plan_after_manual_changes_shows_exactly_that_drift(path):
+def test_plan_after_manual_changes_shows_exactly_that_drift(deployed_to_change):
+    path = deployed_to_change
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=f"{prefix}-ingest.fifo")["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "30"})
@@ -230,10 +230,10 @@ VPC_STATEMENT = {
 
 
 def test_an_in_vpc_drain_gets_its_network_permissions_inline_and_no_managed_policy(
-    vpc_path, account_id
+    deployed_in_vpc, account_id
 ):
+    vpc_path = deployed_in_vpc.path
     prefix, region = vpc_path.deployment.prefix, vpc_path.target.region
-    apply_changes(vpc_path.plan())
 
     assert attached(f"{prefix}-drain") == []
     logs = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/lambda/{prefix}-drain"
@@ -274,11 +274,11 @@ def test_an_in_vpc_drain_gets_its_network_permissions_inline_and_no_managed_poli
 
 
 def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
-    vpc_path, vpc_access_policy
+    deployed_in_vpc_to_change, vpc_access_policy
 ):
+    vpc_path = deployed_in_vpc_to_change
     prefix = vpc_path.deployment.prefix
     role = f"{prefix}-drain"
-    apply_changes(vpc_path.plan())
     # As an earlier version left it: no network statement inline, the managed policy attached.
     iam = boto3.client("iam")
     earlier = role_policy(prefix, "drain")
@@ -307,8 +307,10 @@ def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
     assert vpc_path.plan() == []
 
 
-def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(path, vpc_access_policy):
-    apply_changes(path.plan())
+def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(
+    deployed_to_change, vpc_access_policy
+):
+    path = deployed_to_change
     role = f"{path.deployment.prefix}-drain"
     boto3.client("iam").attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
     assert [(c.action, c.resource) for c in path.plan()] == [("detach", f"iam role {role}")]

@@ -20,6 +20,7 @@ from infra.aws.http_api import ACCESS_LOG_FORMAT, route_keys
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.tags import project_tags
 from infra.catalog import SettingError
+from tests.infra.aws.conftest import unique
 from tests.infra.aws.test_event_path import UNVENDORED
 
 
@@ -48,10 +49,11 @@ def api_changes(changes) -> list[tuple[str, str]]:
     ]
 
 
-def test_apply_from_nothing_creates_the_api_in_front_of_the_ingest_alias(path, account_id):
+def test_apply_from_nothing_creates_the_api_in_front_of_the_ingest_alias(deployed, account_id):
+    path = deployed.path
     prefix, region = path.deployment.prefix, path.target.region
     api_name = f"{prefix}-api"
-    planned = path.plan()
+    planned = deployed.first_plan
     assert api_changes(planned) == [
         ("create", f"cloudwatch log group /aws/apigateway/{api_name}"),
         ("create", f"http api {api_name}"),
@@ -67,7 +69,7 @@ def test_apply_from_nothing_creates_the_api_in_front_of_the_ingest_alias(path, a
     assert resources.index(f"lambda function {prefix}-ingest") < resources.index(
         f"http api {api_name}"
     )
-    assert apply_changes(planned).unsupported == []
+    assert deployed.first_apply.unsupported == []
 
     api = the_api(prefix)
     api_id = api["ApiId"]
@@ -139,9 +141,9 @@ def test_the_routes_are_the_ingest_resources():
     assert route_keys() == ("POST /customers", "POST /orders")
 
 
-def test_a_changed_throttling_limit_is_one_stage_update(path):
+def test_a_changed_throttling_limit_is_one_stage_update(deployed_to_change):
+    path = deployed_to_change
     api_name = f"{path.deployment.prefix}-api"
-    apply_changes(path.plan())
     changed = with_settings(path, api_burst_limit=20)
     drift = changed.plan()
     assert [(c.action, c.resource, c.detail) for c in drift] == [
@@ -154,10 +156,10 @@ def test_a_changed_throttling_limit_is_one_stage_update(path):
     ]
 
 
-def test_cors_origins_set_changed_and_removed_are_one_change_each(path):
+def test_cors_origins_set_changed_and_removed_are_one_change_each(deployed_to_change):
+    path = deployed_to_change
     prefix = path.deployment.prefix
     api_name = f"{prefix}-api"
-    apply_changes(path.plan())
 
     shop = with_settings(path, api_cors_origins=("https://shop.example",))
     assert [(c.action, c.resource) for c in shop.plan()] == [("set", f"http api {api_name} cors")]
@@ -195,10 +197,10 @@ def test_cors_origins_set_changed_and_removed_are_one_change_each(path):
     assert path.plan() == []
 
 
-def test_routes_and_permissions_changed_by_hand_are_put_back(path):
+def test_routes_and_permissions_changed_by_hand_are_put_back(deployed_to_change):
+    path = deployed_to_change
     prefix = path.deployment.prefix
     api_name = f"{prefix}-api"
-    apply_changes(path.plan())
     client = boto3.client("apigatewayv2")
     api_id = the_api(prefix)["ApiId"]
     routes = {r["RouteKey"]: r for r in client.get_routes(ApiId=api_id)["Items"]}
@@ -275,9 +277,9 @@ def test_destroy_removes_the_api_and_its_log_group_and_nothing_untagged(path):
         ({"api_cors_origins": ("https://shop.example/app",)}, "not 'https://shop.example/app'"),
     ],
 )
-def test_an_api_setting_aws_would_refuse_is_named(path, settings, message):
+def test_an_api_setting_aws_would_refuse_is_named(deployed, settings, message):
     with pytest.raises(SettingError, match=message.replace("$", r"\$")):
-        with_settings(path, **settings).plan()
+        with_settings(deployed.path, **settings).plan()
 
 
 def test_the_default_stage_is_served_at_the_root_of_the_invoke_url(path):
@@ -344,9 +346,9 @@ def test_deploy_apply_prints_the_invoke_url(path, capsys, monkeypatch):
     ]
 
 
-def test_a_missing_json_api_is_unsupported_and_a_real_error_is_raised(path):
+def test_a_missing_json_api_is_unsupported_and_a_real_error_is_raised(stack):
     client = boto3.client("apigatewayv2")
-    api_id = client.create_api(Name=f"{path.deployment.prefix}-probe", ProtocolType="HTTP")["ApiId"]
+    api_id = client.create_api(Name=unique("t4probe"), ProtocolType="HTTP")["ApiId"]
     client.create_stage(ApiId=api_id, StageName="s")
     try:
         with pytest.raises(UnsupportedOperation, match="UpdateStage is not implemented"):

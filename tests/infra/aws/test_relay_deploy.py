@@ -12,20 +12,20 @@ from tests.infra.aws.test_event_path import role_policy, statements_by_sid
 from tests.infra.aws.test_http_api import with_settings
 
 
-def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(path, account_id):
+def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(deployed, account_id):
+    path = deployed.path
     prefix, region = path.deployment.prefix, path.target.region
     rule_name = f"{prefix}-relay-schedule"
     rule_arn = f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"
     # The rule invokes the relay's alias live, and only the alias's policy lets it.
     relay_arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-relay:live"
 
-    planned = [(c.action, c.resource) for c in path.plan()]
+    planned = [(c.action, c.resource) for c in deployed.first_plan]
     assert planned[-3:] == [
         ("create", f"eventbridge rule {rule_name}"),
         ("set", f"eventbridge rule {rule_name} target"),
         ("set", f"lambda function {prefix}-relay:live permission {rule_name}"),
     ]
-    apply_changes(path.plan())
 
     events = boto3.client("events")
     rule = events.describe_rule(Name=rule_name)
@@ -59,10 +59,10 @@ def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(pat
     assert path.plan() == []  # a second apply changes nothing
 
 
-def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(path):
+def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(deployed_to_change):
+    path = deployed_to_change
     prefix = path.deployment.prefix
     rule_name = f"{prefix}-relay-schedule"
-    apply_changes(path.plan())
     events = boto3.client("events")
     events.put_rule(Name=rule_name, ScheduleExpression="rate(1 hour)", State="DISABLED")
     events.put_targets(Rule=rule_name, Targets=[{"Id": "other", "Arn": "arn:aws:sns:x:1:t"}])
@@ -104,9 +104,9 @@ def relay_statements(path, account_id) -> tuple[dict, str, str]:
     return statements_by_sid(role_policy(prefix, "relay")), arn, secret
 
 
-def test_the_relays_role_is_its_logs_its_targets_and_its_secret_nothing_else(path, account_id):
+def test_the_relays_role_is_its_logs_its_targets_and_its_secret_nothing_else(deployed, account_id):
+    path = deployed.path
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
     statements, arn, secret = relay_statements(path, account_id)
     logs = f"arn:aws:logs:{arn}:log-group:/aws/lambda/{prefix}-relay"
     notify = f"arn:aws:lambda:{arn}:function:{prefix}-notify"
@@ -124,8 +124,8 @@ def test_the_relays_role_is_its_logs_its_targets_and_its_secret_nothing_else(pat
     assert path.secret not in json.dumps(role_policy(prefix, "relay"))
 
 
-def test_the_relay_in_a_vpc_gets_the_network_interface_actions_too(vpc_path, account_id):
-    apply_changes(vpc_path.plan())
+def test_the_relay_in_a_vpc_gets_the_network_interface_actions_too(deployed_in_vpc, account_id):
+    vpc_path = deployed_in_vpc.path
     statements, _, _ = relay_statements(vpc_path, account_id)
     assert sorted(statements) == [
         "Declared1",
