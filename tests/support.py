@@ -66,3 +66,11 @@ class ClockedContext(LambdaContext):
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.ends_at - self.clock()) * 1000))
+
+
+def most_doorbells(statement_seconds: float) -> int:
+    """The most doorbells one connection's statement may ring: the trigger rings at most
+    once a second per connection, so once per second the statement ran, started or not.
+    A bound from the statement's own measured time, so a slow machine widens it honestly
+    rather than failing a count tuned to a fast one."""
+    return int(statement_seconds) + 1

@@ -26,6 +26,7 @@ class LatencyResult:
     p50: float
     p95: float
     p99: float
+    lock_conflicts: int = 0  # INSERTs rolled back for a deadlock or a lock wait (target: 0)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -39,11 +40,12 @@ def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyRes
     receive_notifications(stack.tail_queue_url)  # start from an empty tail queue
     connection = connect(stack.app_settings())
     committed: dict[tuple[str, int], float] = {}
+    conflicts = dict.fromkeys(TABLES, 0)
     try:
         for mode, table in TABLES.items():
             for _ in range(events):
                 with connection.cursor() as cursor:
-                    insert_rows(cursor, mode, 1)
+                    conflicts[mode] += insert_rows(cursor, mode, 1)
                     row_id = cursor.lastrowid
                 committed[(table, row_id)] = time.time()
                 time.sleep(spacing_seconds)
@@ -69,6 +71,7 @@ def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyRes
                     statistics.median(delays),
                     percentile(delays, 0.95),
                     percentile(delays, 0.99),
+                    conflicts[mode],
                 )
             )
     return results

@@ -53,7 +53,7 @@ class SustainedResult:
     received: int  # notifications the tail queue (SNS's subscriber) holds afterwards
     commit_rows: int
     seconds: float  # first commit to last delivery
-    deadlocks: int  # INSERTs the server chose as a deadlock's victim, and that were retried
+    lock_conflicts: int  # INSERTs rolled back for a deadlock or a lock wait, then retried
     window_rates: list[float] = field(default_factory=list)  # events/s per WINDOW_EVENTS
 
     @property
@@ -154,10 +154,10 @@ def sustained_rate(
     deliveries = Deliveries(stack, mode)
     try:
         started = time.time()
-        deadlocks = 0
+        lock_conflicts = 0
         with deliveries.app.cursor() as cursor:
             for start in range(0, events, commit_rows):
-                deadlocks += insert_rows(cursor, mode, min(commit_rows, events - start))
+                lock_conflicts += insert_rows(cursor, mode, min(commit_rows, events - start))
         arrivals = deliveries.wait_for(events, stall_seconds)
     finally:
         deliveries.close()
@@ -171,7 +171,7 @@ def sustained_rate(
         received,
         commit_rows,
         max(arrivals) - started if arrivals else 0.0,
-        deadlocks,
+        lock_conflicts,
         window_rates(started, arrivals),
     )
 

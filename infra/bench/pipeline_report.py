@@ -37,7 +37,7 @@ def table(results: PipelineResults) -> str:
             f"  {r.mode:7} {r.delivered:6} of {r.events} delivered, {r.received} at the "
             f"subscriber, {r.events_per_second:6.1f}/s overall; first/last window "
             f"{r.first_to_last:.2f}x (target: within 2x)"
-            + (f"; {r.deadlocks} INSERT(s) deadlocked, retried" if r.deadlocks else ""),
+            + f"; {r.lock_conflicts} INSERT(s) met a lock conflict (target: 0)",
             f"          per ~{WINDOW_EVENTS:,} events: {windows}",
         ]
     lines += [

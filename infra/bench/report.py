@@ -119,7 +119,8 @@ def table(
         lines.append("commit to SNS, local stack (seconds):")
         lines += [
             f"  {r.mode:7} p50 {r.p50:6.3f}  p95 {r.p95:6.3f}  p99 {r.p99:6.3f}  "
-            f"({r.received} of {r.events} events)"
+            f"({r.received} of {r.events} events; {r.lock_conflicts} INSERT(s) met a lock "
+            "conflict, target: 0)"
             for r in latencies
         ]
     if cold_start is not None:

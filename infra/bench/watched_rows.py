@@ -8,8 +8,12 @@ import pymysql
 
 from infra.database.statements import statement
 
-DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back; try it again
-DEADLOCK_RETRIES = 10
+# The server rolled the INSERT back for a lock conflict: ER_LOCK_DEADLOCK (chosen as a
+# deadlock's victim) or ER_LOCK_WAIT_TIMEOUT. The outbox exists so that delivery never
+# fails a user's write: every section that writes while the relay runs counts these and
+# prints the count (target: 0), and the bench's tests assert 0.
+LOCK_CONFLICTS = (1213, 1205)
+CONFLICT_RETRIES = 10
 
 # mode -> (the INSERT's file, one row's values)
 INSERTS = {
@@ -20,18 +24,17 @@ INSERTS = {
 
 def insert_rows(cursor, mode: str, count: int) -> int:
     """One multi-row INSERT of ``count`` rows into ``mode``'s table, autocommitted, tried
-    again if the server picks it as a deadlock's victim, as an application would; how
-    many times that happened. (The relay's lease UPDATE of claimed outbox rows can lock
-    the next outbox row, one the trigger of a concurrent INSERT has just written.)"""
+    again after a lock conflict (:data:`LOCK_CONFLICTS`), as an application would; how
+    many conflicts there were, for the caller to report (a defect when not 0)."""
     name, values = INSERTS[mode]
     row = "(" + ", ".join(["%s"] * len(values)) + ")"
     text = statement(name, rows=", ".join([row] * count))
-    deadlocks = 0
+    conflicts = 0
     while True:
         try:
             cursor.execute(text, values * count)
-            return deadlocks
+            return conflicts
         except pymysql.err.OperationalError as error:
-            if error.args[0] != DEADLOCK or deadlocks == DEADLOCK_RETRIES:
+            if error.args[0] not in LOCK_CONFLICTS or conflicts == CONFLICT_RETRIES:
                 raise
-            deadlocks += 1
+            conflicts += 1

@@ -13,7 +13,6 @@ from functions.common.event_batches import BatchAnswer
 from functions.relay.delivery import RelaySettings
 from functions.relay.outbox import OutboxStore, supports_skip_locked
 from functions.relay.runs import run_relay
-from migrations.row_event_sql import create_outbox_statements
 from tests.threads import run_threads
 
 FAST = RelaySettings(
@@ -23,14 +22,6 @@ FAST = RelaySettings(
     target_timeout_seconds=0.1,
     max_attempts=3,
 )
-
-
-@pytest.fixture
-def outbox(database):
-    with database.connect().cursor() as cursor:
-        for statement in create_outbox_statements():
-            cursor.execute(statement)
-    return database
 
 
 def add_events(database, count: int, targets=("arn:target-a", "arn:target-b")) -> list[str]:

@@ -5,6 +5,7 @@ doorbell and on its schedule) invoking its targets through the local Invoke API.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -23,7 +24,7 @@ from infra.local.stack import APP_DATABASE
 from migrations.lambda_trigger import LambdaTrigger
 from tests.infra.outbox_targets import delivered_ids
 from tests.infra.test_ingest_path import ingest_database, order
-from tests.support import invocation_rows, wait_for
+from tests.support import invocation_rows, most_doorbells, wait_for
 
 __all__ = ["ingest_database"]  # the session fixture: the stack's database at head
 
@@ -196,10 +197,12 @@ def test_ten_thousand_rows_two_targets_in_a_few_dozen_invocations(
 
     doorbells_before = len(doorbells())
     relay_before = stack.runtime.invocation_counts[stack.relay_name]
+    started = time.monotonic()
     query(
         stack,
         f"INSERT INTO bulk_items (name) SELECT CONCAT('item ', seq) FROM seq_1_to_{BULK_ROWS}",
     )
+    took = time.monotonic() - started
 
     def all_delivered():
         return (
@@ -234,9 +237,10 @@ def test_ten_thousand_rows_two_targets_in_a_few_dozen_invocations(
         == 0
     )  # one event id per row and target
     print(f"doorbells {rings}, relay runs {relay_runs}, target invocations {target_runs}")
-    assert 1 <= rings <= 5  # at most once a second per connection
-    # Batches of up to 1,000 events: 20 invocations, and a few more when a slow machine
-    # makes the relay hold back a batch its lease could not cover (sent by the next run).
+    assert 1 <= rings <= most_doorbells(took)  # at most once a second per connection
+    # Batches of up to 1,000 events: 20 invocations. The margin of 10: on a slow machine a
+    # claim's lease may not cover its last batch, which is released and sent by the next
+    # claim, where it can share a claim's 2,000 rows with the other target's (two calls).
     assert 2 * BULK_ROWS // 1000 <= target_runs <= 2 * BULK_ROWS // 1000 + 10
     assert relay_runs + target_runs <= 50  # the doorbells are relay runs
 

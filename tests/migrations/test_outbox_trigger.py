@@ -3,6 +3,7 @@ never fails the INSERT, and a bulk insert rings the relay's doorbell a few times
 once a row (real MariaDB with the emulated lambda_async)."""
 
 import json
+import time
 
 import pytest
 
@@ -10,7 +11,7 @@ from infra.database import grants as db_grants
 from migrations.event_outbox import OutboxNotEmpty
 from migrations.lambda_trigger import LambdaTrigger
 from migrations.row_event_sql import TriggerDefinitionError
-from tests.support import invocation_rows
+from tests.support import invocation_rows, most_doorbells
 
 DIRECT = LambdaTrigger(table="things", function="notify", columns=("id", "name"))
 OUTBOX = LambdaTrigger(table="things", function="notify", columns=("id", "name"), delivery="outbox")
@@ -77,13 +78,16 @@ def test_a_committed_row_leaves_its_event_and_a_rolled_back_one_nothing(
 def test_a_bulk_insert_rings_the_doorbell_once_not_once_a_row(things, run_ops, relay_arn, admin):
     run_ops(lambda op: op.create_event_outbox())
     run_ops(lambda op: op.create_lambda_trigger(OUTBOX))
+    started = time.monotonic()
     with things.connect().cursor() as cursor:
         cursor.execute("INSERT INTO things (name) SELECT CONCAT('bulk-', seq) FROM seq_1_to_1000")
+    took = time.monotonic() - started
     rows = outbox_rows(things)
     assert len(rows) == 1000
     assert len({row["event_id"] for row in rows}) == 1000
-    (ring,) = calls_to(admin, things, relay_arn)
-    assert json.loads(ring["payload"]) == {"doorbell": things.name}
+    rings = calls_to(admin, things, relay_arn)
+    assert 1 <= len(rings) <= most_doorbells(took)  # once, on a machine that takes < 1 s
+    assert all(json.loads(ring["payload"]) == {"doorbell": things.name} for ring in rings)
 
 
 def test_a_missing_relay_never_fails_the_insert(things, run_ops, monkeypatch, account_id, admin):

@@ -5,6 +5,7 @@ INSERT failed by Lambda (real MariaDB with the emulated lambda_async). Version 1
 is never changed by it: its rendering is pinned here byte for byte."""
 
 import json
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from migrations.lambda_trigger import LambdaTrigger
 from migrations.row_event_sql import TriggerDefinitionError, payload_expression
 from tests.migrations.test_outbox_trigger import calls_to, outbox_rows
 from tests.migrations.test_row_event_payload import COLUMNS, HARD_ROWS, KINDS_TABLE, expected
+from tests.support import most_doorbells
 
 V1 = LambdaTrigger(table="things", function="notify", columns=("id", "name"), delivery="outbox")
 V2 = LambdaTrigger(
@@ -106,15 +108,18 @@ def test_v2_bulk_insert_writes_one_row_per_event_in_order_and_rings_once(
 ):
     run_ops(lambda op: op.create_event_outbox())
     run_ops(lambda op: op.create_lambda_trigger(V2))
+    started = time.monotonic()
     with things.connect().cursor() as cursor:
         cursor.execute("INSERT INTO things (name) SELECT CONCAT('bulk-', seq) FROM seq_1_to_1000")
+    took = time.monotonic() - started
     rows = outbox_rows(things)  # in sequence order
     events = [json.loads(row["payload"]) for row in rows]
     assert [event["row"]["id"] for event in events] == list(range(1, 1001))
     assert [row["event_id"] for row in rows] == [event["event_id"] for event in events]
     assert len({row["event_id"] for row in rows}) == 1000
-    (ring,) = calls_to(admin, things, relay_arn)
-    assert json.loads(ring["payload"]) == {"doorbell": things.name}
+    rings = calls_to(admin, things, relay_arn)
+    assert 1 <= len(rings) <= most_doorbells(took)  # once, on a machine that takes < 1 s
+    assert all(json.loads(ring["payload"]) == {"doorbell": things.name} for ring in rings)
 
 
 def test_v2_never_fails_the_insert_for_a_missing_relay(
