@@ -4,6 +4,7 @@ under ``sql/outbox/``; each update of claimed rows requires the claim's lease to
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -55,6 +56,14 @@ class Claim:
 
 def placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
+
+
+@functools.lru_cache(maxsize=256)
+def for_sequences(name: str, count: int) -> str:
+    """The statement ``sql/<name>`` for ``count`` sequences, rendered once per count
+    (rendering checks every placeholder it fills in: ~3 ms for a 2,000-row claim's list)."""
+    (statement,) = sql.render(name, sequences=placeholders(count))
+    return statement
 
 
 def supports_skip_locked(version: str) -> bool:
@@ -128,7 +137,7 @@ class OutboxStore:
                     [OutboxRow(*map_row(row[:5])) for row in found], max_bytes, max_event_bytes
                 )
                 token = server_now + timedelta(microseconds=int(lease_seconds * 1_000_000))
-                (lease,) = sql.render("outbox/lease_claimed.sql", sequences=placeholders(len(rows)))
+                lease = for_sequences("outbox/lease_claimed.sql", len(rows))
                 cursor.execute(lease, (token, *[row.sequence for row in rows]))
             self.connection.commit()
         except BaseException:
@@ -157,9 +166,7 @@ class OutboxStore:
         """``{sequence: payload}`` of the rows the lease still holds."""
         if not sequences:
             return {}
-        (statement,) = sql.render(
-            "outbox/load_payloads.sql", sequences=placeholders(len(sequences))
-        )
+        statement = for_sequences("outbox/load_payloads.sql", len(sequences))
         with self.connection.cursor() as cursor:
             cursor.execute(statement, (lease.token, *sequences))
             return dict(cursor.fetchall())
@@ -200,9 +207,7 @@ class OutboxStore:
             sequences = [sequence for (sequence,) in cursor.fetchall()]
             if not sequences:
                 return 0
-            (delete,) = sql.render(
-                "outbox/purge_delivered.sql", sequences=placeholders(len(sequences))
-            )
+            delete = for_sequences("outbox/purge_delivered.sql", len(sequences))
             deleted = cursor.execute(delete, sequences)
         self.connection.commit()
         return deleted
@@ -219,7 +224,7 @@ class OutboxStore:
     def _update(self, name: str, leading: tuple, lease: Lease, sequences: list[int]) -> int:
         if not sequences:
             return 0
-        (statement,) = sql.render(name, sequences=placeholders(len(sequences)))
+        statement = for_sequences(name, len(sequences))
         with self.connection.cursor() as cursor:
             changed = cursor.execute(statement, (*leading, lease.token, *sequences))
         self.connection.commit()
