@@ -125,6 +125,9 @@ class FunctionSpec:
     # queue that receives a record once they are exhausted.
     max_retry_attempts: int = 2
     on_failure_queue: str | None = "lambda-failures"
+    # How long Lambda keeps an asynchronous event it could not run yet (throttled by the
+    # reserved concurrency, say) before dropping it; None: Lambda's default, 6 hours.
+    max_event_age_seconds: int | None = None
     # Least privilege: besides these, a role may only write its own logs and, when it has
     # an on-failure queue, send to it (both added by the provisioning).
     permissions: tuple[Permission, ...] = ()
@@ -274,8 +277,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             relay_metrics.PREFIX_VARIABLE: Setting("prefix"),
             target_limits.VARIABLE: OutboxTargetLimits(),
         },
-        # A lost doorbell costs nothing: the schedule finds the events. No retries.
+        # A lost doorbell costs nothing: the schedule finds the events. No retries, and a
+        # doorbell throttled by the reserved concurrency is dropped after a minute (Lambda's
+        # shortest; the schedule runs every minute) rather than run hours later.
         max_retry_attempts=0,
+        max_event_age_seconds=60,
         on_failure_queue=None,
         permissions=(
             *(Permission(("lambda:InvokeFunction",), FunctionArn(t)) for t in OUTBOX_TARGETS),

@@ -607,9 +607,15 @@ class EventPath:
                     FunctionName=name, **qualified
                 )
         current_destination = (current or {}).get("DestinationConfig", {}).get("OnFailure", {})
+        age = (
+            {"MaximumEventAgeInSeconds": spec.max_event_age_seconds}
+            if spec.max_event_age_seconds is not None
+            else {}
+        )
         if (
             current is None
             or current.get("MaximumRetryAttempts") != spec.max_retry_attempts
+            or any(current.get(key) != value for key, value in age.items())
             or current_destination.get("Destination")
             != destination.get("OnFailure", {}).get("Destination")
         ):
@@ -617,11 +623,13 @@ class EventPath:
                 f"lambda function {name}{':' + qualifier if qualifier else ''} async invocation",
                 "set",
                 f"{spec.max_retry_attempts} retries"
+                + (f", events dropped after {spec.max_event_age_seconds} s" if age else "")
                 + (f", then queue {spec.on_failure_queue}" if spec.on_failure_queue else ""),
                 run=lambda: self.lambda_.put_function_event_invoke_config(
                     FunctionName=name,
                     MaximumRetryAttempts=spec.max_retry_attempts,
                     DestinationConfig=destination,
+                    **age,
                     **qualified,
                 ),
             )

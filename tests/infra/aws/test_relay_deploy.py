@@ -187,3 +187,11 @@ def test_the_relays_reserved_concurrency_is_its_setting_applied_once(path):
 
     # destroy deletes the function, and its reservation with it
     assert f"lambda function {relay}" in [c.resource for c in path.plan_destroy()]
+
+
+def test_a_doorbell_lambda_cannot_run_soon_is_dropped_after_a_minute(deployed):
+    """Doorbells beyond the reserved concurrency wait in Lambda's queue: the relay keeps
+    them a minute (the schedule's period), not Lambda's six hours, and retries none."""
+    prefix = deployed.path.deployment.prefix
+    invoke = boto3.client("lambda").get_function_event_invoke_config(FunctionName=f"{prefix}-relay")
+    assert (invoke["MaximumRetryAttempts"], invoke["MaximumEventAgeInSeconds"]) == (0, 60)
