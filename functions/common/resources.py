@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from functions.common.sqs_text import code_point, first_refused
+
 
 class InvalidRequest(ValueError):
     """The body does not match the resource's schema; ``field`` names the culprit."""
@@ -156,6 +158,11 @@ def _validate_value(field: Field, value: Any) -> Any:
                 f"field {name!r} must not contain a control character "
                 f"(U+{ord(control.group()):04X} at index {control.start()})",
                 name,
+            )
+        refused = first_refused(value)  # the queue's rule: U+FFFE and U+FFFF are left
+        if refused:
+            raise InvalidRequest(
+                f"field {name!r} holds {code_point(refused)}, which SQS does not accept", name
             )
         if field.required and value == "":
             raise InvalidRequest(f"field {name!r} must not be empty", name)
