@@ -146,12 +146,6 @@ def _validate_value(field: Field, value: Any) -> Any:
     if field.kind in ("string", "email", "currency"):
         if not isinstance(value, str):
             raise InvalidRequest(f"field {name!r} must be a string, got {json_type(value)}", name)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequest(
-                f"field {name!r} contains an invalid unicode surrogate", name
-            ) from None
         control = _CONTROL.search(value)
         if control:
             raise InvalidRequest(
@@ -159,7 +153,9 @@ def _validate_value(field: Field, value: Any) -> Any:
                 f"(U+{ord(control.group()):04X} at index {control.start()})",
                 name,
             )
-        refused = first_refused(value)  # the queue's rule: U+FFFE and U+FFFF are left
+        # The queue's rule (what is left of it: lone surrogates, which have no UTF-8 form
+        # either, U+FFFE and U+FFFF).
+        refused = first_refused(value)
         if refused:
             raise InvalidRequest(
                 f"field {name!r} holds {code_point(refused)}, which SQS does not accept", name
