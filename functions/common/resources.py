@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from functions.common.sqs_text import code_point, first_refused
+
 
 class InvalidRequest(ValueError):
     """The body does not match the resource's schema; ``field`` names the culprit."""
@@ -144,18 +146,19 @@ def _validate_value(field: Field, value: Any) -> Any:
     if field.kind in ("string", "email", "currency"):
         if not isinstance(value, str):
             raise InvalidRequest(f"field {name!r} must be a string, got {json_type(value)}", name)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequest(
-                f"field {name!r} contains an invalid unicode surrogate", name
-            ) from None
         control = _CONTROL.search(value)
         if control:
             raise InvalidRequest(
                 f"field {name!r} must not contain a control character "
                 f"(U+{ord(control.group()):04X} at index {control.start()})",
                 name,
+            )
+        # The queue's rule (what is left of it: lone surrogates, which have no UTF-8 form
+        # either, U+FFFE and U+FFFF).
+        refused = first_refused(value)
+        if refused:
+            raise InvalidRequest(
+                f"field {name!r} holds {code_point(refused)}, which SQS does not accept", name
             )
         if field.required and value == "":
             raise InvalidRequest(f"field {name!r} must not be empty", name)

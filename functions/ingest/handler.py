@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.config import required_setting
-from functions.ingest.requests import QueueMessage, QueueUnavailable, answer
+from functions.ingest.requests import QueueMessage, QueueUnavailable, answer, queue_refusal
 
 logger = Logger(service="ingest")
 # Short timeouts and one retry: a client waiting on a dead queue should hear 503 quickly.
@@ -22,7 +22,11 @@ MAX_MESSAGE_BYTES = int(os.environ.get("MAX_MESSAGE_BYTES", "262144"))
 
 
 def send_to_queue(message: QueueMessage) -> str:
-    """Put ``message`` on the ingest queue; its SQS message id, or :class:`QueueUnavailable`."""
+    """Put ``message`` on the ingest queue; its SQS message id.
+
+    :class:`~functions.ingest.requests.MessageRefused` when SQS refuses the message for what
+    it holds (a retry would be refused again), :class:`QueueUnavailable` for anything else.
+    """
     try:
         sent = sqs.send_message(
             QueueUrl=QUEUE_URL,
@@ -30,7 +34,13 @@ def send_to_queue(message: QueueMessage) -> str:
             MessageGroupId=message.group_id,
             MessageDeduplicationId=message.deduplication_id,
         )
-    except (ClientError, BotoCoreError) as error:
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        refused = queue_refusal(str(details.get("Code", "")), str(details.get("Message", "")))
+        if refused is not None:
+            raise refused from error
+        raise QueueUnavailable(str(error)) from error
+    except BotoCoreError as error:
         raise QueueUnavailable(str(error)) from error
     return sent["MessageId"]
 

@@ -17,6 +17,10 @@ body and deduplication id are :mod:`functions.common.queue_messages`'s.
 
 Nothing an event can carry makes these functions raise anything but :class:`RequestError`
 (an answer: 400, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
+Only characters SQS accepts reach the queue (:mod:`functions.common.sqs_text`): a value
+holding another is a 400 naming the field and the code point, and should the queue still
+refuse a message for what it holds (:func:`queue_refusal`), that is a 400 or a 413, never
+a 503 that every retry would get again.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from functions.common.resources import (
     resource_for_path,
     validate_body,
 )
+from functions.common.sqs_text import code_point, first_refused
 
 RETRY_AFTER_SECONDS = "5"
 # fullmatch: with re's "$" a key ending in a newline would pass.
@@ -77,6 +82,33 @@ class QueueUnavailable(Exception):
     """Raised by :func:`answer`'s ``send`` when the queue cannot take the message (503)."""
 
 
+class MessageRefused(RequestError):
+    """Raised by :func:`answer`'s ``send`` when the queue refuses this message for what it
+    holds (see :func:`queue_refusal`): a retry would be refused again, so it is the
+    client's answer (400 or 413), not a 503."""
+
+
+# SQS's error codes for a message refused for its content; the JSON protocol's long form
+# (AWS.SimpleQueueService.*) is read too. A message too long is an InvalidParameterValue
+# whose message says so; other InvalidParameterValues (group or deduplication id) are ours.
+_CONTENTS_ERRORS = {"InvalidMessageContents"}
+_PARAMETER_ERRORS = {"InvalidParameterValue", "InvalidParameterValueException"}
+_TOO_LONG = re.compile(r"message must be shorter than", re.IGNORECASE)
+
+
+def queue_refusal(code: str, message: str) -> MessageRefused | None:
+    """The client's answer to SQS's error ``code`` (with its ``message``) from SendMessage,
+    when the message's content caused it; None when it is the queue's (or our) problem."""
+    code = code.removeprefix("AWS.SimpleQueueService.")
+    if code in _CONTENTS_ERRORS:
+        return MessageRefused(
+            400, "invalid_request", "the queue refused the message's characters: " + message
+        )
+    if code in _PARAMETER_ERRORS and _TOO_LONG.search(message):
+        return MessageRefused(413, "payload_too_large", "the queue refused the message: " + message)
+    return None
+
+
 def _invalid(message: str, field: str | None = None) -> RequestError:
     return RequestError(400, "invalid_request", message, field)
 
@@ -90,7 +122,8 @@ def answer(
     """The ingest function's answer to any event: 202, 400, 404, 405, 413, or 503.
 
     ``send`` puts a message on the queue and returns its message id, or raises
-    :class:`QueueUnavailable`; ``log`` is a stdlib or Powertools logger.
+    :class:`QueueUnavailable` (503) or :class:`MessageRefused` (its 4xx); ``log`` is a
+    stdlib or Powertools logger.
     """
     try:
         message = build_message(parse_api_event(event), max_message_bytes)
@@ -99,6 +132,11 @@ def answer(
         return error_response(error)
     try:
         message_id = send(message)
+    except MessageRefused as error:
+        log.warning(
+            "queue refused the message", extra={"status": error.status, "reason": str(error)}
+        )
+        return error_response(error)
     except QueueUnavailable as error:
         log.error("queue unavailable", extra={"error": str(error)})
         return response(
@@ -140,7 +178,11 @@ def parse_api_event(event: Any) -> ApiRequest:
     body = _body(event.get("body"), event.get("isBase64Encoded"))
     # Only ever copied into the message: anything unusable is left out, not refused.
     request_id = context.get("requestId")
-    if not isinstance(request_id, str) or not _is_utf8(request_id) or len(request_id) > 128:
+    if (
+        not isinstance(request_id, str)
+        or len(request_id) > 128
+        or first_refused(request_id) is not None  # also every lone surrogate (no UTF-8)
+    ):
         request_id = ""
     return ApiRequest(method.upper(), path, headers, body, request_id)
 
@@ -214,14 +256,6 @@ def _body(raw: Any, base64_encoded: Any) -> bytes:
         raise _invalid("body is not UTF-8") from None
 
 
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # json.loads would keep the last of two equal keys: the client meant one of them.
     seen: dict[str, Any] = {}
@@ -291,6 +325,13 @@ def build_message(
             "payload_too_large",
             f"the queued message would be {len(body.encode())} bytes; the limit is "
             f"{max_message_bytes} bytes",
+        )
+    # Unreachable while every string in it is checked (values, key, request id); checked
+    # anyway, as it is what SQS checks.
+    refused = first_refused(body)
+    if refused:
+        raise _invalid(
+            f"the queued message would hold {code_point(refused)}, which SQS does not accept"
         )
     return QueueMessage(
         body=body,

@@ -10,9 +10,10 @@ thread of the stack: moto does its work in Python (each SNS notification to a su
 queue is signed with a fresh certificate), and as a thread it took the GIL from the
 runtime, the pollers and the API whenever it was busy. In that process, moto's SQS reads
 a queue's attributes lazily (:mod:`infra.local.moto_sqs`), so that a queue nobody empties
-(the notification tail) no longer slows every send to it. Its IAM holds AWS's managed
-policies, as AWS does (``AWSLambdaVPCAccessExecutionRole`` for functions in a VPC),
-loaded before it listens, while the stack starts its database.
+(the notification tail) no longer slows every send to it, and refuses a message body as
+SQS does (a character outside SQS's set, or too many UTF-8 bytes). Its IAM holds AWS's
+managed policies, as AWS does (``AWSLambdaVPCAccessExecutionRole`` for functions in a
+VPC), loaded before it listens, while the stack starts its database.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def serve(port: int) -> None:
 
     iam_backends[DEFAULT_ACCOUNT_ID]["aws"]  # loads the managed policies before listening
     moto_sqs.read_attributes_lazily()  # see infra/local/moto_sqs.py
+    moto_sqs.check_bodies_as_sqs_does()  # ditto
     app = _WithLocalRoutes(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
 

@@ -1,4 +1,15 @@
-"""One change to moto's SQS in the local stack's moto server: queue attributes read lazily.
+"""Two changes to moto's SQS in the local stack's moto server: queue attributes read lazily,
+and message bodies checked as SQS checks them.
+
+Message bodies: moto takes any text, and counts a body's length in characters. SQS takes
+only the characters its SendMessage documentation lists (refusing the message with
+``InvalidMessageContents``), and counts the body's UTF-8 bytes against the queue's
+``MaximumMessageSize``. :func:`check_bodies_as_sqs_does` makes moto do the same, so that a
+local run cannot pass a message AWS would refuse (:data:`SQS_BODY_CHARACTERS`, written
+here from that documentation on its own rather than imported from the ingest's
+validation, so that each checks the other).
+
+Queue attributes:
 
 moto 5's ``Queue.attributes`` builds the whole attribute dictionary on every read,
 including the three ``ApproximateNumberOfMessages*`` counts, each a scan of every message
@@ -12,15 +23,20 @@ thousand waiting (py-spy: 70% of the server's time in ``Queue.attributes``).
 
 :func:`read_attributes_lazily` replaces the property with a read-only mapping of the same
 names and the same values, each computed when it is read: a count is still a scan, but
-only when a caller asks for the count (``GetQueueAttributes``). Applied only in the moto
-server process (:func:`infra.local.aws_server.serve`); if moto's ``Queue`` no longer has
-the shape this was written for, nothing is changed.
+only when a caller asks for the count (``GetQueueAttributes``).
+
+Both are applied only in the moto server process (:func:`infra.local.aws_server.serve`);
+if moto's ``Queue`` or ``SQSBackend`` no longer has the shape this was written for, that
+change is not made (and a warning says so).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -75,4 +91,70 @@ def read_attributes_lazily() -> bool:
         lambda queue: LazyQueueAttributes(queue, camelcase_to_underscores),
         doc=LazyQueueAttributes.__doc__,
     )
+    return True
+
+
+# SendMessage's documented set: "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD |
+# #x10000 to #x10FFFF" (first and last code point of each range).
+SQS_BODY_CHARACTERS = (
+    (0x9, 0x9),
+    (0xA, 0xA),
+    (0xD, 0xD),
+    (0x20, 0xD7FF),
+    (0xE000, 0xFFFD),
+    (0x10000, 0x10FFFF),
+)
+_OUTSIDE_THE_SET = re.compile(
+    "[^" + "".join(f"{chr(first)}-{chr(last)}" for first, last in SQS_BODY_CHARACTERS) + "]"
+)
+_ALLOWED_TEXT = " | ".join(
+    f"#x{first:X}" if first == last else f"#x{first:X} to #x{last:X}"
+    for first, last in SQS_BODY_CHARACTERS
+)
+
+
+def refused_character(body: str) -> str | None:
+    """The first character of ``body`` outside :data:`SQS_BODY_CHARACTERS`, or None."""
+    match = _OUTSIDE_THE_SET.search(body)
+    return match.group() if match else None
+
+
+def check_bodies_as_sqs_does() -> bool:
+    """Make moto's SendMessage (and SendMessageBatch) refuse a body as SQS does: a character
+    outside the set (``InvalidMessageContents``), or more UTF-8 bytes than the queue's
+    ``MaximumMessageSize`` (``InvalidParameterValue``); False (nothing changed) if this
+    moto's ``SQSBackend._validate_message`` is not the one it was written for."""
+    try:
+        from moto.sqs.exceptions import InvalidParameterValue, SQSException
+        from moto.sqs.models import SQSBackend
+    except ImportError:
+        return False
+    original = SQSBackend.__dict__.get("_validate_message")
+    parameters = list(inspect.signature(original).parameters) if callable(original) else []
+    if parameters[:3] != ["self", "queue", "message_body"]:
+        log.warning("moto's SQS changed shape: message bodies are not checked as SQS does")
+        return False
+
+    class InvalidMessageContents(SQSException):
+        def __init__(self, character: str) -> None:
+            super().__init__(
+                "InvalidMessageContents",
+                f"Invalid binary character '#x{ord(character):X}' was found in the message "
+                f"body, the set of allowed characters is {_ALLOWED_TEXT}",
+            )
+
+    @functools.wraps(original)
+    def _validate_message(self, queue, message_body, *args, **kwargs):
+        refused = refused_character(message_body)
+        if refused is not None:
+            raise InvalidMessageContents(refused)
+        limit = int(queue.maximum_message_size)
+        if len(message_body.encode("utf-8")) > limit:  # bytes, where moto counts characters
+            raise InvalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                f"{limit} bytes."
+            )
+        return original(self, queue, message_body, *args, **kwargs)
+
+    SQSBackend._validate_message = _validate_message  # type: ignore[method-assign]
     return True

@@ -2,9 +2,13 @@
 
 Any event, in both payload shapes, gets 202, 400, 404, 405 or 413 and nothing raises; of
 what is answered 202, the queued message reads back (as the drain reads it) to exactly
-the values posted. Bodies are arbitrary text, arbitrary JSON, deep nesting, and near-valid
-bodies built from the schema with one value mutated; events have arbitrary methods,
-paths, headers (an Idempotency-Key among them), base64 flags and broken members.
+the values posted, and holds only characters SQS accepts (checked by the local SQS's own
+statement of SQS's rule, :mod:`infra.local.moto_sqs`). Any string value holding a character
+SQS refuses is a 400 naming the field and a code point it holds; any other passes, unless
+it is refused for a control character or its length. Bodies are arbitrary text, arbitrary
+JSON, deep nesting, and near-valid bodies built from the schema with one value mutated;
+events have arbitrary methods, paths, headers (an Idempotency-Key among them), base64
+flags and broken members.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from hypothesis import strategies as st
 from functions.common.queue_messages import parse_message
 from functions.common.resources import RESOURCES, Field, Resource
 from functions.ingest.requests import answer
+from infra.local.moto_sqs import refused_character
 
 # Under ~20 s on a laptop; the README quotes this number.
 MAX_EXAMPLES = 2500
@@ -33,8 +38,11 @@ any_character = st.one_of(
     st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
 )
 any_text = st.text(any_character, max_size=40)
-# Printable: what a short field may hold (no Cc, no line/paragraph separator, no surrogate).
-printable = st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="\u2028\u2029")
+# Printable: what a short field may hold (no Cc, no line/paragraph separator, no surrogate,
+# nor the two noncharacters SQS refuses).
+printable = st.characters(
+    exclude_categories=("Cc", "Cs"), exclude_characters="\u2028\u2029\ufffe\uffff"
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | any_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
@@ -53,6 +61,8 @@ HOSTILE_STRINGS = [
     "\u2029",
     "\u200b",
     "\ud800",
+    "\ufffe",
+    "\uffff",
     "\\",
     '"',
     "'; DROP TABLE orders;--",
@@ -294,6 +304,7 @@ def test_fuzzed_events_get_a_known_answer_and_what_is_accepted_is_stored_as_post
             (message,) = sent
             assert reply["idempotency_key"] == message.idempotency_key
             assert len(message.body.encode("utf-8")) <= limit
+            assert refused_character(message.body) is None
             assert_stored_as_posted(event, message)
         else:
             assert sent == []
@@ -304,3 +315,43 @@ def test_fuzzed_events_get_a_known_answer_and_what_is_accepted_is_stored_as_post
     assert sum(statuses.values()) >= MAX_EXAMPLES
     assert set(statuses) == STATUSES, statuses
     assert statuses[202] >= MAX_EXAMPLES // 20, statuses
+
+
+# Mostly near SQS's edges: its refused characters among accepted ones of every kind.
+edge_characters = st.one_of(
+    any_character,
+    st.sampled_from(["\t", "\n", "\r", "\x1f", " ", "\ud7ff", "\ue000", "\ufffd"]),
+    st.sampled_from(["\ufffe", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"]),
+    st.sampled_from(["\U00010000", "\U0010ffff", "\U0001f600"]),
+)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # the schema's, as documented
+
+
+def test_a_value_with_a_character_sqs_refuses_is_a_400_and_any_other_passes_that_check():
+    customers = next(resource for resource in RESOURCES if resource.name == "customers")
+    limit = customers.field("name").max_length
+
+    @settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+    @given(st.text(edge_characters, min_size=1, max_size=12), st.booleans())
+    def check(name, ascii_json):
+        # A lone surrogate can only come escaped: an unescaped one is no UTF-8 (its own 400).
+        ascii_json = ascii_json or any(0xD800 <= ord(c) <= 0xDFFF for c in name)
+        body = json.dumps({"email": "a@b.co", "name": name}, ensure_ascii=ascii_json)
+        event = {"httpMethod": "POST", "path": "/customers", "body": body}
+        sent = []
+        result = answer(event, lambda message: sent.append(message) or "m-1", 262_144)
+        reply = json.loads(result["body"])
+        refused = refused_character(name)
+        if refused is not None or CONTROL.search(name):
+            assert (result["statusCode"], reply["field"], sent) == (400, "name", [])
+            named = re.search(r"U\+([0-9A-F]{4,6})", reply["message"])
+            assert named and chr(int(named.group(1), 16)) in name, reply
+            if refused is not None and not CONTROL.search(name):
+                assert reply["message"].endswith("which SQS does not accept"), reply
+        elif len(name) > limit:
+            assert result["statusCode"] == 400
+        else:
+            assert result["statusCode"] == 202, reply
+            assert parse_message(sent[0].body).values["name"] == name
+
+    check()

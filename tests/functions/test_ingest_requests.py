@@ -15,12 +15,14 @@ from functions.common.resources import (
 )
 from functions.drain.rows import insert_statement
 from functions.ingest.requests import (
+    MessageRefused,
     QueueUnavailable,
     RequestError,
     answer,
     build_message,
     error_response,
     parse_api_event,
+    queue_refusal,
     response,
 )
 
@@ -142,7 +144,13 @@ def test_one_group_per_customer_without_personal_data():
         (
             v1_event(path="/customers", body='{"email": "a@b.co", "name": "\\ud800"}'),
             400,
-            "field 'name' contains an invalid unicode surrogate",
+            "field 'name' holds U+D800, which SQS does not accept",
+            "name",
+        ),
+        (
+            v1_event(path="/customers", body='{"email": "a@b.co", "name": "Ann\\uffff"}'),
+            400,
+            "field 'name' holds U+FFFF, which SQS does not accept",
             "name",
         ),
         (
@@ -394,23 +402,118 @@ def test_answer_sends_the_message_and_a_queue_error_is_a_503():
     }
 
 
-def test_the_refused_characters_are_exactly_category_cc_and_the_two_separators():
+def test_the_refused_characters_are_exactly_category_cc_the_two_separators_and_sqs_s():
     import sys
     import unicodedata
 
-    # Cc lies in the BMP (and stays there: Unicode's stability policy), so the BMP will do.
+    # Cc lies in the BMP (and stays there: Unicode's stability policy), and so does all
+    # that SQS refuses (surrogates, U+FFFE, U+FFFF): the BMP will do.
     refused = set()
     for code in range(0x10000):
         character = chr(code)
-        if 0xD800 <= code <= 0xDFFF:
-            continue  # surrogates: refused earlier, as no UTF-8
         try:
             validate_body(resource_named("customers"), {"email": "a@b.co", "name": character})
         except InvalidRequest:
             refused.add(character)
     expected = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"}
     assert all(ord(c) < 0x10000 for c in expected)
-    assert refused == expected | {"\u2028", "\u2029"}
+    surrogates = {chr(c) for c in range(0xD800, 0xE000)}
+    assert refused == expected | {"\u2028", "\u2029", "\ufffe", "\uffff"} | surrogates
+
+
+@pytest.mark.parametrize("character", ["\ufffe", "\uffff", "\ud800", "\udfff"])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/customers", "name"),
+        ("/customers", "email"),
+        ("/customers", "phone"),
+        ("/orders", "currency"),
+    ],
+)
+def test_a_character_sqs_refuses_is_a_400_naming_the_field_and_the_code_point(
+    path, field, character
+):
+    body = dict(CUSTOMER if path == "/customers" else ORDER)
+    body[field] = (body.get(field) or "x")[:2] + character
+    # Escaped in the request's JSON, as a client must send a lone surrogate.
+    error = refusal(v1_event(path, json.dumps(body, ensure_ascii=True)))
+    assert (error.status, error.field) == (400, field)
+    assert str(error) == (
+        f"field {field!r} holds U+{ord(character):04X}, which SQS does not accept"
+    )
+
+
+def test_a_request_id_sqs_would_refuse_is_left_out_of_the_message():
+    for request_id, kept in [("r-\uffff", ""), ("r-\ud800", ""), ("r-\U0001f600", "r-\U0001f600")]:
+        event = {
+            **v1_event(headers={"Idempotency-Key": "k-1"}),
+            "requestContext": {"requestId": request_id},
+        }
+        message = build_message(parse_api_event(event), LIMIT)
+        assert json.loads(message.body)["request_id"] == kept
+
+
+def test_the_queued_body_is_raw_utf8_json_with_only_what_sqs_accepts():
+    # The message keeps non-ASCII raw (ensure_ascii=False): SQS sees the value's own
+    # characters, so a value holding one SQS refuses could not be sent; astral is fine.
+    name = "Ann \U0001f600 \ufffd \ue000 \ud7ff"
+    event = v1_event("/customers", {"email": "a@b.co", "name": name})
+    message = build_message(parse_api_event(event), LIMIT)
+    assert name in message.body
+    assert parse_message(message.body).values["name"] == name
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status", "error"),
+    [
+        (
+            "InvalidMessageContents",
+            "Invalid binary character '#xFFFF' was found",
+            400,
+            "invalid_request",
+        ),
+        ("AWS.SimpleQueueService.InvalidMessageContents", "bad", 400, "invalid_request"),
+        (
+            "InvalidParameterValue",
+            "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.",
+            413,
+            "payload_too_large",
+        ),
+        ("InvalidParameterValue", "Value x for parameter MessageGroupId is invalid", None, None),
+        (
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "The specified queue does not exist",
+            None,
+            None,
+        ),
+        ("RequestThrottled", "slow down", None, None),
+        ("KmsThrottled", "slow down", None, None),
+    ],
+)
+def test_queue_refusals_for_content_are_the_client_s_and_the_rest_are_503s(
+    code, message, status, error
+):
+    refused = queue_refusal(code, message)
+    if status is None:
+        assert refused is None
+    else:
+        assert (refused.status, refused.error) == (status, error)
+        assert message in str(refused)
+
+
+def test_answer_gives_a_refused_message_its_4xx_never_a_503():
+    def refusing(message):
+        raise queue_refusal("InvalidMessageContents", "Invalid binary character '#xFFFF'")
+
+    result = answer(v2_event(), refusing, LIMIT)
+    assert result["statusCode"] == 400
+    assert "Retry-After" not in result["headers"]
+    assert json.loads(result["body"]) == {
+        "error": "invalid_request",
+        "message": "the queue refused the message's characters: Invalid binary character '#xFFFF'",
+    }
+    assert isinstance(queue_refusal("InvalidMessageContents", ""), MessageRefused)
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -357,6 +357,74 @@ def test_http_api_v2_events_and_an_unavailable_queue(ingest_database, tmp_path):
     assert json.loads(answer["body"])["error"] == "unavailable"
 
 
+def test_sqs_s_refusals_for_content_are_4xx_from_the_real_handler(
+    ingest_database, tmp_path, monkeypatch
+):
+    """The ingest handler against the stack's SQS (which refuses as SQS does): a message
+    too long for the queue is a 413 and one with a character SQS refuses is a 400, not the
+    503 every retry would get; a missing queue is still a 503."""
+    stack = ingest_database
+    sqs = boto3.client("sqs")
+    small = sqs.create_queue(
+        QueueName="ingest-small.fifo",
+        Attributes={"FifoQueue": "true", "MaximumMessageSize": "1024"},
+    )["QueueUrl"]
+    small_ingest = LocalFunction(
+        name="test-ingest-small-queue",
+        arn="arn:aws:lambda:us-east-1:000000000000:function:small",
+        handler="functions.ingest.handler.handler",
+        environment={"QUEUE_URL": small},  # MAX_MESSAGE_BYTES stays 262144: too big for it
+    )
+    # 200 four-byte characters and a 320-byte email: valid, and over 1024 bytes queued.
+    email = "q" * 300 + f"{next(_customer_ids)}@example.com"
+    customer = {"email": email[-320:], "name": "\U0001f600" * 200}
+    event = {
+        "version": "2.0",
+        "rawPath": "/customers",
+        "headers": {},
+        "body": json.dumps(customer),
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "small", "http": {"method": "POST"}},
+    }
+    runtime = LambdaRuntime(stack.admin_settings(), [small_ingest], log_dir=tmp_path)
+    try:
+        answer = runtime.invoke("test-ingest-small-queue", event).result
+    finally:
+        runtime.stop()
+    assert answer["statusCode"] == 413, answer
+    assert "Retry-After" not in answer["headers"]
+    assert json.loads(answer["body"]) == {
+        "error": "payload_too_large",
+        "message": "the queue refused the message: One or more parameters are invalid. "
+        "Reason: Message must be shorter than 1024 bytes.",
+    }
+
+    # No request gets a U+FFFF past validation, so the handler's send is called directly.
+    monkeypatch.setenv("QUEUE_URL", small)  # read when the module is first imported
+    from functions.ingest import handler
+    from functions.ingest.requests import MessageRefused, QueueMessage, QueueUnavailable
+
+    def sent(url, body):
+        message = QueueMessage(body, "g", f"d-{len(body)}", "k", "customers")
+        original = handler.QUEUE_URL, handler.sqs
+        handler.QUEUE_URL, handler.sqs = url, sqs
+        try:
+            return handler.send_to_queue(message)
+        finally:
+            handler.QUEUE_URL, handler.sqs = original
+
+    with pytest.raises(MessageRefused) as raised:
+        sent(small, '{"name":"Ann\uffff"}')
+    assert (raised.value.status, raised.value.error) == (400, "invalid_request")
+    assert "Invalid binary character '#xFFFF'" in str(raised.value)
+    with pytest.raises(QueueUnavailable):
+        sent(small + "-missing", '{"name":"Ann"}')
+    assert sent(small, '{"name":"Ann\ufffd"}')  # accepted: a message id
+    (taken,) = sqs.receive_message(QueueUrl=small)["Messages"]
+    assert taken["Body"] == '{"name":"Ann\ufffd"}'
+    sqs.delete_queue(QueueUrl=small)
+
+
 def test_the_drain_reconnects_after_the_server_restarts(ingest_database):
     stack = ingest_database
     first, second = next(_customer_ids), next(_customer_ids)

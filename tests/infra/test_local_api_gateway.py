@@ -186,6 +186,30 @@ def test_hostile_bodies_through_the_endpoint_are_400s_not_502s(stack, raw, messa
     assert json.loads(body)["message"] == message
 
 
+@pytest.mark.parametrize(
+    ("raw", "code_point"),
+    [
+        ('{"email": "a@b.co", "name": "Ann\uffff"}'.encode(), "U+FFFF"),  # raw UTF-8
+        (b'{"email": "a@b.co", "name": "Ann\\uffff"}', "U+FFFF"),  # escaped in the JSON
+        (b'{"email": "a@b.co", "name": "Ann\\ufffe"}', "U+FFFE"),
+        (b'{"email": "a@b.co", "name": "Ann\\udfff"}', "U+DFFF"),
+    ],
+    ids=["raw U+FFFF", "escaped U+FFFF", "escaped U+FFFE", "escaped lone surrogate"],
+)
+def test_a_character_sqs_refuses_is_a_400_through_the_endpoint(stack, raw, code_point):
+    """What SQS would refuse (every retry a 503 on AWS) is the client's 400 locally too."""
+    head = post_head(stack.api.url, "/customers", Content_Length=str(len(raw)))
+    code, _, body = parse(exchange(stack.api.url, head, raw))
+    assert (code, json.loads(body)) == (
+        400,
+        {
+            "error": "invalid_request",
+            "message": f"field 'name' holds {code_point}, which SQS does not accept",
+            "field": "name",
+        },
+    )
+
+
 def test_an_answer_that_cannot_be_encoded_is_a_502_not_silence():
     class Outcome:
         error = None

@@ -43,7 +43,11 @@ ROW_EVENTS = (
     "functions/common/ping.py",
     "functions/common/reporting.py",
 )
-INGEST_REQUESTS = ("functions/common/queue_messages.py", "functions/common/resources.py")
+INGEST_REQUESTS = (
+    "functions/common/queue_messages.py",
+    "functions/common/resources.py",
+    "functions/common/sqs_text.py",
+)
 OUTBOX_SQL = tuple(
     f"sql/outbox/{name}.sql"
     for name in (
