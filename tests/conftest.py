@@ -15,6 +15,7 @@ from infra.local import emulation
 from infra.local.container_pool import LocalFunction
 from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.stack import LocalStack, StackSettings
+from migrations.row_event_sql import create_outbox_statements
 
 FAST_RETRIES = (0.1, 0.2)
 # The relay's schedule every second (the backstop: 1 minute on AWS), and a short backoff
@@ -70,6 +71,15 @@ def database(stack) -> Database:
     """A new, empty database for this test; the app user owns it and holds the Lambda role."""
     name = f"t{next(_database_numbers)}"
     return Database(name, stack.create_database(name))
+
+
+@pytest.fixture
+def outbox(database) -> Database:
+    """The test's database with the outbox table, written directly (no trigger)."""
+    with database.connect().cursor() as cursor:
+        for statement in create_outbox_statements():
+            cursor.execute(statement)
+    return database
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
 from infra.cli import main, since_time
 from tests.functions.test_relay import Targets, add_events, table
-from tests.functions.test_relay import outbox as outbox  # noqa: F401 (a fixture)
 
 # One attempt, then parked: the failing event is parked by the first run.
 ONE_TRY = RelaySettings(max_attempts=1, lease_seconds=60)

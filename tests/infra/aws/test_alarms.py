@@ -25,12 +25,9 @@ from infra.aws.alarms import AlarmSettingError, ForeignAlarmError
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions
 from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
-from tests.functions.test_relay import outbox
 from tests.functions.test_relay_metrics import fill, run_handler
 from tests.infra.aws.conftest import deployment, lend
 from tests.infra.aws.test_event_path import new_path
-
-__all__ = ["outbox"]  # the fixture
 
 COMPARISONS = {"GreaterThanThreshold": operator.gt, "GreaterThanOrEqualToThreshold": operator.ge}
 # The SQS metric and the queue attribute it is the approximation of.
