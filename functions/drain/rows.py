@@ -20,6 +20,10 @@ from functions.common.queue_messages import QueuedRow
 from functions.common.resources import Resource, canonical_json
 from sql import quote_identifier
 
+# Where the drain records idempotency conflicts (sql/ingest/create_conflicts_table.sql);
+# the drain's account may SELECT and INSERT it (infra.database.grants.drain_tables).
+CONFLICTS_TABLE = "ingest_conflicts"
+
 
 @dataclass(frozen=True)
 class Conflict:
@@ -152,6 +156,36 @@ def write_rows(cursor, rows: list[QueuedRow]) -> int:
 def write_groups(cursor, groups: list[tuple[Resource, list[QueuedRow]]]) -> int:
     """:func:`write_rows` for rows already grouped by :func:`rows_by_table`."""
     return execute(cursor, plan_groups(cursor, groups))
+
+
+@dataclass(frozen=True)
+class RecordedConflict:
+    """One row of ``ingest_conflicts``, as ``aurora-events conflicts`` shows it."""
+
+    recorded_at: object  # datetime, UTC
+    resource: str
+    stored_key: str
+    client_key: str | None
+    stored_body_hash: str
+    body_hash: str
+    message_id: str
+
+    def line(self) -> str:
+        """One line: when, what, the keys, both body hashes (16 digits), the message."""
+        return (
+            f"{self.recorded_at:%Y-%m-%dT%H:%M:%S}Z {self.resource} "
+            f"client_key={self.client_key if self.client_key is not None else '-'} "
+            f"stored_key={self.stored_key} stored_body={self.stored_body_hash[:16]} "
+            f"refused_body={self.body_hash[:16]} message={self.message_id}"
+        )
+
+
+def recorded_conflicts(connection, limit: int) -> list[RecordedConflict]:
+    """The newest ``limit`` recorded conflicts, newest first."""
+    (statement,) = sql.render("ingest/list_conflicts.sql")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [limit])
+        return [RecordedConflict(*row) for row in cursor.fetchall()]
 
 
 def rows_by_table(rows: list[QueuedRow]) -> list[tuple[Resource, list[QueuedRow]]]:
