@@ -158,3 +158,20 @@ def test_a_row_stored_before_hashes_is_never_a_conflict(migrated):
         assert write_atomically(connection, [later]) == 0
     orders, conflicts = orders_and_conflicts(migrated)
     assert orders == [(7, "1.00", None)] and conflicts == []
+
+
+def test_aurora_events_conflicts_prints_one_line_per_conflict(migrated, capsys):
+    from infra.cli import main
+
+    assert main(["conflicts", "--database-url", migrated.url]) == 0
+    assert capsys.readouterr().out == "no idempotency conflicts recorded\n"
+    rows = [keyed_order("k", 9, "1.00", "m-1"), keyed_order("k", 9, "2.00", "m-2")]
+    rows.append(keyed_order("j", 9, "1.00", "m-3"))
+    rows.append(keyed_order("j", 9, "4.00", "m-4"))
+    with migrated.connect(autocommit=True) as connection:
+        assert write_atomically(connection, rows) == 2
+    assert main(["conflicts", "--database-url", migrated.url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("each is a request not stored")
+    assert " orders client_key=j stored_key=s1:" in lines[0] and lines[0].endswith("message=m-4")
+    assert " orders client_key=k stored_key=s1:" in lines[1] and lines[1].endswith("message=m-2")
