@@ -23,9 +23,7 @@ from functions.relay.metrics import (
 from functions.relay.outbox import OutboxStore, outbox_status
 from functions.relay.runs import run_relay
 from infra.local.db_server import free_port
-from tests.functions.test_relay import FAST, Targets, add_events, outbox, store
-
-__all__ = ["outbox"]  # the fixture
+from tests.functions.test_relay import FAST, Targets, add_events, store
 
 OLD = "2026-01-01 00:00:00"  # the created_at of the oldest waiting event
 
