@@ -67,7 +67,7 @@ def write_messages(messages: list[tuple[str, str]]) -> None:
 
 def write_atomically(connection, rows: list[QueuedRow], report=None) -> int:
     """Write ``rows`` all or none on the autocommit ``connection``, conflicts recorded with
-    them; how many rows were new. ``report`` is given the plan's conflicts once written.
+    them; how many rows were new. ``report`` is given the plan once it recorded conflicts.
 
     One INSERT (the usual batch: one table, no conflict) needs no transaction: it is
     atomic, and the stored-keys SELECT before it is only a shortcut (the UNIQUE key is what
@@ -83,14 +83,15 @@ def write_atomically(connection, rows: list[QueuedRow], report=None) -> int:
         inserted = execute(cursor, plan)
         if len(plan.inserts) > 1:
             connection.commit()
-    if report is not None and plan.conflicts:
+    if report is not None and plan.new_conflicts:
         report(plan)
     return inserted
 
 
 def report_conflicts(plan: Plan) -> None:
-    """Log each conflict (an operator's search: ``idempotency conflict``) and count them."""
-    for conflict in plan.conflicts:
+    """Log each newly recorded conflict (an operator's search: ``idempotency conflict``) and
+    count them: the metric adds up to the rows of ``ingest_conflicts``."""
+    for conflict in plan.new_conflicts:
         row = conflict.row
         logger.warning(
             "idempotency conflict",
@@ -102,7 +103,7 @@ def report_conflicts(plan: Plan) -> None:
                 "message_id": row.message_id,
             },
         )
-    count_conflicts(len(plan.conflicts))
+    count_conflicts(len(plan.new_conflicts))
 
 
 def write_message(record: SQSRecord) -> None:

@@ -49,10 +49,12 @@ class Conflict:
 
 @dataclass
 class Plan:
-    """What a batch writes: the INSERTs (statement, parameters) and the conflicts."""
+    """What a batch writes: the INSERTs (statement, parameters), the conflicts found, and
+    those not recorded before (a redelivered message's conflict is recorded once)."""
 
     inserts: list[tuple[str, list]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    new_conflicts: list[Conflict] = field(default_factory=list)
     inserted: int = 0
 
 
@@ -133,10 +135,11 @@ def plan_groups(cursor, groups: list[tuple[Resource, list[QueuedRow]]]) -> Plan:
         recorded_sql, _ = conflict_statements(len(plan.conflicts))
         cursor.execute(recorded_sql, [c.row.message_id for c in plan.conflicts])
         recorded = {message_id for (message_id,) in cursor.fetchall()}
-        new = [c for c in plan.conflicts if c.row.message_id not in recorded]
-        if new:
-            _, insert_sql = conflict_statements(len(new))
-            plan.inserts.append((insert_sql, [v for c in new for v in c.column_values()]))
+        plan.new_conflicts = [c for c in plan.conflicts if c.row.message_id not in recorded]
+        if plan.new_conflicts:
+            _, insert_sql = conflict_statements(len(plan.new_conflicts))
+            values = [v for c in plan.new_conflicts for v in c.column_values()]
+            plan.inserts.append((insert_sql, values))
     return plan
 
 
