@@ -113,11 +113,6 @@ def classify(
     return fresh, conflicts
 
 
-def rows_to_insert(rows: list[QueuedRow], stored: set[str]) -> list[QueuedRow]:
-    """The rows whose keys are not in ``stored``, each key once (the first message wins)."""
-    return classify(rows, dict.fromkeys(stored))[0]
-
-
 def plan_groups(cursor, groups: list[tuple[Resource, list[QueuedRow]]]) -> Plan:
     """Read which keys are stored (and which conflicts recorded) and plan the writes."""
     plan = Plan()
