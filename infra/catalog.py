@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from functions.common.event_batches import BATCH_RESERVE_SECONDS
+from functions.drain import metrics as drain_metrics
 from functions.relay import metrics as relay_metrics
 from functions.relay import target_limits
 from functions.relay.target_limits import BatchLimits
@@ -227,6 +228,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={
             "DATABASE_SECRET_ID": Setting("database_secret_id"),
             "DATABASE_HOST": Setting("database_host"),
+            # The dimension of its conflicts metric (the alarm on conflicts matches it).
+            drain_metrics.PREFIX_VARIABLE: Setting("prefix"),
         },
         max_retry_attempts=0,
         on_failure_queue=None,
@@ -510,6 +513,24 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "target, then `aurora-events outbox replay --since <time> --parked`",
         # No data: the relay did not report (it runs every minute): shown as INSUFFICIENT_DATA.
         treat_missing_data="missing",
+    ),
+    AlarmSpec(
+        name="idempotency-conflicts",
+        what="the drain refused a request whose idempotency key holds another body: an "
+        "accepted (202) request that is not stored",
+        metric=MetricSpec(
+            drain_metrics.NAMESPACE,
+            drain_metrics.IDEMPOTENCY_CONFLICTS,
+            ((drain_metrics.SERVICE_DIMENSION, Setting("prefix")),),
+            statistic="Sum",
+        ),
+        threshold=0,
+        why="each one is a client's request that was answered 202 and not stored: a client "
+        "reusing a key for another request (a bug in the client), or two callers sharing keys",
+        response="`aurora-events conflicts` (each names both body hashes and the message; "
+        "the refused values are in `ingest_conflicts.data`), tell the client, resend under a "
+        "new key if the request was meant",
+        # Published only when there is a conflict: no data is no conflict.
     ),
 )
 

@@ -373,6 +373,36 @@ def outbox_replay(args) -> int:
     return 0
 
 
+def conflicts(args) -> int:
+    """The idempotency conflicts the drain recorded, one line each, newest first."""
+    import pymysql
+
+    from functions.drain.rows import CONFLICTS_TABLE, recorded_conflicts
+
+    connection = _outbox_connection(args)
+    try:
+        found = recorded_conflicts(connection, args.limit)
+    except pymysql.err.ProgrammingError as error:
+        if error.args[0] == 1146:  # no such table
+            raise CommandError(
+                f"no {CONFLICTS_TABLE} table in database {connection.db.decode()!r}: "
+                "migration 0007 creates it (alembic upgrade head)"
+            ) from None
+        raise
+    finally:
+        connection.close()
+    for conflict in found:
+        print(conflict.line())
+    if not found:
+        print("no idempotency conflicts recorded")
+    else:
+        print(
+            f"each is a request not stored: its stored key holds another body; its values "
+            f"are in {CONFLICTS_TABLE}.data (resend it under a new Idempotency-Key)"
+        )
+    return 0
+
+
 def emulation_install(args) -> int:
     from functions.common.database import connect, parse_database_url
     from infra.local import emulation
@@ -493,6 +523,18 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
     )
     outbox_parser.set_defaults(run=outbox)
     replay_events_parser.set_defaults(run=outbox_replay)
+
+    conflicts_parser = commands.add_parser(
+        "conflicts",
+        help="idempotency conflicts: requests not stored because their key holds another body",
+    )
+    conflicts_parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="mysql://user:password@host:port/db (default: $DATABASE_URL)",
+    )
+    conflicts_parser.add_argument("--limit", type=int, default=50, help="the newest N (50)")
+    conflicts_parser.set_defaults(run=conflicts)
 
     emu = commands.add_parser("emulation", help="Aurora's native functions on a MariaDB server")
     emu_commands = emu.add_subparsers(dest="emulation_command", required=True)

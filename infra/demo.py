@@ -413,16 +413,21 @@ def run_ingest_demo(stack: LocalStack) -> bool:
     )
     sent: dict[str, dict] = {}
     statuses: list[int] = []
+    # The row stores the key in its scope (the customer's), as the 202 answer says.
+    client_keys: dict[str, str] = {}  # stored key -> the demo's key
 
     def stored() -> list[tuple]:
         connection = connect(parse_database_url(stack.database_url()))
         try:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT idempotency_key, customer_id, amount FROM orders "
-                    "WHERE idempotency_key LIKE 'demo-order-%' ORDER BY id"
+                    "SELECT idempotency_key, customer_id, amount FROM orders ORDER BY id"
                 )
-                return list(cursor.fetchall())
+                return [
+                    (client_keys[key], customer, amount)
+                    for key, customer, amount in cursor.fetchall()
+                    if key in client_keys
+                ]
         finally:
             connection.close()
 
@@ -431,7 +436,10 @@ def run_ingest_demo(stack: LocalStack) -> bool:
         body = {"customer_id": customer, "amount": f"{n}.50", "currency": "EUR"}
         sent[key] = body
         for _ in range(resubmit):
-            statuses.append(post_json(f"{api}/orders", body, key)[0])
+            status, answer = post_json(f"{api}/orders", body, key)
+            statuses.append(status)
+            if status == 202:
+                client_keys[answer["stored_key"]] = key
 
     for n in range(1, 21):
         send(n, customer=100 + n % 4, resubmit=3 if n % 5 == 0 else 1)

@@ -11,6 +11,7 @@ reinterpret) is refused instead.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -48,6 +49,9 @@ class Resource:
     table: str
     fields: tuple[Field, ...]
     group_field: str  # the customer: whose writes must stay in order
+    # The idempotency key's scope: the fields whose values, with the client's key, make
+    # the stored key (see :func:`stored_key`). Empty: the key alone.
+    scope: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -67,6 +71,7 @@ RESOURCES: tuple[Resource, ...] = (
             Field("phone", "string", required=False, max_length=40),
         ),
         group_field="email",
+        scope=(),  # the key alone: a customer is found by its email, not by a parent
     ),
     Resource(
         name="orders",
@@ -77,6 +82,7 @@ RESOURCES: tuple[Resource, ...] = (
             Field("currency", "currency"),
         ),
         group_field="customer_id",
+        scope=("customer_id",),  # another customer's order with the same key is another order
     ),
 )
 
@@ -228,6 +234,49 @@ def message_group_id(resource: Resource, values: dict[str, Any]) -> str:
     if resource.group_field == "email":
         key = "email:" + str(values["email"]).lower()
     return "customer-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+STORED_KEY_PREFIX = "s1:"
+
+
+def canonical_json(values: dict[str, Any]) -> str:
+    """The canonical JSON of validated values: keys sorted, no whitespace, non-ASCII kept
+    (hashed as UTF-8). Decimals are already strings (``"12.50"``), so a body sent with
+    ``12.5`` or ``"12.50"`` has one canonical form."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def body_hash(values: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the validated values' :func:`canonical_json`: the request's body
+    as stored, to tell an exact resend from another request under the same key."""
+    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+
+
+def stored_key(
+    resource: Resource, values: dict[str, Any], client_key: str | None, principal: str | None
+) -> str:
+    """The idempotency key the row is stored under: ``s1:`` + SHA-256 (hex) of the
+    canonical JSON of ``{"resource", "principal", "scope", "key", "body"}``, 67 ASCII
+    characters (the column holds 128).
+
+    ``scope`` maps each of the resource's :attr:`Resource.scope` fields to its value (for
+    orders, the customer: two customers' orders under one client key are two orders).
+    ``principal`` is the authenticated caller, None until the API authenticates (issue 17
+    item 2). ``key`` is the client's ``Idempotency-Key``; without one it is null and
+    ``body`` is :func:`body_hash`, so identical bodies are one request. Canonical JSON keeps
+    every part apart (no separator a value could contain), and hashing keeps personal data
+    (an email in a scope) out of the key. Rows stored before scoping keep the client's key
+    as it was sent; it cannot be mistaken for this form unless a client sent ``s1:`` and
+    64 hex digits itself."""
+    document = {
+        "resource": resource.name,
+        "principal": principal,
+        "scope": {name: values[name] for name in resource.scope},
+        "key": client_key,
+        "body": body_hash(values) if client_key is None else None,
+    }
+    digest = hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+    return STORED_KEY_PREFIX + digest
 
 
 def json_type(value: Any) -> str:

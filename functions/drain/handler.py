@@ -12,19 +12,33 @@
   Powertools' FIFO processor: it stops a message group at its first failure and lets the
   other groups (customers) through; the bad message ends in the DLQ after maxReceiveCount.
 
+* A message whose stored key holds a row made from another body (an idempotency
+  conflict, :mod:`functions.drain.rows`) writes no row: it is recorded in
+  ``ingest_conflicts`` with the batch's rows, logged, and counted in the
+  ``IdempotencyConflicts`` metric; the message itself succeeds (retrying cannot help).
+
 The batch logic is :class:`~functions.drain.processor.DrainProcessor`; this module holds
 the connection and the transaction.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+import os
+
+from aws_lambda_powertools import Logger, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.common.database import ReusableConnection, is_retryable_later
 from functions.common.queue_messages import QueuedRow, parse_message
+from functions.drain.metrics import (
+    IDEMPOTENCY_CONFLICTS,
+    NAMESPACE,
+    SERVICE_DIMENSION,
+    service_name,
+)
 from functions.drain.processor import DatabaseUnavailable, DrainProcessor
-from functions.drain.rows import rows_by_table, write_groups
+from functions.drain.rows import Plan, execute, plan_groups, rows_by_table
 
 logger = Logger(service="drain")
 CONNECT_TIMEOUT_SECONDS = 2
@@ -33,12 +47,13 @@ database = ReusableConnection(
 )
 
 
-def write_messages(bodies: list[str]) -> None:
-    """Write the messages' rows all or none (parse errors and data errors raise; a database
-    that cannot take the write raises :class:`DatabaseUnavailable`)."""
-    rows = [parse_message(body) for body in bodies]
+def write_messages(messages: list[tuple[str, str]]) -> None:
+    """Write the rows of ``messages`` (SQS message id, body) all or none, and record their
+    conflicts (parse errors and data errors raise; a database that cannot take the write
+    raises :class:`DatabaseUnavailable`)."""
+    rows = [parse_message(body, message_id) for message_id, body in messages]
     try:
-        database.run(lambda connection: write_atomically(connection, rows))
+        database.run(lambda connection: write_atomically(connection, rows, report_conflicts))
     except Exception as error:
         if is_retryable_later(error):
             database.discard()
@@ -50,28 +65,61 @@ def write_messages(bodies: list[str]) -> None:
         raise
 
 
-def write_atomically(connection, rows: list[QueuedRow]) -> int:
-    """Write ``rows`` all or none on the autocommit ``connection``; how many were new.
+def write_atomically(connection, rows: list[QueuedRow], report=None) -> int:
+    """Write ``rows`` all or none on the autocommit ``connection``, conflicts recorded with
+    them; how many rows were new. ``report`` is given the plan once it recorded conflicts.
 
-    Rows of one table (the usual batch) need no transaction: their one INSERT is atomic,
-    and the stored-keys SELECT before it is only a shortcut (the UNIQUE key is what keeps a
-    key to one row). That saves the BEGIN and COMMIT round trips, two of four per batch
-    (``make bench``'s drain throughput). Rows of several tables get one transaction.
-    Safe to run twice (:meth:`ReusableConnection.run`): the second run skips stored keys.
+    One INSERT (the usual batch: one table, no conflict) needs no transaction: it is
+    atomic, and the stored-keys SELECT before it is only a shortcut (the UNIQUE key is what
+    keeps a key to one row). That saves the BEGIN and COMMIT round trips, two of four per
+    batch (``make bench``'s drain throughput). Several INSERTs get one transaction.
+    Safe to run twice (:meth:`ReusableConnection.run`): the second run skips stored keys
+    and conflicts recorded by message id.
     """
-    groups = rows_by_table(rows)
-    if len(groups) > 1:
-        connection.begin()
     with connection.cursor() as cursor:
-        inserted = write_groups(cursor, groups)
-    if len(groups) > 1:
-        connection.commit()
+        plan = plan_groups(cursor, rows_by_table(rows))
+        if len(plan.inserts) > 1:
+            connection.begin()
+        inserted = execute(cursor, plan)
+        if len(plan.inserts) > 1:
+            connection.commit()
+    if report is not None and plan.new_conflicts:
+        report(plan)
     return inserted
+
+
+def report_conflicts(plan: Plan) -> None:
+    """Log each newly recorded conflict (an operator's search: ``idempotency conflict``) and
+    count them: the metric adds up to the rows of ``ingest_conflicts``."""
+    for conflict in plan.new_conflicts:
+        row = conflict.row
+        logger.warning(
+            "idempotency conflict",
+            extra={
+                "resource": row.resource.name,
+                "stored_key": row.idempotency_key,
+                "stored_body_hash": conflict.stored_hash,
+                "body_hash": row.body_hash,
+                "message_id": row.message_id,
+            },
+        )
+    count_conflicts(len(plan.new_conflicts))
 
 
 def write_message(record: SQSRecord) -> None:
     """The fallback's record handler: one message in its own transaction."""
-    write_messages([record.body])
+    write_messages([(record.message_id, record.body)])
+
+
+def count_conflicts(count: int) -> None:
+    """Print ``count`` as the ``IdempotencyConflicts`` metric (EMF), at once.
+
+    Only when there are conflicts: a batch without one publishes nothing, which the alarm
+    reads as no conflict (missing data is not breaching)."""
+    with single_metric(
+        name=IDEMPOTENCY_CONFLICTS, unit=MetricUnit.Count, value=count, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name=SERVICE_DIMENSION, value=service_name(os.environ))
 
 
 processor = DrainProcessor(write_batch=write_messages, log=logger)

@@ -34,11 +34,11 @@ class DatabaseUnavailable(RuntimeError):
 
 
 class DrainProcessor(SqsFifoPartialProcessor):
-    """``write_batch`` writes message bodies in one transaction, raising
+    """``write_batch`` writes messages (SQS message id, body) in one transaction, raising
     :class:`DatabaseUnavailable` when the database is the cause; the record handler given to
     Powertools writes one message (the fallback)."""
 
-    def __init__(self, write_batch: Callable[[list[str]], object], log) -> None:
+    def __init__(self, write_batch: Callable[[list[tuple[str, str]]], object], log) -> None:
         super().__init__(skip_group_on_error=True)
         # Bad data in every message is reported message by message (each reaches the DLQ on
         # its own); only an outage raises (see the module's docstring).
@@ -54,7 +54,7 @@ class DrainProcessor(SqsFifoPartialProcessor):
     def process(self) -> list[tuple]:
         """The fast path for the whole batch; record by record if a message is refused."""
         try:
-            self._write_batch([record["body"] for record in self.records])
+            self._write_batch([(record["messageId"], record["body"]) for record in self.records])
         except DatabaseUnavailable as error:
             self._log_returned(error)
             raise

@@ -7,13 +7,17 @@ named stage (``/prod/orders``) while its ``routeKey`` (``POST /orders``) does no
 route key is read first, then ``rawPath`` without ``/<requestContext.stage>``; REST API's
 ``resource`` (``/orders``) is read before its ``path`` (also without the stage).
 
-Idempotency contract: the row's identity is its idempotency key. A client sends it in the
-``Idempotency-Key`` header (1 to 128 visible ASCII characters); without one, the key is
-``sha256:`` + the SHA-256 of ``<METHOD> <path>\\n`` + the body's canonical JSON (keys
-sorted, no spaces, UTF-8), so a resubmitted identical request has the same key. The SQS
-deduplication id is the SHA-256 of ``<resource>:<key>``. The first request with a key
-makes the row; every later one with that key is a no-op, whatever its body. The message's
-body and deduplication id are :mod:`functions.common.queue_messages`'s.
+Idempotency contract: a client sends a key in the ``Idempotency-Key`` header (1 to 128
+visible ASCII characters). The row's identity is that key within the resource's scope
+(:attr:`~functions.common.resources.Resource.scope`: for orders the customer, for
+customers the key alone; later the authenticated caller too): the stored key is
+:func:`~functions.common.resources.stored_key`. Without a key, the request is keyed by
+its body's hash (the SHA-256 of the validated values' canonical JSON), so two identical
+bodies are one request. The first request under a stored key makes the row; an exact
+resend is a no-op; one with another body is a conflict the drain records (the row stays
+the first one). The 202 answer echoes the client's key (or ``sha256:`` + the body's hash)
+and the stored key. The message's body and deduplication id are
+:mod:`functions.common.queue_messages`'s.
 
 Nothing an event can carry makes these functions raise anything but :class:`RequestError`
 (an answer: 400, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
@@ -26,7 +30,6 @@ a 503 that every retry would get again.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import re
@@ -35,10 +38,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from functions.common.queue_messages import deduplication_id, message_body
+from functions.common.queue_messages import deduplication_id, message_body, queued_row
 from functions.common.resources import (
     InvalidRequest,
     JsonNumber,
+    body_hash,
     json_type,
     message_group_id,
     resource_for_path,
@@ -66,8 +70,9 @@ class QueueMessage:
     body: str
     group_id: str
     deduplication_id: str
-    idempotency_key: str
+    idempotency_key: str  # the client's, or "sha256:" + the body's hash
     resource: str
+    stored_key: str = ""  # the row's identity: the key in its scope
 
 
 class RequestError(Exception):
@@ -280,21 +285,17 @@ def parse_body(body: bytes) -> Any:
         raise _invalid(f"body is not valid JSON: {error}") from None
 
 
-def idempotency_key(request: ApiRequest, parsed_body: Any) -> str:
-    """The client's ``Idempotency-Key``, or the documented hash of the request."""
+def client_key(request: ApiRequest) -> str | None:
+    """The client's ``Idempotency-Key``, or None when it sent none."""
     given = request.headers.get("idempotency-key")
-    if given is not None:
-        if not _IDEMPOTENCY_KEY.fullmatch(given):
-            raise RequestError(
-                400,
-                "invalid_request",
-                "header Idempotency-Key must be 1 to 128 visible ASCII characters",
-                "Idempotency-Key",
-            )
-        return given
-    canonical = json.dumps(parsed_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
-    return "sha256:" + digest
+    if given is not None and not _IDEMPOTENCY_KEY.fullmatch(given):
+        raise RequestError(
+            400,
+            "invalid_request",
+            "header Idempotency-Key must be 1 to 128 visible ASCII characters",
+            "Idempotency-Key",
+        )
+    return given
 
 
 def build_message(
@@ -317,8 +318,10 @@ def build_message(
         values = validate_body(resource, parsed)
     except InvalidRequest as invalid:
         raise RequestError(400, "invalid_request", str(invalid), invalid.field) from None
-    key = idempotency_key(request, parsed)
-    body = message_body(resource, key, request.request_id, values, now)
+    key = client_key(request)
+    # principal: the authenticated caller joins the scope here (issue 17 item 2).
+    row = queued_row(resource, values, key, principal=None, request_id=request.request_id)
+    body = message_body(row, now)
     if len(body.encode("utf-8")) > max_message_bytes:
         raise RequestError(
             413,
@@ -336,9 +339,10 @@ def build_message(
     return QueueMessage(
         body=body,
         group_id=message_group_id(resource, values),
-        deduplication_id=deduplication_id(resource, key),
-        idempotency_key=key,
+        deduplication_id=deduplication_id(row),
+        idempotency_key=key if key is not None else "sha256:" + body_hash(values),
         resource=resource.name,
+        stored_key=row.idempotency_key,
     )
 
 
@@ -362,6 +366,7 @@ def accepted(message: QueueMessage, message_id: str) -> dict:
             "status": "accepted",
             "resource": message.resource,
             "idempotency_key": message.idempotency_key,
+            "stored_key": message.stored_key,
             "message_id": message_id,
         },
     )

@@ -28,8 +28,8 @@ import uuid
 from dataclasses import dataclass
 
 from functions.common.database import connect
-from functions.common.queue_messages import QueuedRow, deduplication_id, message_body
-from functions.common.resources import message_group_id, resource_named, validate_body
+from functions.common.queue_messages import QueuedRow, deduplication_id, message_body, queued_row
+from functions.common.resources import body_hash, message_group_id, resource_named, validate_body
 from functions.drain.rows import insert_statement, write_rows
 from infra.bench.timing import timed
 from infra.local.event_source import sqs_event
@@ -105,15 +105,16 @@ def sqs_batches(rows: int, prefix: str) -> list[dict]:
         messages = []
         for number in range(start, min(start + BATCH, rows)):
             values = order_values(number)
-            key = f"{prefix}{number}"
+            # Stored under its scoped key (functions.common.resources.stored_key).
+            row = queued_row(ORDERS, values, f"{prefix}{number}", None, f"request-{number}")
             messages.append(
                 {
                     "MessageId": str(uuid.uuid4()),
                     "ReceiptHandle": f"handle-{prefix}{number}",
-                    "Body": message_body(ORDERS, key, f"request-{number}", values),
+                    "Body": message_body(row),
                     "Attributes": {
                         "MessageGroupId": message_group_id(ORDERS, values),
-                        "MessageDeduplicationId": deduplication_id(ORDERS, key),
+                        "MessageDeduplicationId": deduplication_id(row),
                     },
                 }
             )
@@ -161,7 +162,7 @@ def plain_writes(rows: int, per_statement: int) -> list[tuple[str, list]]:
         for number in numbers:
             values = order_values(number)
             parameters += [values[field.name] for field in ORDERS.fields]
-            parameters.append(f"{prefix}{number}")
+            parameters += [f"{prefix}{number}", body_hash(values)]
         writes.append((insert_statement(ORDERS, len(numbers)), parameters))
     return writes
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 
 from functions.common.database import connect
-from functions.common.resources import resource_named
+from functions.common.resources import resource_named, stored_key
 from functions.drain.rows import stored_keys_statement
 from infra.bench.latency import percentile
 from infra.bench.watched_rows import insert_rows
@@ -238,11 +238,14 @@ class IngestLatencyResult:
     p99: float
 
 
+BENCH_ORDER = {"customer_id": 7, "amount": "12.50", "currency": "EUR"}  # as validated
+
+
 def post_order(api_url: str, key: str) -> int:
     """POST one order to the local API; its HTTP status."""
     request = urllib.request.Request(
         api_url.rstrip("/") + "/orders",
-        data=json.dumps({"customer_id": 7, "amount": "12.50", "currency": "EUR"}).encode(),
+        data=json.dumps(BENCH_ORDER).encode(),
         headers={"Content-Type": "application/json", "Idempotency-Key": key},
         method="POST",
     )
@@ -272,8 +275,8 @@ def ingest_latency(
     try:
         for number in range(requests):
             key = f"{prefix}{number}"
-            with lock:
-                sent[key] = time.monotonic()
+            with lock:  # watched under the key the row is stored under
+                sent[stored_key(ORDERS, BENCH_ORDER, key, None)] = time.monotonic()
             status = post_order(stack.api.url, key)
             if status != 202:
                 raise RuntimeError(f"the local API answered {status} to an order")
@@ -304,7 +307,7 @@ def _watch_keys(stack, pending: Callable[[], list[str]], seen, lock, done, poll_
             if keys:
                 with connection.cursor() as cursor:  # the drain's own query
                     cursor.execute(stored_keys_statement(ORDERS, len(keys)), keys)
-                    found = [key for (key,) in cursor.fetchall()]
+                    found = [key for key, _body_hash in cursor.fetchall()]
                 now = time.monotonic()
                 with lock:
                     for key in found:

@@ -10,9 +10,10 @@ account row, and a grant to ``'app'@'%'`` does nothing for ``'app'@'10.0.%'``.
 
 Two accounts, never one: the migration account defines the triggers (DDL and the Lambda
 grant above); the drain's runtime account only reads and inserts the rows of the tables
-it writes (``sql/grants/drain_writes.sql``), so its leaked credentials can neither drop a
-trigger nor invoke a function. The outbox trigger's shared doorbell (text 3) is a
-user-level lock, which needs no privilege: the definer needs nothing more for it.
+it writes, its conflicts table included (``sql/grants/drain_writes.sql``), so its leaked
+credentials can neither drop a trigger nor invoke a function. The outbox trigger's shared
+doorbell (text 3) is a user-level lock, which needs no privilege: the definer needs nothing
+more for it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pymysql
 
 import sql
 from functions.common.resources import RESOURCES
+from functions.drain.rows import CONFLICTS_TABLE
 from functions.relay.outbox import OUTBOX_TABLE
 from infra.database.dialects import (
     AURORA_DIALECTS,
@@ -191,8 +193,9 @@ def grant_lambda_access(
 
 
 def drain_tables() -> list[str]:
-    """The tables the drain writes: one per resource of the ingest API."""
-    return [resource.table for resource in RESOURCES]
+    """The tables the drain writes: one per resource of the ingest API, and the table of
+    idempotency conflicts (migration 0007)."""
+    return [resource.table for resource in RESOURCES] + [CONFLICTS_TABLE]
 
 
 def table_grant_statements(

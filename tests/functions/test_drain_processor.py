@@ -15,7 +15,8 @@ class FakeDatabase:
         self.stored: list[str] = []
         self.transactions = 0
 
-    def write(self, bodies: list[str]) -> None:
+    def write(self, messages: list[tuple[str, str]]) -> None:
+        bodies = [body for _, body in messages]
         self.transactions += 1
         if any(body.startswith("bad") for body in bodies):  # read before connecting
             raise ValueError("bad data")
@@ -50,7 +51,7 @@ def record(message_id: str, body: str, group: str) -> dict:
 def drain(records: list[dict]) -> tuple[dict, FakeDatabase, Log]:
     database, log = FakeDatabase(), Log()
     processor = DrainProcessor(write_batch=database.write, log=log)
-    with processor(records, lambda record: database.write([record.body])):
+    with processor(records, lambda record: database.write([(record.message_id, record.body)])):
         processor.process()
     return processor.response(), database, log
 
@@ -94,7 +95,7 @@ def test_an_outage_raises_and_the_processor_serves_the_next_batch():
         processor.process()
     assert (database.stored, database.transactions) == ([], 1)
     assert log.lines == [RETURNED_TO_THE_QUEUE]
-    with processor([record("3", "c", "g1")], lambda r: database.write([r.body])):
+    with processor([record("3", "c", "g1")], lambda r: database.write([(r.message_id, r.body)])):
         processor.process()
     assert processor.response() == {"batchItemFailures": []}
 

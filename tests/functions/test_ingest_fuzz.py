@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.common.queue_messages import parse_message
-from functions.common.resources import RESOURCES, Field, Resource
+from functions.common.resources import RESOURCES, Field, Resource, stored_key
 from functions.ingest.requests import answer
 from infra.local.moto_sqs import refused_character
 
@@ -272,8 +272,8 @@ def assert_stored_as_posted(event: dict, message) -> None:
     given_key = {k.lower(): v for k, v in (event.get("headers") or {}).items()}.get(
         "idempotency-key"
     )
-    if given_key is not None:
-        assert row.idempotency_key == given_key
+    assert row.client_key == given_key
+    assert row.idempotency_key == stored_key(row.resource, row.values, given_key, None)
 
 
 def test_fuzzed_events_get_a_known_answer_and_what_is_accepted_is_stored_as_posted():

@@ -3,14 +3,17 @@
 import base64
 import hashlib
 import json
+import re
 
 import pytest
 
 from functions.common.queue_messages import parse_message
 from functions.common.resources import (
     InvalidRequest,
+    body_hash,
     message_group_id,
     resource_named,
+    stored_key,
     validate_body,
 )
 from functions.drain.rows import insert_statement
@@ -28,6 +31,7 @@ from functions.ingest.requests import (
 
 LIMIT = 262_144
 ORDER = {"customer_id": 7, "amount": "12.5", "currency": "USD"}
+ORDERS, CUSTOMERS = resource_named("orders"), resource_named("customers")
 
 
 def v1_event(path="/orders", body=ORDER, headers=None, method="POST"):
@@ -62,8 +66,11 @@ def test_rest_and_http_api_events_give_the_same_message():
     )
     body = json.loads(one.body)
     assert body["data"] == {"customer_id": 7, "amount": "12.50", "currency": "USD"}
-    assert body["resource"] == "orders" and body["idempotency_key"] == "k-1"
-    assert one.deduplication_id == hashlib.sha256(b"orders:k-1").hexdigest()
+    assert body["resource"] == "orders" and body["client_key"] == "k-1"
+    assert body["idempotency_key"] == one.stored_key
+    assert one.stored_key == stored_key(ORDERS, body["data"], "k-1", None)
+    text = f"orders:{one.stored_key}:{body['body_hash']}"
+    assert one.deduplication_id == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_without_a_key_the_documented_request_hash_is_the_key():
@@ -71,11 +78,38 @@ def test_without_a_key_the_documented_request_hash_is_the_key():
         parse_api_event(v1_event(body='{ "currency":"USD", "amount":"12.5", "customer_id":7 }')),
         LIMIT,
     )
-    canonical = '{"amount":"12.5","currency":"USD","customer_id":7}'
-    expected = hashlib.sha256(f"POST /orders\n{canonical}".encode()).hexdigest()
+    # The validated values' canonical JSON: "12.5" and "12.50" are one amount.
+    canonical = '{"amount":"12.50","currency":"USD","customer_id":7}'
+    expected = hashlib.sha256(canonical.encode()).hexdigest()
     assert message.idempotency_key == "sha256:" + expected
+    assert json.loads(message.body)["body_hash"] == expected
     again = build_message(parse_api_event(v1_event()), LIMIT)  # same body, other spacing
     assert again.idempotency_key == message.idempotency_key
+    assert (again.stored_key, again.deduplication_id) == (
+        message.stored_key,
+        message.deduplication_id,
+    )
+
+
+def test_the_stored_key_is_scoped_by_the_resources_declaration():
+    order = {"customer_id": 501, "amount": "1.00", "currency": "USD"}
+    other_customer = {**order, "customer_id": 502}
+    # Orders: the customer is in the scope; the body otherwise is not.
+    assert stored_key(ORDERS, order, "k", None) != stored_key(ORDERS, other_customer, "k", None)
+    assert stored_key(ORDERS, order, "k", None) == stored_key(
+        ORDERS, {**order, "amount": "2.00"}, "k", None
+    )
+    # Customers: the key alone.
+    ann = {"email": "ann@example.com", "name": "Ann", "phone": None}
+    bob = {"email": "bob@example.com", "name": "Bob", "phone": None}
+    assert stored_key(CUSTOMERS, ann, "k", None) == stored_key(CUSTOMERS, bob, "k", None)
+    # The principal (issue 17 item 2) and the resource are part of it; without a client
+    # key the body is, and a client cannot send a key that equals a keyless one.
+    assert stored_key(ORDERS, order, "k", "caller-a") != stored_key(ORDERS, order, "k", None)
+    assert stored_key(CUSTOMERS, ann, None, None) != stored_key(CUSTOMERS, bob, None, None)
+    keyless = stored_key(ORDERS, order, None, None)
+    assert keyless != stored_key(ORDERS, order, "sha256:" + body_hash(order), None)
+    assert re.fullmatch(r"s1:[0-9a-f]{64}", keyless) and len(keyless) <= 128
 
 
 def test_one_group_per_customer_without_personal_data():
@@ -187,11 +221,12 @@ def test_a_body_under_the_limit_whose_message_is_over_it_is_413():
 
 def test_insert_statement_has_one_placeholder_per_value():
     statement = insert_statement(resource_named("orders"), 2)
-    assert statement.count("%s") == 8
+    assert statement.count("%s") == 10
     assert (
-        "INSERT INTO `orders` (`customer_id`, `amount`, `currency`, `idempotency_key`)" in statement
+        "INSERT INTO `orders` (`customer_id`, `amount`, `currency`, `idempotency_key`, "
+        "`idempotency_body_hash`)" in statement
     )
-    assert statement.endswith("VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)")
+    assert statement.endswith("VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)")
 
 
 CUSTOMER = {"email": "ann@example.com", "name": "Ann", "phone": "+1 555 0100"}
@@ -268,12 +303,12 @@ def test_a_json_number_that_a_float_would_round_is_refused_not_rounded(amount_js
     assert (error.status, error.field) == (400, "amount")
 
 
-def test_a_float_amount_keeps_the_documented_request_hash():
-    # The key hashes the canonical JSON of the body as a float prints it.
+def test_a_float_amount_has_the_body_hash_of_its_validated_value():
+    # The hash is of the validated values: 12.50 sent as a number is "12.50".
     body = '{"customer_id": 7, "amount": 12.50, "currency": "USD"}'
     message = build_message(parse_api_event(v1_event(body=body)), LIMIT)
-    canonical = '{"amount":12.5,"currency":"USD","customer_id":7}'
-    expected = hashlib.sha256(f"POST /orders\n{canonical}".encode()).hexdigest()
+    canonical = '{"amount":"12.50","currency":"USD","customer_id":7}'
+    expected = hashlib.sha256(canonical.encode()).hexdigest()
     assert message.idempotency_key == "sha256:" + expected
 
 
@@ -389,7 +424,9 @@ def test_answer_sends_the_message_and_a_queue_error_is_a_503():
     result = answer(v2_event(headers={"Idempotency-Key": "k-9"}), send, LIMIT)
     assert result["statusCode"] == 202
     assert json.loads(result["body"])["message_id"] == "m-1"
-    assert parse_message(sent[0].body).column_values() == [7, "12.50", "USD", "k-9"]
+    row = parse_message(sent[0].body)
+    assert row.column_values() == [7, "12.50", "USD", sent[0].stored_key, row.body_hash]
+    assert json.loads(result["body"])["stored_key"] == sent[0].stored_key
 
     def queue_down(message):
         raise QueueUnavailable("connection refused")
@@ -570,7 +607,7 @@ def rest_api_event(resource, path, stage, body=ORDER):
     }
 
 
-ORDER_CANONICAL = b'POST /orders\n{"amount":"12.5","currency":"USD","customer_id":7}'
+ORDER_CANONICAL = b'{"amount":"12.50","currency":"USD","customer_id":7}'
 ORDER_HASH = "sha256:" + hashlib.sha256(ORDER_CANONICAL).hexdigest()
 
 

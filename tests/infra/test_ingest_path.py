@@ -10,6 +10,7 @@ import boto3
 import pymysql
 import pytest
 
+from functions.common.resources import body_hash, resource_named, stored_key
 from infra.aws.queue_operations import replay_dead_letters
 from infra.local.container_pool import LocalFunction
 from infra.local.event_source import failed_message_ids, sqs_event
@@ -54,6 +55,24 @@ def post(stack, path, body, key=None, raw=False):
 
 def order(customer_id, amount="1.00"):
     return {"customer_id": customer_id, "amount": amount, "currency": "USD"}
+
+
+def order_key(customer, key, amount="1.00"):
+    """The stored key of ``order(customer, amount)`` posted with ``key`` (None: none)."""
+    return stored_key(resource_named("orders"), validated(order(customer, amount)), key, None)
+
+
+def validated(body):
+    return {**body, "amount": f"{float(body['amount']):.2f}"}
+
+
+def conflicts_of(stack, key):
+    return query(
+        stack,
+        "SELECT resource, client_key, stored_body_hash, body_hash, data FROM ingest_conflicts "
+        "WHERE idempotency_key = %s ORDER BY id",
+        key,
+    )
 
 
 def orders_of(stack, customers):
@@ -122,7 +141,9 @@ def test_database_down_every_request_is_accepted_and_stored_once_in_order(ingest
     assert len(rows) == 500 and len(set(keys)) == 500  # each exactly once
     for customer in customers:
         in_id_order = [key for c, key, _ in rows if c == customer]
-        assert in_id_order == [f"down-{customer}-{n:03}" for n in range(50)]
+        assert in_id_order == [
+            order_key(customer, f"down-{customer}-{n:03}", f"{n + 1}.00") for n in range(50)
+        ]
 
 
 def test_resubmissions_make_one_row(ingest_database):
@@ -140,11 +161,94 @@ def test_resubmissions_make_one_row(ingest_database):
     # A marker last, in the same message group (the customer's): the drain takes a group
     # in order, so once the marker is stored, every message sent before it was handled.
     assert post(stack, "/orders", order(customer, "3.00"), key=f"marker-{customer}")[0] == 202
-    rows = wait_for(
-        lambda: (r := orders_of(stack, [customer])) and r[-1][1] == f"marker-{customer}" and r
+    marker = order_key(customer, f"marker-{customer}", "3.00")
+    rows = wait_for(lambda: (r := orders_of(stack, [customer])) and r[-1][1] == marker and r)
+    assert [key for _, key, _ in rows] == [
+        order_key(customer, f"dup-{customer}"),
+        order_key(customer, None, "2.00"),
+        marker,
+    ]  # the keyed request, the unkeyed one, the marker: no duplicate
+    assert conflicts_of(stack, order_key(customer, f"dup-{customer}")) == ()
+
+
+def post_then_marker(stack, customer, posts):
+    """Post ``posts`` ((path, body, key) each) then a marker order for ``customer``, and
+    wait for the marker's row: every message before it in the customer's group was handled
+    (the drain takes a group in order). The answers' statuses."""
+    statuses = [post(stack, path, body, key=key)[0] for path, body, key in posts]
+    marker = order(customer, "9.99")
+    statuses.append(post(stack, "/orders", marker, key=f"marker-{customer}")[0])
+    marker_key = order_key(customer, f"marker-{customer}", "9.99")
+    wait_for(lambda: (r := orders_of(stack, [customer])) and r[-1][1] == marker_key)
+    return statuses
+
+
+def test_two_customers_with_one_key_are_two_orders(ingest_database):
+    stack = ingest_database
+    first, second = next(_customer_ids), next(_customer_ids)
+    key = f"shared-key-{first}"
+    assert post(stack, "/orders", order(first), key=key)[0] == 202
+    assert post_then_marker(stack, second, [("/orders", order(second), key)]) == [202, 202]
+    wait_for(lambda: orders_of(stack, [first]))
+    rows = orders_of(stack, [first, second])
+    assert [(c, k) for c, k, _ in rows if c == first] == [(first, order_key(first, key))]
+    assert [k for c, k, _ in rows if c == second][0] == order_key(second, key)
+    assert conflicts_of(stack, order_key(first, key)) == ()
+    assert conflicts_of(stack, order_key(second, key)) == ()
+
+
+def test_one_key_with_another_body_is_one_order_and_one_recorded_conflict(ingest_database):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    key = f"conflict-{customer}"
+    statuses = post_then_marker(
+        stack,
+        customer,
+        [("/orders", order(customer, "1.00"), key), ("/orders", order(customer, "2.00"), key)],
     )
-    assert [key for _, key, _ in rows][0] == f"dup-{customer}"
-    assert len(rows) == 3  # the keyed request, the unkeyed one, the marker: no duplicate
+    assert statuses == [202, 202, 202]
+    rows = orders_of(stack, [customer])
+    stored = order_key(customer, key)
+    assert [k for _, k, _ in rows] == [stored, order_key(customer, f"marker-{customer}", "9.99")]
+    assert query(stack, "SELECT amount FROM orders WHERE idempotency_key = %s", stored)[0][0] == 1
+    first, second = validated(order(customer, "1.00")), validated(order(customer, "2.00"))
+    assert conflicts_of(stack, stored) == (
+        (
+            "orders",
+            key,
+            body_hash(first),
+            body_hash(second),
+            f'{{"amount":"2.00","currency":"USD","customer_id":{customer}}}',
+        ),
+    )
+
+
+def test_an_exact_resend_is_one_order_and_no_conflict(ingest_database):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    key = f"resend-{customer}"
+    # 1.0 and "1.00" are one amount: the same validated body.
+    statuses = post_then_marker(
+        stack,
+        customer,
+        [("/orders", order(customer, "1.00"), key), ("/orders", order(customer, "1.0"), key)],
+    )
+    assert statuses == [202, 202, 202]
+    rows = orders_of(stack, [customer])
+    assert [k for _, k, _ in rows][:-1] == [order_key(customer, key)]
+    assert conflicts_of(stack, order_key(customer, key)) == ()
+
+
+def test_without_a_key_identical_bodies_merge_and_other_bodies_do_not(ingest_database):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    posts = [("/orders", order(customer, amount), None) for amount in ("4.00", "4.00", "5.00")]
+    assert post_then_marker(stack, customer, posts) == [202] * 4
+    rows = orders_of(stack, [customer])
+    assert [k for _, k, _ in rows][:-1] == [
+        order_key(customer, None, "4.00"),
+        order_key(customer, None, "5.00"),
+    ]
 
 
 def test_a_drain_that_commits_and_dies_before_the_delete_makes_one_row(ingest_database):

@@ -50,6 +50,7 @@ def test_upgrade_downgrade_upgrade_leaves_the_schema_identical(database):
     added = set(upgraded) - set(before)
     assert added == {
         "table aurora_events_outbox",
+        "table ingest_conflicts",
         "table customers",
         "table orders",
         "table customer_feedback",
@@ -73,3 +74,17 @@ def test_each_revision_downgrades_to_the_previous_state(database):
     command.upgrade(config, "0002")
     command.downgrade(config, "0001")
     assert schema_snapshot(database) == after_first
+
+
+def test_the_idempotency_scope_revision_downgrades_to_0006_exactly(database):
+    config = alembic_config(database.url)
+    command.upgrade(config, "0006")
+    at_0006 = schema_snapshot(database)
+    command.upgrade(config, "0007")
+    upgraded = schema_snapshot(database)
+    assert "table ingest_conflicts" in upgraded
+    for table in ("customers", "orders"):
+        assert "`idempotency_body_hash` char(64)" in upgraded[f"table {table}"]
+        assert "idempotency_body_hash" not in at_0006[f"table {table}"]
+    command.downgrade(config, "0006")
+    assert schema_snapshot(database) == at_0006

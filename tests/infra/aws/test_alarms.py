@@ -25,7 +25,7 @@ from infra.aws.alarms import AlarmSettingError, ForeignAlarmError
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions
 from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
-from tests.functions.test_relay_metrics import fill, run_handler
+from tests.functions.test_relay_metrics import emf_documents, fill, run_handler
 from tests.infra.aws.conftest import deployment, lend
 from tests.infra.aws.test_event_path import new_path
 
@@ -132,6 +132,13 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
             "Maximum",
             300,
         ),
+        f"{prefix}-idempotency-conflicts": (
+            "AuroraEvents",
+            "IdempotencyConflicts",
+            {"service": prefix},
+            "Sum",
+            300,
+        ),
     }
     thresholds = {name[len(prefix) + 1 :]: alarm["Threshold"] for name, alarm in found.items()}
     assert thresholds == {
@@ -141,6 +148,7 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
         "ingest-oldest-message": 900.0,  # 180 s visibility x 10 receives / 2
         "relay-errors": 0.0,
         "outbox-parked": 0.0,
+        "idempotency-conflicts": 0.0,
     }
     cloudwatch = boto3.client("cloudwatch")
     for alarm in found.values():
@@ -156,6 +164,7 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
         }
     assert found[f"{prefix}-outbox-parked"]["TreatMissingData"] == "missing"
     assert found[f"{prefix}-drain-errors"]["TreatMissingData"] == "notBreaching"
+    assert found[f"{prefix}-idempotency-conflicts"]["TreatMissingData"] == "notBreaching"
     # The dimensions name what the deployment really has.
     sqs = boto3.client("sqs")
     for alarm in found.values():
@@ -377,7 +386,27 @@ def test_the_relays_emf_document_is_the_metric_the_parked_alarm_watches(
     alarm = alarms_of(prefix)[f"{prefix}-outbox-parked"]
     fill(outbox)  # two parked events
     document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)
+    assert_alarm_sees(alarm, document, 2.0)
 
+
+def test_the_drains_conflicts_emf_document_is_the_metric_the_conflicts_alarm_watches(
+    deployed, monkeypatch, capsys
+):
+    """As for the relay: the document the drain prints for two conflicts in a batch."""
+    from functions.drain import handler as drain_handler
+
+    prefix = deployed.path.deployment.prefix
+    alarm = alarms_of(prefix)[f"{prefix}-idempotency-conflicts"]
+    monkeypatch.setenv("AURORA_EVENTS_PREFIX", prefix)
+    capsys.readouterr()
+    drain_handler.count_conflicts(2)
+    (document,) = emf_documents(capsys.readouterr().out)
+    assert_alarm_sees(alarm, document, 2.0)
+
+
+def assert_alarm_sees(alarm: dict, document: dict, value: float) -> None:
+    """Put ``document``'s datapoints as CloudWatch Logs would, read them back the way
+    ``alarm`` does, and check that it would fire."""
     cloudwatch = boto3.client("cloudwatch")
     for directive in document["_aws"]["CloudWatchMetrics"]:
         for dimension_names in directive["Dimensions"]:
@@ -404,7 +433,7 @@ def test_the_relays_emf_document_is_the_metric_the_parked_alarm_watches(
         Period=period,
         Statistics=[statistic],
     )["Datapoints"]
-    assert [point[statistic] for point in datapoints] == [2.0]
+    assert [point[statistic] for point in datapoints] == [value]
     assert breaches(alarm, datapoints[0][statistic])
 
 

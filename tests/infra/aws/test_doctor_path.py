@@ -227,8 +227,8 @@ def test_a_whole_deployment_passes_every_link_and_the_probe_gets_a_pong(
     assert details["mapping"].startswith(f"{whole.prefix}-ingest.fifo -> {drain} (")
     assert details["drain"] == (f"{drain} (version 1); its role may read secret {whole.prefix}-db")
     assert details["database"] == (
-        f"the drain's account '{whole.drain_user}'@'%' may SELECT, INSERT customers, orders "
-        f"in {whole.schema}; its login is accepted"
+        f"the drain's account '{whole.drain_user}'@'%' may SELECT, INSERT customers, orders, "
+        f"ingest_conflicts in {whole.schema}; its login is accepted"
     )
     assert details["grant"].startswith("'app'@'%' holds AWS_LAMBDA_ACCESS, active")
     assert details["grant"].endswith(": definer of 4 trigger(s)")
@@ -658,7 +658,22 @@ def test_a_drain_account_without_insert_is_found_and_the_grant_repairs_it(whole,
     )
     assert finding.fix == (
         f"GRANT SELECT, INSERT ON `{whole.schema}`.`customers` TO '{whole.drain_user}'@'%';\n"
-        f"GRANT SELECT, INSERT ON `{whole.schema}`.`orders` TO '{whole.drain_user}'@'%';"
+        f"GRANT SELECT, INSERT ON `{whole.schema}`.`orders` TO '{whole.drain_user}'@'%';\n"
+        f"GRANT SELECT, INSERT ON `{whole.schema}`.`ingest_conflicts` "
+        f"TO '{whole.drain_user}'@'%';"
+    )
+    assert_repaired(whole, admin, finding)
+
+
+def test_a_drain_account_that_cannot_record_conflicts_is_found(whole, admin):
+    table = f"`{whole.schema}`.`ingest_conflicts`"
+    with admin.cursor() as cursor:
+        cursor.execute(f"REVOKE INSERT ON {table} FROM '{whole.drain_user}'@'%'")
+    finding = first_broken(whole, admin, "database")
+    assert finding.problem == (
+        f"the drain's account '{whole.drain_user}'@'%' lacks INSERT on "
+        f"{whole.schema}.ingest_conflicts: its batches fail (ERROR 1142) and the messages "
+        "reach the DLQ"
     )
     assert_repaired(whole, admin, finding)
 
