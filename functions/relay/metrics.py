@@ -10,26 +10,31 @@ module, and the CLI should not pay for Powertools to start.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from functions.common.metric_names import (
+    DEFAULT_PREFIX,
+    NAMESPACE,
+    PREFIX_VARIABLE,
+    SERVICE_DIMENSION,
+    service_name,
+)
 from functions.relay.outbox import PendingStatus
 
-NAMESPACE = "AuroraEvents"
 PARKED_EVENTS = "ParkedEvents"
 PENDING_EVENTS = "PendingEvents"
 OLDEST_PENDING_AGE = "OldestPendingAgeSeconds"
-# The one dimension: Powertools' "service", whose value is the deployment's prefix, so two
-# deployments in one account and region report apart.
-SERVICE_DIMENSION = "service"
-# The relay's environment variable that holds the prefix (the catalog sets it), and the
-# prefix when it is not set (the catalog's default prefix).
-PREFIX_VARIABLE = "AURORA_EVENTS_PREFIX"
-DEFAULT_PREFIX = "aurora-events"
 
-
-def service_name(environ: Mapping[str, str]) -> str:
-    """The value of the metrics' service dimension: the deployment's prefix."""
-    return environ.get(PREFIX_VARIABLE) or DEFAULT_PREFIX
+__all__ = [
+    "DEFAULT_PREFIX",
+    "NAMESPACE",
+    "OLDEST_PENDING_AGE",
+    "PARKED_EVENTS",
+    "PENDING_EVENTS",
+    "PREFIX_VARIABLE",
+    "SERVICE_DIMENSION",
+    "add_outbox_metrics",
+    "outbox_metrics",
+    "service_name",
+]
 
 
 def outbox_metrics(status: PendingStatus) -> dict[str, tuple[str, float]]:

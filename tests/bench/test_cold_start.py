@@ -14,7 +14,10 @@ def test_each_handler_gets_the_variables_it_reads_at_import():
         "EMAIL_FROM": "bench@example.com",
         "EMAIL_TO": "bench@example.com",
     }
-    assert environments["drain"] == {"DATABASE_SECRET_ID": "bench"}
+    assert environments["drain"] == {
+        "DATABASE_SECRET_ID": "bench",
+        "AURORA_EVENTS_PREFIX": "aurora-events",
+    }
     assert environments["relay"] == {
         "DATABASE_SECRET_ID": "bench",
         "AURORA_EVENTS_PREFIX": "aurora-events",

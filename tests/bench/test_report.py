@@ -37,7 +37,10 @@ def test_ratios_are_to_no_trigger_at_the_same_statement_size():
 
 def test_the_table_labels_the_aurora_figure_a_projection():
     text = table(RESULTS, LATENCIES)
-    assert "  outbox  p50  0.120  p95  0.300  p99  0.900  (500 of 500 events)" in text
+    assert (
+        "  outbox  p50  0.120  p95  0.300  p99  0.900  (500 of 500 events; 0 INSERT(s) met a "
+        "lock conflict, target: 0)"
+    ) in text
     assert "       1000  direct       4000        25.00x         20000     700.0 s" in text
     assert "a projection, not a measurement" in text
 

@@ -196,12 +196,14 @@ def test_the_drain_account_gets_select_and_insert_on_its_tables_only(admin, data
     assert statements == [
         f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO '{user}'@'%'",
         f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO '{user}'@'%'",
+        f"GRANT SELECT, INSERT ON `{database.name}`.`ingest_conflicts` TO '{user}'@'%'",
     ]
     assert sorted(show_grants(admin, user)) == sorted(
         [
             f"GRANT USAGE ON *.* TO `{user}`@`%`",
             f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO `{user}`@`%`",
             f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO `{user}`@`%`",
+            f"GRANT SELECT, INSERT ON `{database.name}`.`ingest_conflicts` TO `{user}`@`%`",
         ]
     )
 
@@ -250,10 +252,12 @@ def test_grant_command_for_the_drain_account(capsys, stack, admin, database, mon
         "-- the drain's account: the rows of the tables it writes, nothing else\n"
         f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO '{user}'@'%';\n"
         f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO '{user}'@'%';\n"
+        f"GRANT SELECT, INSERT ON `{database.name}`.`ingest_conflicts` TO '{user}'@'%';\n"
     )
     # What the server holds now, not only what the command printed.
     assert sorted(show_grants(admin, user)) == [
         f"GRANT SELECT, INSERT ON `{database.name}`.`customers` TO `{user}`@`%`",
+        f"GRANT SELECT, INSERT ON `{database.name}`.`ingest_conflicts` TO `{user}`@`%`",
         f"GRANT SELECT, INSERT ON `{database.name}`.`orders` TO `{user}`@`%`",
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
