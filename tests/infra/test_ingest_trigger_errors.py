@@ -8,7 +8,6 @@ the queue as during an outage; ``is_retryable_later`` still classifies it so.)""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from functions.drain.processor import RETURNED_TO_THE_QUEUE
 from infra.database import grants as db_grants
 from infra.local import emulation
 from infra.local.stack import APP_DATABASE, APP_USER
+from tests.infra.test_drain_lock_conflicts import verdicts
 from tests.infra.test_ingest_path import (
     ingest_database,
     order,
@@ -70,21 +70,11 @@ BREAKAGES = [
 
 def batches_returned(log: Path, offset: int, error: str) -> int:
     """How many times the drain's log says it returned a batch to the queue for ``error``."""
-    count = 0
-    with log.open(encoding="utf-8", errors="replace") as handle:
-        handle.seek(offset)
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # not one of Powertools' JSON lines
-            if (
-                isinstance(entry, dict)
-                and entry.get("message") == RETURNED_TO_THE_QUEUE
-                and error in str(entry.get("error"))
-            ):
-                count += 1
-    return count
+    return sum(
+        1
+        for message, text in verdicts(log, offset)
+        if message == RETURNED_TO_THE_QUEUE and error in text
+    )
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda breakage: breakage.name)
