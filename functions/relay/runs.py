@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
 from functions.relay.delivery import (
@@ -117,16 +117,13 @@ class ClaimDelivery:
         self.summary, self.clock = summary, clock
 
     def run(self) -> None:
-        chunks: list[tuple[str, list[OutboxRow]]] = []
-        for target, rows in by_target(self.rows).items():
-            sendable = []
-            for row in rows:
-                reason = oversized(row, self.settings)
-                if reason is None:
-                    sendable.append(row)
-                else:
-                    self._park({row.sequence: reason})
-            chunks += [(target, chunk) for chunk in invocations(sendable, self.settings)]
+        too_big = {row.sequence: oversized(row, self.settings) for row in self.rows}
+        self._park({sequence: reason for sequence, reason in too_big.items() if reason})
+        chunks = [
+            (target, chunk)
+            for target, rows in by_target(self.rows).items()
+            for chunk in invocations([r for r in rows if not too_big[r.sequence]], self.settings)
+        ]
         for position, (target, chunk) in enumerate(chunks):
             if self.lease.seconds_left(self.clock) < self.settings.longest_call_seconds:
                 rest = [row.sequence for _, later in chunks[position:] for row in later]
@@ -151,20 +148,16 @@ class ClaimDelivery:
         self._park(bad)
         if not sent:
             return
-        counted = self.store.start_attempt(self.lease, [row.sequence for row in sent])
-        if counted != len(sent):  # another relay took some rows: send only what is held
-            held = self.store.load_payloads(self.lease, [row.sequence for row in sent])
-            self._lost(len(sent) - len(held))
-            events = [
-                event for row, event in zip(sent, events, strict=True) if row.sequence in held
-            ]
-            sent = [row for row in sent if row.sequence in held]
-            if not sent:
-                return
-        sent = [
-            OutboxRow(r.sequence, r.event_id, r.target_function, r.payload_bytes, r.attempts + 1)
-            for r in sent
-        ]
+        sequences = [row.sequence for row in sent]
+        counted = self.store.start_attempt(self.lease, sequences)
+        if counted != len(sent):
+            # Another relay took some of these rows: send none of them. What this lease
+            # still holds is due again at once, its attempt taken back.
+            self._record(self.store.release(self.lease, sequences, attempted=True), counted)
+            self._lost(len(sent) - counted)
+            self.summary.released += counted
+            return
+        sent = [replace(row, attempts=row.attempts + 1) for row in sent]
         answer, error = self._call(target, events, [row.event_id for row in sent])
         del events
         self._record_outcomes(sent, answer, error)

@@ -201,3 +201,38 @@ def test_a_claim_is_bounded_by_bytes_as_well_as_rows(outbox):
     claim = relay.claim(2000, 60, max_bytes=2 * BIG_EVENT_BYTES + 100, max_event_bytes=10**9)
     assert len(claim.rows) == 2  # the third would go over the bytes
     assert all(row.payload_bytes >= BIG_EVENT_BYTES - 100 for row in claim.rows)
+
+
+def test_rows_taken_between_loading_and_sending_are_not_sent(outbox):
+    """Another relay re-claims one row after this one loaded its invocation's payloads and
+    before it counted the attempt: nothing of the invocation is sent, the rows this lease
+    still holds are due again at once with no attempt used, and the taken row keeps the
+    other lease."""
+    add_events(outbox, 3, targets=("arn:target-a",))
+    other = outbox.connect(autocommit=True)
+
+    class RacedStore(OutboxStore):
+        def start_attempt(self, lease, sequences):
+            with other.cursor() as cursor:  # the other relay's claim of one row
+                cursor.execute(
+                    "UPDATE aurora_events_outbox SET next_attempt_at = UTC_TIMESTAMP(6) "
+                    "+ INTERVAL 1 HOUR WHERE sequence = %s",
+                    (sequences[0],),
+                )
+            return super().start_attempt(lease, sequences)
+
+    targets = Targets()
+    summary = run_relay(
+        RacedStore(outbox.connect()),
+        targets,
+        RelaySettings(),
+        time_left=iter([float("inf"), 0]).__next__,
+    )
+    assert targets.calls == []
+    assert (summary.lease_lost, summary.released, summary.invocations) == (1, 2, 0)
+    rows = table(outbox)
+    assert [(r["attempts"], r["waiting"], r["delivered"]) for r in rows] == [
+        (0, 1, 0),  # the other relay's
+        (0, 0, 0),
+        (0, 0, 0),
+    ]
