@@ -12,13 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from functions.common import metric_names
 from functions.common.event_batches import BATCH_RESERVE_SECONDS
 from functions.drain import metrics as drain_metrics
 from functions.relay import metrics as relay_metrics
 from functions.relay import target_limits
 from functions.relay.target_limits import BatchLimits
 
-DEFAULT_PREFIX = "aurora-events"
+DEFAULT_PREFIX = metric_names.DEFAULT_PREFIX  # the one declaration is there
 DRAIN_TIMEOUT_SECONDS = 30
 RELAY_TIMEOUT_SECONDS = 300
 # The alias every caller uses (API, event source mapping, schedules, Aurora's triggers):

@@ -191,6 +191,9 @@ PRIVILEGE_ERROR_CODES = frozenset({1044, 1045, 1142, 1143, 1227, 1370})
 # transaction was chosen as the victim and rolled back). The same write goes through once
 # the other transaction ends: never bad data.
 LOCK_CONFLICT_ERROR_CODES = frozenset({1205, 1213})
+# The drain's own statements name only declared columns and tables (functions/common/
+# resources.py): a server without them runs an older schema (deployed before migrating).
+SCHEMA_BEHIND_ERROR_CODES = frozenset({1054, 1146})
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -229,7 +232,9 @@ def is_retryable_later(error: BaseException) -> bool:
     * a privilege error (:data:`PRIVILEGE_ERROR_CODES`: 1044, 1045, 1142, 1143, 1227,
       1370): misconfigured, never bad data;
     * a lock conflict (:data:`LOCK_CONFLICT_ERROR_CODES`: 1205 lock wait timeout, 1213
-      deadlock victim): another transaction was in the way.
+      deadlock victim): another transaction was in the way;
+    * a schema not migrated yet (:data:`SCHEMA_BEHIND_ERROR_CODES`: 1054 unknown column,
+      1146 no such table): the code was deployed before ``alembic upgrade head``.
 
     Anything else (duplicate key, data too long, bad value, syntax...) is bad data.
     """
@@ -240,7 +245,11 @@ def is_retryable_later(error: BaseException) -> bool:
     code, message = error.args[0], error.args[1:2]
     if code == LAMBDA_API_ERROR_CODE:
         return message != (LAMBDA_INVALID_PAYLOAD,)
-    return code in PRIVILEGE_ERROR_CODES or code in LOCK_CONFLICT_ERROR_CODES
+    return (
+        code in PRIVILEGE_ERROR_CODES
+        or code in LOCK_CONFLICT_ERROR_CODES
+        or code in SCHEMA_BEHIND_ERROR_CODES
+    )
 
 
 class ReusableConnection:

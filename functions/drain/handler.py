@@ -52,8 +52,9 @@ def write_messages(messages: list[tuple[str, str]]) -> None:
     conflicts (parse errors and data errors raise; a database that cannot take the write
     raises :class:`DatabaseUnavailable`)."""
     rows = [parse_message(body, message_id) for message_id, body in messages]
+    recorded: list[Plan] = []  # plans whose conflicts were committed
     try:
-        database.run(lambda connection: write_atomically(connection, rows, report_conflicts))
+        database.run(lambda connection: write_atomically(connection, rows, recorded.append))
     except Exception as error:
         if is_retryable_later(error):
             database.discard()
@@ -63,6 +64,10 @@ def write_messages(messages: list[tuple[str, str]]) -> None:
         except Exception:
             database.discard()
         raise
+    # Logged and counted once the write is done: a failure here must not turn a written
+    # batch into a failed one (whose retry would find the conflicts recorded already).
+    for plan in recorded:
+        report_conflicts(plan)
 
 
 def write_atomically(connection, rows: list[QueuedRow], report=None) -> int:

@@ -48,7 +48,7 @@ from functions.common.resources import (
     resource_for_path,
     validate_body,
 )
-from functions.common.sqs_text import code_point, first_refused
+from functions.common.sqs_text import first_refused
 
 RETRY_AFTER_SECONDS = "5"
 # fullmatch: with re's "$" a key ending in a newline would pass.
@@ -328,13 +328,6 @@ def build_message(
             "payload_too_large",
             f"the queued message would be {len(body.encode())} bytes; the limit is "
             f"{max_message_bytes} bytes",
-        )
-    # Unreachable while every string in it is checked (values, key, request id); checked
-    # anyway, as it is what SQS checks.
-    refused = first_refused(body)
-    if refused:
-        raise _invalid(
-            f"the queued message would hold {code_point(refused)}, which SQS does not accept"
         )
     return QueueMessage(
         body=body,

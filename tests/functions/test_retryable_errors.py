@@ -146,6 +146,16 @@ def deadlock(s):
             second.close()
 
 
+def unknown_column(s):
+    """The drain's INSERT names a column an older schema lacks (not migrated yet)."""
+    return run(s["app"], "INSERT INTO t (id, v, idempotency_body_hash) VALUES (8, 'a', 'h')")
+
+
+def no_such_table(s):
+    """... or a table it lacks (``ingest_conflicts`` before revision 0007)."""
+    return run(s["app"], "SELECT 1 FROM ingest_conflicts")
+
+
 @pytest.mark.parametrize(
     ("make_error", "code", "message"),
     [
@@ -165,6 +175,8 @@ def deadlock(s):
         (connection_refused, 2003, "Can't connect to MySQL server on '127.0.0.1'"),
         (lock_wait_timeout, 1205, "Lock wait timeout exceeded"),
         (deadlock, 1213, "Deadlock found when trying to get lock"),
+        (unknown_column, 1054, "Unknown column 'idempotency_body_hash'"),
+        (no_such_table, 1146, "Table "),
     ],
     ids=lambda value: value.__name__ if callable(value) else None,
 )
