@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 from functions.common.config import ConfigurationError
 from functions.common.event_batches import BatchAnswer
+from functions.common.lambda_limits import REQUEST_RESPONSE_PAYLOAD_BYTES
 from functions.relay.outbox import OutboxRow
 from functions.relay.target_limits import BatchLimits, TargetLimits
 
 # Lambda's limit for a synchronous invocation's request, and what the batch's envelope
 # ({"events": [...]}) adds around one event: an event larger than the difference can never
 # be sent, so it is parked without being read.
-LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+LAMBDA_SYNC_PAYLOAD_BYTES = REQUEST_RESPONSE_PAYLOAD_BYTES
 BATCH_ENVELOPE_BYTES = 64
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 import pymysql
 
 import sql
+from functions.common.lambda_limits import EVENT_PAYLOAD_BYTES, REQUEST_RESPONSE_PAYLOAD_BYTES
 from infra.database.statements import execute, execute_all, fetch_all, fetch_value, statement
 from sql import quote_identifier, quote_string
 
@@ -75,7 +76,7 @@ def install(
     function fail like Lambda's "function not found".
     """
     check_server_supported(admin)
-    execute_all(admin, sql.render("emulation/native_lambda.sql"))
+    execute_all(admin, sql.render("emulation/native_lambda.sql", **payload_limit_values()))
     execute_all(
         admin,
         sql.render(
@@ -89,6 +90,14 @@ def install(
         install_lambda_functions(admin, database)
     if functions:
         register_functions(admin, functions)
+
+
+def payload_limit_values() -> dict[str, str]:
+    """Lambda's payload limits, rendered into ``sql/emulation/native_lambda.sql``."""
+    return {
+        "event_payload_bytes": str(int(EVENT_PAYLOAD_BYTES)),
+        "request_response_payload_bytes": str(int(REQUEST_RESPONSE_PAYLOAD_BYTES)),
+    }
 
 
 def install_lambda_functions(admin: pymysql.connections.Connection, database: str) -> None:

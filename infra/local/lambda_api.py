@@ -18,6 +18,9 @@ for each: the local runtime runs this repository's, it has no versions), and
   the relay, the only caller, invokes synchronously).
 * ``DryRun``: 204.
 * An unknown function: 404 ``ResourceNotFoundException``, as Lambda answers.
+* A body over Lambda's payload limit for the invocation type
+  (:mod:`functions.common.lambda_limits`: 1 MB for ``Event``, 6 MB otherwise): 413
+  ``RequestEntityTooLargeException`` with Lambda's message, before anything else is read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from functions.common.lambda_limits import payload_limit
 from infra.catalog import LIVE_ALIAS
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,20 @@ def split_identifier(identifier: str) -> tuple[str, str | None]:
     else:
         name, rest = parts[0], parts[1:]
     return name, (":".join(rest) if rest else None)
+
+
+def payload_too_large(invocation_type: str, payload_bytes: int) -> str | None:
+    """Lambda's message refusing a request body of ``payload_bytes`` bytes for
+    ``invocation_type``, or None when the body is within the limit."""
+    limit = payload_limit(invocation_type)
+    if payload_bytes <= limit:
+        return None
+    if invocation_type == "Event":
+        return (
+            f"{payload_bytes} byte payload is too large for the Event invocation type "
+            f"(limit {limit} bytes)"
+        )
+    return f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
 
 
 def served_qualifier(qualifier: str | None) -> bool:
@@ -115,6 +133,12 @@ class LocalLambdaApi:
         if not (route.startswith(INVOKE_PREFIX) and route.endswith(INVOKE_SUFFIX)):
             return error_answer(404, "UnknownOperationException", f"not served here: {route}")
         identifier = route[len(INVOKE_PREFIX) : -len(INVOKE_SUFFIX)]
+        invocation_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        # Checked first, as a front end would (the order of Lambda's own checks is not
+        # documented): an oversized body is refused whatever the function or the JSON.
+        refusal = payload_too_large(invocation_type, len(body))
+        if refusal is not None:
+            return error_answer(413, "RequestEntityTooLargeException", refusal)
         name, qualifier = split_identifier(identifier)
         query = urllib.parse.parse_qs(parsed.query).get("Qualifier")
         if query:
@@ -136,7 +160,6 @@ class LocalLambdaApi:
             event = json.loads(body) if body else {}
         except ValueError as error:
             return error_answer(400, "InvalidRequestContentException", f"Could not parse: {error}")
-        invocation_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if invocation_type == "DryRun":
             return 204, {}, b""
         if invocation_type == "Event":

@@ -27,7 +27,8 @@ BEGIN
   DECLARE ignored INT;
 
   CALL aurora_emulation.check_entry_token(entry_token);
-  SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
+  SET name = aurora_emulation.checked_function_name(
+    caller, active_role, function_arn, payload, 'RequestResponse');
   SELECT CAST(value AS DOUBLE) INTO timeout_seconds FROM aurora_emulation.settings
     WHERE settings.name = 'sync_timeout_seconds';
   SET request_id = UUID();

@@ -9,6 +9,10 @@
 --     role as a default role (or active in its session), else error 1227; with the
 --     setting emulated_aurora_version = '2' it needs Aurora v2's INVOKE LAMBDA privilege
 --     instead (a row in invoke_lambda_grants), else the same error;
+--   * a payload over Lambda's limit for the call's invocation type fails the statement
+--     with Lambda's refusal (HTTP 413 RequestEntityTooLargeException) in Aurora's words
+--     for a Lambda API error; ${event_payload_bytes} and ${request_response_payload_bytes}
+--     are the limits in bytes (functions/common/lambda_limits.py, via emulation.py);
 --   * a payload that is not valid JSON fails with "Invalid Request Content.";
 --   * a function that is not deployed fails the statement, like Lambda's 404.
 --
@@ -113,7 +117,8 @@ END $$
 -- caller is CURRENT_USER() of the caller, which inside a trigger is the trigger's definer.
 CREATE OR REPLACE DEFINER = CURRENT_USER
 FUNCTION aurora_emulation.checked_function_name(
-  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT
+  caller VARCHAR(300), active_role VARCHAR(128), function_arn TEXT, payload LONGTEXT,
+  invocation_type VARCHAR(16)
 ) RETURNS VARCHAR(140)
 SQL SECURITY DEFINER
 READS SQL DATA
@@ -126,6 +131,7 @@ BEGIN
   DECLARE emulated_version VARCHAR(8);
   DECLARE name VARCHAR(140);
   DECLARE message VARCHAR(512);
+  DECLARE payload_bytes BIGINT;
 
   SET caller_user = SUBSTRING_INDEX(caller, '@', 1);
   SET caller_host = SUBSTRING(caller, CHAR_LENGTH(caller_user) + 2);
@@ -149,6 +155,23 @@ BEGIN
   IF allowed = 0 THEN
     SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO = 1227,
       MESSAGE_TEXT = 'Access denied; you need (at least one of) the Invoke Lambda privilege(s) for this operation';
+  END IF;
+
+  -- Lambda counts the request body's bytes (the JSON as sent, UTF-8). Checked before the
+  -- JSON and the function, as the local Invoke API does (Lambda's order is not documented).
+  -- The text after "Lambda API returned error: " is inferred: Aurora's words for this
+  -- refusal are not documented; Lambda's own message follows the title.
+  SET payload_bytes = OCTET_LENGTH(CONVERT(payload USING utf8mb4));
+  IF invocation_type = 'Event' AND payload_bytes > ${event_payload_bytes} THEN
+    SET message = CONCAT('Lambda API returned error: Request Entity Too Large. ', payload_bytes,
+      ' byte payload is too large for the Event invocation type (limit ',
+      ${event_payload_bytes}, ' bytes)');
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873, MESSAGE_TEXT = message;
+  ELSEIF invocation_type <> 'Event' AND payload_bytes > ${request_response_payload_bytes} THEN
+    SET message = CONCAT('Lambda API returned error: Request Entity Too Large. ',
+      'Request must be smaller than ', ${request_response_payload_bytes},
+      ' bytes for the InvokeFunction operation');
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1873, MESSAGE_TEXT = message;
   END IF;
 
   IF payload IS NULL OR NOT JSON_VALID(payload) THEN
@@ -189,7 +212,8 @@ MODIFIES SQL DATA
 BEGIN
   DECLARE name VARCHAR(140);
   CALL aurora_emulation.check_entry_token(entry_token);
-  SET name = aurora_emulation.checked_function_name(caller, active_role, function_arn, payload);
+  SET name = aurora_emulation.checked_function_name(
+    caller, active_role, function_arn, payload, 'Event');
   INSERT INTO aurora_emulation.invocations
     (invocation_type, function_arn, function_name, payload, caller, database_name, invoked_at,
      next_attempt_at)

@@ -172,7 +172,8 @@ def test_the_old_unchecked_entry_with_a_forged_caller_is_gone(
 @pytest.mark.parametrize(
     "statement",
     [
-        "SELECT aurora_emulation.checked_function_name('app@%', 'AWS_LAMBDA_ACCESS', 'a', '{}')",
+        "SELECT aurora_emulation.checked_function_name("
+        "'app@%', 'AWS_LAMBDA_ACCESS', 'a', '{}', 'Event')",
         "CALL aurora_emulation.check_entry_token('guess')",
         "SELECT value FROM aurora_emulation.settings",
         "SHOW CREATE FUNCTION {database}.lambda_async",

@@ -6,6 +6,7 @@ import sql
 from infra.database import grants as db_grants
 from infra.database.dialects import AURORA_DIALECTS
 from infra.database.grants import Server
+from infra.local import emulation
 from infra.local.grant_dialects import EMULATED_DIALECTS
 from sql import SqlTemplateError, quote_identifier, quote_string, render_text, split_statements
 
@@ -37,7 +38,7 @@ def test_render_leaves_bare_dollars_alone_and_names_a_missing_placeholder():
 
 
 def test_every_emulation_file_splits_into_statements():
-    statements = sql.render("emulation/native_lambda.sql")
+    statements = sql.render("emulation/native_lambda.sql", **emulation.payload_limit_values())
     assert any("FUNCTION aurora_emulation.invoke_async" in s for s in statements)
     assert all(not s.rstrip().endswith("$$") for s in statements)
 

@@ -115,6 +115,7 @@ EXPECTED_FILES = {
         *COMMON,
         "functions/common/database.py",
         "functions/common/event_batches.py",
+        "functions/common/lambda_limits.py",
         "functions/common/metric_names.py",
         "functions/common/ping.py",
         "functions/relay/__init__.py",
