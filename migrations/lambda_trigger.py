@@ -26,7 +26,8 @@ operations by hand. A trigger that changes gets a new revision with
 
 ``delivery`` is chosen per trigger: ``"direct"`` calls lambda_async from the trigger,
 once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails the
-INSERT); ``"outbox"`` writes the event to the outbox table in the same transaction
+INSERT, and so does a row whose event is over Lambda's 1 MB asynchronous limit);
+``"outbox"`` writes the event to the outbox table in the same transaction
 (``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
 relay, whose failure never fails the INSERT.
 
