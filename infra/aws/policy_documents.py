@@ -25,13 +25,16 @@ def service_trust_policy(service: str, conditions: Mapping | None = None) -> dic
     return {"Version": "2012-10-17", "Statement": [statement]}
 
 
-def source_conditions(account: str, source_arns: Iterable[str]) -> dict:
+def source_conditions(
+    account: str, source_arns: Iterable[str], arn_operator: str = "ArnEquals"
+) -> dict:
     """Trust conditions against the confused deputy: the service may assume the role only
     on behalf of ``account`` and of exactly these resources (AWS's guidance for service
-    roles: ``aws:SourceAccount`` and ``aws:SourceArn``)."""
+    roles: ``aws:SourceAccount`` and ``aws:SourceArn``). ``arn_operator`` ``ArnLike``
+    when the ARNs are patterns (a resource whose id AWS makes on creation)."""
     return {
         "StringEquals": {"aws:SourceAccount": account},
-        "ArnEquals": {"aws:SourceArn": sorted(set(source_arns))},
+        arn_operator: {"aws:SourceArn": sorted(set(source_arns))},
     }
 
 

@@ -5,6 +5,7 @@ turning a setting off, refusals, and destroy leaving nothing tagged."""
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, replace
 
 import boto3
@@ -12,6 +13,7 @@ import pytest
 
 from infra.aws.changes import PlanError, apply_changes, describe_plan
 from infra.aws.event_path import EventPath
+from infra.aws.policy_documents import service_trust_policy
 from infra.aws.rds_proxy import proxy_drift, proxy_settings
 from infra.aws.tags import project_tags, tag_list
 from infra.aws.vpc_endpoints import (
@@ -154,13 +156,21 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
     assert tags_dict(tags) == project_tags(prefix)
 
     role = iam.get_role(RoleName=f"{prefix}-proxy")["Role"]
+    region = rds.meta.region_name
+    # RDS may assume it for a proxy of this account and region only (the proxy's id is
+    # made when it is created, after the role: the ARN is the account's proxies' pattern).
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
             "Principal": {"Service": "rds.amazonaws.com"},
             "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": [f"arn:aws:rds:{region}:{account_id}:db-proxy:*"]},
+            },
         }
     ]
+    assert proxy["DBProxyArn"].startswith(f"arn:aws:rds:{region}:{account_id}:db-proxy:")
     assert iam.list_role_policies(RoleName=f"{prefix}-proxy")["PolicyNames"] == [
         "read-database-secret"
     ]
@@ -191,6 +201,43 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
 
     second = proxy_path.plan()
     assert second == [], describe_plan(second)
+
+
+def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(
+    proxy_path, account_id
+):
+    """What a deployment made before the conditions has: RDS may assume the role for any
+    resource of any account. Apply puts the conditions back, and then changes nothing."""
+    apply_changes(proxy_path.plan())
+    prefix = proxy_path.deployment.prefix
+    iam = boto3.client("iam")
+    iam.update_assume_role_policy(
+        RoleName=f"{prefix}-proxy",
+        PolicyDocument=json.dumps(service_trust_policy("rds.amazonaws.com")),
+    )
+    region = iam.meta.region_name
+    pattern = f"arn:aws:rds:{region}:{account_id}:db-proxy:*"
+    plan = proxy_path.plan()
+    assert [(c.action, c.resource, c.detail) for c in plan] == [
+        (
+            "update",
+            f"iam role {prefix}-proxy",
+            "trust policy: only rds.amazonaws.com may assume it only when "
+            f"aws:SourceAccount = {account_id}; aws:SourceArn = {pattern}",
+        )
+    ]
+    apply_changes(plan)
+    trust = iam.get_role(RoleName=f"{prefix}-proxy")["Role"]["AssumeRolePolicyDocument"]
+    assert trust == service_trust_policy("rds.amazonaws.com", proxy_source_conditions_of(pattern))
+    assert proxy_path.plan() == []
+
+
+def proxy_source_conditions_of(pattern: str) -> dict:
+    account = pattern.split(":")[4]
+    return {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": [pattern]},
+    }
 
 
 def test_a_proxy_turned_on_later_takes_the_existing_drain_and_off_gives_it_back(network):
