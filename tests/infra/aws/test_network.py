@@ -203,9 +203,7 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
     assert second == [], describe_plan(second)
 
 
-def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(
-    proxy_path, account_id
-):
+def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(proxy_path, account_id):
     """What a deployment made before the conditions has: RDS may assume the role for any
     resource of any account. Apply puts the conditions back, and then changes nothing."""
     apply_changes(proxy_path.plan())
