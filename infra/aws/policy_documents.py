@@ -125,6 +125,12 @@ def _canonical(value):
 def trust_matches(current, desired) -> bool:
     """True when the trust policy says what ``desired`` says (and nothing else): the same
     statements, principals, actions and conditions, however their lists are spelled."""
+    return statements_match(current, desired)
+
+
+def statements_match(current, desired) -> bool:
+    """True when the two documents (a trust policy, an endpoint policy; dicts or JSON
+    text) hold the same statements, however their lists are spelled or ordered."""
 
     def normal(document):
         return sorted(json.dumps(_canonical(s), sort_keys=True) for s in statements(document))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 
 import boto3
 import pytest
@@ -22,6 +23,7 @@ from infra.aws.vpc_endpoints import (
     ingress_drift,
     one_subnet_per_zone,
 )
+from infra.catalog import FUNCTIONS
 from tests.infra.aws.conftest import create_cluster, run_aurora_events, unique
 from tests.infra.aws.test_event_path import UNVENDORED, new_path
 
@@ -487,6 +489,98 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
     assert endpoints_in(network.vpc) == {}
     assert endpoints_group(prefix, network.vpc) is None
     assert off.plan() == []
+
+
+def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_resources(
+    endpoints_path, network, account_id
+):
+    """Each endpoint's policy, as EC2 stores it: the path's one action, principals of this
+    account, the deployment's two secrets (whatever suffix Secrets Manager gave them) or
+    its functions; a policy widened by hand is put back, and a second apply changes nothing."""
+    apply_changes(endpoints_path.plan())
+    prefix, region = endpoints_path.deployment.prefix, endpoints_path.target.region
+    endpoints = endpoints_in(network.vpc)
+    policies = {
+        name.rsplit(".", 1)[1]: json.loads(endpoint["PolicyDocument"])
+        for name, endpoint in endpoints.items()
+    }
+    secrets = [
+        f"arn:aws:secretsmanager:{region}:{account_id}:secret:{prefix}-db-??????",
+        f"arn:aws:secretsmanager:{region}:{account_id}:secret:{prefix}-relay-db-??????",
+    ]
+    functions = [
+        f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-{spec.name}" for spec in FUNCTIONS
+    ]
+
+    def allowing(actions, resources):
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ThisDeploymentOnly",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": actions,
+                    "Resource": sorted(resources),
+                    "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+                }
+            ],
+        }
+
+    assert policies == {
+        "secretsmanager": allowing(["secretsmanager:GetSecretValue"], secrets),
+        "lambda": allowing(
+            ["lambda:InvokeFunction"], [*functions, *(f"{arn}:*" for arn in functions)]
+        ),
+    }
+    # The patterns name the secrets that exist, and not a secret whose name only begins so.
+    secrets_client = boto3.client("secretsmanager")
+    real = [
+        secrets_client.describe_secret(SecretId=f"{prefix}-{n}")["ARN"] for n in ("db", "relay-db")
+    ]
+    other = secrets_client.create_secret(Name=f"{prefix}-db-other", SecretString="{}")["ARN"]
+    assert [any(fnmatchcase(arn, p) for p in secrets) for arn in [*real, other]] == [
+        True,
+        True,
+        False,
+    ]
+    lambda_client = boto3.client("lambda")
+    for spec in FUNCTIONS:
+        arn = lambda_client.get_function(FunctionName=f"{prefix}-{spec.name}")["Configuration"][
+            "FunctionArn"
+        ]
+        assert arn in functions
+    assert endpoints_path.plan() == []
+
+    # Someone opens the Lambda endpoint to everything: apply narrows it again.
+    lambda_endpoint = endpoints[f"com.amazonaws.{region}.lambda"]
+    boto3.client("ec2").modify_vpc_endpoint(
+        VpcEndpointId=lambda_endpoint["VpcEndpointId"],
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    drift = endpoints_path.plan()
+    assert [(c.action, c.resource, c.detail) for c in drift] == [
+        (
+            "update",
+            f"vpc endpoint com.amazonaws.{region}.lambda",
+            f"policy -> InvokeFunction on {2 * len(FUNCTIONS)} resource(s) of this deployment, "
+            f"principals of account {account_id} only",
+        )
+    ]
+    apply_changes(drift)
+    after = json.loads(
+        endpoints_in(network.vpc)[f"com.amazonaws.{region}.lambda"]["PolicyDocument"]
+    )
+    assert after == policies["lambda"]
+    assert endpoints_path.plan() == []
+    secrets_client.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
 
 
 def test_the_endpoints_are_refused_without_subnets_dns_or_cluster_or_beside_anothers(
