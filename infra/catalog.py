@@ -8,6 +8,7 @@ to ``aurora-events`` and comes from ``AURORA_EVENTS_PREFIX``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from functions.common.event_batches import BATCH_RESERVE_SECONDS
 from functions.drain import metrics as drain_metrics
 from functions.relay import metrics as relay_metrics
 from functions.relay import target_limits
+from functions.relay.delivery import RelaySettings, backoff_seconds
 from functions.relay.target_limits import BatchLimits
 
 DEFAULT_PREFIX = metric_names.DEFAULT_PREFIX  # the one declaration is there
@@ -429,6 +431,28 @@ _INGEST = _queue("ingest")
 _INGEST_RETRY_MINUTES = _INGEST.visibility_timeout_seconds * (_INGEST.max_receive_count or 1) // 60
 
 
+# How often the relay runs without a doorbell (the relay-schedule's rate).
+RELAY_SCHEDULE_SECONDS = 60
+
+
+def relay_give_up_seconds(
+    settings: RelaySettings, schedule_seconds: float = RELAY_SCHEDULE_SECONDS
+) -> float:
+    """The longest a working relay keeps an event waiting: until it parks an event whose
+    target keeps failing. Every attempt may wait for the next scheduled run and then for
+    the whole call (connecting and the answer); each but the last is followed by its
+    backoff."""
+    attempts = settings.max_attempts
+    backoffs = sum(backoff_seconds(n, settings) for n in range(1, attempts))
+    return attempts * (schedule_seconds + settings.longest_call_seconds) + backoffs
+
+
+# What the relay-stopped alarm tolerates: the longest a working relay keeps an event
+# waiting (relay_give_up_seconds), rounded up to whole alarm periods.
+_RELAY_GIVE_UP_SECONDS = relay_give_up_seconds(RelaySettings())
+_OLDEST_PENDING_THRESHOLD = math.ceil(_RELAY_GIVE_UP_SECONDS / 300) * 300
+
+
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
         name="ingest-dlq-messages",
@@ -514,6 +538,28 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "target, then `aurora-events outbox replay --since <time> --parked`",
         # No data: the relay did not report (it runs every minute): shown as INSUFFICIENT_DATA.
         treat_missing_data="missing",
+    ),
+    AlarmSpec(
+        name="relay-stopped",
+        what="the oldest outbox event has waited too long, or the relay has not reported it: "
+        "the relay stopped running (its schedule, its function, its database) or cannot keep up",
+        metric=MetricSpec(
+            metric_names.NAMESPACE,
+            metric_names.OLDEST_PENDING_AGE,
+            ((metric_names.SERVICE_DIMENSION, Setting("prefix")),),
+        ),
+        threshold=_OLDEST_PENDING_THRESHOLD,
+        threshold_unit="s",
+        why="the relay reports the oldest waiting event's age every run (0 when none waits); "
+        f"a working relay keeps an event at most about {math.ceil(_RELAY_GIVE_UP_SECONDS / 60)} "
+        "minutes (its retries until it parks it), so older means no run delivers; and a "
+        "period without a report counts as breaching, so a relay that never runs (a disabled "
+        "schedule, a deleted function, a run that fails before reporting) alarms too",
+        response="`aurora-events outbox` (how many wait, how old); the relay's log and "
+        "errors; `aurora-events doctor`; the schedule `<prefix>-relay-schedule` enabled; "
+        "events wait in the outbox and go out on the first run that works",
+        # No data is a relay that did not run or did not get as far as reporting.
+        treat_missing_data="breaching",
     ),
     AlarmSpec(
         name="idempotency-conflicts",

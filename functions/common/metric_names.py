@@ -16,6 +16,9 @@ SERVICE_DIMENSION = "service"
 # prefix when it is not set (the catalog's default prefix).
 PREFIX_VARIABLE = "AURORA_EVENTS_PREFIX"
 DEFAULT_PREFIX = "aurora-events"
+# The relay's gauge of the outbox's oldest waiting event (seconds by the server's clock,
+# 0 when none waits), published every run: the alarm on a relay that stopped watches it.
+OLDEST_PENDING_AGE = "OldestPendingAgeSeconds"
 
 
 def service_name(environ: Mapping[str, str]) -> str:

@@ -2,10 +2,11 @@
 
 The relay prints them as an EMF document (CloudWatch's embedded metric format, through
 Powertools Metrics in :mod:`functions.relay.handler`); on AWS, CloudWatch Logs turns the
-document into metrics. The names here are the one declaration: the catalog's alarm on
-parked events (``infra/catalog.py``) reads the same constants, so the alarm watches
-exactly what the relay publishes. No Powertools import here: the catalog imports this
-module, and the CLI should not pay for Powertools to start.
+document into metrics. The names here (and the oldest waiting event's age, named in
+:mod:`functions.common.metric_names`) are the one declaration: the catalog's alarms on
+parked events and on a relay that stopped (``infra/catalog.py``) read the same constants,
+so the alarms watch exactly what the relay publishes. No Powertools import here: the
+catalog imports this module, and the CLI should not pay for Powertools to start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from functions.common.metric_names import (
     DEFAULT_PREFIX,
     NAMESPACE,
+    OLDEST_PENDING_AGE,
     PREFIX_VARIABLE,
     SERVICE_DIMENSION,
     service_name,
@@ -21,7 +23,6 @@ from functions.relay.outbox import PendingStatus
 
 PARKED_EVENTS = "ParkedEvents"
 PENDING_EVENTS = "PendingEvents"
-OLDEST_PENDING_AGE = "OldestPendingAgeSeconds"
 
 __all__ = [
     "DEFAULT_PREFIX",

@@ -34,6 +34,12 @@ def deploy_apply_command(prefix: str) -> str:
     return shlex.join(["aurora-events", "deploy", "apply", "--prefix", prefix])
 
 
+def drain_grant_command(user: str, schema: str) -> str:
+    """``aurora-events grant``: the drain's table privileges in ``schema`` (run with an
+    admin URL, after the migrations)."""
+    return shlex.join(["aurora-events", "grant", "--drain-user", user, "--database", schema])
+
+
 def alias_fix(
     lambda_client, function: str, alias: str, prefix: str, *, ours: bool = True
 ) -> tuple[str, str]:

@@ -20,11 +20,13 @@ import pymysql
 from functions.common.database import DatabaseSettings, connect
 from infra.aws.aurora_state import Clients
 from infra.aws.diagnosis import LinkResult, aws_command, broken, broken_sql
+from infra.aws.doctor_fixes import drain_grant_command
 from infra.aws.function_state import role_name_of, role_policy_documents
 from infra.aws.path_doctor import PathNames, check_alias
 from infra.aws.policy_documents import policy_allows
 from infra.database import grants as db_grants
 from infra.database.statements import fetch_all
+from sql import quote_string
 
 SECRET_ACTION = "secretsmanager:GetSecretValue"
 # What describe-db-proxy-targets' TargetHealth.Reason means, and what to do about it.
@@ -228,10 +230,10 @@ def check_database(clients: Clients, names: PathNames, connection) -> LinkResult
     if not hosts:
         return broken(
             "database",
-            f"no account named '{user}' on this server (the user in the drain's secret "
-            f"{secret_id}): every batch fails with ERROR 1045",
-            f"CREATE USER '{user}'@'%' IDENTIFIED BY '<the password in secret {secret_id}>'; "
-            f"then aurora-events grant --drain-user {user} --database {schema}",
+            f"no account named {quote_string(user)} on this server (the user in the drain's "
+            f"secret {secret_id}): every batch fails with ERROR 1045",
+            f"CREATE USER {db_grants.account_literal(user, '%')} IDENTIFIED BY "
+            f"'<the password in secret {secret_id}>'; then {drain_grant_command(user, schema)}",
             "manual",
         )
     present = {t for (t,) in fetch_all(connection, "grants/tables_present.sql", schema)}
@@ -265,10 +267,10 @@ def check_database(clients: Clients, names: PathNames, connection) -> LinkResult
     if login is not None and login[0] == 1045:
         return broken(
             "database",
-            f"the server refuses the password in the drain's secret {secret_id} for '{user}' "
-            "(ERROR 1045): every batch fails",
-            f"set the password of '{user}' to the one in secret {secret_id} (ALTER USER … "
-            "IDENTIFIED BY …), or put the account's password in the secret "
+            f"the server refuses the password in the drain's secret {secret_id} for "
+            f"{quote_string(user)} (ERROR 1045): every batch fails",
+            f"set the password of {quote_string(user)} to the one in secret {secret_id} "
+            "(ALTER USER … IDENTIFIED BY …), or put the account's password in the secret "
             "(aws secretsmanager put-secret-value)",
             "manual",
         )

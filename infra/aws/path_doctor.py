@@ -15,7 +15,8 @@ function, the queue and the mapping that feeds the drain (the drain and the data
    and ``aurora-events replay``), not a broken link;
 4. ``mapping``: an event source mapping feeds the ingest queue to the drain's alias,
    enabled, with ``ReportBatchItemFailures`` (without it Lambda deletes the messages the
-   drain reports failed).
+   drain reports failed). A mapping tagged :data:`~infra.aws.tags.OWN_POLLER_TAG` is
+   disabled on purpose: what the tag names feeds the drain (the local stack's poller).
 
 Reads only; the names come from the catalog and the deployment's settings.
 """
@@ -38,7 +39,7 @@ from infra.aws.function_state import (
     published_versions,
     resource_policy_statements,
 )
-from infra.aws.tags import is_project_resource, project_tags
+from infra.aws.tags import OWN_POLLER_TAG, is_project_resource, project_tags
 from infra.catalog import (
     EVENT_SOURCES,
     LIVE_ALIAS,
@@ -65,9 +66,6 @@ class PathCheck:
     # The alias every caller uses; None: a deployment without versions (its callers use
     # the unqualified functions).
     alias: str | None = LIVE_ALIAS
-    # False where the deployment runs its mappings disabled on purpose (the local stack:
-    # its own poller feeds the drain).
-    mapping_enabled: bool = True
     # Links a stand-in serves, left out with the reason (the local stack's API endpoint).
     skipped: Mapping[str, str] = field(default_factory=dict)
 
@@ -452,7 +450,8 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
     mapping = mappings[0]
     uuid = mapping["UUID"]
     state = mapping.get("State", "")
-    if names.check.mapping_enabled and state not in ENABLED_STATES:
+    poller = own_poller(lambda_client, names, mapping)
+    if poller is None and state not in ENABLED_STATES:
         reason = mapping.get("StateTransitionReason")
         return broken(
             "mapping",
@@ -481,15 +480,32 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
             "aws",
         )
     how = (
-        f"{state}"
-        if names.check.mapping_enabled
-        else f"{state}, as this deployment runs it (its own poller feeds the drain)"
+        state
+        if poller is None
+        else f"{state}, as its tag {OWN_POLLER_TAG} says: {poller} feeds the drain"
+    )
+    warning = (
+        f"the event source mapping {uuid} is {state} while {poller} feeds the drain too "
+        f"(its tag {OWN_POLLER_TAG}): two consumers take the queue's messages"
+        if poller is not None and state in ENABLED_STATES
+        else None
     )
     return LinkResult(
         "mapping",
         f"{names.queue(source.queue)} -> {names.caller(source.function)} ({uuid}): {how}, "
         f"batch {mapping.get('BatchSize')}, ReportBatchItemFailures",
+        warning=warning,
     )
+
+
+def own_poller(lambda_client, names: PathNames, mapping: Mapping) -> str | None:
+    """What the mapping's tag :data:`OWN_POLLER_TAG` names as feeding its function in its
+    stead (the local stack's poller), or None: the mapping itself must feed it."""
+    arn = mapping.get("EventSourceMappingArn") or names.target.arn(
+        "lambda", f"event-source-mapping:{mapping['UUID']}"
+    )
+    tags = lambda_client.list_tags(Resource=arn).get("Tags") or {}
+    return tags.get(OWN_POLLER_TAG)
 
 
 def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str) -> list[dict]:

@@ -25,13 +25,16 @@ def service_trust_policy(service: str, conditions: Mapping | None = None) -> dic
     return {"Version": "2012-10-17", "Statement": [statement]}
 
 
-def source_conditions(account: str, source_arns: Iterable[str]) -> dict:
+def source_conditions(
+    account: str, source_arns: Iterable[str], arn_operator: str = "ArnEquals"
+) -> dict:
     """Trust conditions against the confused deputy: the service may assume the role only
     on behalf of ``account`` and of exactly these resources (AWS's guidance for service
-    roles: ``aws:SourceAccount`` and ``aws:SourceArn``)."""
+    roles: ``aws:SourceAccount`` and ``aws:SourceArn``). ``arn_operator`` ``ArnLike``
+    when the ARNs are patterns (a resource whose id AWS makes on creation)."""
     return {
         "StringEquals": {"aws:SourceAccount": account},
-        "ArnEquals": {"aws:SourceArn": sorted(set(source_arns))},
+        arn_operator: {"aws:SourceArn": sorted(set(source_arns))},
     }
 
 
@@ -122,6 +125,12 @@ def _canonical(value):
 def trust_matches(current, desired) -> bool:
     """True when the trust policy says what ``desired`` says (and nothing else): the same
     statements, principals, actions and conditions, however their lists are spelled."""
+    return statements_match(current, desired)
+
+
+def statements_match(current, desired) -> bool:
+    """True when the two documents (a trust policy, an endpoint policy; dicts or JSON
+    text) hold the same statements, however their lists are spelled or ordered."""
 
     def normal(document):
         return sorted(json.dumps(_canonical(s), sort_keys=True) for s in statements(document))

@@ -1,13 +1,15 @@
 """The optional RDS Proxy in front of the cluster, for the drain (``Deployment.rds_proxy``).
 
 When on, ``plan`` makes: an IAM role ``<prefix>-proxy`` that only ``rds.amazonaws.com`` may
-assume and whose one inline policy lets it read the drain's database secret (and decrypt it
-through Secrets Manager when a customer-managed KMS key encrypts it: nothing else); the
-proxy ``<prefix>-proxy`` (engine family MYSQL, TLS required, that secret as its one login,
-in the deployment's subnets and security groups); and the cluster registered as the target
-of its default target group. The functions that log in with that secret (the drain) get the
-proxy's endpoint as ``DATABASE_HOST`` and ``DATABASE_TLS=true``: the proxy refuses clients
-without TLS, and the client then checks the proxy's certificate.
+assume, on behalf of a proxy of this account and region (``aws:SourceAccount``,
+``aws:SourceArn``: :func:`proxy_source_conditions`), and whose one inline policy lets it
+read the drain's database secret (and decrypt it through Secrets Manager when a
+customer-managed KMS key encrypts it: nothing else); the proxy ``<prefix>-proxy`` (engine
+family MYSQL, TLS required, that secret as its one login, in the deployment's subnets and
+security groups); and the cluster registered as the target of its default target group.
+The functions that log in with that secret (the drain) get the proxy's endpoint as
+``DATABASE_HOST`` and ``DATABASE_TLS=true``: the proxy refuses clients without TLS, and
+the client then checks the proxy's certificate.
 
 The relay's secret is not registered, and the relay keeps connecting to the cluster: it runs
 one or two at a time (nothing to pool), it holds its connection for a whole run, and on
@@ -35,7 +37,7 @@ from infra.aws.iam_roles import (
     plan_service_role,
     role_tags,
 )
-from infra.aws.policy_documents import policy_drift
+from infra.aws.policy_documents import policy_drift, source_conditions
 from infra.aws.tags import is_project_resource, tag_list
 from infra.catalog import Deployment, FunctionSpec, Setting
 
@@ -92,6 +94,18 @@ def proxy_role_policy(secret_arn: str, key_arn: str | None = None, region: str =
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def proxy_source_conditions(target) -> dict:
+    """RDS may assume the proxy's role only for a proxy of ``target``'s account and region.
+
+    A proxy's ARN ends in an id RDS makes when it creates the proxy (``db-proxy:prx-…``),
+    and the role must trust the proxy before it exists (the proxy is created with it, and
+    a replaced proxy gets a new id): so the ARN is the pattern of every proxy of the
+    account and region (``ArnLike``), the same on every apply."""
+    return source_conditions(
+        target.account, [target.arn("rds", "db-proxy:*")], arn_operator="ArnLike"
+    )
 
 
 def proxy_settings(name: str, role_arn: str, secret_arn: str, subnets, security_groups) -> dict:
@@ -301,6 +315,7 @@ class RdsProxy:
             self.tags,
             f"RDS Proxy {self.name}: reads the drain's database secret",
             prefix=self.deployment.prefix,
+            conditions=proxy_source_conditions(self.target),
             adopt=self.adopt_existing_roles,
         )
         yield from changes

@@ -1,11 +1,17 @@
 """The tags every resource of a deployment carries, and the test "is this ours?" that
-destroy and the adoption refusal rely on."""
+destroy and the adoption refusal rely on; and the tag by which a deployment that feeds a
+function from a queue itself says so on the (disabled) event source mapping."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 PROJECT = "aurora-events"
+# On an event source mapping: its value names what feeds the function from the queue in
+# the mapping's stead, so the mapping is disabled on purpose. The local stack, whose own
+# poller (infra/local/event_source.py) feeds the drain, writes it; the doctor reads it
+# (infra/aws/path_doctor.py). Here, so that neither imports the other.
+OWN_POLLER_TAG = "aurora-events:own-poller"
 
 
 def project_tags(prefix: str) -> dict[str, str]:

@@ -12,6 +12,14 @@ names resolve to them and nothing is configured in the functions or on the clust
 one security group, ``<prefix>-endpoints``, admits HTTPS (443) from exactly the functions'
 security groups (``security_group_ids``) and the cluster's (read from the cluster).
 
+Each has an endpoint policy (:func:`endpoint_policy`) that lets through only principals of
+this account, only what the path does, only on this deployment's resources:
+``secretsmanager:GetSecretValue`` on the two database secrets, ``lambda:InvokeFunction`` on
+the deployment's functions (any version or alias). With private DNS every call of that
+service from the VPC goes through the endpoint: anything else in the VPC that calls
+Secrets Manager or Lambda is refused there (give such a VPC its own route, or leave
+``vpc_endpoints`` off).
+
 Everything is tagged; ``plan_destroy`` (and ``plan`` with the setting off) removes what
 carries the deployment's tags, and nothing else. An endpoint for one of these services that
 another owner made in the VPC is refused: with private DNS, one per VPC answers the name.
@@ -19,16 +27,25 @@ another owner made in the VPC is refused: with private DNS, one per VPC answers 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 
 from botocore.exceptions import ClientError
 
 from infra.aws.changes import Change, PlanError, wait_until
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.policy_documents import statements_match
 from infra.aws.tags import is_project_resource, tag_list
-from infra.catalog import Deployment
+from infra.catalog import FUNCTIONS, Deployment
 
 ENDPOINT_SERVICES = ("secretsmanager", "lambda")
+# What the path calls through each endpoint (the functions read their secrets; Aurora and
+# the relay invoke functions), and all its endpoint policy lets through.
+ENDPOINT_ACTIONS = {
+    "secretsmanager": ("secretsmanager:GetSecretValue",),
+    "lambda": ("lambda:InvokeFunction",),
+}
+SECRET_SETTINGS = ("database_secret_id", "relay_database_secret_id")
 SECURITY_GROUP_NAME = "endpoints"  # deployed as <prefix>-endpoints
 HTTPS_PORT = 443
 # Endpoint states that no longer route anything (or never will), and those already going.
@@ -51,6 +68,45 @@ class ForeignEndpointError(ForeignResourceError):
 def service_name(region: str, service: str) -> str:
     """The endpoint service of an AWS service in a region: ``com.amazonaws.<region>.<service>``."""
     return f"com.amazonaws.{region}.{service}"
+
+
+def secret_arn(target, secret_id: str) -> str:
+    """The ARN a policy names a secret by: the setting itself when it is an ARN; for a name,
+    every ARN Secrets Manager gives that name (the name, a dash, six random characters)."""
+    if secret_id.startswith("arn:"):
+        return secret_id
+    return target.arn("secretsmanager", f"secret:{secret_id}-??????")
+
+
+def endpoint_resources(service: str, deployment: Deployment, target) -> list[str]:
+    """What the endpoint of ``service`` lets the path reach: the deployment's secrets, or
+    its functions (each, and its versions and aliases)."""
+    if service == "secretsmanager":
+        ids = [getattr(deployment, name) for name in SECRET_SETTINGS]
+        return sorted({secret_arn(target, secret_id) for secret_id in ids if secret_id})
+    arns = [
+        target.arn("lambda", f"function:{deployment.resource_name(spec.name)}")
+        for spec in FUNCTIONS
+    ]
+    return sorted(form for arn in arns for form in (arn, f"{arn}:*"))
+
+
+def endpoint_policy(service: str, account: str, resources: Iterable[str]) -> dict:
+    """The endpoint policy of ``service``'s endpoint: principals of ``account`` only, the
+    path's actions only (:data:`ENDPOINT_ACTIONS`), on ``resources`` only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ThisDeploymentOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": list(ENDPOINT_ACTIONS[service]),
+                "Resource": sorted(resources),
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
+            }
+        ],
+    }
 
 
 def one_subnet_per_zone(subnets: Iterable[Mapping], order: Iterable[str]) -> list[str]:
@@ -121,6 +177,25 @@ def ingress_drift(permissions: Iterable[Mapping], wanted: set[str]) -> tuple[set
     return wanted - admitted_groups(permissions), revoke
 
 
+def policy_matches(current: str | None, wanted: dict) -> bool:
+    """True when an endpoint's policy (the JSON text EC2 describes) is ``wanted``."""
+    try:
+        return current is not None and statements_match(current, wanted)
+    except ValueError:  # not JSON: not ours
+        return False
+
+
+def describe_policy(policy: dict) -> str:
+    """``GetSecretValue on 2 resource(s), principals of account 1`` for a plan line."""
+    (statement,) = policy["Statement"]
+    actions = ", ".join(action.split(":", 1)[1] for action in statement["Action"])
+    account = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+    return (
+        f"{actions} on {len(statement['Resource'])} resource(s) of this deployment, "
+        f"principals of account {account} only"
+    )
+
+
 def is_live(endpoint: Mapping) -> bool:
     return str(endpoint.get("State", "")).lower() not in GONE_STATES
 
@@ -153,9 +228,10 @@ class VpcEndpoints:
                 "vpc_endpoints: neither security_group_ids nor the cluster's security groups "
                 "name a group: the endpoints would admit no one"
             )
+        policies = self._policies()
         yield from self._plan_security_group(vpc, sources)
-        for name in self.services:
-            yield from self._plan_endpoint(vpc, name, subnets)
+        for name, service in self.services.items():
+            yield from self._plan_endpoint(vpc, name, subnets, policies[service])
         yield from self.plan_destroy(keep_vpc=vpc)
 
     def plan_destroy(self, keep_vpc: str | None = None) -> list[Change]:
@@ -217,6 +293,23 @@ class VpcEndpoints:
                     "'{\"Value\": true}'"
                 )
         return vpc, one_subnet_per_zone(subnets, order)
+
+    def _policies(self) -> dict[str, dict]:
+        """Each endpoint's policy, by service (the secrets' settings checked)."""
+        if not any(getattr(self.deployment, name) for name in SECRET_SETTINGS):
+            raise PlanError(
+                "vpc_endpoints is on but neither database_secret_id nor "
+                "relay_database_secret_id is set: the Secrets Manager endpoint lets through "
+                "only the deployment's secrets"
+            )
+        return {
+            service: endpoint_policy(
+                service,
+                self.target.account,
+                endpoint_resources(service, self.deployment, self.target),
+            )
+            for service in ENDPOINT_SERVICES
+        }
 
     def _cluster_groups(self) -> list[str]:
         """The cluster's security groups: Aurora's calls to Lambda leave from them."""
@@ -306,7 +399,9 @@ class VpcEndpoints:
 
     # -- the endpoints -------------------------------------------------------------------
 
-    def _plan_endpoint(self, vpc: str, name: str, subnets: list[str]) -> Iterator[Change]:
+    def _plan_endpoint(
+        self, vpc: str, name: str, subnets: list[str], policy: dict
+    ) -> Iterator[Change]:
         resource = f"vpc endpoint {name}"
         found = self.ec2.describe_vpc_endpoints(
             Filters=[
@@ -322,12 +417,14 @@ class VpcEndpoints:
                 "does not carry this deployment's tags; with private DNS only one endpoint per "
                 "VPC answers the service's name. Keep it and turn vpc_endpoints off, or delete it"
             )
+        admits = describe_policy(policy)
         if not ours:
             yield Change(
                 resource,
                 "create",
-                f"interface, private DNS, in {', '.join(subnets)}, group {self.group_name}",
-                run=lambda: self._create_endpoint(vpc, name, subnets),
+                f"interface, private DNS, in {', '.join(subnets)}, group {self.group_name}; "
+                f"policy: {admits}",
+                run=lambda: self._create_endpoint(vpc, name, subnets, policy),
             )
             return
         endpoint = ours[0]
@@ -341,15 +438,17 @@ class VpcEndpoints:
             differing.append(f"security group -> {self.group_name}")
         if not endpoint.get("PrivateDnsEnabled"):
             differing.append("private DNS -> on")
+        if not policy_matches(endpoint.get("PolicyDocument"), policy):
+            differing.append(f"policy -> {admits}")
         if differing:
             yield Change(
                 resource,
                 "update",
                 "; ".join(differing),
-                run=lambda: self._update_endpoint(endpoint["VpcEndpointId"], vpc, subnets),
+                run=lambda: self._update_endpoint(endpoint["VpcEndpointId"], vpc, subnets, policy),
             )
 
-    def _create_endpoint(self, vpc: str, name: str, subnets: list[str]) -> None:
+    def _create_endpoint(self, vpc: str, name: str, subnets: list[str], policy: dict) -> None:
         self.ec2.create_vpc_endpoint(
             VpcEndpointType="Interface",
             VpcId=vpc,
@@ -357,10 +456,11 @@ class VpcEndpoints:
             SubnetIds=subnets,
             SecurityGroupIds=[self._group(vpc)["GroupId"]],  # made by an earlier change
             PrivateDnsEnabled=True,
+            PolicyDocument=json.dumps(policy),
             TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": tag_list(self.tags)}],
         )
 
-    def _update_endpoint(self, identifier: str, vpc: str, subnets: list[str]) -> None:
+    def _update_endpoint(self, identifier: str, vpc: str, subnets: list[str], policy: dict) -> None:
         endpoint = self.ec2.describe_vpc_endpoints(VpcEndpointIds=[identifier])["VpcEndpoints"][0]
         subnets_now = set(endpoint.get("SubnetIds", []))
         groups_now = {group["GroupId"] for group in endpoint.get("Groups", [])}
@@ -374,6 +474,8 @@ class VpcEndpoints:
         arguments = {key: value for key, value in changes.items() if value}
         if not endpoint.get("PrivateDnsEnabled"):
             arguments["PrivateDnsEnabled"] = True
+        if not policy_matches(endpoint.get("PolicyDocument"), policy):
+            arguments["PolicyDocument"] = json.dumps(policy)
         self.ec2.modify_vpc_endpoint(VpcEndpointId=identifier, **arguments)
 
     def _delete_endpoint(self, identifier: str) -> None:

@@ -28,11 +28,13 @@ from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
+from infra.aws.tags import OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
     LIVE_ALIAS,
     Deployment,
+    EventSourceSpec,
     FunctionSpec,
     reserved_concurrency,
 )
@@ -64,6 +66,9 @@ RELAY_DATABASE_SECRET = "relay-database"  # ... and with the relay's
 LOCAL_CLUSTER = "local"  # the moto stand-in for the Aurora cluster
 LOCAL_CLUSTER_ENGINE_VERSION = "8.0.mysql_aurora.3.05.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The value of the mappings' OWN_POLLER_TAG: what feeds the drain here instead of them
+# (in the characters AWS allows in a tag value).
+OWN_POLLER = "infra/local/event_source.py"
 
 
 def invokes_functions(spec: FunctionSpec) -> bool:
@@ -209,6 +214,7 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+                self._record_own_poller(source)
             write_private_file(
                 self.env_file,
                 "".join(
@@ -372,6 +378,9 @@ class LocalStack:
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
             "AURORA_EVENTS_API_URL": self.api.url if self.api else "",
             "AURORA_EVENTS_CLUSTER": self.aurora_access.cluster if self.aurora_access else "",
+            # The secrets the drain and the relay read: what `doctor` checks them against.
+            "AURORA_EVENTS_DATABASE_SECRET_ID": self.deployment.database_secret_id,
+            "AURORA_EVENTS_RELAY_DATABASE_SECRET_ID": self.deployment.relay_database_secret_id,
         }
 
     def _give_cluster_lambda_access(self) -> AuroraAccessConfig:
@@ -397,6 +406,19 @@ class LocalStack:
         )
         apply_changes(plan_aurora_access(config))
         return config
+
+    def _record_own_poller(self, source: EventSourceSpec) -> None:
+        """Tag the (disabled) mapping the poller stands in for, so that whoever reads the
+        deployment (the doctor) knows that the poller feeds the function, not the mapping."""
+        lambda_client = boto3.client("lambda")
+        function = f"{self.resources.function_arns[source.function]}:{LIVE_ALIAS}"
+        mappings = lambda_client.list_event_source_mappings(
+            EventSourceArn=self.resources.queue_arns[source.queue], FunctionName=function
+        )["EventSourceMappings"]
+        for mapping in mappings:
+            lambda_client.tag_resource(
+                Resource=mapping["EventSourceMappingArn"], Tags={OWN_POLLER_TAG: OWN_POLLER}
+            )
 
     def _subscribe_tail_queue(self) -> str:
         sqs = boto3.client("sqs")

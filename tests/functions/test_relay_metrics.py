@@ -159,6 +159,45 @@ def test_the_metrics_statement_agrees_with_the_operators_status(outbox):
     assert (empty.pending, empty.parked, empty.oldest_pending_seconds) == (0, 0, None)
 
 
+def test_the_oldest_pending_age_is_the_oldest_waiting_events_by_the_servers_clock(outbox):
+    """Older delivered and parked events do not count; a waiting one counts whether it is
+    due, leased or backing off; the age is the server's UTC_TIMESTAMP less its created_at."""
+    add_events(outbox, 5)
+    written = {
+        1: ("2020-01-01 00:00:00", "delivered_at = UTC_TIMESTAMP(6)"),
+        2: ("2021-01-01 00:00:00", "parked_at = UTC_TIMESTAMP(6)"),
+        3: ("2025-06-01 12:00:00", "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR"),
+        4: ("2025-07-01 00:00:00", "next_attempt_at = UTC_TIMESTAMP(6)"),  # due
+    }
+    with outbox.connect().cursor() as cursor:
+        for sequence, (created, state) in written.items():
+            cursor.execute(
+                f"UPDATE aurora_events_outbox SET created_at = %s, {state} WHERE sequence = %s",
+                (created, sequence),
+            )
+    connection = outbox.connect()
+
+    def age_of(created: str) -> float:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, %s, UTC_TIMESTAMP(6)) / 1000000", (created,)
+            )
+            return float(cursor.fetchone()[0])
+
+    before = age_of("2025-06-01 12:00:00")
+    oldest = OutboxStore(connection).pending_status().oldest_pending_seconds
+    assert before <= oldest <= age_of("2025-06-01 12:00:00")
+    # The backing-off event delivered: the due one is the oldest now.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE aurora_events_outbox SET delivered_at = UTC_TIMESTAMP(6) WHERE sequence = 3"
+        )
+    connection.commit()
+    before = age_of("2025-07-01 00:00:00")
+    oldest = OutboxStore(connection).pending_status().oldest_pending_seconds
+    assert before <= oldest <= age_of("2025-07-01 00:00:00")
+
+
 def test_the_metrics_statement_reads_the_pending_index_not_the_delivered_rows(outbox):
     """The relay runs it every minute; delivered rows (a week of events) must not be read."""
     (statement,) = sql.render("outbox/pending_status.sql")

@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from functions.common.metric_names import OLDEST_PENDING_AGE
 from infra.aws import alarms as alarms_module
 from infra.aws.alarms import AlarmSettingError, ForeignAlarmError
 from infra.aws.changes import apply_changes
@@ -132,6 +133,13 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
             "Maximum",
             300,
         ),
+        f"{prefix}-relay-stopped": (
+            "AuroraEvents",
+            "OldestPendingAgeSeconds",
+            {"service": prefix},
+            "Maximum",
+            300,
+        ),
         f"{prefix}-idempotency-conflicts": (
             "AuroraEvents",
             "IdempotencyConflicts",
@@ -148,6 +156,9 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
         "ingest-oldest-message": 900.0,  # 180 s visibility x 10 receives / 2
         "relay-errors": 0.0,
         "outbox-parked": 0.0,
+        # A working relay parks a failing event within 8 x (60 s schedule + 50 s call) +
+        # 635 s of backoffs = 1515 s: rounded up to whole periods.
+        "relay-stopped": 1800.0,
         "idempotency-conflicts": 0.0,
     }
     cloudwatch = boto3.client("cloudwatch")
@@ -163,6 +174,8 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
             "aurora-events:prefix": prefix,
         }
     assert found[f"{prefix}-outbox-parked"]["TreatMissingData"] == "missing"
+    # A relay that reports nothing (never runs, or fails before it reports) alarms.
+    assert found[f"{prefix}-relay-stopped"]["TreatMissingData"] == "breaching"
     assert found[f"{prefix}-drain-errors"]["TreatMissingData"] == "notBreaching"
     assert found[f"{prefix}-idempotency-conflicts"]["TreatMissingData"] == "notBreaching"
     # The dimensions name what the deployment really has.
@@ -387,6 +400,28 @@ def test_the_relays_emf_document_is_the_metric_the_parked_alarm_watches(
     fill(outbox)  # two parked events
     document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)
     assert_alarm_sees(alarm, document, 2.0)
+
+
+def test_the_relays_oldest_pending_age_is_the_metric_the_relay_stopped_alarm_watches(
+    alarm_path, outbox, monkeypatch, capsys
+):
+    """The age the relay reports for an event waiting since ``OLD`` (months) is what the
+    alarm reads, and it breaches; an empty outbox reports 0, which does not. A deployment
+    of its own: its datapoints are this test's alone."""
+    apply_changes(alarm_path.plan())
+    prefix = alarm_path.deployment.prefix
+    alarm = alarms_of(prefix)[f"{prefix}-relay-stopped"]
+    fill(outbox)
+    document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)
+    (age,) = document[OLDEST_PENDING_AGE]
+    assert age > alarm["Threshold"]
+    assert_alarm_sees(alarm, document, age)
+
+    with outbox.connect().cursor() as cursor:
+        cursor.execute("UPDATE aurora_events_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+    document = run_handler(outbox, monkeypatch, capsys, prefix=prefix)
+    assert document[OLDEST_PENDING_AGE] == [0.0]
+    assert not breaches(alarm, 0.0)
 
 
 def test_the_drains_conflicts_emf_document_is_the_metric_the_conflicts_alarm_watches(

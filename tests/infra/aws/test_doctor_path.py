@@ -24,6 +24,7 @@ from alembic.config import Config
 from infra.aws import doctor
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
+from infra.aws.doctor_fixes import drain_grant_command
 from infra.aws.event_path import EventPath
 from infra.aws.path_doctor import PathCheck, route_keys
 from infra.aws.tags import project_tags
@@ -691,6 +692,59 @@ def test_a_secret_with_the_wrong_password_is_found(whole, admin):
         f"'{whole.drain_user}' (ERROR 1045): every batch fails"
     )
     assert finding.fix_kind == "manual"
+
+
+def test_an_account_that_does_not_exist_is_found_and_its_hint_quotes_user_and_schema(
+    whole, admin, stack, monkeypatch
+):
+    """The user and schema come from the secret: the hint's SQL and command line quote
+    them as every other hint does (a string literal; a shell word), and run as printed."""
+    from tests.infra.aws.test_commands import root_url
+
+    secrets_client = boto3.client("secretsmanager")
+    secret_id = whole.path.deployment.database_secret_id
+    value = json.loads(secrets_client.get_secret_value(SecretId=secret_id)["SecretString"])
+
+    def missing_account(user: str) -> doctor.Finding:
+        secrets_client.put_secret_value(
+            SecretId=secret_id, SecretString=json.dumps({**value, "username": user})
+        )
+        return first_broken(whole, admin, "database")
+
+    # A quote in the name: doubled in the SQL literal, closed and reopened for the shell.
+    finding = missing_account("o'neil")
+    assert finding.problem == (
+        f"no account named 'o''neil' on this server (the user in the drain's secret "
+        f"{secret_id}): every batch fails with ERROR 1045"
+    )
+    assert finding.fix == (
+        f"CREATE USER 'o''neil'@'%' IDENTIFIED BY '<the password in secret {secret_id}>'; "
+        f"then aurora-events grant --drain-user 'o'\"'\"'neil' --database {whole.schema}"
+    )
+    # A space and a $: one shell word, not three (nor a variable). As printed, with the
+    # secret's password for the placeholder, the fix makes the database link pass.
+    user = unique("drain $ops ")
+    finding = missing_account(user)
+    create, grant = finding.fix.split("; then ")
+    assert create == (
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '<the password in secret {secret_id}>'"
+    )
+    assert grant == f"aurora-events grant --drain-user '{user}' --database {whole.schema}"
+    with admin.cursor() as cursor:
+        cursor.execute(
+            create.replace(f"'<the password in secret {secret_id}>'", f"'{value['password']}'")
+        )
+    monkeypatch.setenv("AURORA_EVENTS_ADMIN_URL", root_url(stack))
+    try:
+        assert run_aurora_events(grant) == 0
+        assert diagnose(whole, admin).finding is None
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP USER '{user}'@'%'")
+    # A schema that needs quoting is one shell word too.
+    assert drain_grant_command("drain", "shop data") == (
+        "aurora-events grant --drain-user drain --database 'shop data'"
+    )
 
 
 # -- the command -------------------------------------------------------------------------

@@ -5,13 +5,16 @@ turning a setting off, refusals, and destroy leaving nothing tagged."""
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 
 import boto3
 import pytest
 
 from infra.aws.changes import PlanError, apply_changes, describe_plan
 from infra.aws.event_path import EventPath
+from infra.aws.policy_documents import service_trust_policy
 from infra.aws.rds_proxy import proxy_drift, proxy_settings
 from infra.aws.tags import project_tags, tag_list
 from infra.aws.vpc_endpoints import (
@@ -20,6 +23,7 @@ from infra.aws.vpc_endpoints import (
     ingress_drift,
     one_subnet_per_zone,
 )
+from infra.catalog import FUNCTIONS
 from tests.infra.aws.conftest import create_cluster, run_aurora_events, unique
 from tests.infra.aws.test_event_path import UNVENDORED, new_path
 
@@ -154,13 +158,21 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
     assert tags_dict(tags) == project_tags(prefix)
 
     role = iam.get_role(RoleName=f"{prefix}-proxy")["Role"]
+    region = rds.meta.region_name
+    # RDS may assume it for a proxy of this account and region only (the proxy's id is
+    # made when it is created, after the role: the ARN is the account's proxies' pattern).
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
             "Principal": {"Service": "rds.amazonaws.com"},
             "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": [f"arn:aws:rds:{region}:{account_id}:db-proxy:*"]},
+            },
         }
     ]
+    assert proxy["DBProxyArn"].startswith(f"arn:aws:rds:{region}:{account_id}:db-proxy:")
     assert iam.list_role_policies(RoleName=f"{prefix}-proxy")["PolicyNames"] == [
         "read-database-secret"
     ]
@@ -191,6 +203,41 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
 
     second = proxy_path.plan()
     assert second == [], describe_plan(second)
+
+
+def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(proxy_path, account_id):
+    """What a deployment made before the conditions has: RDS may assume the role for any
+    resource of any account. Apply puts the conditions back, and then changes nothing."""
+    apply_changes(proxy_path.plan())
+    prefix = proxy_path.deployment.prefix
+    iam = boto3.client("iam")
+    iam.update_assume_role_policy(
+        RoleName=f"{prefix}-proxy",
+        PolicyDocument=json.dumps(service_trust_policy("rds.amazonaws.com")),
+    )
+    region = iam.meta.region_name
+    pattern = f"arn:aws:rds:{region}:{account_id}:db-proxy:*"
+    plan = proxy_path.plan()
+    assert [(c.action, c.resource, c.detail) for c in plan] == [
+        (
+            "update",
+            f"iam role {prefix}-proxy",
+            "trust policy: only rds.amazonaws.com may assume it only when "
+            f"aws:SourceAccount = {account_id}; aws:SourceArn = {pattern}",
+        )
+    ]
+    apply_changes(plan)
+    trust = iam.get_role(RoleName=f"{prefix}-proxy")["Role"]["AssumeRolePolicyDocument"]
+    assert trust == service_trust_policy("rds.amazonaws.com", proxy_source_conditions_of(pattern))
+    assert proxy_path.plan() == []
+
+
+def proxy_source_conditions_of(pattern: str) -> dict:
+    account = pattern.split(":")[4]
+    return {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": [pattern]},
+    }
 
 
 def test_a_proxy_turned_on_later_takes_the_existing_drain_and_off_gives_it_back(network):
@@ -442,6 +489,98 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
     assert endpoints_in(network.vpc) == {}
     assert endpoints_group(prefix, network.vpc) is None
     assert off.plan() == []
+
+
+def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_resources(
+    endpoints_path, network, account_id
+):
+    """Each endpoint's policy, as EC2 stores it: the path's one action, principals of this
+    account, the deployment's two secrets (whatever suffix Secrets Manager gave them) or
+    its functions; a policy widened by hand is put back, and a second apply changes nothing."""
+    apply_changes(endpoints_path.plan())
+    prefix, region = endpoints_path.deployment.prefix, endpoints_path.target.region
+    endpoints = endpoints_in(network.vpc)
+    policies = {
+        name.rsplit(".", 1)[1]: json.loads(endpoint["PolicyDocument"])
+        for name, endpoint in endpoints.items()
+    }
+    secrets = [
+        f"arn:aws:secretsmanager:{region}:{account_id}:secret:{prefix}-db-??????",
+        f"arn:aws:secretsmanager:{region}:{account_id}:secret:{prefix}-relay-db-??????",
+    ]
+    functions = [
+        f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-{spec.name}" for spec in FUNCTIONS
+    ]
+
+    def allowing(actions, resources):
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ThisDeploymentOnly",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": actions,
+                    "Resource": sorted(resources),
+                    "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+                }
+            ],
+        }
+
+    assert policies == {
+        "secretsmanager": allowing(["secretsmanager:GetSecretValue"], secrets),
+        "lambda": allowing(
+            ["lambda:InvokeFunction"], [*functions, *(f"{arn}:*" for arn in functions)]
+        ),
+    }
+    # The patterns name the secrets that exist, and not a secret whose name only begins so.
+    secrets_client = boto3.client("secretsmanager")
+    real = [
+        secrets_client.describe_secret(SecretId=f"{prefix}-{n}")["ARN"] for n in ("db", "relay-db")
+    ]
+    other = secrets_client.create_secret(Name=f"{prefix}-db-other", SecretString="{}")["ARN"]
+    assert [any(fnmatchcase(arn, p) for p in secrets) for arn in [*real, other]] == [
+        True,
+        True,
+        False,
+    ]
+    lambda_client = boto3.client("lambda")
+    for spec in FUNCTIONS:
+        arn = lambda_client.get_function(FunctionName=f"{prefix}-{spec.name}")["Configuration"][
+            "FunctionArn"
+        ]
+        assert arn in functions
+    assert endpoints_path.plan() == []
+
+    # Someone opens the Lambda endpoint to everything: apply narrows it again.
+    lambda_endpoint = endpoints[f"com.amazonaws.{region}.lambda"]
+    boto3.client("ec2").modify_vpc_endpoint(
+        VpcEndpointId=lambda_endpoint["VpcEndpointId"],
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    drift = endpoints_path.plan()
+    assert [(c.action, c.resource, c.detail) for c in drift] == [
+        (
+            "update",
+            f"vpc endpoint com.amazonaws.{region}.lambda",
+            f"policy -> InvokeFunction on {2 * len(FUNCTIONS)} resource(s) of this deployment, "
+            f"principals of account {account_id} only",
+        )
+    ]
+    apply_changes(drift)
+    after = json.loads(
+        endpoints_in(network.vpc)[f"com.amazonaws.{region}.lambda"]["PolicyDocument"]
+    )
+    assert after == policies["lambda"]
+    assert endpoints_path.plan() == []
+    secrets_client.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
 
 
 def test_the_endpoints_are_refused_without_subnets_dns_or_cluster_or_beside_anothers(
