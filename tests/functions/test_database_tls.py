@@ -6,8 +6,10 @@ batch waits in the queue), not as bad data."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -27,7 +29,14 @@ from functions.common.database import (
 )
 from functions.common.queue_messages import message_body, queued_row
 from functions.common.resources import resource_named
-from infra.catalog import FUNCTIONS, Deployment, resolve_environment
+from infra.aws.dependency_layer import (
+    DATABASE_CA_IN_LAYER,
+    DATABASE_CA_ON_LAMBDA,
+    DependencyLayer,
+)
+from infra.aws.event_path import EventPath, EventPathOptions
+from infra.aws.packaging import IndexUnreachable
+from infra.catalog import FUNCTIONS, Deployment, SettingError, function_spec, resolve_environment
 from infra.local.container_pool import FunctionContainer, InvocationOutcome, LocalFunction
 from infra.local.event_source import sqs_event
 from infra.local.stack import APP_DATABASE, REPO_ROOT, LocalStack, StackSettings
@@ -299,3 +308,34 @@ def test_the_cli_connects_over_tls_and_refuses_a_server_without_it(
     assert main(["outbox", "--database-url", database.url]) == 2
     error = capsys.readouterr().err
     assert "cannot connect to 127.0.0.1" in error and "SSL is required" in error
+
+
+def test_a_deployment_ships_its_ca_in_the_layer_and_points_the_functions_there(stack, tmp_path):
+    ca = make_tls_files(tmp_path / "ca").ca
+    deployment = Deployment(prefix="tls-layer", database_tls=True, database_tls_ca=str(ca))
+    on_aws = EventPath(deployment)  # dependencies vendored into the layer, as deployed
+    here = EventPath(deployment, options=EventPathOptions(vendor_dependencies=False))
+    for name in ("drain", "relay"):
+        spec = function_spec(name)
+        assert on_aws.environment(spec)["DATABASE_TLS_CA"] == DATABASE_CA_ON_LAMBDA
+        assert here.environment(spec)["DATABASE_TLS_CA"] == str(ca)  # the local runtime's
+        assert on_aws.layer.version_arn in on_aws.function_layers(spec)  # holding the CA
+    # An RDS Proxy's certificate is under Amazon's roots (the system's CAs), not the RDS
+    # bundle: the drain behind it checks against those; the relay, not proxied, keeps it.
+    proxied = EventPath(replace(deployment, rds_proxy=True))
+    drain_environment = proxied.environment(function_spec("drain"))
+    assert drain_environment["DATABASE_TLS"] == "true"
+    assert "DATABASE_TLS_CA" not in drain_environment
+    assert proxied.environment(function_spec("relay"))["DATABASE_TLS_CA"] == DATABASE_CA_ON_LAMBDA
+
+    layer = DependencyLayer(boto3.client("lambda"), deployment, {"pymysql"})
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(layer.content()))
+    except IndexUnreachable as error:
+        pytest.skip(f"the package index cannot be reached: {error}")
+    assert archive.read(DATABASE_CA_IN_LAYER) == ca.read_bytes()
+    assert "/opt/" + DATABASE_CA_IN_LAYER == DATABASE_CA_ON_LAMBDA
+
+    missing = Deployment(prefix="tls-layer", database_tls_ca=str(tmp_path / "nowhere.pem"))
+    with pytest.raises(SettingError, match="database_tls_ca"):
+        DependencyLayer(boto3.client("lambda"), missing, {"pymysql"}).content()
