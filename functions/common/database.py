@@ -174,9 +174,10 @@ SESSION_SQL_MODE = (
 
 
 @functools.lru_cache(maxsize=8)
-def _tls_context(ca: str | None) -> ssl.SSLContext:
+def _tls_context(ca: str | None, ca_version: int | None = None) -> ssl.SSLContext:
     """Certificate and host name checked, against ``ca`` or the system's CAs. One per CA
-    file and process: loading the system's CAs takes tens of milliseconds."""
+    file (and its modification time: a file replaced is read again) and process: loading
+    the system's CAs takes tens of milliseconds."""
     return ssl.create_default_context(cafile=ca)
 
 
@@ -184,7 +185,10 @@ def tls_options(settings: DatabaseSettings) -> dict:
     """PyMySQL's arguments for the settings' TLS (none when it is not required). An
     ``SSLContext`` makes PyMySQL require TLS: it refuses a server that offers none (2026)
     instead of falling back to plaintext, as it does when it only prefers TLS."""
-    return {"ssl": _tls_context(settings.tls_ca)} if settings.tls else {}
+    if not settings.tls:
+        return {}
+    ca = settings.tls_ca
+    return {"ssl": _tls_context(ca, os.stat(ca).st_mtime_ns if ca else None)}
 
 
 def connect(
