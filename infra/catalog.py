@@ -231,6 +231,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={
             "DATABASE_SECRET_ID": Setting("database_secret_id"),
             "DATABASE_HOST": Setting("database_host"),
+            "DATABASE_TLS": Setting("database_tls"),
+            "DATABASE_TLS_CA": Setting("database_tls_ca"),
             # The dimension of its conflicts metric (the alarm on conflicts matches it).
             drain_metrics.PREFIX_VARIABLE: Setting("prefix"),
         },
@@ -278,6 +280,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment={
             "DATABASE_SECRET_ID": Setting("relay_database_secret_id"),
             "DATABASE_HOST": Setting("database_host"),
+            "DATABASE_TLS": Setting("database_tls"),
+            "DATABASE_TLS_CA": Setting("database_tls_ca"),
             # The dimension of its metrics (the alarm on parked events matches it), and the
             # prefix that names its targets' functions.
             relay_metrics.PREFIX_VARIABLE: Setting("prefix"),
@@ -595,6 +599,8 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "database_secret_id": ("AURORA_EVENTS_DATABASE_SECRET_ID",),
     "relay_database_secret_id": ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID",),
     "database_host": ("AURORA_EVENTS_DATABASE_HOST",),
+    "database_tls": ("AURORA_EVENTS_DATABASE_TLS",),
+    "database_tls_ca": ("AURORA_EVENTS_DATABASE_TLS_CA",),
     "subnet_ids": ("AURORA_EVENTS_SUBNET_IDS",),
     "security_group_ids": ("AURORA_EVENTS_SECURITY_GROUP_IDS",),
     "api_stage": ("AURORA_EVENTS_API_STAGE",),
@@ -626,6 +632,11 @@ class Deployment:
     # The outbox relay's database account (it may only work the outbox table).
     relay_database_secret_id: str = ""
     database_host: str = ""
+    # TLS required for the drain's and the relay's connections (DATABASE_TLS), the server
+    # checked against the CA bundle at this path inside the function (DATABASE_TLS_CA; on
+    # AWS the RDS global bundle, shipped in a layer) or else the system's CAs.
+    database_tls: bool = False
+    database_tls_ca: str = ""
     cluster: str = ""  # the Aurora DB cluster identifier (Aurora access, doctor)
     # The VPC the in-VPC functions (the drain) run in: the database's subnets and a
     # security group the database accepts. Empty: no VPC (the database is public).
@@ -748,8 +759,9 @@ def resolve_environment(
         elif isinstance(value, QueueUrl):
             resolved[key] = (queue_urls or {})[value.queue]
         elif isinstance(value, Setting):
-            if getattr(deployment, value.name):
-                resolved[key] = getattr(deployment, value.name)
+            setting = getattr(deployment, value.name)
+            if setting:  # True as the text the functions read (they take true/false)
+                resolved[key] = "true" if setting is True else setting
         elif isinstance(value, OutboxTargetLimits):
             resolved[key] = target_limits.encode_limits(outbox_target_limits())
         else:

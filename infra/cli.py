@@ -106,7 +106,8 @@ def stack_start(args) -> int:
     write_private_file(log_path, "")
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local.stack", "--dir", str(stack_dir)],
+            [sys.executable, "-m", "infra.local.stack", "--dir", str(stack_dir)]
+            + (["--tls"] if args.tls else []),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -309,12 +310,26 @@ def since_time(text: str, now=None) -> str:
 
 def _outbox_connection(args):
     """The database named by --database-url / DATABASE_URL (the migration account or the
-    relay's: the outbox table is all it needs)."""
-    from functions.common.database import connect, parse_database_url
+    relay's: the outbox table is all it needs), with the TLS of DATABASE_TLS /
+    DATABASE_TLS_CA; a connection refused (no TLS where it is required, a certificate
+    not trusted) is a clear error, not a traceback."""
+    import pymysql
+
+    from functions.common.config import ConfigurationError
+    from functions.common.database import connect, settings_from_url
 
     if not args.database_url:
         raise CommandError("give --database-url, or set DATABASE_URL (mysql://user:…@host/db)")
-    return connect(parse_database_url(args.database_url))
+    try:
+        settings = settings_from_url(args.database_url)
+        return connect(settings)
+    except ConfigurationError as error:
+        raise CommandError(str(error)) from None
+    except pymysql.err.OperationalError as error:
+        raise CommandError(
+            f"cannot connect to {settings.host}:{settings.port} "
+            f"(TLS {'required' if settings.tls else 'not required'}): {error.args[-1]}"
+        ) from None
 
 
 def _outbox_call(args, call):
@@ -404,10 +419,10 @@ def conflicts(args) -> int:
 
 
 def emulation_install(args) -> int:
-    from functions.common.database import connect, parse_database_url
+    from functions.common.database import connect, settings_from_url
     from infra.local import emulation
 
-    admin = connect(parse_database_url(admin_url(args)))
+    admin = connect(settings_from_url(admin_url(args)))
     try:
         emulation.install(admin, args.database)
     finally:
@@ -472,6 +487,11 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
     start = with_dir(stack_commands.add_parser("start", help="start in the background"))
     start.add_argument("--timeout", type=float, default=120)
+    start.add_argument(
+        "--tls",
+        action="store_true",
+        help="the database serves TLS only (a CA of its own); its settings require it",
+    )
     start.set_defaults(run=stack_start)
     with_dir(stack_commands.add_parser("stop", help="stop and remove its data")).set_defaults(
         run=stack_stop

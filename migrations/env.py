@@ -1,7 +1,12 @@
 """Alembic environment: the database URL comes from the environment (or the caller).
 
-``config.attributes["database_url"]`` (set by code that runs Alembic in-process, such
-as the demo and the tests) wins over ``DATABASE_URL`` / ``DATABASE_SECRET_ID``.
+``config.attributes["database_settings"]`` (a ``DatabaseSettings``) or
+``config.attributes["database_url"]`` (set by code that runs Alembic in-process, such as
+the local stack, the demo and the tests) wins over ``DATABASE_URL`` /
+``DATABASE_SECRET_ID``. TLS is decided where every connection's is
+(``functions.common.database``): ``DATABASE_TLS`` / ``DATABASE_TLS_CA`` apply to a URL
+too, and the migration account, the most privileged one, never talks in plaintext when
+TLS is asked for.
 
 The session's ``sql_mode`` is pinned to ``SESSION_SQL_MODE``, as in every connection the
 project opens: the rendered SQL means the same whatever the server's global mode, and the
@@ -16,28 +21,39 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import migrations.lambda_trigger  # noqa: F401  registers op.create_lambda_trigger & co.
-from functions.common.database import SESSION_SQL_MODE, parse_database_url, settings_from_env
+from functions.common.database import (
+    SESSION_SQL_MODE,
+    DatabaseSettings,
+    settings_from_env,
+    settings_from_url,
+    tls_options,
+)
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def database_url() -> str:
+def database_settings() -> DatabaseSettings:
+    given = config.attributes.get("database_settings")
+    if given is not None:
+        return given
     explicit = config.attributes.get("database_url")
-    settings = parse_database_url(explicit) if explicit else settings_from_env()
-    return settings.url()
+    return settings_from_url(explicit) if explicit else settings_from_env()
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(), literal_binds=True)
+    context.configure(url=database_settings().url(), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
+    settings = database_settings()
     engine = create_engine(
-        database_url(), poolclass=pool.NullPool, connect_args={"sql_mode": SESSION_SQL_MODE}
+        settings.url(),
+        poolclass=pool.NullPool,
+        connect_args={"sql_mode": SESSION_SQL_MODE, **tls_options(settings)},
     )
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None)

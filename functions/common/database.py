@@ -7,16 +7,23 @@ infra scripts. Settings, first match wins:
   is accepted too; ``?unix_socket=/path`` connects through a socket);
 * ``DATABASE_SECRET_ID``: a Secrets Manager secret in the RDS format
   (``username``, ``password``, ``host``, ``port``, ``dbname``); ``DATABASE_HOST``
-  overrides its host, for example with an RDS Proxy endpoint, and ``DATABASE_TLS=true``
-  requires TLS and checks the server's certificate and name against the system's CAs
-  (an RDS Proxy requires TLS; its certificate is from ACM, under Amazon's root CAs).
+  overrides its host, for example with an RDS Proxy endpoint.
+
+TLS, whichever of the two gave the rest (and for a URL given on a command line too,
+:func:`settings_from_url`): ``DATABASE_TLS=true`` requires TLS and checks the server's
+certificate and name, against the CA bundle ``DATABASE_TLS_CA`` names (on AWS the RDS
+global bundle, for a connection straight to Aurora) or else the system's CAs (an RDS
+Proxy's certificate is from ACM, under Amazon's root CAs). A CA given means TLS required.
+Required means never plaintext: a server that offers no TLS is refused (error 2026).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -42,11 +49,13 @@ class DatabaseSettings:
     port: int = 3306
     unix_socket: str | None = None
     tls: bool = False  # TLS required, the certificate and host name checked
+    tls_ca: str | None = None  # the CA bundle to check against (None: the system's CAs)
 
     def __repr__(self) -> str:
         return (
             f"DatabaseSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
-            f"database={self.database!r}, unix_socket={self.unix_socket!r})"
+            f"database={self.database!r}, unix_socket={self.unix_socket!r}, tls={self.tls!r}, "
+            f"tls_ca={self.tls_ca!r})"
         )
 
     def url(self, driver: str = "mysql+pymysql") -> str:
@@ -99,13 +108,45 @@ def settings_from_secret(secret_string: str) -> DatabaseSettings:
         ) from None
 
 
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+
+
+def tls_from_env(
+    settings: DatabaseSettings, environ: Mapping[str, str] | None = None
+) -> DatabaseSettings:
+    """``settings`` with the TLS of ``DATABASE_TLS`` and ``DATABASE_TLS_CA`` (see module
+    doc). A value that is neither true nor false, a CA file that does not exist, or a CA
+    with ``DATABASE_TLS=false`` is a :class:`ConfigurationError`: a misspelt setting must
+    not quietly mean plaintext."""
+    environ = os.environ if environ is None else environ
+    flag = environ.get("DATABASE_TLS", "").strip().lower()
+    ca = environ.get("DATABASE_TLS_CA", "").strip() or None
+    if flag not in _TRUE + _FALSE:
+        raise ConfigurationError(f"DATABASE_TLS must be true or false, got {flag!r}")
+    if ca is not None:
+        if flag in ("false", "0", "no"):
+            raise ConfigurationError("DATABASE_TLS_CA is set but DATABASE_TLS is false")
+        if not os.path.isfile(ca):
+            raise ConfigurationError(f"DATABASE_TLS_CA names no file: {ca}")
+    if flag in _TRUE or ca is not None:
+        return replace(settings, tls=True, tls_ca=ca)
+    return settings
+
+
+def settings_from_url(url: str, environ: Mapping[str, str] | None = None) -> DatabaseSettings:
+    """A URL given outright (a command's ``--database-url``), with the environment's TLS."""
+    return tls_from_env(parse_database_url(url), environ)
+
+
 def settings_from_env(
     environ: Mapping[str, str] | None = None, secrets_client=None
 ) -> DatabaseSettings:
-    """Resolve settings from ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (see module doc)."""
+    """Resolve settings from ``DATABASE_URL`` or ``DATABASE_SECRET_ID``, TLS from
+    ``DATABASE_TLS`` / ``DATABASE_TLS_CA`` (see module doc)."""
     environ = os.environ if environ is None else environ
     if environ.get("DATABASE_URL"):
-        return parse_database_url(environ["DATABASE_URL"])
+        return settings_from_url(environ["DATABASE_URL"], environ)
     secret_id = environ.get("DATABASE_SECRET_ID")
     if not secret_id:
         raise ConfigurationError("set DATABASE_URL or DATABASE_SECRET_ID")
@@ -117,9 +158,7 @@ def settings_from_env(
     settings = settings_from_secret(secret)
     if environ.get("DATABASE_HOST"):
         settings = replace(settings, host=environ["DATABASE_HOST"])
-    if environ.get("DATABASE_TLS", "").strip().lower() in ("true", "1", "yes"):
-        settings = replace(settings, tls=True)
-    return settings
+    return tls_from_env(settings, environ)
 
 
 # The sql_mode of every session this project opens. The meaning of SQL text depends on
@@ -134,6 +173,24 @@ SESSION_SQL_MODE = (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca: str | None, ca_version: int | None = None) -> ssl.SSLContext:
+    """Certificate and host name checked, against ``ca`` or the system's CAs. One per CA
+    file (and its modification time: a file replaced is read again) and process: loading
+    the system's CAs takes tens of milliseconds."""
+    return ssl.create_default_context(cafile=ca)
+
+
+def tls_options(settings: DatabaseSettings) -> dict:
+    """PyMySQL's arguments for the settings' TLS (none when it is not required). An
+    ``SSLContext`` makes PyMySQL require TLS: it refuses a server that offers none (2026)
+    instead of falling back to plaintext, as it does when it only prefers TLS."""
+    if not settings.tls:
+        return {}
+    ca = settings.tls_ca
+    return {"ssl": _tls_context(ca, os.stat(ca).st_mtime_ns if ca else None)}
+
+
 def connect(
     settings: DatabaseSettings,
     *,
@@ -143,10 +200,9 @@ def connect(
     sql_mode: str = SESSION_SQL_MODE,
     **options,
 ) -> pymysql.connections.Connection:
-    """Open a PyMySQL connection (utf8mb4, short connect timeout, ``sql_mode`` pinned)."""
-    if settings.tls:
-        # Never plaintext: PyMySQL otherwise falls back when the server offers no TLS.
-        options = {"ssl_verify_cert": True, "ssl_verify_identity": True, **options}
+    """Open a PyMySQL connection (utf8mb4, short connect timeout, ``sql_mode`` pinned; TLS
+    required when the settings say so, :func:`tls_options`)."""
+    options = {**tls_options(settings), **options}
     return pymysql.connect(
         host=settings.host,
         port=settings.port,

@@ -4,9 +4,11 @@ delivers due outbox rows to their target functions in batches (see
 :mod:`functions.relay.runs` and :mod:`functions.common.event_batches`).
 
 Settings (environment): ``DATABASE_URL`` or ``DATABASE_SECRET_ID`` (the database whose
-outbox it serves) and the fields of :class:`~functions.relay.delivery.RelaySettings` as
-``RELAY_<FIELD>`` (e.g. ``RELAY_MAX_ATTEMPTS``; ``RELAY_TARGET_LIMITS``, each target's
-batch limits, is written by the catalog: :mod:`functions.relay.target_limits`);
+outbox it serves; ``DATABASE_TLS`` / ``DATABASE_TLS_CA`` as every connection reads them,
+:mod:`functions.common.database`) and the fields of
+:class:`~functions.relay.delivery.RelaySettings` as ``RELAY_<FIELD>`` (e.g.
+``RELAY_MAX_ATTEMPTS``; ``RELAY_TARGET_LIMITS``, each target's batch limits, is written by
+the catalog: :mod:`functions.relay.target_limits`);
 ``AURORA_EVENTS_PREFIX``, the deployment whose metrics it reports
 (:mod:`functions.relay.metrics`) and whose functions' limits it applies.
 

@@ -87,9 +87,9 @@ def admin_url(args) -> str:
 
 
 def connect_admin(url: str) -> pymysql.connections.Connection:
-    from functions.common.database import connect, parse_database_url
+    from functions.common.database import connect, settings_from_url
 
-    return connect(parse_database_url(url))
+    return connect(settings_from_url(url))  # DATABASE_TLS / DATABASE_TLS_CA apply
 
 
 def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -1,6 +1,9 @@
 """The deployment's dependencies layer, ``<prefix>-dependencies``: the third-party
 libraries the functions import (:mod:`infra.aws.packaging` builds it).
 
+The deployment's database CA bundle (``database_tls_ca``, a file on the deploying machine)
+travels in it too: the functions read it at :data:`DATABASE_CA_ON_LAMBDA`.
+
 A layer version is immutable and cannot be tagged, so each version this deployment
 publishes says so in its description, with the SHA-256 of its content:
 ``aurora-events dependencies of <prefix>: pymysql==1.2.4 ...; sha256 <hex>``. The plan
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from infra.aws.changes import Change
 from infra.aws.iam_roles import ForeignResourceError
@@ -25,9 +29,13 @@ from infra.aws.packaging import (
     pinned_requirements,
 )
 from infra.aws.tags import PROJECT
-from infra.catalog import Deployment
+from infra.catalog import Deployment, SettingError
 
 LAYER_NAME = "dependencies"
+# Where the layer holds the deployment's database CA bundle (database_tls_ca), and so
+# where the functions read it: Lambda extracts a layer under /opt.
+DATABASE_CA_IN_LAYER = "aurora-events/database-ca.pem"
+DATABASE_CA_ON_LAMBDA = "/opt/" + DATABASE_CA_IN_LAYER
 DESCRIPTION_LIMIT = 256  # Lambda's limit on a layer version's description
 _RECORDED_HASH = re.compile(r"; sha256 ([0-9a-f]{64})$")
 
@@ -63,14 +71,28 @@ class DependencyLayer:
         self.prefix = deployment.prefix
         self.name = layer_name(deployment)
         self.libraries = frozenset(libraries)
+        self.database_ca = deployment.database_tls_ca
         self._package: LayerPackage | None = None
         self._arn: str | None = None
 
     def package(self) -> LayerPackage:
         """The layer's zip and content hash (built once)."""
         if self._package is None:
-            self._package = build_layer(self.libraries)
+            self._package = build_layer(self.libraries, extra_files=self._extra_files())
         return self._package
+
+    def _extra_files(self) -> dict[str, bytes]:
+        """The database CA bundle, when the deployment names one (a file on this machine)."""
+        if not self.database_ca:
+            return {}
+        try:
+            return {DATABASE_CA_IN_LAYER: Path(self.database_ca).read_bytes()}
+        except OSError as error:
+            raise SettingError(
+                f"database_tls_ca {self.database_ca!r} cannot be read ({error.strerror}): it "
+                "names the CA bundle on this machine that the layer ships to the functions "
+                "(for Aurora the RDS global bundle, global-bundle.pem)"
+            ) from None
 
     def content(self) -> bytes:
         """The layer's zip."""

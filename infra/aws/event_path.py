@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from infra.aws.alarms import Alarms
 from infra.aws.changes import Change, PlanError, apply_changes
-from infra.aws.dependency_layer import DependencyLayer
+from infra.aws.dependency_layer import DATABASE_CA_ON_LAMBDA, DependencyLayer
 from infra.aws.function_versions import (
     alias_arn,
     configuration_differences,
@@ -448,6 +448,10 @@ class EventPath:
         queue_urls = {q.name: self.queue_url(q.name) or f"<url of queue {q.name}>" for q in QUEUES}
         topic_arns = {t.name: self.topic_arn(t.name) for t in TOPICS}
         environment = resolve_environment(spec, self.deployment, topic_arns, queue_urls)
+        if "DATABASE_TLS_CA" in environment and self.options.vendor_dependencies:
+            # The bundle travels in the dependencies layer (database_tls_ca names the file
+            # here); the functions that connect carry that layer (they import PyMySQL).
+            environment["DATABASE_TLS_CA"] = DATABASE_CA_ON_LAMBDA
         return self.rds_proxy.client_environment(spec, environment)
 
     def function_settings(self, spec: FunctionSpec) -> dict:

@@ -323,11 +323,15 @@ def layer_content_hash(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def build_layer(libraries: Iterable[str], cache: Path | None = None) -> LayerPackage:
+def build_layer(
+    libraries: Iterable[str],
+    cache: Path | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+) -> LayerPackage:
     """The dependencies layer holding ``libraries`` (import names) and what they need,
-    under ``python/``."""
+    under ``python/``; and ``extra_files`` (layer path: bytes, found under ``/opt/``)."""
     vendored = vendor_dir(pinned_requirements(libraries), cache)
-    files = {}
+    files = dict(extra_files or {})
     for path in vendored.rglob("*"):
         relative = path.relative_to(vendored).as_posix()
         if not path.is_file() or relative.startswith(("bin/", ".complete")):

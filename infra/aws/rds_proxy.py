@@ -208,6 +208,9 @@ class RdsProxy:
         if not (self.deployment.rds_proxy and uses_proxy(spec)):
             return environment
         host = self.endpoint() or f"<endpoint of rds proxy {self.name}>"
+        # The proxy's certificate is from ACM, under Amazon's root CAs (the system's), not
+        # the RDS bundle that database_tls_ca may name for the cluster itself.
+        environment = {k: v for k, v in environment.items() if k != "DATABASE_TLS_CA"}
         return {**environment, "DATABASE_HOST": host, "DATABASE_TLS": "true"}
 
     def plan(self) -> Iterator[Change]:

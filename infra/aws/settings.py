@@ -15,6 +15,8 @@ standard chain (a profile names which of its entries to use).
     email_to = "team@shop.example"
     database_secret_id = "shop/aurora/app"
     database_host = "shop-proxy.proxy-xxxx.ap-northeast-2.rds.amazonaws.com"  # optional
+    database_tls = true                 # the drain and the relay require TLS
+    database_tls_ca = "global-bundle.pem"  # the RDS bundle, shipped in the layer
     subnet_ids = ["subnet-aaa", "subnet-bbb"]
     security_group_ids = ["sg-ccc"]
     api_stage = "prod"                  # the HTTP API's stage

@@ -5,6 +5,11 @@ It never touches a server somebody else runs: the data directory is created here
 only. The base directory is private to its owner (0700), and root has a random password,
 kept in ``root.password`` there (0600): any local account can reach 127.0.0.1, so a root
 without a password would be everyone's.
+
+With ``tls=True`` it serves TLS with a certificate from a CA of its own, made on its first
+start (:mod:`infra.local.tls`; the CA's certificate is :attr:`MariaDBServer.tls_ca`), and
+refuses plaintext over TCP (``require_secure_transport``, as Aurora's parameter of that
+name does); its socket, local only, stays plaintext.
 """
 
 from __future__ import annotations
@@ -87,9 +92,11 @@ class MariaDBServer:
 
     base_dir: Path
     port: int = 0
+    tls: bool = False
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir)
+        self.tls_dir = self.base_dir / "tls"
         self.data_dir = self.base_dir / "data"
         self.socket_path = self.base_dir / "mysqld.sock"
         self.pid_file = self.base_dir / "mysqld.pid"
@@ -130,6 +137,7 @@ class MariaDBServer:
             "--innodb-flush-log-at-trx-commit=2",
             "--max-allowed-packet=64M",
             "--skip-log-bin",
+            *self._tls_arguments(),
             *user,
         ]
         self.process = subprocess.Popen(
@@ -183,6 +191,31 @@ class MariaDBServer:
     def is_running(self) -> bool:
         pid = self._pid()
         return pid is not None and process_running(pid)
+
+    @property
+    def tls_ca(self) -> str | None:
+        """The CA certificate a client checks this server against (None without TLS)."""
+        if not self.tls:
+            return None
+        from infra.local.tls import tls_files
+
+        return str(tls_files(self.tls_dir).ca)
+
+    def _tls_arguments(self) -> list[str]:
+        """The server's TLS options; its certificates made on the first start."""
+        if not self.tls:
+            return []
+        from infra.local.tls import make_tls_files, tls_files  # cryptography: only for TLS
+
+        files = tls_files(self.tls_dir)
+        if not all(path.is_file() for path in (files.ca, files.cert, files.key)):
+            files = make_tls_files(self.tls_dir)
+        return [
+            f"--ssl-ca={files.ca}",
+            f"--ssl-cert={files.cert}",
+            f"--ssl-key={files.key}",
+            "--require-secure-transport=ON",
+        ]
 
     # -- connections -----------------------------------------------------------------
 

@@ -135,6 +135,9 @@ class StackSettings:
     # The relay's settings (RELAY_<FIELD>, see functions/relay/handler.py), e.g. a short
     # backoff for the tests.
     relay_environment: Mapping[str, str] = field(default_factory=dict)
+    # TLS for the database: the server gets a certificate from a CA the stack makes (and
+    # refuses plaintext over TCP); the clients get DATABASE_TLS and DATABASE_TLS_CA.
+    database_tls: bool = False
 
 
 class LocalStack:
@@ -143,10 +146,14 @@ class LocalStack:
     def __init__(self, base_dir: Path, settings: StackSettings | None = None) -> None:
         self.base_dir = Path(base_dir)
         self.settings = settings or StackSettings()
+        self.db = MariaDBServer(self.base_dir / "mysql", tls=self.settings.database_tls)
         self.deployment = replace(
             self.settings.deployment,
             database_secret_id=self.settings.deployment.resource_name(DATABASE_SECRET),
             relay_database_secret_id=self.settings.deployment.resource_name(RELAY_DATABASE_SECRET),
+            # The functions' TLS settings, as a deployment on AWS gives them (the catalog).
+            database_tls=self.settings.database_tls,
+            database_tls_ca=self.db.tls_ca or "",
         )
         # Where the local event path departs from AWS's.
         self.event_path_options = EventPathOptions(
@@ -154,7 +161,6 @@ class LocalStack:
             vendor_dependencies=False,  # no vendored dependencies: moto runs no code
         )
         self.aws = LocalAwsServer(log_path=self.base_dir / "aws.log")
-        self.db = MariaDBServer(self.base_dir / "mysql")
         self.runtime: LambdaRuntime | None = None
         self.lambda_api: LocalLambdaApi | None = None
         self.api: LocalApiGateway | None = None
@@ -298,7 +304,9 @@ class LocalStack:
         from alembic.config import Config
 
         config = Config(str(REPO_ROOT / "alembic.ini"))
-        config.attributes.update(database_url=self.database_url(name), skip_logging_config=True)
+        config.attributes.update(
+            database_settings=self.app_settings(name), skip_logging_config=True
+        )
         command.upgrade(config, "head")
         self.grant_drain_access(name)
         admin = self.db.connect_root()
@@ -327,6 +335,8 @@ class LocalStack:
             user=APP_USER,
             password=self._app_password,
             database=name,
+            tls=self.db.tls,
+            tls_ca=self.db.tls_ca,
         )
 
     def drain_settings(self, name: str = APP_DATABASE) -> DatabaseSettings:
@@ -371,6 +381,7 @@ class LocalStack:
     def environment(self) -> dict[str, str]:
         return {
             "DATABASE_URL": self.database_url(),
+            **self.tls_environment(),
             **self.aws.environment(),
             "AURORA_EVENTS_PREFIX": self.deployment.prefix,
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
@@ -382,6 +393,13 @@ class LocalStack:
             "AURORA_EVENTS_DATABASE_SECRET_ID": self.deployment.database_secret_id,
             "AURORA_EVENTS_RELAY_DATABASE_SECRET_ID": self.deployment.relay_database_secret_id,
         }
+
+    def tls_environment(self) -> dict[str, str]:
+        """``DATABASE_TLS`` and ``DATABASE_TLS_CA`` when the database serves TLS: what
+        every client of the stack (CLI, alembic, a shell) needs to require it."""
+        if not self.db.tls:
+            return {}
+        return {"DATABASE_TLS": "true", "DATABASE_TLS_CA": self.db.tls_ca}
 
     def _give_cluster_lambda_access(self) -> AuroraAccessConfig:
         """Run the Aurora access chain (IAM policy and role, cluster parameter, role
@@ -438,12 +456,13 @@ class LocalStack:
 # -- the background process ------------------------------------------------------------
 
 
-def serve(base_dir: Path) -> None:
-    """Run a stack until SIGTERM or SIGINT (what ``aurora-events stack start`` launches)."""
+def serve(base_dir: Path, tls: bool = False) -> None:
+    """Run a stack until SIGTERM or SIGINT (what ``aurora-events stack start`` launches);
+    ``tls``: its database serves TLS only (:attr:`StackSettings.database_tls`)."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    stack = LocalStack(base_dir)
+    stack = LocalStack(base_dir, StackSettings(database_tls=tls))
     stack.start()
     try:
         # So that the API answers at once: the schema at head, the drain's grants given.
@@ -461,4 +480,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(description="Run the local stack in the foreground.")
     parser.add_argument("--dir", type=Path, required=True)
-    serve(parser.parse_args().dir)
+    parser.add_argument("--tls", action="store_true", help="the database serves TLS only")
+    arguments = parser.parse_args()
+    serve(arguments.dir, tls=arguments.tls)

@@ -118,9 +118,11 @@ def test_every_deployment_setting_has_its_variable_and_is_read_from_it():
         AURORA_EVENTS_RDS_PROXY="true",
         AURORA_EVENTS_VPC_ENDPOINTS="no",
         AURORA_EVENTS_RELAY_RESERVED_CONCURRENCY="4",
+        AURORA_EVENTS_DATABASE_TLS="yes",
     )
     deployment = Deployment.from_env(environ)
     assert (deployment.api_burst_limit, deployment.api_rate_limit) == (7, 3)
+    assert deployment.database_tls is True
     assert deployment.relay_reserved_concurrency == 4
     assert (deployment.rds_proxy, deployment.vpc_endpoints) == (True, False)
     assert deployment.api_stage == "api_stage-value"

@@ -139,8 +139,8 @@ def test_a_new_layer_content_publishes_a_layer_version_and_a_version_of_each_fun
     apply_changes(layered.plan())
     built = packaging.build_layer
 
-    def with_an_upgrade(libraries, cache=None):
-        archive = zipfile.ZipFile(io.BytesIO(built(libraries, cache).zip))
+    def with_an_upgrade(libraries, cache=None, **options):
+        archive = zipfile.ZipFile(io.BytesIO(built(libraries, cache, **options).zip))
         files = {name: archive.read(name) for name in archive.namelist()}
         files["python/upgraded.py"] = b"x = 1\n"
         return packaging.LayerPackage(
