@@ -217,7 +217,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Validates an API request and queues it on the ingest FIFO queue.",
         invoked_by="API Gateway: `POST /customers`, `POST /orders` (REST or HTTP API)",
         timeout_seconds=10,
-        environment={"QUEUE_URL": QueueUrl("ingest")},
+        # API_AUTH: which authorizer's principal the function reads (iam, jwt, none).
+        environment={"QUEUE_URL": QueueUrl("ingest"), "API_AUTH": Setting("api_auth")},
         max_retry_attempts=0,
         on_failure_queue=None,
         permissions=(Permission(("sqs:SendMessage",), QueueArn("ingest")),),
@@ -607,6 +608,9 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "api_burst_limit": ("AURORA_EVENTS_API_BURST_LIMIT",),
     "api_rate_limit": ("AURORA_EVENTS_API_RATE_LIMIT",),
     "api_cors_origins": ("AURORA_EVENTS_API_CORS_ORIGINS",),
+    "api_auth": ("AURORA_EVENTS_API_AUTH",),
+    "api_jwt_issuer": ("AURORA_EVENTS_API_JWT_ISSUER",),
+    "api_jwt_audience": ("AURORA_EVENTS_API_JWT_AUDIENCE",),
     "rds_proxy": ("AURORA_EVENTS_RDS_PROXY",),
     "vpc_endpoints": ("AURORA_EVENTS_VPC_ENDPOINTS",),
     "alarm_email": ("AURORA_EVENTS_ALARM_EMAIL",),
@@ -649,6 +653,12 @@ class Deployment:
     api_burst_limit: int = 100
     api_rate_limit: int = 50
     api_cors_origins: tuple[str, ...] = ()
+    # Who may call the API: iam (SigV4-signed requests, AWS_IAM routes; the caller's ARN is
+    # the principal), jwt (a JWT authorizer of api_jwt_issuer for api_jwt_audience; the
+    # token's sub is the principal) or none (anyone: only when set on purpose).
+    api_auth: str = "iam"
+    api_jwt_issuer: str = ""
+    api_jwt_audience: tuple[str, ...] = ()
     # An RDS Proxy in front of the cluster for the drain (many concurrent drains, failover).
     rds_proxy: bool = False
     # Interface VPC endpoints for Secrets Manager and Lambda (subnets without a NAT route).

@@ -8,8 +8,8 @@ this order:
 ===============  ========================================================================
 version          2 (an integer; a new incompatible shape gets a new number)
 resource         the resource's name (``customers``, ``orders``): which table gets the row
-principal        the authenticated caller, part of the key's scope; ``null`` until the API
-                 authenticates its callers (issue 17 item 2)
+principal        the authenticated caller (its ARN, or its token's ``sub``), part of the
+                 key's scope; ``null`` when the API is anonymous (``api_auth = "none"``)
 client_key       the client's ``Idempotency-Key``, or ``null`` when it sent none
 idempotency_key  the row's identity, the stored key:
                  :func:`functions.common.resources.stored_key` of the above and ``data``
@@ -22,6 +22,9 @@ data             an object: each field of the resource -> its validated value
 The drain derives ``idempotency_key`` and ``body_hash`` again from the rest and refuses
 a message whose fields disagree. A version 1 message (no scope: its ``idempotency_key``
 is the client's key as sent; queued before the upgrade) is still read, under that key.
+``principal`` has been part of version 2 from the start (``null`` before the API
+authenticated its callers), and every version 2 drain derives the key with it: a message
+with a principal is no new shape, so it is still version 2.
 
 The SQS deduplication id is :func:`deduplication_id`; the message group is the
 resource's (:func:`functions.common.resources.message_group_id`).

@@ -261,9 +261,9 @@ def stored_key(
 
     ``scope`` maps each of the resource's :attr:`Resource.scope` fields to its value (for
     orders, the customer: two customers' orders under one client key are two orders).
-    ``principal`` is the authenticated caller, None until the API authenticates (issue 17
-    item 2). ``key`` is the client's ``Idempotency-Key``; without one it is null and
-    ``body`` is :func:`body_hash`, so identical bodies are one request. Canonical JSON keeps
+    ``principal`` is the authenticated caller (None when the API is anonymous). ``key`` is
+    the client's ``Idempotency-Key``; without one it is null and ``body`` is
+    :func:`body_hash`, so identical bodies are one request. Canonical JSON keeps
     every part apart (no separator a value could contain), and hashing keeps personal data
     (an email in a scope) out of the key. Rows stored before scoping keep the client's key
     as it was sent; it cannot be mistaken for this form unless a client sent ``s1:`` and

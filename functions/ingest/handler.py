@@ -1,4 +1,5 @@
-"""Lambda handler: API Gateway -> SQS FIFO queue (``QUEUE_URL``). 202, 400, 404, 405, 413 or 503."""
+"""Lambda handler: API Gateway -> SQS FIFO queue (``QUEUE_URL``). 202, 400, 403, 404, 405, 413
+or 503. ``API_AUTH`` (iam, jwt or none; iam when unset) says where the caller is read."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.config import required_setting
-from functions.ingest.requests import QueueMessage, QueueUnavailable, answer, queue_refusal
+from functions.ingest.requests import (
+    QueueMessage,
+    QueueUnavailable,
+    answer,
+    auth_mode,
+    queue_refusal,
+)
 
 logger = Logger(service="ingest")
 # Short timeouts and one retry: a client waiting on a dead queue should hear 503 quickly.
@@ -19,6 +26,9 @@ sqs = boto3.client(
 )
 QUEUE_URL = required_setting("QUEUE_URL")
 MAX_MESSAGE_BYTES = int(os.environ.get("MAX_MESSAGE_BYTES", "262144"))
+# Unset: iam, so that a function deployed without it refuses anonymous requests rather
+# than storing them without a caller. Anything else fails the import: a broken setting.
+API_AUTH = auth_mode(os.environ.get("API_AUTH") or "iam")
 
 
 def send_to_queue(message: QueueMessage) -> str:
@@ -48,4 +58,4 @@ def send_to_queue(message: QueueMessage) -> str:
 @logger.inject_lambda_context
 def handler(event, context):
     """The Lambda entry point: :func:`~functions.ingest.requests.answer` with the real queue."""
-    return answer(event, send_to_queue, MAX_MESSAGE_BYTES, logger)
+    return answer(event, send_to_queue, MAX_MESSAGE_BYTES, logger, auth=API_AUTH)

@@ -7,10 +7,20 @@ named stage (``/prod/orders``) while its ``routeKey`` (``POST /orders``) does no
 route key is read first, then ``rawPath`` without ``/<requestContext.stage>``; REST API's
 ``resource`` (``/orders``) is read before its ``path`` (also without the stage).
 
+Callers: with ``auth`` ``iam`` (the API's routes are ``AWS_IAM``) the principal is the
+caller's ARN, ``requestContext.authorizer.iam.userArn`` (payload 1.0:
+``requestContext.identity.userArn``); with ``jwt`` it is the token's ``sub`` claim,
+``requestContext.authorizer.jwt.claims.sub`` (payload 1.0:
+``requestContext.authorizer.claims.sub``); with ``none`` (an anonymous API, set so on
+purpose) there is none. A request without a usable principal under ``iam`` or ``jwt`` is
+refused (403 ``forbidden``), before anything else is read: it reached the function past
+no authorizer (a route changed by hand), and stored without its caller it would share
+every other anonymous caller's keys.
+
 Idempotency contract: a client sends a key in the ``Idempotency-Key`` header (1 to 128
 visible ASCII characters). The row's identity is that key within the resource's scope
 (:attr:`~functions.common.resources.Resource.scope`: for orders the customer, for
-customers the key alone; later the authenticated caller too): the stored key is
+customers the key alone) and the caller's (the principal): the stored key is
 :func:`~functions.common.resources.stored_key`. Without a key, the request is keyed by
 its body's hash (the SHA-256 of the validated values' canonical JSON), so two identical
 bodies are one request. The first request under a stored key makes the row; an exact
@@ -20,7 +30,7 @@ and the stored key. The message's body and deduplication id are
 :mod:`functions.common.queue_messages`'s.
 
 Nothing an event can carry makes these functions raise anything but :class:`RequestError`
-(an answer: 400, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
+(an answer: 400, 403, 404, 405 or 413): :func:`answer` is the whole function, minus the queue.
 Only characters SQS accepts reach the queue (:mod:`functions.common.sqs_text`): a value
 holding another is a 400 naming the field and the code point, and should the queue still
 refuse a message for what it holds (:func:`queue_refusal`), that is a 400 or a 413, never
@@ -34,7 +44,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +64,21 @@ RETRY_AFTER_SECONDS = "5"
 # fullmatch: with re's "$" a key ending in a newline would pass.
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 _log = logging.getLogger("ingest")
+# The API's authorization (the deploy setting api_auth) -> where the principal is, by
+# payload version (as the error message names it).
+AUTH_MODES = ("iam", "jwt", "none")
+_PRINCIPAL_PATHS = {
+    "iam": {
+        "2.0": ("authorizer", "iam", "userArn"),
+        "1.0": ("identity", "userArn"),
+    },
+    "jwt": {
+        "2.0": ("authorizer", "jwt", "claims", "sub"),
+        "1.0": ("authorizer", "claims", "sub"),
+    },
+}
+# ingest_conflicts.principal is a VARCHAR(2048); an IAM ARN is at most 2048 characters.
+MAX_PRINCIPAL_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,9 @@ class ApiRequest:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     request_id: str
+    # What the request context says of the caller, as found (not yet checked): auth mode
+    # (iam, jwt) -> the value at that mode's place (see _PRINCIPAL_PATHS).
+    callers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,20 +146,32 @@ def _invalid(message: str, field: str | None = None) -> RequestError:
     return RequestError(400, "invalid_request", message, field)
 
 
+def auth_mode(text: str) -> str:
+    """``text`` (the ``API_AUTH`` setting) as an auth mode; ValueError for anything else."""
+    if text not in AUTH_MODES:
+        raise ValueError(f"API_AUTH must be one of {', '.join(AUTH_MODES)}, not {text!r}")
+    return text
+
+
 def answer(
     event: Any,
     send: Callable[[QueueMessage], str],
     max_message_bytes: int,
     log: logging.Logger | Any = _log,
+    *,
+    auth: str,
 ) -> dict:
-    """The ingest function's answer to any event: 202, 400, 404, 405, 413, or 503.
+    """The ingest function's answer to any event: 202, 400, 403, 404, 405, 413, or 503.
 
     ``send`` puts a message on the queue and returns its message id, or raises
     :class:`QueueUnavailable` (503) or :class:`MessageRefused` (its 4xx); ``log`` is a
-    stdlib or Powertools logger.
+    stdlib or Powertools logger; ``auth`` is the API's authorization (:data:`AUTH_MODES`),
+    which says where the principal is.
     """
     try:
-        message = build_message(parse_api_event(event), max_message_bytes)
+        request = parse_api_event(event)
+        principal = principal_of(request, auth)
+        message = build_message(request, max_message_bytes, principal=principal)
     except RequestError as error:
         log.info("request refused", extra={"status": error.status, "reason": str(error)})
         return error_response(error)
@@ -189,7 +229,47 @@ def parse_api_event(event: Any) -> ApiRequest:
         or first_refused(request_id) is not None  # also every lone surrogate (no UTF-8)
     ):
         request_id = ""
-    return ApiRequest(method.upper(), path, headers, body, request_id)
+    version = "2.0" if event.get("version") == "2.0" else "1.0"
+    callers = {mode: _dig(context, paths[version]) for mode, paths in _PRINCIPAL_PATHS.items()}
+    return ApiRequest(method.upper(), path, headers, body, request_id, callers)
+
+
+def _dig(mapping: Any, keys: tuple[str, ...]) -> Any:
+    """``mapping[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def principal_of(request: ApiRequest, auth: str) -> str | None:
+    """The authenticated caller of ``request`` under ``auth``: the caller's ARN (``iam``),
+    the token's ``sub`` (``jwt``), None (``none``).
+
+    A request without one, or with one that cannot be stored (not text, over
+    :data:`MAX_PRINCIPAL_LENGTH` characters, a character SQS refuses), is a
+    :class:`RequestError` 403: never stored under an empty principal.
+    """
+    if auth_mode(auth) == "none":
+        return None
+    value = request.callers.get(auth)
+    if not isinstance(value, str) or not value:
+        where = ".".join(("requestContext", *_PRINCIPAL_PATHS[auth]["2.0"]))
+        raise RequestError(
+            403,
+            "forbidden",
+            f"the request has no authenticated caller ({where}): the API requires {auth} "
+            "authentication",
+        )
+    if len(value) > MAX_PRINCIPAL_LENGTH or first_refused(value) is not None:
+        raise RequestError(
+            403,
+            "forbidden",
+            f"the request's authenticated caller cannot be stored as its principal "
+            f"({len(value)} characters; at most {MAX_PRINCIPAL_LENGTH}, all of them SQS's)",
+        )
+    return value
 
 
 def _route_path(route: Any, with_method: bool = True) -> str | None:
@@ -299,9 +379,13 @@ def client_key(request: ApiRequest) -> str | None:
 
 
 def build_message(
-    request: ApiRequest, max_message_bytes: int, now: datetime | None = None
+    request: ApiRequest,
+    max_message_bytes: int,
+    now: datetime | None = None,
+    principal: str | None = None,
 ) -> QueueMessage:
-    """Validate the request and build its queue message; :class:`RequestError` otherwise."""
+    """Validate the request and build its queue message, scoped to ``principal`` (see
+    :func:`principal_of`); :class:`RequestError` otherwise."""
     resource = resource_for_path(request.path)
     if resource is None:
         raise RequestError(404, "not_found", f"no resource at {request.path!r}")
@@ -319,8 +403,7 @@ def build_message(
     except InvalidRequest as invalid:
         raise RequestError(400, "invalid_request", str(invalid), invalid.field) from None
     key = client_key(request)
-    # principal: the authenticated caller joins the scope here (issue 17 item 2).
-    row = queued_row(resource, values, key, principal=None, request_id=request.request_id)
+    row = queued_row(resource, values, key, principal=principal, request_id=request.request_id)
     body = message_body(row, now)
     if len(body.encode("utf-8")) > max_message_bytes:
         raise RequestError(

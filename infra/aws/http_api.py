@@ -8,6 +8,12 @@ log group ``/aws/apigateway/<prefix>-api``; CORS only when ``api_cors_origins`` 
 origins; and per route, a statement in the alias's resource policy letting API Gateway
 invoke it only from that route of this API (``AWS:SourceArn``).
 
+Every route carries the authorization ``api_auth`` names: ``iam`` (``AWS_IAM``: SigV4-signed
+requests only; the function reads the caller's ARN), ``jwt`` (``JWT``, with the one
+authorizer ``<prefix>-api-jwt``: tokens of ``api_jwt_issuer`` for ``api_jwt_audience`` in
+the ``Authorization`` header; the function reads the token's ``sub``), or ``none``
+(anonymous: only when set so on purpose; any other value is refused by the plan).
+
 Why an HTTP API and not a REST API: the ingest function validates every request itself,
 so none of REST API's extras (request validation, usage plans, API keys, caching) would
 be used; an HTTP API costs $1.00 per million requests against $3.50, adds less latency,
@@ -25,7 +31,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 
 from functions.common.resources import RESOURCES
-from infra.aws.changes import Change, call_unless_unsupported
+from infra.aws.changes import Change, UnsupportedOperation, call_unless_unsupported
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.tags import is_project_resource
 from infra.catalog import LIVE_ALIAS, Deployment, SettingError
@@ -59,13 +65,25 @@ ACCESS_LOG_FORMAT = json.dumps(
     separators=(",", ":"),
 )
 # What a browser may send and read (CORS): the ingest function reads Idempotency-Key, and
-# answers a 503 with Retry-After.
+# answers a 503 with Retry-After; an authenticated API also needs the signature's or the
+# token's headers (CORS_AUTH_HEADERS).
 CORS_ALLOW_HEADERS = ("content-type", "idempotency-key")
+# api_auth -> the route's AuthorizationType.
+API_AUTH_TYPES = {"iam": "AWS_IAM", "jwt": "JWT", "none": "NONE"}
+CORS_AUTH_HEADERS = {
+    "iam": ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"),
+    "jwt": ("authorization",),
+    "none": (),
+}
+# Where the JWT authorizer reads the token: "Authorization: Bearer <token>".
+JWT_IDENTITY_SOURCE = "$request.header.Authorization"
 CORS_EXPOSE_HEADERS = ("retry-after",)
 CORS_MAX_AGE_SECONDS = 600
 # API Gateway's rule for stage names, and an origin: scheme and host, no path.
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _ORIGIN = re.compile(r"https?://[^/\s*]+|\*")
+# API Gateway fetches the issuer's keys over HTTPS (<issuer>/.well-known/openid-configuration).
+_ISSUER = re.compile(r"https://[^\s/]+(/\S*)?")
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -94,16 +112,71 @@ def check_api_settings(deployment: Deployment) -> None:
                 "setting api_cors_origins must list origins like https://shop.example "
                 f"(scheme and host, no path) or *; not {origin!r}"
             )
+    check_auth_settings(deployment)
 
 
-def cors_configuration(origins: tuple[str, ...]) -> dict | None:
-    """The API's CORS configuration for ``origins``; None (no CORS) without any."""
+def check_auth_settings(deployment: Deployment) -> None:
+    """:class:`~infra.catalog.SettingError` unless ``api_auth`` names an authorization the
+    API can have: an anonymous API only with ``api_auth = "none"``, set on purpose."""
+    auth = deployment.api_auth
+    if auth not in API_AUTH_TYPES:
+        raise SettingError(
+            f"setting api_auth must be iam, jwt or none (an anonymous API, only on purpose); "
+            f"not {auth!r}"
+        )
+    if auth != "jwt":
+        return
+    if not _ISSUER.fullmatch(deployment.api_jwt_issuer):
+        raise SettingError(
+            "setting api_jwt_issuer must be the token issuer's https:// URL (api_auth is jwt); "
+            f"not {deployment.api_jwt_issuer!r}"
+        )
+    if not deployment.api_jwt_audience:
+        raise SettingError(
+            "setting api_jwt_audience must name the audience(s) a token must be for "
+            "(api_auth is jwt)"
+        )
+
+
+def jwt_authorizer(deployment: Deployment) -> dict[str, object]:
+    """The JWT authorizer's settings, in the form ``CreateAuthorizer`` takes."""
+    return {
+        "AuthorizerType": "JWT",
+        "IdentitySource": [JWT_IDENTITY_SOURCE],
+        "JwtConfiguration": {
+            "Issuer": deployment.api_jwt_issuer,
+            "Audience": list(deployment.api_jwt_audience),
+        },
+    }
+
+
+def authorizer_drift(current: dict, wanted: dict) -> list[str]:
+    """What differs between an authorizer as read and as wanted (audiences as a set)."""
+    drift = []
+    if current.get("AuthorizerType") != wanted["AuthorizerType"]:
+        drift.append(f"type: {current.get('AuthorizerType')} -> {wanted['AuthorizerType']}")
+    if list(current.get("IdentitySource") or []) != wanted["IdentitySource"]:
+        drift.append(f"identity source: {current.get('IdentitySource')} -> {JWT_IDENTITY_SOURCE}")
+    jwt = current.get("JwtConfiguration") or {}
+    issuer, audience = wanted["JwtConfiguration"]["Issuer"], wanted["JwtConfiguration"]["Audience"]
+    if jwt.get("Issuer") != issuer:
+        drift.append(f"issuer: {jwt.get('Issuer')} -> {issuer}")
+    if sorted(set(jwt.get("Audience") or [])) != sorted(set(audience)):
+        drift.append(
+            f"audience: {', '.join(jwt.get('Audience') or []) or 'none'} -> {', '.join(audience)}"
+        )
+    return drift
+
+
+def cors_configuration(origins: tuple[str, ...], auth: str = "none") -> dict | None:
+    """The API's CORS configuration for ``origins`` and the API's ``auth`` (its requests'
+    signature or token headers); None (no CORS) without any origin."""
     if not origins:
         return None
     return {
         "AllowOrigins": list(origins),
         "AllowMethods": [ROUTE_METHOD],
-        "AllowHeaders": list(CORS_ALLOW_HEADERS),
+        "AllowHeaders": list(CORS_ALLOW_HEADERS + CORS_AUTH_HEADERS.get(auth, ())),
         "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
         "MaxAge": CORS_MAX_AGE_SECONDS,
     }
@@ -197,6 +270,7 @@ class HttpApi:
         self.lambda_ = lambda_
         self.api_id: str | None = None
         self.integration_id: str | None = None
+        self.authorizer_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -205,6 +279,16 @@ class HttpApi:
     @property
     def stage(self) -> str:
         return self.deployment.api_stage
+
+    @property
+    def authorizer_name(self) -> str:
+        """The JWT authorizer's name (``api_auth = "jwt"``): ``<prefix>-api-jwt``."""
+        return f"{self.name}-jwt"
+
+    @property
+    def authorization_type(self) -> str:
+        """The routes' ``AuthorizationType``: ``AWS_IAM``, ``JWT`` or ``NONE``."""
+        return API_AUTH_TYPES[self.deployment.api_auth]
 
     @property
     def log_group_name(self) -> str:
@@ -287,8 +371,18 @@ class HttpApi:
         else:
             yield from self._plan_cors(api)
         strays = yield from self._plan_integration()
+        stray_authorizers = yield from self._plan_authorizer()
         yield from self._plan_routes()
         # After the routes: none of them points at a stray integration any more by then.
+        for authorizer_id in stray_authorizers:
+            yield Change(
+                f"http api {self.name} authorizer {authorizer_id}",
+                "delete",
+                f"api_auth is {self.deployment.api_auth}",
+                run=lambda authorizer_id=authorizer_id: self.apigateway.delete_authorizer(
+                    ApiId=self.api_id, AuthorizerId=authorizer_id
+                ),
+            )
         for integration_id in strays:
             yield Change(
                 f"http api {self.name} integration {integration_id}",
@@ -336,7 +430,7 @@ class HttpApi:
             )
 
     def _create_api_change(self) -> Change:
-        cors = cors_configuration(self.deployment.api_cors_origins)
+        cors = cors_configuration(self.deployment.api_cors_origins, self.deployment.api_auth)
 
         def create() -> None:
             settings = {"CorsConfiguration": cors} if cors else {}
@@ -358,7 +452,7 @@ class HttpApi:
         )
 
     def _plan_cors(self, api: dict) -> Iterator[Change]:
-        wanted = cors_configuration(self.deployment.api_cors_origins)
+        wanted = cors_configuration(self.deployment.api_cors_origins, self.deployment.api_auth)
         current = api.get("CorsConfiguration")
         if comparable_cors(current) == comparable_cors(wanted):
             return
@@ -373,10 +467,14 @@ class HttpApi:
             )
             return
         before = ", ".join((current or {}).get("AllowOrigins") or []) or "none"
+        detail = f"origins: {before} -> {', '.join(wanted['AllowOrigins'])}"
+        if before == ", ".join(wanted["AllowOrigins"]):  # the same origins: api_auth changed
+            headers = ", ".join((current or {}).get("AllowHeaders") or [])
+            detail = f"allowed headers: {headers} -> {', '.join(wanted['AllowHeaders'])}"
         yield Change(
             resource,
             "update" if current else "set",
-            f"origins: {before} -> {', '.join(wanted['AllowOrigins'])}",
+            detail,
             run=lambda: self.apigateway.update_api(ApiId=api_id, CorsConfiguration=wanted),
         )
 
@@ -419,13 +517,98 @@ class HttpApi:
             if current is not None and i["IntegrationId"] != current["IntegrationId"]
         ]
 
+    def _routes(self) -> dict[str, dict]:
+        """The API's routes by route key; none before the API exists."""
+        if not self.api_id:
+            return {}
+        return {r["RouteKey"]: r for r in self._items("get_routes", ApiId=self.api_id)}
+
+    def _authorizers(self) -> list[dict]:
+        """The API's authorizers. Where the endpoint lacks GetAuthorizers (moto), those its
+        routes name, read one by one: an authorizer no route uses is not seen there."""
+        if not self.api_id:
+            return []
+        try:
+            return call_unless_unsupported(
+                self.apigateway,
+                "GetAuthorizers",
+                lambda: self._items("get_authorizers", ApiId=self.api_id),
+            )
+        except UnsupportedOperation:
+            named = {r.get("AuthorizerId") for r in self._routes().values()} - {None, ""}
+            found = []
+            for authorizer_id in sorted(named):
+                with contextlib.suppress(self.apigateway.exceptions.NotFoundException):
+                    found.append(
+                        self.apigateway.get_authorizer(
+                            ApiId=self.api_id, AuthorizerId=authorizer_id
+                        )
+                    )
+            return found
+
+    def _plan_authorizer(self) -> Generator[Change, None, list[str]]:
+        """The JWT authorizer's change (``api_auth = "jwt"``); returns the ids of the
+        authorizers to delete once no route uses them (all of them for another api_auth)."""
+        authorizers = self._authorizers()
+        if self.deployment.api_auth != "jwt":
+            self.authorizer_id = None
+            return [a["AuthorizerId"] for a in authorizers]
+        wanted = jwt_authorizer(self.deployment)
+        resource = f"http api {self.name} authorizer {self.authorizer_name}"
+        config = wanted["JwtConfiguration"]
+        detail = f"JWT of {config['Issuer']} for {', '.join(config['Audience'])}"
+        current = next((a for a in authorizers if a.get("Name") == self.authorizer_name), None)
+        self.authorizer_id = current["AuthorizerId"] if current else None
+        if current is None:
+
+            def create() -> None:
+                created = self.apigateway.create_authorizer(
+                    ApiId=self.api_id, Name=self.authorizer_name, **wanted
+                )
+                self.authorizer_id = created["AuthorizerId"]
+
+            yield Change(resource, "create", detail, run=create)
+        else:
+            drift = authorizer_drift(current, wanted)
+            if drift:
+                authorizer_id = current["AuthorizerId"]
+                yield Change(
+                    resource,
+                    "update",
+                    "; ".join(drift),
+                    run=lambda: self.apigateway.update_authorizer(
+                        ApiId=self.api_id, AuthorizerId=authorizer_id, **wanted
+                    ),
+                )
+        return [a["AuthorizerId"] for a in authorizers if a is not current]
+
+    def _authorization(self) -> dict[str, str]:
+        """A route's authorization as CreateRoute and UpdateRoute take it: the type always
+        (only an explicit type detaches an authorizer), the authorizer for JWT."""
+        settings = {"AuthorizationType": self.authorization_type}
+        if self.authorization_type == "JWT":
+            settings["AuthorizerId"] = self.authorizer_id or ""
+        return settings
+
+    def _authorization_drift(self, route: dict) -> list[str]:
+        current = route.get("AuthorizationType") or "NONE"
+        drift = []
+        if current != self.authorization_type:
+            drift.append(f"authorization: {current} -> {self.authorization_type}")
+        if self.authorization_type == "JWT" and (
+            self.authorizer_id is None or route.get("AuthorizerId") != self.authorizer_id
+        ):
+            drift.append(f"authorizer: {route.get('AuthorizerId')} -> {self.authorizer_name}")
+        return drift
+
     def _plan_routes(self) -> Iterator[Change]:
-        routes = (
-            {r["RouteKey"]: r for r in self._items("get_routes", ApiId=self.api_id)}
-            if self.api_id
-            else {}
-        )
+        routes = self._routes()
         target = f"integrations/{self.integration_id}" if self.integration_id else None
+        authorization = self.authorization_type + (
+            f" ({self.authorizer_name})" if self.authorization_type == "JWT" else ""
+        )
+        if authorization == "NONE":
+            authorization = "NONE: anonymous (api_auth = none)"
         for route_key in route_keys():
             resource = f"http api {self.name} route {route_key}"
             current = routes.get(route_key)
@@ -433,18 +616,28 @@ class HttpApi:
                 yield Change(
                     resource,
                     "create",
-                    "-> the ingest integration",
+                    f"-> the ingest integration, {authorization}",
                     run=lambda key=route_key: self.apigateway.create_route(
-                        ApiId=self.api_id, RouteKey=key, Target=self._target()
+                        ApiId=self.api_id,
+                        RouteKey=key,
+                        Target=self._target(),
+                        **self._authorization(),
                     ),
                 )
-            elif target is None or current.get("Target") != target:
+                continue
+            drift = self._authorization_drift(current)
+            if target is None or current.get("Target") != target:
+                drift.insert(0, f"target: {current.get('Target')} -> the ingest integration")
+            if drift:
                 yield Change(
                     resource,
                     "update",
-                    f"target: {current.get('Target')} -> the ingest integration",
+                    "; ".join(drift),
                     run=lambda route_id=current["RouteId"]: self.apigateway.update_route(
-                        ApiId=self.api_id, RouteId=route_id, Target=self._target()
+                        ApiId=self.api_id,
+                        RouteId=route_id,
+                        Target=self._target(),
+                        **self._authorization(),
                     ),
                 )
         for route_key, route in routes.items():

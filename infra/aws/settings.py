@@ -23,6 +23,8 @@ standard chain (a profile names which of its entries to use).
     api_burst_limit = 100
     api_rate_limit = 50
     api_cors_origins = ["https://shop.example"]
+    api_auth = "iam"                    # who may call the API: iam, jwt (api_jwt_issuer,
+                                        # api_jwt_audience) or "none" (anonymous, on purpose)
     rds_proxy = true                    # the drain connects through an RDS Proxy
     vpc_endpoints = true                # Secrets Manager and Lambda endpoints in the subnets
     alarm_email = "oncall@shop.example"

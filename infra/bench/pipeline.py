@@ -276,7 +276,7 @@ def ingest_latency(
         for number in range(requests):
             key = f"{prefix}{number}"
             with lock:  # watched under the key the row is stored under
-                sent[stored_key(ORDERS, BENCH_ORDER, key, None)] = time.monotonic()
+                sent[stored_key(ORDERS, BENCH_ORDER, key, stack.api.principal)] = time.monotonic()
             status = post_order(stack.api.url, key)
             if status != 202:
                 raise RuntimeError(f"the local API answered {status} to an order")

@@ -12,6 +12,14 @@ answers it. Like API Gateway, it refuses a body over 10 MB (413) and a Content-L
 cannot read (400) from the headers alone, before reading any of the body; a client that
 announces more than it sends is answered 400 (it closed) or 408 (it went quiet for the
 timeout).
+
+Callers: as API Gateway fills ``requestContext.authorizer`` once it has authorized a
+request (``iam``: ``iam.userArn``; ``jwt``: ``jwt.claims.sub``; ``none``: nothing), the
+gateway fills it with a principal: a fixed one, or with ``principal_header`` (e.g.
+``X-Local-Principal``) the value of that header, so that tests can act as several callers;
+a request without that header is refused as API Gateway refuses an unsigned request
+(``iam``: 403 ``Forbidden``) or one without a token (``jwt``: 401 ``Unauthorized``). It
+verifies no signature and no token: whoever can reach 127.0.0.1 is that principal.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ from infra.local.lambda_runtime import LambdaRuntime
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit, 10 MB
 READ_TIMEOUT_SECONDS = 30.0
 LOCAL_API_ID = "local"
+# The JWT subject the gateway fills in by default (api_auth = "jwt", no header).
+LOCAL_JWT_SUBJECT = "local"
+# API Gateway's answers to a request its authorizer refuses.
+_UNAUTHORIZED = {"iam": (403, "Forbidden"), "jwt": (401, "Unauthorized")}
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -96,6 +108,28 @@ def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return joined
 
 
+def authorizer_context(auth: str, principal: str) -> dict | None:
+    """``requestContext.authorizer`` as API Gateway fills it for ``principal`` under
+    ``auth`` (``iam``: the caller's ARN, whose account it also gives; ``jwt``: the token's
+    ``sub``); None for ``none`` (an anonymous route has no authorizer)."""
+    if auth == "iam":
+        parts = principal.split(":")
+        return {
+            "iam": {
+                "accessKey": "",
+                "accountId": parts[4] if len(parts) > 5 else "",
+                "callerId": "",
+                "cognitoIdentity": None,
+                "principalOrgId": None,
+                "userArn": principal,
+                "userId": "",
+            }
+        }
+    if auth == "jwt":
+        return {"jwt": {"claims": {"sub": principal}, "scopes": None}}
+    return None
+
+
 def http_api_event(
     method: str,
     target: str,
@@ -106,9 +140,11 @@ def http_api_event(
     stage: str,
     source_ip: str = "127.0.0.1",
     protocol: str = "HTTP/1.1",
+    authorizer: dict | None = None,
 ) -> dict:
     """The payload 2.0 event API Gateway would send for this request: ``rawPath`` as
-    requested (with the stage), ``routeKey`` and ``requestContext.stage`` without it."""
+    requested (with the stage), ``routeKey`` and ``requestContext.stage`` without it;
+    ``requestContext.authorizer`` when given (:func:`authorizer_context`)."""
     parts = urlsplit(target)
     lowered = [(name.lower(), value) for name, value in headers]
     cookies = [
@@ -146,6 +182,8 @@ def http_api_event(
         },
         "isBase64Encoded": False,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     query = _joined(parse_qsl(parts.query, keep_blank_values=True))
@@ -160,7 +198,12 @@ def http_api_event(
 
 
 class LocalApiGateway:
-    """Serves the API's routes on ``stage`` with one function, as the deployed API does."""
+    """Serves the API's routes on ``stage`` with one function, as the deployed API does.
+
+    ``auth`` is the deployment's ``api_auth``; the caller is ``principal`` (for ``jwt``,
+    :data:`LOCAL_JWT_SUBJECT` when not given), or with ``principal_header`` the value of
+    that header (taken out of the event's headers: it is the gateway's, not the client's).
+    """
 
     def __init__(
         self,
@@ -169,13 +212,36 @@ class LocalApiGateway:
         stage: str = Deployment().api_stage,
         port: int = 0,
         read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
+        auth: str = "none",
+        principal: str | None = None,
+        principal_header: str = "",
     ) -> None:
         self.runtime = runtime
         self.function_name = function_name
         self.stage = stage
         self.port = port or free_port()
         self.read_timeout_seconds = read_timeout_seconds
+        self.auth = auth
+        if auth == "jwt" and not principal:
+            principal = LOCAL_JWT_SUBJECT
+        if auth == "iam" and not principal and not principal_header:
+            raise ValueError("an iam gateway needs a principal (an ARN) or a principal_header")
+        self.principal = principal if auth != "none" else None
+        self.principal_header = principal_header
         self._server: ThreadingHTTPServer | None = None
+
+    def caller(self, headers: Iterable[tuple[str, str]]) -> str | None:
+        """The principal a request with ``headers`` is authorized as (None: anonymous
+        API); :class:`GatewayRefusal` as API Gateway's authorizer refuses one without."""
+        if self.auth == "none":
+            return None
+        if not self.principal_header:
+            return self.principal
+        wanted = self.principal_header.lower()
+        given = [value for name, value in headers if name.lower() == wanted]
+        if len(given) != 1 or not given[0]:
+            raise GatewayRefusal(*_UNAUTHORIZED[self.auth])
+        return given[0]
 
     @property
     def url(self) -> str:
@@ -194,19 +260,24 @@ class LocalApiGateway:
                 try:
                     if route_key is None:
                         raise GatewayRefusal(404, "Not Found")
+                    principal = gateway.caller(self.headers.items())  # before the body
                     body = self._read_body()
                 except GatewayRefusal as refusal:
                     self._refuse(refusal)
                     return
+                header = gateway.principal_header.lower()
                 event = http_api_event(
                     self.command,
                     self.path,
-                    self.headers.items(),
+                    [(k, v) for k, v in self.headers.items() if not header or k.lower() != header],
                     body,
                     route_key=route_key,
                     stage=gateway.stage,
                     source_ip=self.client_address[0],
                     protocol=self.request_version,
+                    authorizer=None
+                    if principal is None
+                    else authorizer_context(gateway.auth, principal),
                 )
                 outcome = gateway.runtime.invoke(gateway.function_name, event)
                 status, reply_headers, reply = gateway.http_answer(outcome)

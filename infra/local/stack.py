@@ -138,6 +138,13 @@ class StackSettings:
     # TLS for the database: the server gets a certificate from a CA the stack makes (and
     # refuses plaintext over TCP); the clients get DATABASE_TLS and DATABASE_TLS_CA.
     database_tls: bool = False
+    # Who the local API says the caller is (it verifies no signature or token): a fixed
+    # principal (empty: for api_auth iam the ARN of the stack's own credentials, as SigV4
+    # with them would give; for jwt the subject "local"), or with api_principal_header
+    # (e.g. "X-Local-Principal") each request's value of that header, so that a test can
+    # act as several callers; a request without it is refused as API Gateway would.
+    api_principal: str = ""
+    api_principal_header: str = ""
 
 
 class LocalStack:
@@ -204,7 +211,12 @@ class LocalStack:
             self.lambda_api.attach(self.runtime)
             self.runtime.start()
             self.api = LocalApiGateway(
-                self.runtime, self.deployment.resource_name("ingest"), self.deployment.api_stage
+                self.runtime,
+                self.deployment.resource_name("ingest"),
+                self.deployment.api_stage,
+                auth=self.deployment.api_auth,
+                principal=self._api_principal(),
+                principal_header=self.settings.api_principal_header,
             )
             self.api.start()
             for source in EVENT_SOURCES:
@@ -231,6 +243,13 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+
+    def _api_principal(self) -> str:
+        """The local API's fixed principal: the setting's, else for iam the ARN of the
+        credentials the stack's clients sign with (moto's STS tells it)."""
+        if self.settings.api_principal or self.deployment.api_auth != "iam":
+            return self.settings.api_principal
+        return boto3.client("sts").get_caller_identity()["Arn"]
 
     def stop(self) -> None:
         """Stop every part and delete the stack's directory."""

@@ -9,7 +9,7 @@ from infra.catalog import FUNCTIONS, outbox_target_limits
 def test_each_handler_gets_the_variables_it_reads_at_import():
     environments = {spec.name: bench_environment(spec) for spec in FUNCTIONS}
     assert environments["notify"] == {"TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench"}
-    assert environments["ingest"] == {"QUEUE_URL": "https://sqs.example/bench"}
+    assert environments["ingest"] == {"QUEUE_URL": "https://sqs.example/bench", "API_AUTH": "iam"}
     assert environments["email"] == {
         "EMAIL_FROM": "bench@example.com",
         "EMAIL_TO": "bench@example.com",

@@ -398,7 +398,7 @@ def test_an_event_that_cannot_be_read_is_a_4xx_not_an_exception(event, status, m
         build_message(parse_api_event(event), LIMIT)
     assert raised.value.status == status
     assert message in str(raised.value)
-    assert answer(event, sent_nowhere, LIMIT)["statusCode"] == status
+    assert answer(event, sent_nowhere, LIMIT, auth="none")["statusCode"] == status
 
 
 def sent_nowhere(message):
@@ -407,7 +407,7 @@ def sent_nowhere(message):
 
 @pytest.mark.parametrize("event", [None, [], "event", 7], ids=["None", "list", "string", "number"])
 def test_an_event_that_is_not_an_object_is_a_400(event):
-    result = answer(event, sent_nowhere, LIMIT)
+    result = answer(event, sent_nowhere, LIMIT, auth="none")
     assert (result["statusCode"], json.loads(result["body"])["message"]) == (
         400,
         "the event must be an object",
@@ -421,7 +421,7 @@ def test_answer_sends_the_message_and_a_queue_error_is_a_503():
         sent.append(message)
         return "m-1"
 
-    result = answer(v2_event(headers={"Idempotency-Key": "k-9"}), send, LIMIT)
+    result = answer(v2_event(headers={"Idempotency-Key": "k-9"}), send, LIMIT, auth="none")
     assert result["statusCode"] == 202
     assert json.loads(result["body"])["message_id"] == "m-1"
     row = parse_message(sent[0].body)
@@ -431,7 +431,7 @@ def test_answer_sends_the_message_and_a_queue_error_is_a_503():
     def queue_down(message):
         raise QueueUnavailable("connection refused")
 
-    result = answer(v2_event(), queue_down, LIMIT)
+    result = answer(v2_event(), queue_down, LIMIT, auth="none")
     assert (result["statusCode"], result["headers"]["Retry-After"]) == (503, "5")
     assert json.loads(result["body"]) == {
         "error": "unavailable",
@@ -543,7 +543,7 @@ def test_answer_gives_a_refused_message_its_4xx_never_a_503():
     def refusing(message):
         raise queue_refusal("InvalidMessageContents", "Invalid binary character '#xFFFF'")
 
-    result = answer(v2_event(), refusing, LIMIT)
+    result = answer(v2_event(), refusing, LIMIT, auth="none")
     assert result["statusCode"] == 400
     assert "Retry-After" not in result["headers"]
     assert json.loads(result["body"]) == {
@@ -674,3 +674,135 @@ def test_route_hints_of_another_type_are_ignored_not_trusted(value):
     unstaged = http_api_event("/prod/orders", value, "prod")
     unstaged["requestContext"]["stage"] = value
     assert parse_api_event(unstaged).path == "/prod/orders"  # answered 404, naming it
+
+
+# -- the caller (issue 17 item 2) ---------------------------------------------------------
+
+ANN = "arn:aws:iam::123456789012:user/ann"
+BOB = "arn:aws:sts::123456789012:assumed-role/shop/bob"
+
+
+def iam_event(principal, event=None):
+    """``event`` (an HTTP API one by default) as API Gateway sends it after an AWS_IAM
+    route authorized ``principal``."""
+    event = event or v2_event(headers={"Idempotency-Key": "k-1"})
+    authorizer = {"iam": {"accountId": "123456789012", "userArn": principal}}
+    return {**event, "requestContext": {**event["requestContext"], "authorizer": authorizer}}
+
+
+def jwt_event(subject, event=None):
+    """... after a JWT authorizer accepted a token whose ``sub`` is ``subject``."""
+    event = event or v2_event(headers={"Idempotency-Key": "k-1"})
+    authorizer = {"jwt": {"claims": {"sub": subject, "iss": "https://id.example"}, "scopes": None}}
+    return {**event, "requestContext": {**event["requestContext"], "authorizer": authorizer}}
+
+
+def sent_by(event, auth):
+    """What ``answer`` queues for ``event`` under ``auth``: the answer and the message."""
+    sent = []
+    result = answer(event, lambda message: sent.append(message) or "m-1", LIMIT, auth=auth)
+    return result, sent
+
+
+@pytest.mark.parametrize(
+    ("auth", "event", "principal"),
+    [
+        ("iam", iam_event(ANN), ANN),
+        ("iam", iam_event(BOB), BOB),
+        # A REST API (payload 1.0) with AWS_IAM gives the caller's ARN in its identity.
+        ("iam", {**v1_event(), "requestContext": {"identity": {"userArn": ANN}}}, ANN),
+        ("jwt", jwt_event("user-123"), "user-123"),
+        # A REST API's Cognito authorizer gives the claims in requestContext.authorizer.
+        (
+            "jwt",
+            {**v1_event(), "requestContext": {"authorizer": {"claims": {"sub": "u-9"}}}},
+            "u-9",
+        ),
+        ("none", iam_event(ANN), None),  # an anonymous API has no caller, whatever it says
+    ],
+    ids=["iam", "iam-assumed-role", "iam-rest-api", "jwt", "jwt-rest-api", "none"],
+)
+def test_the_principal_is_read_from_the_context_into_the_message_and_the_key(
+    auth, event, principal
+):
+    result, (message,) = sent_by(event, auth)
+    assert result["statusCode"] == 202
+    row = parse_message(message.body)  # as the drain reads it back
+    assert row.principal == principal == json.loads(message.body)["principal"]
+    client_key = json.loads(message.body)["client_key"]
+    assert row.idempotency_key == stored_key(ORDERS, row.values, client_key, principal)
+    assert json.loads(result["body"])["stored_key"] == message.stored_key == row.idempotency_key
+
+
+def test_one_key_from_two_callers_is_two_requests_and_from_one_caller_one():
+    (_, (ann,)), (_, (bob,)) = sent_by(iam_event(ANN), "iam"), sent_by(iam_event(BOB), "iam")
+    assert ann.stored_key != bob.stored_key
+    assert ann.deduplication_id != bob.deduplication_id  # SQS does not drop Bob's as Ann's
+    (_, (again,)) = sent_by(iam_event(ANN), "iam")
+    assert (again.stored_key, again.deduplication_id) == (ann.stored_key, ann.deduplication_id)
+    # The same text as an IAM ARN and as a JWT subject: the caller, whichever way it came.
+    (_, (as_jwt,)) = sent_by(jwt_event(ANN), "jwt")
+    assert as_jwt.stored_key == ann.stored_key
+
+
+@pytest.mark.parametrize(
+    ("auth", "event", "where"),
+    [
+        ("iam", v2_event(), "requestContext.authorizer.iam.userArn"),
+        ("iam", jwt_event("user-123"), "requestContext.authorizer.iam.userArn"),
+        ("iam", iam_event(""), "requestContext.authorizer.iam.userArn"),
+        ("iam", iam_event(None), "requestContext.authorizer.iam.userArn"),
+        (
+            "iam",
+            {**v2_event(), "requestContext": {"http": {"method": "POST"}, "authorizer": 7}},
+            "iam.userArn",
+        ),
+        ("iam", v1_event(), "requestContext.authorizer.iam.userArn"),
+        ("jwt", v2_event(), "requestContext.authorizer.jwt.claims.sub"),
+        ("jwt", iam_event(ANN), "requestContext.authorizer.jwt.claims.sub"),
+        ("jwt", jwt_event(["a"]), "requestContext.authorizer.jwt.claims.sub"),
+    ],
+    ids=[
+        "none",
+        "jwt-for-iam",
+        "empty",
+        "null",
+        "not-an-object",
+        "rest-api",
+        "jwt-none",
+        "iam-for-jwt",
+        "list",
+    ],
+)
+def test_without_a_principal_an_authenticated_api_refuses_the_request(auth, event, where):
+    result, sent = sent_by(event, auth)
+    assert sent == []
+    assert result["statusCode"] == 403
+    reply = json.loads(result["body"])
+    assert reply["error"] == "forbidden"
+    assert where in reply["message"] and f"requires {auth} authentication" in reply["message"]
+
+
+def test_the_caller_is_refused_before_the_body_is_read():
+    # No validation detail for a request that has no caller.
+    result, sent = sent_by(v2_event(path="/nowhere", body=[1]), "iam")
+    assert (result["statusCode"], sent) == (403, [])
+
+
+@pytest.mark.parametrize(
+    "principal",
+    ["x" * 2049, "arn:aws:iam::123456789012:user/\uffff", "user\ud800"],
+    ids=["too-long", "U+FFFF", "lone-surrogate"],
+)
+def test_a_principal_that_cannot_be_stored_is_refused_not_cut(principal):
+    result, sent = sent_by(jwt_event(principal), "jwt")
+    assert (result["statusCode"], sent) == (403, [])
+    assert "cannot be stored as its principal" in json.loads(result["body"])["message"]
+    longest = "x" * 2048
+    result, (message,) = sent_by(jwt_event(longest), "jwt")
+    assert parse_message(message.body).principal == longest
+
+
+def test_an_unknown_auth_mode_is_an_error_not_an_anonymous_api():
+    with pytest.raises(ValueError, match="API_AUTH must be one of iam, jwt, none, not 'IAM'"):
+        answer(iam_event(ANN), sent_nowhere, LIMIT, auth="IAM")

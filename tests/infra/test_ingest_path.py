@@ -1,6 +1,7 @@
 """The ingest path under every failure we can make locally: API -> ingest -> SQS FIFO ->
 drain -> MariaDB. Each test asserts rows, not exit codes."""
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -12,6 +13,7 @@ import pytest
 
 from functions.common.resources import body_hash, resource_named, stored_key
 from infra.aws.queue_operations import replay_dead_letters
+from infra.local.api_gateway import LocalApiGateway
 from infra.local.container_pool import LocalFunction
 from infra.local.event_source import failed_message_ids, sqs_event
 from infra.local.lambda_runtime import LambdaRuntime
@@ -40,12 +42,15 @@ def query(stack, sql, *args):
         connection.close()
 
 
-def post(stack, path, body, key=None, raw=False):
+def post(stack, path, body, key=None, raw=False, url=None, headers=None):
+    """POST to the stack's API (or the one at ``url``): status, answer and headers."""
     data = body if raw else json.dumps(body, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(stack.api.url + path, data=data, method="POST")
+    request = urllib.request.Request((url or stack.api.url) + path, data=data, method="POST")
     request.add_header("Content-Type", "application/json")
     if key is not None:
         request.add_header("Idempotency-Key", key)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read()), dict(answer.headers)
@@ -57,9 +62,18 @@ def order(customer_id, amount="1.00"):
     return {"customer_id": customer_id, "amount": amount, "currency": "USD"}
 
 
-def order_key(customer, key, amount="1.00"):
-    """The stored key of ``order(customer, amount)`` posted with ``key`` (None: none)."""
-    return stored_key(resource_named("orders"), validated(order(customer, amount)), key, None)
+@functools.cache
+def local_caller() -> str:
+    """Who the stack's API says the caller is (api_auth iam, no principal set): the ARN of
+    the credentials the stack's clients sign with, as SigV4 with them would give."""
+    return boto3.client("sts").get_caller_identity()["Arn"]
+
+
+def order_key(customer, key, amount="1.00", principal=None):
+    """The stored key of ``order(customer, amount)`` posted with ``key`` (None: none) by
+    ``principal`` (None: the stack API's own caller)."""
+    order_values = validated(order(customer, amount))
+    return stored_key(resource_named("orders"), order_values, key, principal or local_caller())
 
 
 def validated(body):
@@ -251,6 +265,94 @@ def test_without_a_key_identical_bodies_merge_and_other_bodies_do_not(ingest_dat
     ]
 
 
+@pytest.fixture
+def two_callers_api(ingest_database):
+    """A gateway in front of the stack's ingest function that takes the caller from the
+    header X-Local-Principal (the stack setting api_principal_header), as two callers."""
+    stack = ingest_database
+    gateway = LocalApiGateway(
+        stack.runtime,
+        stack.deployment.resource_name("ingest"),
+        stack.deployment.api_stage,
+        auth=stack.deployment.api_auth,
+        principal_header="X-Local-Principal",
+    )
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+ANN = "arn:aws:iam::123456789012:user/ann"
+BOB = "arn:aws:iam::123456789012:user/bob"
+
+
+def test_one_key_from_two_callers_is_two_orders_and_a_resend_by_one_is_none(
+    ingest_database, two_callers_api
+):
+    stack, url = ingest_database, two_callers_api.url
+    customer = next(_customer_ids)
+    key = f"two-callers-{customer}"
+
+    def as_caller(principal, amount):
+        headers = {"X-Local-Principal": principal}
+        return post(stack, "/orders", order(customer, amount), key, url=url, headers=headers)
+
+    ann, bob = as_caller(ANN, "1.00"), as_caller(BOB, "2.00")
+    resent = as_caller(ANN, "1.00")  # Ann's retry: the same request
+    assert [answer[0] for answer in (ann, bob, resent)] == [202, 202, 202]
+    assert ann[1]["stored_key"] == resent[1]["stored_key"] == order_key(customer, key, "1.00", ANN)
+    assert bob[1]["stored_key"] == order_key(customer, key, "2.00", BOB)
+    assert post_then_marker(stack, customer, []) == [202]
+    rows = query(
+        stack,
+        "SELECT CAST(amount AS CHAR), idempotency_key FROM orders WHERE customer_id = %s "
+        "ORDER BY id",
+        customer,
+    )
+    marker = ("9.99", order_key(customer, f"marker-{customer}", "9.99"))
+    assert rows == (
+        ("1.00", order_key(customer, key, "1.00", ANN)),
+        ("2.00", order_key(customer, key, "2.00", BOB)),
+        marker,
+    )
+    # Neither is the other's conflict: two callers, two requests.
+    assert conflicts_of(stack, order_key(customer, key, "1.00", ANN)) == ()
+    assert conflicts_of(stack, order_key(customer, key, "2.00", BOB)) == ()
+
+
+def test_a_request_without_a_caller_is_refused_and_nothing_is_queued(
+    ingest_database, two_callers_api
+):
+    stack = ingest_database
+    customer = next(_customer_ids)
+    # The gateway refuses it as API Gateway refuses an unsigned request (iam).
+    unsigned = post(
+        stack, "/orders", order(customer), f"nobody-{customer}", url=two_callers_api.url
+    )
+    assert unsigned[:2] == (403, {"message": "Forbidden"})
+    # One that reaches the function without a caller (a route made anonymous by hand):
+    # the function refuses it rather than storing it under no principal.
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /orders",
+        "rawPath": "/prod/orders",
+        "headers": {"idempotency-key": f"nobody-{customer}"},
+        "body": json.dumps(order(customer)),
+        "requestContext": {"requestId": "anon", "http": {"method": "POST"}, "stage": "prod"},
+    }
+    answer = stack.runtime.invoke(stack.deployment.resource_name("ingest"), event).result
+    assert answer["statusCode"] == 403
+    assert json.loads(answer["body"]) == {
+        "error": "forbidden",
+        "message": "the request has no authenticated caller "
+        "(requestContext.authorizer.iam.userArn): the API requires iam authentication",
+    }
+    assert post_then_marker(stack, customer, []) == [202]
+    assert [k for _, k, _ in orders_of(stack, [customer])] == [
+        order_key(customer, f"marker-{customer}", "9.99")
+    ]
+
+
 def test_a_drain_that_commits_and_dies_before_the_delete_makes_one_row(ingest_database):
     stack = ingest_database
     (poller,) = stack.pollers
@@ -439,7 +541,11 @@ def test_http_api_v2_events_and_an_unavailable_queue(ingest_database, tmp_path):
         "headers": {"idempotency-key": f"v2-{customer}"},
         "body": json.dumps(order(customer)),
         "isBase64Encoded": False,
-        "requestContext": {"requestId": "v2", "http": {"method": "POST"}},
+        "requestContext": {
+            "requestId": "v2",
+            "http": {"method": "POST"},
+            "authorizer": {"iam": {"userArn": local_caller()}},
+        },
     }
     outcome = stack.runtime.invoke("aurora-events-ingest", event)
     assert outcome.result["statusCode"] == 202
@@ -488,7 +594,11 @@ def test_sqs_s_refusals_for_content_are_4xx_from_the_real_handler(
         "headers": {},
         "body": json.dumps(customer),
         "isBase64Encoded": False,
-        "requestContext": {"requestId": "small", "http": {"method": "POST"}},
+        "requestContext": {
+            "requestId": "small",
+            "http": {"method": "POST"},
+            "authorizer": {"iam": {"userArn": local_caller()}},
+        },
     }
     runtime = LambdaRuntime(stack.admin_settings(), [small_ingest], log_dir=tmp_path)
     try:

@@ -374,7 +374,13 @@ def test_another_named_stage_serves_the_same_routes(migrated_stack):
     """The stack's ingest function behind a gateway on a stage of its own (``v2``): the
     order is stored as posted, under its key."""
     stack = migrated_stack
-    gateway = LocalApiGateway(stack.runtime, stack.deployment.resource_name("ingest"), "v2")
+    gateway = LocalApiGateway(
+        stack.runtime,
+        stack.deployment.resource_name("ingest"),
+        "v2",
+        auth=stack.api.auth,
+        principal=stack.api.principal,
+    )
     gateway.start()
     try:
         assert gateway.url == f"http://127.0.0.1:{gateway.port}/v2"
@@ -403,3 +409,90 @@ def stored_order(stack, key: str) -> list[tuple]:
             return list(cursor.fetchall())
     finally:
         connection.close()
+
+
+# -- the caller, as API Gateway's authorizer fills it -------------------------------------
+
+
+def echoed_event(gateway, **headers) -> tuple[int, dict]:
+    head = post_head(gateway.url, **headers, Content_Length=str(len(ORDER)))
+    code, _, body = parse(exchange(gateway.url, head, ORDER))
+    return code, json.loads(body)
+
+
+def test_the_stacks_api_fills_in_the_caller_its_credentials_would_sign_as(stack):
+    import boto3
+
+    assert (stack.deployment.api_auth, stack.api.auth) == ("iam", "iam")
+    assert stack.api.principal == boto3.client("sts").get_caller_identity()["Arn"]
+    assert stack.api.principal.startswith("arn:aws:")
+
+
+@pytest.mark.parametrize(
+    ("auth", "principal", "authorizer"),
+    [
+        (
+            "iam",
+            "arn:aws:iam::123456789012:user/ann",
+            {
+                "iam": {
+                    "accessKey": "",
+                    "accountId": "123456789012",
+                    "callerId": "",
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
+                    "userArn": "arn:aws:iam::123456789012:user/ann",
+                    "userId": "",
+                }
+            },
+        ),
+        ("jwt", None, {"jwt": {"claims": {"sub": "local"}, "scopes": None}}),
+        ("jwt", "user-7", {"jwt": {"claims": {"sub": "user-7"}, "scopes": None}}),
+        ("none", "ignored", None),
+    ],
+)
+def test_the_event_carries_the_fixed_caller(echo_gateway, auth, principal, authorizer):
+    gateway = LocalApiGateway(
+        echo_gateway.runtime, echo_gateway.function_name, "prod", auth=auth, principal=principal
+    )
+    gateway.start()
+    try:
+        code, event = echoed_event(gateway)
+    finally:
+        gateway.stop()
+    assert code == 200
+    assert event["requestContext"].get("authorizer") == authorizer
+
+
+@pytest.mark.parametrize(
+    ("auth", "refusal"), [("iam", (403, "Forbidden")), ("jwt", (401, "Unauthorized"))]
+)
+def test_with_a_principal_header_each_request_is_its_caller_and_one_without_is_refused(
+    echo_gateway, auth, refusal
+):
+    gateway = LocalApiGateway(
+        echo_gateway.runtime,
+        echo_gateway.function_name,
+        "prod",
+        auth=auth,
+        principal_header="X-Local-Principal",
+    )
+    gateway.start()
+    try:
+        answers = [echoed_event(gateway, X_Local_Principal=who) for who in ("ann", "bob")]
+        refused = echoed_event(gateway)
+    finally:
+        gateway.stop()
+    place = {"iam": ("iam", "userArn"), "jwt": ("jwt", "claims", "sub")}[auth]
+    for (code, event), who in zip(answers, ("ann", "bob"), strict=True):
+        found = event["requestContext"]["authorizer"]
+        for key in place:
+            found = found[key]
+        assert (code, found) == (200, who)
+        assert "x-local-principal" not in event["headers"]  # the gateway's, not the client's
+    assert refused == (refusal[0], {"message": refusal[1]})
+
+
+def test_an_iam_gateway_needs_a_principal_or_a_header(echo_gateway):
+    with pytest.raises(ValueError, match="an iam gateway needs a principal"):
+        LocalApiGateway(echo_gateway.runtime, echo_gateway.function_name, auth="iam")

@@ -1,13 +1,16 @@
 """The HTTP API in front of ingest on moto: what apply creates (API, routes, integration,
 stage, log group, the alias's invoke permissions), that a second apply changes nothing,
-that a changed setting is one update, and that destroy leaves nothing tagged.
+that a changed setting is one update, and that destroy leaves nothing tagged; the routes'
+authorization (``api_auth``: AWS_IAM by default, a JWT authorizer, or anonymous on purpose).
 
 moto lacks UpdateStage: a changed stage is planned as one update, and applying it is
-reported as not done (on AWS it is made). The alias ``live`` is the function plan's.
+reported as not done (on AWS it is made). moto lacks GetAuthorizers too: the plan then
+finds the authorizers its routes name. The alias ``live`` is the function plan's.
 """
 
 import functools
 import json
+import re
 from dataclasses import replace
 
 import boto3
@@ -86,10 +89,12 @@ def test_apply_from_nothing_creates_the_api_in_front_of_the_ingest_alias(deploye
         integration["PayloadFormatVersion"],
     ) == ("AWS_PROXY", alias_arn, "2.0")
     routes = client.get_routes(ApiId=api_id)["Items"]
-    assert sorted((r["RouteKey"], r["Target"]) for r in routes) == [
-        ("POST /customers", f"integrations/{integration['IntegrationId']}"),
-        ("POST /orders", f"integrations/{integration['IntegrationId']}"),
+    # api_auth's default, iam: only SigV4-signed requests reach the function.
+    assert sorted((r["RouteKey"], r["Target"], r["AuthorizationType"]) for r in routes) == [
+        ("POST /customers", f"integrations/{integration['IntegrationId']}", "AWS_IAM"),
+        ("POST /orders", f"integrations/{integration['IntegrationId']}", "AWS_IAM"),
     ]
+    assert not any(r.get("AuthorizerId") for r in routes)
 
     (stage,) = client.get_stages(ApiId=api_id)["Items"]
     log_group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/apigateway/{api_name}"
@@ -167,7 +172,15 @@ def test_cors_origins_set_changed_and_removed_are_one_change_each(deployed_to_ch
     assert the_api(prefix)["CorsConfiguration"] == {
         "AllowOrigins": ["https://shop.example"],
         "AllowMethods": ["POST"],
-        "AllowHeaders": ["content-type", "idempotency-key"],
+        # api_auth iam: a browser sends SigV4's headers too.
+        "AllowHeaders": [
+            "content-type",
+            "idempotency-key",
+            "authorization",
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+        ],
         "ExposeHeaders": ["retry-after"],
         "MaxAge": 600,
     }
@@ -275,10 +288,29 @@ def test_destroy_removes_the_api_and_its_log_group_and_nothing_untagged(path):
             "setting api_cors_origins must list origins like https://shop.example",
         ),
         ({"api_cors_origins": ("https://shop.example/app",)}, "not 'https://shop.example/app'"),
+        (
+            {"api_auth": "anonymous"},
+            "setting api_auth must be iam, jwt or none (an anonymous API, only on purpose); "
+            "not 'anonymous'",
+        ),
+        ({"api_auth": ""}, "setting api_auth must be iam, jwt or none"),
+        (
+            {"api_auth": "jwt", "api_jwt_audience": ("shop",)},
+            "setting api_jwt_issuer must be the token issuer's https:// URL (api_auth is jwt); "
+            "not ''",
+        ),
+        (
+            {"api_auth": "jwt", "api_jwt_issuer": "http://id.example", "api_jwt_audience": ("a",)},
+            "setting api_jwt_issuer must be",
+        ),
+        (
+            {"api_auth": "jwt", "api_jwt_issuer": "https://id.example"},
+            "setting api_jwt_audience must name the audience",
+        ),
     ],
 )
 def test_an_api_setting_aws_would_refuse_is_named(deployed, settings, message):
-    with pytest.raises(SettingError, match=message.replace("$", r"\$")):
+    with pytest.raises(SettingError, match=re.escape(message)):
         with_settings(deployed.path, **settings).plan()
 
 
@@ -361,3 +393,144 @@ def test_a_missing_json_api_is_unsupported_and_a_real_error_is_raised(stack):
             call_unless_unsupported(client, "GetApi", lambda: client.get_api(ApiId="nope"))
     finally:
         client.delete_api(ApiId=api_id)
+
+
+# -- the routes' authorization (api_auth) ------------------------------------------------
+
+ISSUER = "https://id.shop.example/realms/shop"
+
+
+def routes_authorization(prefix: str) -> dict[str, tuple[str, str | None]]:
+    client = boto3.client("apigatewayv2")
+    routes = client.get_routes(ApiId=the_api(prefix)["ApiId"])["Items"]
+    return {r["RouteKey"]: (r["AuthorizationType"], r.get("AuthorizerId") or None) for r in routes}
+
+
+def test_jwt_routes_carry_an_authorizer_of_the_issuer_and_audience_settings(deployed_to_change):
+    path = deployed_to_change
+    prefix = path.deployment.prefix
+    api_name = f"{prefix}-api"
+    api_id = the_api(prefix)["ApiId"]
+    client = boto3.client("apigatewayv2")
+    jwt = with_settings(
+        path, api_auth="jwt", api_jwt_issuer=ISSUER, api_jwt_audience=("shop-web", "shop-app")
+    )
+    planned = jwt.plan()
+    assert [(c.action, c.resource, c.detail) for c in planned if "http api" in c.resource] == [
+        (
+            "create",
+            f"http api {api_name} authorizer {api_name}-jwt",
+            f"JWT of {ISSUER} for shop-web, shop-app",
+        ),
+        (
+            "update",
+            f"http api {api_name} route POST /customers",
+            f"authorization: AWS_IAM -> JWT; authorizer: None -> {api_name}-jwt",
+        ),
+        (
+            "update",
+            f"http api {api_name} route POST /orders",
+            f"authorization: AWS_IAM -> JWT; authorizer: None -> {api_name}-jwt",
+        ),
+    ]
+    # The function learns where its caller is (API_AUTH): a new configuration.
+    assert any(c.resource == f"lambda function {prefix}-ingest" for c in planned)
+    apply_changes(planned)
+    authorization = routes_authorization(prefix)
+    ((kind, authorizer_id),) = set(authorization.values())
+    assert set(authorization) == {"POST /customers", "POST /orders"} and kind == "JWT"
+    authorizer = client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
+    assert (
+        authorizer["Name"],
+        authorizer["AuthorizerType"],
+        authorizer["IdentitySource"],
+        authorizer["JwtConfiguration"],
+    ) == (
+        f"{api_name}-jwt",
+        "JWT",
+        ["$request.header.Authorization"],
+        {"Issuer": ISSUER, "Audience": ["shop-web", "shop-app"]},
+    )
+    assert jwt.plan() == []  # re-apply: no changes
+
+    # Another audience is one update of the authorizer; the routes keep it.
+    other = with_settings(jwt, api_jwt_audience=("shop-web",))
+    drift = other.plan()
+    assert [(c.action, c.resource, c.detail) for c in drift] == [
+        (
+            "update",
+            f"http api {api_name} authorizer {api_name}-jwt",
+            "audience: shop-web, shop-app -> shop-web",
+        )
+    ]
+    apply_changes(drift)
+    assert client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)["JwtConfiguration"] == {
+        "Issuer": ISSUER,
+        "Audience": ["shop-web"],
+    }
+    assert other.plan() == []
+
+    # Back to iam: the routes first, then the authorizer they no longer use.
+    back = [(c.action, c.resource) for c in path.plan() if c.resource.startswith("http api")]
+    assert back == [
+        ("update", f"http api {api_name} route POST /customers"),
+        ("update", f"http api {api_name} route POST /orders"),
+        ("delete", f"http api {api_name} authorizer {authorizer_id}"),
+    ]
+    apply_changes(path.plan())
+    assert {kind for kind, _ in routes_authorization(prefix).values()} == {"AWS_IAM"}
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
+    assert path.plan() == []
+
+
+def test_an_anonymous_api_only_when_set_on_purpose_and_routes_edited_by_hand_are_put_back(
+    deployed_to_change,
+):
+    path = deployed_to_change
+    prefix = path.deployment.prefix
+    api_name = f"{prefix}-api"
+    anonymous = with_settings(path, api_auth="none")
+    planned = [(c.action, c.resource, c.detail) for c in anonymous.plan()]
+    assert [p for p in planned if p[1].startswith("http api")] == [
+        ("update", f"http api {api_name} route POST /customers", "authorization: AWS_IAM -> NONE"),
+        ("update", f"http api {api_name} route POST /orders", "authorization: AWS_IAM -> NONE"),
+    ]
+    apply_changes(anonymous.plan())
+    assert {kind for kind, _ in routes_authorization(prefix).values()} == {"NONE"}
+    assert anonymous.plan() == []
+
+    # A route made anonymous by hand under iam is put back.
+    apply_changes(path.plan())
+    client = boto3.client("apigatewayv2")
+    api_id = the_api(prefix)["ApiId"]
+    orders = next(
+        r for r in client.get_routes(ApiId=api_id)["Items"] if r["RouteKey"] == "POST /orders"
+    )
+    client.update_route(ApiId=api_id, RouteId=orders["RouteId"], AuthorizationType="NONE")
+    assert [(c.action, c.resource, c.detail) for c in path.plan()] == [
+        ("update", f"http api {api_name} route POST /orders", "authorization: NONE -> AWS_IAM")
+    ]
+    apply_changes(path.plan())
+    # (Only the type: moto keeps an AuthorizerId the type no longer uses; AWS drops it.)
+    assert routes_authorization(prefix)["POST /orders"][0] == "AWS_IAM"
+    assert path.plan() == []
+
+
+def test_deploy_plan_refuses_an_unknown_api_auth_in_one_line_naming_it(
+    deployed, capsys, monkeypatch
+):
+    path = deployed.path
+    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", path.deployment.database_secret_id)
+    monkeypatch.setenv(
+        "AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", path.deployment.relay_database_secret_id
+    )
+    monkeypatch.setenv("AURORA_EVENTS_API_AUTH", "off")
+    from tests.infra.aws.conftest import run_aurora_events
+
+    prefix = path.deployment.prefix
+    assert run_aurora_events(f"aurora-events deploy plan --prefix {prefix}") == 2
+    assert capsys.readouterr().err == (
+        "aurora-events: setting api_auth must be iam, jwt or none (an anonymous API, only on "
+        "purpose); not 'off'\n"
+    )
