@@ -101,6 +101,9 @@ class MariaDBServer:
         self.socket_path = self.base_dir / "mysqld.sock"
         self.pid_file = self.base_dir / "mysqld.pid"
         self.log_file = self.base_dir / "mysqld.log"
+        # Its own temporary directory: in the shared /tmp, another process's cleanup has
+        # removed a server's temporary table file mid-query ("Error on delete of '/tmp/#sql…'").
+        self.tmp_dir = self.base_dir / "tmp"
         self.root_password_file = self.base_dir / ROOT_PASSWORD_FILE
         self.process: subprocess.Popen | None = None
         if not self.port:
@@ -117,6 +120,7 @@ class MariaDBServer:
                 "install Debian's mariadb-server package (apt-get install mariadb-server)"
             )
         make_private_dir(self.base_dir)
+        make_private_dir(self.tmp_dir)
         fresh = not (self.data_dir / "mysql").is_dir()
         if fresh:
             self._install_data_dir()
@@ -126,6 +130,7 @@ class MariaDBServer:
             "--no-defaults",
             f"--datadir={self.data_dir}",
             f"--socket={self.socket_path}",
+            f"--tmpdir={self.tmp_dir}",
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--pid-file={self.pid_file}",

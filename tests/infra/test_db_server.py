@@ -16,6 +16,9 @@ def test_a_stopped_server_starts_again_with_its_data(tmp_path):
     try:
         with server.connect_root().cursor() as cursor:
             cursor.execute("CREATE DATABASE kept")
+            # Temporary files go to the server's own directory, never the shared /tmp.
+            cursor.execute("SELECT @@tmpdir")
+            assert cursor.fetchone()[0] == str(tmp_path / "db" / "tmp")
         server.stop()
         assert not server.is_running()
         server.start()
