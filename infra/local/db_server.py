@@ -101,8 +101,9 @@ class MariaDBServer:
         self.socket_path = self.base_dir / "mysqld.sock"
         self.pid_file = self.base_dir / "mysqld.pid"
         self.log_file = self.base_dir / "mysqld.log"
-        # Its own temporary directory: in the shared /tmp, another process's cleanup has
-        # removed a server's temporary table file mid-query ("Error on delete of '/tmp/#sql…'").
+        # Its own temporary directory: temporary tables' files are named by process id, and
+        # servers started side by side (in other process namespaces sharing /tmp) have
+        # removed each other's mid-query ("Could not remove temporary table '/tmp/#sql…'").
         self.tmp_dir = self.base_dir / "tmp"
         self.root_password_file = self.base_dir / ROOT_PASSWORD_FILE
         self.process: subprocess.Popen | None = None
@@ -265,6 +266,7 @@ class MariaDBServer:
                 install,
                 "--no-defaults",
                 f"--datadir={self.data_dir}",
+                f"--tmpdir={self.tmp_dir}",  # passed on to the bootstrap server
                 f"--user={user}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
