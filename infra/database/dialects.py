@@ -63,6 +63,12 @@ def account_literal(user: str, host: str) -> str:
     return f"{quote_string(user)}@{quote_string(host)}"
 
 
+def grantee(user: str, host: str) -> str:
+    """The account as information_schema's ``GRANTEE`` columns write it: ``'user'@'host'``
+    with nothing escaped (a quote in the name stays single), unlike :func:`account_literal`."""
+    return f"'{user}'@'{host}'"
+
+
 def sorted_hosts(rows: Iterable[tuple]) -> list[str]:
     """Host names from ``(host,)`` rows, sorted."""
     return sorted(str(host) for (host,) in rows)

@@ -33,6 +33,7 @@ from infra.database.dialects import (
     GrantDialect,
     LambdaAccess,
     account_literal,
+    grantee,
     has_invoke_lambda,
 )
 from infra.database.statements import execute_all, fetch_all, fetch_value
@@ -237,7 +238,7 @@ def missing_relay_privileges(
     connection: pymysql.connections.Connection, user: str, host: str, database: str
 ) -> list[str]:
     """The relay's privileges on the outbox of ``database`` that ``user@host`` lacks."""
-    account = account_literal(user, host)
+    account = grantee(user, host)
     held = {
         privilege.upper()
         for (privilege,) in fetch_all(
@@ -261,7 +262,7 @@ def missing_drain_privileges(
 ) -> dict[str, list[str]]:
     """``{table: privileges}`` of the drain's that ``user@host`` lacks in ``database``
     (only the tables with something missing)."""
-    account = account_literal(user, host)
+    account = grantee(user, host)
     missing = {}
     for table in drain_tables():
         rows = fetch_all(

@@ -1,6 +1,7 @@
 -- Which of the relay's privileges an account holds on the outbox of a schema: globally,
 -- on the schema, or on the table (the doctor's check; what relay_outbox.sql grants).
--- Parameters: the quoted account ('user'@'host') and the schema, three times over.
+-- Parameters: the account as GRANTEE writes it ('user'@'host', nothing escaped) and the
+-- schema, three times over.
 SELECT `PRIVILEGE_TYPE` FROM information_schema.USER_PRIVILEGES
 WHERE `GRANTEE` = %s
 UNION

@@ -1,7 +1,7 @@
 -- Which privileges an account holds on one table: globally, on the schema, or on the
 -- table (the doctor's check of the drain's account; what drain_writes.sql grants).
--- Parameters: the quoted account ('user'@'host'); the account and the schema; the
--- account, the schema and the table.
+-- Parameters: the account as GRANTEE writes it ('user'@'host', nothing escaped); the
+-- account and the schema; the account, the schema and the table.
 SELECT `PRIVILEGE_TYPE` FROM information_schema.USER_PRIVILEGES
 WHERE `GRANTEE` = %s
 UNION

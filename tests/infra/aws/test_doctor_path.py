@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from infra.aws.path_doctor import PathCheck, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
+from sql import quote_string
 from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
 from tests.infra.aws.test_event_path import new_path
 from tests.support import wait_for
@@ -721,15 +723,18 @@ def test_an_account_that_does_not_exist_is_found_and_its_hint_quotes_user_and_sc
         f"CREATE USER 'o''neil'@'%' IDENTIFIED BY '<the password in secret {secret_id}>'; "
         f"then aurora-events grant --drain-user 'o'\"'\"'neil' --database {whole.schema}"
     )
-    # A space and a $: one shell word, not three (nor a variable). As printed, with the
-    # secret's password for the placeholder, the fix makes the database link pass.
-    user = unique("drain $ops ")
+    # A quote, a space and a $: one shell word, not three (nor a variable). As printed,
+    # with the secret's password for the placeholder, the fix makes the database link pass
+    # (the grant check reads information_schema, whose GRANTEE leaves the quote single).
+    user = unique("o'drain $ops ")
     finding = missing_account(user)
     create, grant = finding.fix.split("; then ")
     assert create == (
-        f"CREATE USER '{user}'@'%' IDENTIFIED BY '<the password in secret {secret_id}>'"
+        f"CREATE USER {quote_string(user)}@'%' IDENTIFIED BY '<the password in secret {secret_id}>'"
     )
-    assert grant == f"aurora-events grant --drain-user '{user}' --database {whole.schema}"
+    assert (
+        grant == f"aurora-events grant --drain-user {shlex.quote(user)} --database {whole.schema}"
+    )
     with admin.cursor() as cursor:
         cursor.execute(
             create.replace(f"'<the password in secret {secret_id}>'", f"'{value['password']}'")
@@ -740,7 +745,7 @@ def test_an_account_that_does_not_exist_is_found_and_its_hint_quotes_user_and_sc
         assert diagnose(whole, admin).finding is None
     finally:
         with admin.cursor() as cursor:
-            cursor.execute(f"DROP USER '{user}'@'%'")
+            cursor.execute(f"DROP USER {quote_string(user)}@'%'")
     # A schema that needs quoting is one shell word too.
     assert drain_grant_command("drain", "shop data") == (
         "aurora-events grant --drain-user drain --database 'shop data'"
