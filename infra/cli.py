@@ -107,7 +107,12 @@ def stack_start(args) -> int:
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.stack", "--dir", str(stack_dir)]
-            + (["--tls"] if args.tls else []),
+            + (["--tls"] if args.tls else [])
+            + (
+                ["--api-principal-header", args.api_principal_header]
+                if args.api_principal_header
+                else []
+            ),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -491,6 +496,13 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help="the database serves TLS only (a CA of its own); its settings require it",
+    )
+    start.add_argument(
+        "--api-principal-header",
+        default="",
+        metavar="HEADER",
+        help="the API's caller is this header's value (e.g. X-Local-Principal), so that one "
+        "shell can act as several callers; without it, requests are refused as unsigned",
     )
     start.set_defaults(run=stack_start)
     with_dir(stack_commands.add_parser("stop", help="stop and remove its data")).set_defaults(

@@ -475,13 +475,16 @@ class LocalStack:
 # -- the background process ------------------------------------------------------------
 
 
-def serve(base_dir: Path, tls: bool = False) -> None:
+def serve(base_dir: Path, tls: bool = False, api_principal_header: str = "") -> None:
     """Run a stack until SIGTERM or SIGINT (what ``aurora-events stack start`` launches);
-    ``tls``: its database serves TLS only (:attr:`StackSettings.database_tls`)."""
+    ``tls``: its database serves TLS only (:attr:`StackSettings.database_tls`);
+    ``api_principal_header``: :attr:`StackSettings.api_principal_header`."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    stack = LocalStack(base_dir, StackSettings(database_tls=tls))
+    stack = LocalStack(
+        base_dir, StackSettings(database_tls=tls, api_principal_header=api_principal_header)
+    )
     stack.start()
     try:
         # So that the API answers at once: the schema at head, the drain's grants given.
@@ -500,5 +503,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Run the local stack in the foreground.")
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--tls", action="store_true", help="the database serves TLS only")
+    parser.add_argument("--api-principal-header", default="", help="the caller from this header")
     arguments = parser.parse_args()
-    serve(arguments.dir, tls=arguments.tls)
+    serve(arguments.dir, tls=arguments.tls, api_principal_header=arguments.api_principal_header)
