@@ -90,7 +90,7 @@ from infra.aws.policy_documents import (
 )
 from infra.aws.trigger_doctor import check_functions, check_grant, check_triggers
 from infra.database import grants as db_grants
-from infra.database.installed_triggers import installed_triggers
+from migrations.trigger_reader import read_triggers
 
 __all__ = [
     "PROBE_PAYLOAD",
@@ -501,7 +501,7 @@ def diagnose(
     iam = clients.iam()
     clusters = read_clusters(clients, config.cluster)
     checked_engine_major(config, clusters[0])
-    triggers = installed_triggers(connection, schema) if schema else None
+    triggers = [t for t in read_triggers(connection, schema) if t.managed] if schema else None
 
     def checks():
         if path is not None:

@@ -30,19 +30,14 @@ from infra.aws.function_state import (
 from infra.aws.policy_documents import policy_allows
 from infra.catalog import FUNCTIONS, OUTBOX_TARGETS
 from infra.database import grants as db_grants
-from infra.database.installed_triggers import (
-    FunctionReference,
-    InstalledTrigger,
-    function_reference,
-)
+from migrations.function_arns import FunctionArn
+from migrations.trigger_reader import InstalledTrigger
 
 
 def short_name(arn: str) -> str:
     """``…:function:shop-events-notify:live`` -> ``shop-events-notify:live``."""
-    reference = function_reference(arn)
-    if reference is None:
-        return arn
-    return reference.name + (f":{reference.qualifier}" if reference.qualifier else "")
+    reference = FunctionArn.find(arn)
+    return arn if reference is None else reference.short_name
 
 
 def check_triggers(triggers: list[InstalledTrigger], schema: str) -> LinkResult:
@@ -143,7 +138,7 @@ def check_grant(
 
 
 def missing_function_fix(
-    lambda_client, reference: FunctionReference, prefix: str
+    lambda_client, reference: FunctionArn, prefix: str
 ) -> tuple[str, str, str]:
     """``(why, fix, kind)`` for a function reference that does not resolve."""
     catalog_names = {f"{prefix}-{spec.name}" for spec in FUNCTIONS}
@@ -184,7 +179,7 @@ def check_trigger_functions(
         for arn in arns:
             users = _users(triggers, arn, kind)
             names = ", ".join(t.name for t in users)
-            reference = function_reference(arn)
+            reference = FunctionArn.find(arn)
             if reference is None:
                 return broken(
                     "functions",
@@ -237,7 +232,7 @@ def relay_refusal(
     """The outbox target ``target`` as the relays that ring for ``users`` see it: each
     relay's execution role must allow invoking it (None: they all may)."""
     for relay_arn in sorted({arn for t in users for arn in t.calls.invoked}):
-        reference = function_reference(relay_arn)
+        reference = FunctionArn.find(relay_arn)
         if reference is None:
             continue
         lambda_client = clients.get("lambda", reference.region)
@@ -251,7 +246,7 @@ def relay_refusal(
             # any other function is not one the relay is meant to call.
             relay_prefix = reference.name.removesuffix("-relay")
             declared = {f"{relay_prefix}-{name}" for name in OUTBOX_TARGETS}
-            target_name = function_reference(target).name
+            target_name = FunctionArn.find(target).name
             fix, kind = (
                 (deploy_apply_command(relay_prefix), "aurora-events")
                 if target_name in declared
