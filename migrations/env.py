@@ -3,6 +3,12 @@
 ``config.attributes["database_url"]`` (set by code that runs Alembic in-process, such
 as the demo and the tests) wins over ``DATABASE_URL`` / ``DATABASE_SECRET_ID``.
 
+What the schema is to be (``alembic check``, ``alembic revision --autogenerate``) is
+declared in :mod:`migrations.declared`: its tables are ``target_metadata``, its triggers are
+registered with the trigger comparator (:mod:`migrations.trigger_compare`). Code that runs
+Alembic in-process may declare others: ``config.attributes["target_metadata"]`` and
+``config.attributes["lambda_triggers"]``.
+
 The session's ``sql_mode`` is pinned to ``SESSION_SQL_MODE``, as in every connection the
 project opens: the rendered SQL means the same whatever the server's global mode, and the
 triggers created here keep that mode.
@@ -17,6 +23,8 @@ from sqlalchemy import create_engine, pool
 
 import migrations.lambda_trigger  # noqa: F401  registers op.create_lambda_trigger & co.
 from functions.common.database import SESSION_SQL_MODE, parse_database_url, settings_from_env
+from migrations import declared
+from migrations.trigger_compare import register_triggers
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -27,6 +35,10 @@ def database_url() -> str:
     explicit = config.attributes.get("database_url")
     settings = parse_database_url(explicit) if explicit else settings_from_env()
     return settings.url()
+
+
+target_metadata = config.attributes.get("target_metadata", declared.metadata)
+register_triggers(config.attributes.get("lambda_triggers", declared.triggers))
 
 
 def run_migrations_offline() -> None:
@@ -40,7 +52,7 @@ def run_migrations_online() -> None:
         database_url(), poolclass=pool.NullPool, connect_args={"sql_mode": SESSION_SQL_MODE}
     )
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=None)
+        context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -18,11 +18,12 @@ In a revision::
 
 Each operation object knows its reverse (create <-> drop; replace(new, old) <->
 replace(old, new)): a downgrade may run ``op.invoke(operation.reverse())`` rather than
-spell the opposite out. Autogenerate is not supported: no comparator reads triggers from
-the database and no renderer writes these operations into a revision, so
-``alembic revision --autogenerate`` neither detects a trigger nor emits one; write the
-operations by hand. A trigger that changes gets a new revision with
-``op.replace_lambda_trigger(new, replaces=old)``; a landed revision is never edited.
+spell the opposite out. The project's triggers are declared in :mod:`migrations.declared`;
+``alembic revision --autogenerate`` writes these operations for what differs
+(:mod:`migrations.trigger_compare`), and ``alembic check`` fails while anything does. A
+trigger that changes gets a new revision with ``op.replace_lambda_trigger(new,
+replaces=old)``; a landed revision is never edited. Triggers are read back from the
+database by :mod:`migrations.trigger_reader` (``LambdaTrigger.from_database``).
 
 ``delivery`` is chosen per trigger: ``"direct"`` calls lambda_async from the trigger,
 once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails the
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, Operations
 
+import sql
 from migrations.event_outbox import require_outbox
 from migrations.function_arns import resolve_function_arn
 from migrations.row_event_sql import (
@@ -55,8 +57,10 @@ from migrations.row_event_sql import (
     replace_trigger_statements,
     trigger_text,
 )
+from sql import quote_identifier
 
 DELIVERY_MODES = ("direct", "outbox")
+TRIGGER_EVENTS = ("INSERT", "UPDATE", "DELETE")
 MAX_IDENTIFIER = 64
 # The catalog function the outbox trigger's doorbell asks to run.
 RELAY_FUNCTION = "relay"
@@ -101,6 +105,37 @@ class LambdaTrigger:
     def trigger_name(self) -> str:
         return self.name or f"{self.table}_ai_{self.function}"
 
+    @classmethod
+    def from_database(cls, connection, schema: str | None = None) -> list[LambdaTrigger]:
+        """The triggers of ``schema`` (None: the connection's) that a text of this project
+        renders exactly, as declarations (:func:`migrations.trigger_reader.from_database`)."""
+        from migrations.trigger_reader import from_database
+
+        return from_database(connection, schema)
+
+
+@dataclass(frozen=True)
+class InstalledText:
+    """A trigger as the server holds it, body verbatim: what a revision restores when the
+    installed trigger is no rendering of a :class:`LambdaTrigger` (changed by hand).
+
+    Autogenerate writes one as the ``replaces=`` of a replacement, or the trigger of a
+    drop, so that the downgrade puts back exactly what was there (its ARNs included)."""
+
+    name: str
+    table: str
+    body: str
+    timing: str = "AFTER"
+    event: str = "INSERT"
+
+    def __post_init__(self) -> None:
+        if self.timing not in ("BEFORE", "AFTER") or self.event not in TRIGGER_EVENTS:
+            raise TriggerDefinitionError(f"no trigger fires {self.timing} {self.event}")
+
+    @property
+    def trigger_name(self) -> str:
+        return self.name
+
 
 # -- reading the table ---------------------------------------------------------------
 
@@ -125,8 +160,17 @@ def table_primary_key(connection, table: str) -> tuple[str, ...]:
     return tuple(name for (name,) in rows)
 
 
-def create_statement_for(connection, trigger: LambdaTrigger) -> str:
+def create_statement_for(connection, trigger: LambdaTrigger | InstalledText) -> str:
     """Render ``trigger``'s CREATE TRIGGER against the live table and the resolved ARN."""
+    if isinstance(trigger, InstalledText):
+        (head,) = sql.render(
+            "triggers/create_trigger_head.sql",
+            trigger=quote_identifier(trigger.name),
+            timing=trigger.timing,
+            event=trigger.event,
+            table=quote_identifier(trigger.table),
+        )
+        return f"{head}\n{trigger.body}"
     column_types = table_columns(connection, trigger.table)
     primary_key = trigger.primary_key or table_primary_key(connection, trigger.table)
     text = trigger_text(trigger.delivery, trigger.template_version)
@@ -181,6 +225,10 @@ class CreateLambdaTriggerOp(MigrateOperation):
     def reverse(self) -> DropLambdaTriggerOp:
         return DropLambdaTriggerOp(self.trigger)
 
+    def to_diff_tuple(self) -> tuple:
+        """What ``alembic check`` names: the trigger is declared but not installed."""
+        return ("add_lambda_trigger", self.trigger.trigger_name, describe(self.trigger))
+
 
 @Operations.register_operation("drop_lambda_trigger")
 class DropLambdaTriggerOp(MigrateOperation):
@@ -196,6 +244,10 @@ class DropLambdaTriggerOp(MigrateOperation):
 
     def reverse(self) -> CreateLambdaTriggerOp:
         return CreateLambdaTriggerOp(self.trigger)
+
+    def to_diff_tuple(self) -> tuple:
+        """Installed, managed by this project, and not declared."""
+        return ("remove_lambda_trigger", self.trigger.trigger_name, describe(self.trigger))
 
 
 @Operations.register_operation("replace_lambda_trigger")
@@ -220,6 +272,26 @@ class ReplaceLambdaTriggerOp(MigrateOperation):
 
     def reverse(self) -> ReplaceLambdaTriggerOp:
         return ReplaceLambdaTriggerOp(self.replaces, replaces=self.trigger)
+
+    def to_diff_tuple(self) -> tuple:
+        """Installed otherwise than declared: what it is, what it is to be."""
+        return (
+            "modify_lambda_trigger",
+            self.trigger.trigger_name,
+            describe(self.replaces),
+            describe(self.trigger),
+        )
+
+
+def describe(trigger: LambdaTrigger | InstalledText) -> str:
+    """``orders: outbox text 3 -> notify (id, amount)``, or ``orders: changed by hand``."""
+    if isinstance(trigger, InstalledText):
+        return f"{trigger.table}: {trigger.timing} {trigger.event}, a text no declaration renders"
+    key = f", primary key ({', '.join(trigger.primary_key)})" if trigger.primary_key else ""
+    return (
+        f"{trigger.table}: {trigger.delivery} text {trigger.template_version} -> "
+        f"{trigger.function} ({', '.join(trigger.columns)}){key}"
+    )
 
 
 @Operations.implementation_for(CreateLambdaTriggerOp)
