@@ -110,9 +110,7 @@ def test_a_declared_trigger_dropped_by_hand_breaks_the_link_naming_it(chain, adm
     assert "grant" in diagnosis.not_checked
 
 
-def test_a_schema_behind_head_is_told_to_upgrade_and_the_upgrade_repairs_it(
-    chain, admin, database
-):
+def test_a_schema_behind_head_is_told_to_upgrade_and_the_upgrade_repairs_it(chain, admin, database):
     config = Config(str(REPO_ROOT / "alembic.ini"))
     config.attributes.update(database_url=database.url, skip_logging_config=True)
     command.upgrade(config, "0005")  # outbox text 2, not head's 3
