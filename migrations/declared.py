@@ -111,43 +111,18 @@ ingest_conflicts = sa.Table(
 
 _FEEDBACK_COLUMNS = ("id", "customer_name", "customer_email", "feedback", "rating", "created_at")
 
-# Every field explicit, the text version included: what each trigger is does not depend
-# on a default.
+# New triggers are declared with LambdaTrigger.declare: the delivery's best text unless
+# told otherwise (the revisions autogenerate writes name it explicitly).
 triggers: tuple[LambdaTrigger, ...] = (
-    LambdaTrigger(
-        table="customer_feedback",
-        function="notify",
-        columns=_FEEDBACK_COLUMNS,
-        primary_key=None,
-        name=None,
-        delivery="direct",
-        template_version=1,
+    LambdaTrigger.declare("customer_feedback", "notify", _FEEDBACK_COLUMNS, delivery="direct"),
+    LambdaTrigger.declare("customer_feedback", "email", _FEEDBACK_COLUMNS, delivery="direct"),
+    LambdaTrigger.declare(
+        "customers", "notify", ("id", "name", "email", "phone", "created_at"), delivery="outbox"
     ),
-    LambdaTrigger(
-        table="customer_feedback",
-        function="email",
-        columns=_FEEDBACK_COLUMNS,
-        primary_key=None,
-        name=None,
-        delivery="direct",
-        template_version=1,
-    ),
-    LambdaTrigger(
-        table="customers",
-        function="notify",
-        columns=("id", "name", "email", "phone", "created_at"),
-        primary_key=None,
-        name=None,
+    LambdaTrigger.declare(
+        "orders",
+        "notify",
+        ("id", "customer_id", "amount", "currency", "status", "created_at"),
         delivery="outbox",
-        template_version=3,
-    ),
-    LambdaTrigger(
-        table="orders",
-        function="notify",
-        columns=("id", "customer_id", "amount", "currency", "status", "created_at"),
-        primary_key=None,
-        name=None,
-        delivery="outbox",
-        template_version=3,
     ),
 )

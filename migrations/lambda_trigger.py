@@ -31,16 +31,21 @@ INSERT); ``"outbox"`` writes the event to the outbox table in the same transacti
 (``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
 relay, whose failure never fails the INSERT.
 
-``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): 1, the
-default, is what the landed revisions render, so they keep rendering it; outbox text 2
-(revision 0005) writes the same rows and events for less per row; outbox text 3 (revision
-0006) writes what text 2 writes and shares its doorbell among all connections (at most one
-ring per database per interval, not one per connection). A new revision with an outbox
-trigger should pass ``template_version=3``.
+``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): outbox
+text 2 (revision 0005) writes the same rows and events as text 1 for less per row; outbox
+text 3 (revision 0006) writes what text 2 writes and shares its doorbell among all
+connections (at most one ring per database per interval, not one per connection). The
+class's default, 1, is what the landed revisions render, so it never changes (pinned:
+tests/migrations/test_landed_renderings.py). A new trigger is declared with
+:meth:`LambdaTrigger.declare`, whose default is the delivery's best text (:data:`BEST_TEXT`),
+and every revision names its text explicitly (autogenerate writes ``template_version=``),
+so a later text changes no revision: it makes ``alembic check`` fail until a revision
+replaces the installed triggers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, Operations
@@ -49,6 +54,7 @@ import sql
 from migrations.event_outbox import require_outbox
 from migrations.function_arns import resolve_function_arn
 from migrations.row_event_sql import (
+    TRIGGER_TEXTS,
     TriggerDefinitionError,
     create_trigger_statement,
     drop_trigger_statements,
@@ -61,6 +67,11 @@ from sql import quote_identifier
 
 DELIVERY_MODES = ("direct", "outbox")
 TRIGGER_EVENTS = ("INSERT", "UPDATE", "DELETE")
+# Each delivery's best text, what LambdaTrigger.declare gives a new trigger: the newest one.
+BEST_TEXT = {
+    delivery: max(version for mode, version in TRIGGER_TEXTS if mode == delivery)
+    for delivery in DELIVERY_MODES
+}
 MAX_IDENTIFIER = 64
 # The catalog function the outbox trigger's doorbell asks to run.
 RELAY_FUNCTION = "relay"
@@ -80,8 +91,9 @@ class LambdaTrigger:
     name: str | None = None  # None: <table>_ai_<function>
     delivery: str = "direct"
     # Which text of the delivery's trigger (row_event_sql.TRIGGER_TEXTS): 1 is what the
-    # landed revisions render; outbox 2 writes the same rows for less (revision 0005);
-    # outbox 3, text 2 with one doorbell for all connections (revision 0006).
+    # landed revisions render (this default never changes; new triggers: declare()); outbox
+    # 2 writes the same rows for less (revision 0005); outbox 3, text 2 with one doorbell
+    # for all connections (revision 0006).
     template_version: int = 1
 
     def __post_init__(self) -> None:
@@ -104,6 +116,36 @@ class LambdaTrigger:
     @property
     def trigger_name(self) -> str:
         return self.name or f"{self.table}_ai_{self.function}"
+
+    @classmethod
+    def declare(
+        cls,
+        table: str,
+        function: str,
+        columns: Sequence[str],
+        *,
+        primary_key: Sequence[str] | None = None,
+        name: str | None = None,
+        delivery: str = "direct",
+        template_version: int | None = None,
+    ) -> LambdaTrigger:
+        """A new trigger, with the delivery's best text unless told otherwise
+        (``template_version`` None: :data:`BEST_TEXT`). The class's own default stays text
+        1, which landed revisions rely on; revisions, written by autogenerate or by hand,
+        name their text explicitly, so a later, better text changes none of them."""
+        if delivery not in BEST_TEXT:
+            raise TriggerDefinitionError(
+                f"delivery {delivery!r} is not available (choose from {DELIVERY_MODES})"
+            )
+        return cls(
+            table=table,
+            function=function,
+            columns=tuple(columns),
+            primary_key=primary_key,
+            name=name,
+            delivery=delivery,
+            template_version=BEST_TEXT[delivery] if template_version is None else template_version,
+        )
 
     @classmethod
     def from_database(cls, connection, schema: str | None = None) -> list[LambdaTrigger]:
@@ -173,18 +215,32 @@ def create_statement_for(connection, trigger: LambdaTrigger | InstalledText) -> 
         return f"{head}\n{trigger.body}"
     column_types = table_columns(connection, trigger.table)
     primary_key = trigger.primary_key or table_primary_key(connection, trigger.table)
+    if trigger.delivery == "outbox":
+        require_outbox(connection, trigger.table)
+    return render_statement(trigger, column_types, primary_key, resolve_function_arn)
+
+
+def render_statement(
+    trigger: LambdaTrigger,
+    column_types: Mapping[str, str],
+    primary_key: Sequence[str],
+    resolve: Callable[[str], str],
+) -> str:
+    """``trigger``'s CREATE TRIGGER for a table of ``column_types`` whose primary key is
+    ``primary_key`` (used when the trigger names none), each catalog function made an ARN
+    by ``resolve`` (pure: the live and the offline renderings, and the pinned ones)."""
+    primary_key = trigger.primary_key or tuple(primary_key)
     text = trigger_text(trigger.delivery, trigger.template_version)
     payload = payload_expression(
         trigger.table, trigger.columns, primary_key, column_types, trigger.delivery, text.event_id
     )
-    arn = resolve_function_arn(trigger.function)
+    arn = resolve(trigger.function)
     if trigger.delivery == "outbox":
-        require_outbox(connection, trigger.table)
         return outbox_trigger_statement(
             trigger.trigger_name,
             trigger.table,
             arn,
-            resolve_function_arn(RELAY_FUNCTION),
+            resolve(RELAY_FUNCTION),
             payload,
             DOORBELL_INTERVAL_SECONDS,
             trigger.template_version,
