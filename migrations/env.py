@@ -9,9 +9,9 @@ registered with the trigger comparator (:mod:`migrations.trigger_compare`). Code
 Alembic in-process may declare others: ``config.attributes["target_metadata"]`` and
 ``config.attributes["lambda_triggers"]``.
 
-The session's ``sql_mode`` is pinned to ``SESSION_SQL_MODE``, as in every connection the
-project opens: the rendered SQL means the same whatever the server's global mode, and the
-triggers created here keep that mode.
+The session's ``sql_mode`` is pinned to ``SESSION_SQL_MODE`` (offline: the script's first
+statement sets it), as in every connection the project opens: the rendered SQL means the
+same whatever the server's global mode, and the triggers created here keep that mode.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import migrations.lambda_trigger  # noqa: F401  registers op.create_lambda_trigger & co.
+import sql
 from functions.common.database import SESSION_SQL_MODE, parse_database_url, settings_from_env
 from migrations import declared
 from migrations.trigger_compare import register_triggers
+from sql import quote_string
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -42,7 +44,10 @@ register_triggers(config.attributes.get("lambda_triggers", declared.triggers))
 
 
 def run_migrations_offline() -> None:
+    """``--sql``: the script a DBA reviews, then runs (triggers: :mod:`migrations.offline`)."""
     context.configure(url=database_url(), literal_binds=True)
+    (set_mode,) = sql.render("triggers/set_sql_mode.sql", sql_mode=quote_string(SESSION_SQL_MODE))
+    context.execute(set_mode)
     with context.begin_transaction():
         context.run_migrations()
 

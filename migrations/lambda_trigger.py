@@ -53,6 +53,7 @@ from alembic.operations import MigrateOperation, Operations
 import sql
 from migrations.event_outbox import require_outbox
 from migrations.function_arns import resolve_function_arn
+from migrations.offline import emit, offline_table, resolve_offline
 from migrations.row_event_sql import (
     TRIGGER_TEXTS,
     TriggerDefinitionError,
@@ -248,13 +249,22 @@ def render_statement(
     return create_trigger_statement(trigger.trigger_name, trigger.table, arn, payload)
 
 
-def _live_connection(operations: Operations):
+def _create_statement(operations: Operations, trigger: LambdaTrigger | InstalledText) -> str:
+    """Online: against the live table and the deployed function. Offline (``--sql``): the
+    tables this run created and the ARNs in the environment (:mod:`migrations.offline`)."""
+    if not operations.migration_context.as_sql:
+        return create_statement_for(operations.get_bind(), trigger)
+    if isinstance(trigger, InstalledText):
+        return create_statement_for(None, trigger)
+    column_types, primary_key = offline_table(operations, trigger.table)
+    return render_statement(trigger, column_types, primary_key, resolve_offline)
+
+
+def _execute(operations: Operations, statements: list[str]) -> None:
     if operations.migration_context.as_sql:
-        raise TriggerDefinitionError(
-            "Lambda triggers are rendered from the live table and the deployed function; "
-            "offline (--sql) mode is not supported"
-        )
-    return operations.get_bind()
+        emit(operations, statements)
+    else:
+        _run(operations.get_bind(), statements)
 
 
 def _run(connection, statements: list[str]) -> None:
@@ -352,21 +362,19 @@ def describe(trigger: LambdaTrigger | InstalledText) -> str:
 
 @Operations.implementation_for(CreateLambdaTriggerOp)
 def _create_lambda_trigger(operations: Operations, operation: CreateLambdaTriggerOp) -> None:
-    connection = _live_connection(operations)
-    _run(connection, [create_statement_for(connection, operation.trigger)])
+    _execute(operations, [_create_statement(operations, operation.trigger)])
 
 
 @Operations.implementation_for(DropLambdaTriggerOp)
 def _drop_lambda_trigger(operations: Operations, operation: DropLambdaTriggerOp) -> None:
-    _run(_live_connection(operations), drop_trigger_statements(operation.trigger.trigger_name))
+    _execute(operations, drop_trigger_statements(operation.trigger.trigger_name))
 
 
 @Operations.implementation_for(ReplaceLambdaTriggerOp)
 def _replace_lambda_trigger(operations: Operations, operation: ReplaceLambdaTriggerOp) -> None:
-    connection = _live_connection(operations)
-    create = create_statement_for(connection, operation.trigger)
-    _run(
-        connection,
+    create = _create_statement(operations, operation.trigger)
+    _execute(
+        operations,
         replace_trigger_statements(
             operation.trigger.table, operation.replaces.trigger_name, create
         ),
