@@ -122,9 +122,13 @@ def test_changed_columns_replace_the_trigger_and_downgrade_restores_it_exactly(s
     text = autogenerate(config, "a002", triggers)
     assert "op.replace_lambda_trigger(" in text
     # The old definition, read from the database, is the replacement's replaces=.
-    replaces = text[text.index("replaces=LambdaTrigger(") :]
-    assert "'status'" in replaces.split(")")[1] or "'status'" in replaces
-    assert "columns=('id', 'amount', 'currency')," in text
+    upgrade = text[text.index("def upgrade") : text.index("def downgrade")]
+    new, replaces = upgrade.split("replaces=LambdaTrigger(")
+    assert "columns=('id', 'amount', 'currency')," in new
+    assert (
+        "columns=('id', 'customer_id', 'amount', 'currency', 'status', 'created_at')," in replaces
+    )
+    assert "delivery='outbox'," in replaces and "template_version=3," in replaces
 
     command.upgrade(config, "head")
     assert differences(config, triggers) == ""
@@ -202,7 +206,7 @@ def test_an_unrelated_table_change_is_reported_as_alembic_reports_it(schema):
     assert differences(config) == ""
 
 
-def test_a_new_declared_trigger_is_rendered_with_every_field(schema):
+def test_a_new_declared_trigger_is_written_with_every_field(schema):
     config = schema[0]
     trigger = LambdaTrigger(
         table="customer_feedback",
@@ -214,3 +218,18 @@ def test_a_new_declared_trigger_is_rendered_with_every_field(schema):
     )
     found = differences(config, [*declared.triggers, trigger])
     assert "add_lambda_trigger" in found and "feedback_ratings" in found
+    text = autogenerate(config, "a005", [*declared.triggers, trigger])
+    forget(config, "a005")  # not applied
+    upgrade = text[text.index("def upgrade") : text.index("def downgrade")]
+    assert upgrade.count("op.create_lambda_trigger(") == 1
+    written = upgrade[upgrade.index("LambdaTrigger(") :]
+    for field in (
+        "table='customer_feedback',",
+        "function='notify',",
+        "columns=('id', 'rating'),",
+        "primary_key=None,",
+        "name='feedback_ratings',",
+        "delivery='outbox',",
+        "template_version=3,",
+    ):
+        assert field in written
