@@ -20,6 +20,7 @@ from __future__ import annotations
 from alembic.operations import MigrateOperation, Operations
 
 from functions.relay.outbox import OUTBOX_TABLE
+from migrations.offline import OfflineRenderingError, emit
 from migrations.row_event_sql import (
     TriggerDefinitionError,
     create_outbox_statements,
@@ -85,11 +86,23 @@ class DropEventOutboxOp(MigrateOperation):
 
 @Operations.implementation_for(CreateEventOutboxOp)
 def _create_event_outbox(operations: Operations, operation: CreateEventOutboxOp) -> None:
+    if operations.migration_context.as_sql:
+        emit(operations, create_outbox_statements())
+        return
     _run(operations.get_bind(), create_outbox_statements())
 
 
 @Operations.implementation_for(DropEventOutboxOp)
 def _drop_event_outbox(operations: Operations, operation: DropEventOutboxOp) -> None:
+    if operations.migration_context.as_sql:
+        if not operation.discard_pending:
+            # Offline, the events waiting in it cannot be counted: never drop them unseen.
+            raise OfflineRenderingError(
+                f"offline (--sql), whether {OUTBOX_TABLE} still holds undelivered events "
+                "cannot be known; run this downgrade online (it refuses while events wait)"
+            )
+        emit(operations, drop_outbox_statements())
+        return
     connection = operations.get_bind()
     if not outbox_exists(connection):
         return

@@ -23,30 +23,102 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from infra.catalog import LIVE_ALIAS, Deployment
+from infra.catalog import FUNCTIONS, LIVE_ALIAS, Deployment
 
 # Matched with fullmatch: "$" would also accept a trailing newline. ASCII classes only
 # (\d and \w would take any script's digits and letters).
 _ARN = re.compile(
-    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}"
-    r"(:[A-Za-z0-9_$-]{1,128})?"
+    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12})"
+    r":function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>[A-Za-z0-9_$-]{1,128}))?"
 )
+
+
+OVERRIDE_PREFIX = "AURORA_EVENTS_FUNCTION_ARN_"
 
 
 class FunctionArnError(RuntimeError):
     """The function a trigger names cannot be found."""
 
 
+@dataclass(frozen=True)
+class FunctionArn:
+    """A Lambda function ARN, unqualified or with a version or an alias
+    (``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]``).
+
+    The one reading of an ARN in the project: the migrations, the doctor and Aurora's
+    access all parse and print ARNs through it. Account, region and qualifier belong to
+    the environment; a trigger's meaning is the function's name."""
+
+    partition: str
+    region: str
+    account: str
+    name: str
+    qualifier: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FunctionArn:
+        """``text`` as an ARN; :class:`FunctionArnError` if it is not a whole one."""
+        found = cls.find(text)
+        if found is None:
+            raise FunctionArnError(f"{text!r} is not a Lambda function ARN")
+        return found
+
+    @classmethod
+    def find(cls, text: object) -> FunctionArn | None:
+        """``text`` as an ARN, or None when it is not one."""
+        match = _ARN.fullmatch(text) if isinstance(text, str) else None
+        return cls(**match.groupdict()) if match else None
+
+    def __str__(self) -> str:
+        return self.function_arn + (f":{self.qualifier}" if self.qualifier else "")
+
+    @property
+    def arn(self) -> str:
+        return str(self)
+
+    @property
+    def unqualified(self) -> FunctionArn:
+        """The function itself (what Aurora's policy names, with ``:*`` for the rest)."""
+        if self.qualifier is None:
+            return self
+        return FunctionArn(self.partition, self.region, self.account, self.name)
+
+    @property
+    def function_arn(self) -> str:
+        """The unqualified ARN as text."""
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    @property
+    def short_name(self) -> str:
+        """``shop-events-notify:live``: the name and qualifier, without account or region."""
+        return self.name + (f":{self.qualifier}" if self.qualifier else "")
+
+
+def catalog_function(arn: FunctionArn, environ: Mapping[str, str] | None = None) -> str:
+    """The catalog name a trigger calling ``arn`` names: the function whose
+    ``AURORA_EVENTS_FUNCTION_ARN_<NAME>`` is that ARN (qualifier and all), else ``<name>``
+    of the deployment's ``<prefix>-<name>``, else the ARN itself (another deployment's
+    function, or one outside the catalog: a revision may name a full ARN)."""
+    environ = os.environ if environ is None else environ
+    catalog = {override_variable(spec.name): spec.name for spec in FUNCTIONS}
+    for variable, value in sorted(environ.items()):
+        if variable.startswith(OVERRIDE_PREFIX) and FunctionArn.find(value) == arn:
+            return catalog.get(variable, variable.removeprefix(OVERRIDE_PREFIX).lower())
+    head = Deployment.from_env(environ).prefix + "-"
+    if arn.name.startswith(head) and len(arn.name) > len(head):
+        return arn.name.removeprefix(head)
+    return arn.arn
+
+
 def override_variable(function: str) -> str:
-    return "AURORA_EVENTS_FUNCTION_ARN_" + re.sub(r"[^A-Za-z0-9]", "_", function).upper()
+    return OVERRIDE_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", function).upper()
 
 
 def checked_arn(candidate: str) -> str:
     """``candidate`` if it is a whole Lambda function ARN, else :class:`FunctionArnError`."""
-    if not isinstance(candidate, str) or not _ARN.fullmatch(candidate):
-        raise FunctionArnError(f"{candidate!r} is not a Lambda function ARN")
-    return candidate
+    return FunctionArn.parse(candidate).arn
 
 
 def resolve_function_arn(

@@ -18,11 +18,12 @@ In a revision::
 
 Each operation object knows its reverse (create <-> drop; replace(new, old) <->
 replace(old, new)): a downgrade may run ``op.invoke(operation.reverse())`` rather than
-spell the opposite out. Autogenerate is not supported: no comparator reads triggers from
-the database and no renderer writes these operations into a revision, so
-``alembic revision --autogenerate`` neither detects a trigger nor emits one; write the
-operations by hand. A trigger that changes gets a new revision with
-``op.replace_lambda_trigger(new, replaces=old)``; a landed revision is never edited.
+spell the opposite out. The project's triggers are declared in :mod:`migrations.declared`;
+``alembic revision --autogenerate`` writes these operations for what differs
+(:mod:`migrations.trigger_compare`), and ``alembic check`` fails while anything does. A
+trigger that changes gets a new revision with ``op.replace_lambda_trigger(new,
+replaces=old)``; a landed revision is never edited. Triggers are read back from the
+database by :mod:`migrations.trigger_reader` (``LambdaTrigger.from_database``).
 
 ``delivery`` is chosen per trigger: ``"direct"`` calls lambda_async from the trigger,
 once per row, as AWS's guide does (not undone by ROLLBACK; a failed call fails the
@@ -31,23 +32,31 @@ INSERT, and so does a row whose event is over Lambda's 1 MB asynchronous limit);
 (``op.create_event_outbox()`` first, see :mod:`migrations.event_outbox`) and rings the
 relay, whose failure never fails the INSERT.
 
-``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): 1, the
-default, is what the landed revisions render, so they keep rendering it; outbox text 2
-(revision 0005) writes the same rows and events for less per row; outbox text 3 (revision
-0006) writes what text 2 writes and shares its doorbell among all connections (at most one
-ring per database per interval, not one per connection). A new revision with an outbox
-trigger should pass ``template_version=3``.
+``template_version`` picks the trigger's SQL text (``row_event_sql.TRIGGER_TEXTS``): outbox
+text 2 (revision 0005) writes the same rows and events as text 1 for less per row; outbox
+text 3 (revision 0006) writes what text 2 writes and shares its doorbell among all
+connections (at most one ring per database per interval, not one per connection). The
+class's default, 1, is what the landed revisions render, so it never changes (pinned:
+tests/migrations/test_landed_renderings.py). A new trigger is declared with
+:meth:`LambdaTrigger.declare`, whose default is the delivery's best text (:data:`BEST_TEXT`),
+and every revision names its text explicitly (autogenerate writes ``template_version=``),
+so a later text changes no revision: it makes ``alembic check`` fail until a revision
+replaces the installed triggers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, Operations
 
+import sql
 from migrations.event_outbox import require_outbox
 from migrations.function_arns import resolve_function_arn
+from migrations.offline import emit, offline_table, resolve_offline
 from migrations.row_event_sql import (
+    TRIGGER_TEXTS,
     TriggerDefinitionError,
     create_trigger_statement,
     drop_trigger_statements,
@@ -56,8 +65,15 @@ from migrations.row_event_sql import (
     replace_trigger_statements,
     trigger_text,
 )
+from sql import quote_identifier
 
 DELIVERY_MODES = ("direct", "outbox")
+TRIGGER_EVENTS = ("INSERT", "UPDATE", "DELETE")
+# Each delivery's best text, what LambdaTrigger.declare gives a new trigger: the newest one.
+BEST_TEXT = {
+    delivery: max(version for mode, version in TRIGGER_TEXTS if mode == delivery)
+    for delivery in DELIVERY_MODES
+}
 MAX_IDENTIFIER = 64
 # The catalog function the outbox trigger's doorbell asks to run.
 RELAY_FUNCTION = "relay"
@@ -77,8 +93,9 @@ class LambdaTrigger:
     name: str | None = None  # None: <table>_ai_<function>
     delivery: str = "direct"
     # Which text of the delivery's trigger (row_event_sql.TRIGGER_TEXTS): 1 is what the
-    # landed revisions render; outbox 2 writes the same rows for less (revision 0005);
-    # outbox 3, text 2 with one doorbell for all connections (revision 0006).
+    # landed revisions render (this default never changes; new triggers: declare()); outbox
+    # 2 writes the same rows for less (revision 0005); outbox 3, text 2 with one doorbell
+    # for all connections (revision 0006).
     template_version: int = 1
 
     def __post_init__(self) -> None:
@@ -101,6 +118,67 @@ class LambdaTrigger:
     @property
     def trigger_name(self) -> str:
         return self.name or f"{self.table}_ai_{self.function}"
+
+    @classmethod
+    def declare(
+        cls,
+        table: str,
+        function: str,
+        columns: Sequence[str],
+        *,
+        primary_key: Sequence[str] | None = None,
+        name: str | None = None,
+        delivery: str = "direct",
+        template_version: int | None = None,
+    ) -> LambdaTrigger:
+        """A new trigger, with the delivery's best text unless told otherwise
+        (``template_version`` None: :data:`BEST_TEXT`). The class's own default stays text
+        1, which landed revisions rely on; revisions, written by autogenerate or by hand,
+        name their text explicitly, so a later, better text changes none of them."""
+        if delivery not in BEST_TEXT:
+            raise TriggerDefinitionError(
+                f"delivery {delivery!r} is not available (choose from {DELIVERY_MODES})"
+            )
+        return cls(
+            table=table,
+            function=function,
+            columns=tuple(columns),
+            primary_key=primary_key,
+            name=name,
+            delivery=delivery,
+            template_version=BEST_TEXT[delivery] if template_version is None else template_version,
+        )
+
+    @classmethod
+    def from_database(cls, connection, schema: str | None = None) -> list[LambdaTrigger]:
+        """The triggers of ``schema`` (None: the connection's) that a text of this project
+        renders exactly, as declarations (:func:`migrations.trigger_reader.from_database`)."""
+        from migrations.trigger_reader import from_database
+
+        return from_database(connection, schema)
+
+
+@dataclass(frozen=True)
+class InstalledText:
+    """A trigger as the server holds it, body verbatim: what a revision restores when the
+    installed trigger is no rendering of a :class:`LambdaTrigger` (changed by hand).
+
+    Autogenerate writes one as the ``replaces=`` of a replacement, or the trigger of a
+    drop, so that the downgrade puts back exactly what was there (its ARNs included)."""
+
+    name: str
+    table: str
+    body: str
+    timing: str = "AFTER"
+    event: str = "INSERT"
+
+    def __post_init__(self) -> None:
+        if self.timing not in ("BEFORE", "AFTER") or self.event not in TRIGGER_EVENTS:
+            raise TriggerDefinitionError(f"no trigger fires {self.timing} {self.event}")
+
+    @property
+    def trigger_name(self) -> str:
+        return self.name
 
 
 # -- reading the table ---------------------------------------------------------------
@@ -126,22 +204,45 @@ def table_primary_key(connection, table: str) -> tuple[str, ...]:
     return tuple(name for (name,) in rows)
 
 
-def create_statement_for(connection, trigger: LambdaTrigger) -> str:
+def create_statement_for(connection, trigger: LambdaTrigger | InstalledText) -> str:
     """Render ``trigger``'s CREATE TRIGGER against the live table and the resolved ARN."""
+    if isinstance(trigger, InstalledText):
+        (head,) = sql.render(
+            "triggers/create_trigger_head.sql",
+            trigger=quote_identifier(trigger.name),
+            timing=trigger.timing,
+            event=trigger.event,
+            table=quote_identifier(trigger.table),
+        )
+        return f"{head}\n{trigger.body}"
     column_types = table_columns(connection, trigger.table)
     primary_key = trigger.primary_key or table_primary_key(connection, trigger.table)
+    if trigger.delivery == "outbox":
+        require_outbox(connection, trigger.table)
+    return render_statement(trigger, column_types, primary_key, resolve_function_arn)
+
+
+def render_statement(
+    trigger: LambdaTrigger,
+    column_types: Mapping[str, str],
+    primary_key: Sequence[str],
+    resolve: Callable[[str], str],
+) -> str:
+    """``trigger``'s CREATE TRIGGER for a table of ``column_types`` whose primary key is
+    ``primary_key`` (used when the trigger names none), each catalog function made an ARN
+    by ``resolve`` (pure: the live and the offline renderings, and the pinned ones)."""
+    primary_key = trigger.primary_key or tuple(primary_key)
     text = trigger_text(trigger.delivery, trigger.template_version)
     payload = payload_expression(
         trigger.table, trigger.columns, primary_key, column_types, trigger.delivery, text.event_id
     )
-    arn = resolve_function_arn(trigger.function)
+    arn = resolve(trigger.function)
     if trigger.delivery == "outbox":
-        require_outbox(connection, trigger.table)
         return outbox_trigger_statement(
             trigger.trigger_name,
             trigger.table,
             arn,
-            resolve_function_arn(RELAY_FUNCTION),
+            resolve(RELAY_FUNCTION),
             payload,
             DOORBELL_INTERVAL_SECONDS,
             trigger.template_version,
@@ -149,13 +250,22 @@ def create_statement_for(connection, trigger: LambdaTrigger) -> str:
     return create_trigger_statement(trigger.trigger_name, trigger.table, arn, payload)
 
 
-def _live_connection(operations: Operations):
+def _create_statement(operations: Operations, trigger: LambdaTrigger | InstalledText) -> str:
+    """Online: against the live table and the deployed function. Offline (``--sql``): the
+    tables this run created and the ARNs in the environment (:mod:`migrations.offline`)."""
+    if not operations.migration_context.as_sql:
+        return create_statement_for(operations.get_bind(), trigger)
+    if isinstance(trigger, InstalledText):
+        return create_statement_for(None, trigger)
+    column_types, primary_key = offline_table(operations, trigger.table)
+    return render_statement(trigger, column_types, primary_key, resolve_offline)
+
+
+def _execute(operations: Operations, statements: list[str]) -> None:
     if operations.migration_context.as_sql:
-        raise TriggerDefinitionError(
-            "Lambda triggers are rendered from the live table and the deployed function; "
-            "offline (--sql) mode is not supported"
-        )
-    return operations.get_bind()
+        emit(operations, statements)
+    else:
+        _run(operations.get_bind(), statements)
 
 
 def _run(connection, statements: list[str]) -> None:
@@ -182,6 +292,10 @@ class CreateLambdaTriggerOp(MigrateOperation):
     def reverse(self) -> DropLambdaTriggerOp:
         return DropLambdaTriggerOp(self.trigger)
 
+    def to_diff_tuple(self) -> tuple:
+        """What ``alembic check`` names: the trigger is declared but not installed."""
+        return ("add_lambda_trigger", self.trigger.trigger_name, describe(self.trigger))
+
 
 @Operations.register_operation("drop_lambda_trigger")
 class DropLambdaTriggerOp(MigrateOperation):
@@ -197,6 +311,10 @@ class DropLambdaTriggerOp(MigrateOperation):
 
     def reverse(self) -> CreateLambdaTriggerOp:
         return CreateLambdaTriggerOp(self.trigger)
+
+    def to_diff_tuple(self) -> tuple:
+        """Installed, managed by this project, and not declared."""
+        return ("remove_lambda_trigger", self.trigger.trigger_name, describe(self.trigger))
 
 
 @Operations.register_operation("replace_lambda_trigger")
@@ -222,24 +340,42 @@ class ReplaceLambdaTriggerOp(MigrateOperation):
     def reverse(self) -> ReplaceLambdaTriggerOp:
         return ReplaceLambdaTriggerOp(self.replaces, replaces=self.trigger)
 
+    def to_diff_tuple(self) -> tuple:
+        """Installed otherwise than declared: what it is, what it is to be."""
+        return (
+            "modify_lambda_trigger",
+            self.trigger.trigger_name,
+            describe(self.replaces),
+            describe(self.trigger),
+        )
+
+
+def describe(trigger: LambdaTrigger | InstalledText) -> str:
+    """``orders: outbox text 3 -> notify (id, amount)``, or ``orders: changed by hand``."""
+    if isinstance(trigger, InstalledText):
+        return f"{trigger.table}: {trigger.timing} {trigger.event}, a text no declaration renders"
+    key = f", primary key ({', '.join(trigger.primary_key)})" if trigger.primary_key else ""
+    return (
+        f"{trigger.table}: {trigger.delivery} text {trigger.template_version} -> "
+        f"{trigger.function} ({', '.join(trigger.columns)}){key}"
+    )
+
 
 @Operations.implementation_for(CreateLambdaTriggerOp)
 def _create_lambda_trigger(operations: Operations, operation: CreateLambdaTriggerOp) -> None:
-    connection = _live_connection(operations)
-    _run(connection, [create_statement_for(connection, operation.trigger)])
+    _execute(operations, [_create_statement(operations, operation.trigger)])
 
 
 @Operations.implementation_for(DropLambdaTriggerOp)
 def _drop_lambda_trigger(operations: Operations, operation: DropLambdaTriggerOp) -> None:
-    _run(_live_connection(operations), drop_trigger_statements(operation.trigger.trigger_name))
+    _execute(operations, drop_trigger_statements(operation.trigger.trigger_name))
 
 
 @Operations.implementation_for(ReplaceLambdaTriggerOp)
 def _replace_lambda_trigger(operations: Operations, operation: ReplaceLambdaTriggerOp) -> None:
-    connection = _live_connection(operations)
-    create = create_statement_for(connection, operation.trigger)
-    _run(
-        connection,
+    create = _create_statement(operations, operation.trigger)
+    _execute(
+        operations,
         replace_trigger_statements(
             operation.trigger.table, operation.replaces.trigger_name, create
         ),

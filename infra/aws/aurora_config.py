@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from infra.aws.tags import project_tags
 from infra.catalog import DEFAULT_PREFIX
+from migrations.function_arns import FunctionArn
 
 RDS_SERVICE = "rds.amazonaws.com"
 INVOKE_ACTION = "lambda:InvokeFunction"
@@ -18,10 +19,6 @@ ACTIVATE_ROLES_PARAMETER = "activate_all_roles_on_login"
 REPLACED_GROUP_TAG = "aurora-events:replaced-parameter-group"
 MAX_POLICY_VERSIONS = 5  # IAM's limit per managed policy
 
-_FUNCTION_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
-    r":function:(?P<name>[A-Za-z0-9_-]{1,64})$"
-)
 CLUSTER_ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):rds:(?P<region>[^:]+):(?P<account>\d{12}):cluster:(?P<id>.+)$"
 )
@@ -47,7 +44,8 @@ class AuroraAccessConfig:
         if not self.function_arns:
             raise AuroraAccessError("no function ARNs: Aurora would be allowed to invoke nothing")
         for arn in self.function_arns:
-            if not _FUNCTION_ARN.match(arn):
+            parsed = FunctionArn.find(arn)
+            if parsed is None or parsed.qualifier is not None:
                 raise AuroraAccessError(
                     f"{arn!r} is not an unqualified Lambda function ARN "
                     "(arn:aws:lambda:<region>:<account>:function:<name>; its versions and "

@@ -16,7 +16,8 @@ The path a write takes, in order — the doctor stops at the first broken link:
      parameter group, and applied (no instance waits for a reboot);
   4. ``association``: the role is associated with each cluster, status ACTIVE;
   5. ``triggers`` (when a schema is named): the installed triggers, read from
-     ``information_schema.TRIGGERS`` (:mod:`infra.aws.trigger_doctor`);
+     ``information_schema.TRIGGERS``, against the declared ones in a schema Alembic
+     migrated (:mod:`infra.aws.trigger_doctor`, :mod:`migrations.declared`);
   6. ``grant``: every definer of a trigger that calls Lambda (and ``--definer``) holds
      AWS_LAMBDA_ACCESS as a default role (v3, and the emulation) or INVOKE LAMBDA (v2);
   7. ``functions``: the functions exist; those the triggers call exist and Aurora's
@@ -90,7 +91,9 @@ from infra.aws.policy_documents import (
 )
 from infra.aws.trigger_doctor import check_functions, check_grant, check_triggers
 from infra.database import grants as db_grants
-from infra.database.installed_triggers import installed_triggers
+from migrations import declared
+from migrations.revisions import head_revision, schema_revision
+from migrations.trigger_reader import read_triggers, table_shapes
 
 __all__ = [
     "PROBE_PAYLOAD",
@@ -485,6 +488,7 @@ def diagnose(
     relay: RelayCheck | None = None,
     schema: str | None = None,
     path: PathCheck | None = None,
+    declared_triggers=None,
 ) -> Diagnosis:
     """Check the links in order; stop at the first broken one.
 
@@ -494,14 +498,16 @@ def diagnose(
     ``path``: check the ingest path first. ``check_network``: check the route from the
     cluster's subnets to Lambda (False against a local endpoint, which has no network).
     The probe runs on ``probe_connection`` (default: ``connection``) as that connection's
-    user. ``relay``: also check the outbox relay's link.
+    user. ``relay``: also check the outbox relay's link. ``declared_triggers``: what the
+    schema's triggers should be (None: :mod:`migrations.declared`'s).
     """
     clients = clients or Clients()
     diagnosis = Diagnosis()
     iam = clients.iam()
     clusters = read_clusters(clients, config.cluster)
     checked_engine_major(config, clusters[0])
-    triggers = installed_triggers(connection, schema) if schema else None
+    installed = read_triggers(connection, schema) if schema else None
+    triggers = [t for t in installed if t.managed] if installed is not None else None
 
     def checks():
         if path is not None:
@@ -513,8 +519,15 @@ def diagnose(
             yield check_parameter(clients, config, cluster, role_arn)
         for cluster in clusters:
             yield check_association(cluster, role_arn)
-        if triggers is not None:
-            yield check_triggers(triggers, schema)
+        if installed is not None:
+            yield check_triggers(
+                installed,
+                schema,
+                declared.triggers if declared_triggers is None else declared_triggers,
+                table_shapes(connection, schema),
+                schema_revision(connection, schema),
+                head_revision(),
+            )
         yield check_grant(connection, definer, triggers)
         yield check_functions(clients, iam, config, triggers)
         if relay is not None:

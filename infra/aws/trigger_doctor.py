@@ -3,7 +3,8 @@ triggers (``information_schema.TRIGGERS``), the grant each trigger's definer nee
 the functions the triggers name.
 
 * ``triggers``: which trigger of the schema calls which function, by which delivery, as
-  whom (a report; never broken).
+  whom; and, in a schema Alembic migrated, whether they are the declared ones
+  (:mod:`migrations.declared`): one missing or installed otherwise breaks the link.
 * ``grant``: every distinct definer of a trigger that calls Lambda (a direct trigger's
   ``lambda_async``, an outbox trigger's doorbell) holds AWS_LAMBDA_ACCESS as a default
   role (v3, and the emulation) or INVOKE LAMBDA (v2); ``--definer`` is checked as well,
@@ -15,7 +16,7 @@ the functions the triggers name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from infra.aws.aurora_config import INVOKE_ACTION, AuroraAccessConfig
@@ -30,32 +31,107 @@ from infra.aws.function_state import (
 from infra.aws.policy_documents import policy_allows
 from infra.catalog import FUNCTIONS, OUTBOX_TARGETS
 from infra.database import grants as db_grants
-from infra.database.installed_triggers import (
-    FunctionReference,
-    InstalledTrigger,
-    function_reference,
+from migrations.function_arns import FunctionArn
+from migrations.lambda_trigger import (
+    CreateLambdaTriggerOp,
+    LambdaTrigger,
+    ReplaceLambdaTriggerOp,
+    describe,
 )
+from migrations.trigger_compare import trigger_operations
+from migrations.trigger_reader import InstalledTrigger, TableShape
 
 
 def short_name(arn: str) -> str:
     """``…:function:shop-events-notify:live`` -> ``shop-events-notify:live``."""
-    reference = function_reference(arn)
-    if reference is None:
-        return arn
-    return reference.name + (f":{reference.qualifier}" if reference.qualifier else "")
+    reference = FunctionArn.find(arn)
+    return arn if reference is None else reference.short_name
 
 
-def check_triggers(triggers: list[InstalledTrigger], schema: str) -> LinkResult:
-    """The report of what the schema's triggers call (one line each)."""
-    if not triggers:
-        return LinkResult(
-            "triggers", f"no trigger in {schema} calls Lambda or writes the outbox (yet)"
+def check_triggers(
+    triggers: list[InstalledTrigger],
+    schema: str,
+    declared: Sequence[LambdaTrigger] | None = None,
+    shapes: Mapping[str, TableShape] | None = None,
+    revision: str | None = None,
+    head: str | None = None,
+) -> LinkResult:
+    """The schema's triggers (``triggers``: all of them, as read) against the declared
+    ones (:mod:`migrations.declared`): a declared trigger missing or installed otherwise
+    is a broken link, with its fix (``alembic upgrade head`` when the schema is behind
+    ``head``, else the revision to write); one of this project's that is not declared is a
+    warning (it still works; the next links check it). ``revision`` None: the schema was
+    never migrated by Alembic, so there is nothing to compare; the triggers are listed."""
+    managed = [t for t in triggers if t.managed]
+    items = tuple(trigger.describe(short_name) for trigger in managed)
+    listed = (
+        f"{len(managed)} trigger(s) in {schema} call Lambda or write the outbox"
+        if managed
+        else f"no trigger in {schema} calls Lambda or writes the outbox (yet)"
+    )
+    if declared is None or revision is None:
+        why = "" if declared is None else f" ({schema} has no alembic_version: not compared)"
+        return LinkResult("triggers", listed + why, items=items)
+    drops, changes = trigger_operations(declared, triggers, shapes or {})
+    missing = [op.trigger.trigger_name for op in changes if isinstance(op, CreateLambdaTriggerOp)]
+    changed = [op.trigger.trigger_name for op in changes if isinstance(op, ReplaceLambdaTriggerOp)]
+    extra = [op.trigger.trigger_name for op in drops]
+    lines = [
+        *(f"missing: {describe_declared(op.trigger)}" for op in changes if not _replaces(op)),
+        *(
+            f"changed: {op.trigger.trigger_name}: installed {describe(op.replaces)}; "
+            f"declared {describe(op.trigger)}"
+            for op in changes
+            if _replaces(op)
+        ),
+        *(f"not declared: {op.trigger.trigger_name}" for op in drops),
+    ]
+    if missing or changed:
+        problem = "; ".join(
+            part
+            for part in (
+                f"declared trigger(s) missing: {', '.join(missing)}" if missing else "",
+                f"installed otherwise than declared: {', '.join(changed)}" if changed else "",
+            )
+            if part
         )
+        behind = revision != head
+        fix = (
+            f"alembic upgrade head ({schema} is at {revision or 'base'}, head is {head})"
+            if behind
+            else "alembic revision --autogenerate -m 'triggers as declared', review it, then "
+            "alembic upgrade head (or, if the installed trigger is the one you want, change "
+            "migrations/declared.py to match: alembic check passes when both agree)"
+        )
+        return broken(
+            "triggers",
+            f"{problem} in {schema} (migrations/declared.py): their rows send no event, "
+            "or not the declared one",
+            fix,
+            "manual",
+            items=items + tuple(lines),
+        )
+    warning = (
+        f"trigger(s) of this project in {schema} that migrations/declared.py does not "
+        f"declare: {', '.join(extra)} (declare them, or alembic revision --autogenerate "
+        "writes the revision that drops them)"
+        if extra
+        else None
+    )
     return LinkResult(
         "triggers",
-        f"{len(triggers)} trigger(s) in {schema} call Lambda or write the outbox",
-        items=tuple(trigger.describe(short_name) for trigger in triggers),
+        f"{listed}, as declared (migrations/declared.py)",
+        items=items,
+        warning=warning,
     )
+
+
+def _replaces(operation) -> bool:
+    return isinstance(operation, ReplaceLambdaTriggerOp)
+
+
+def describe_declared(trigger: LambdaTrigger) -> str:
+    return f"{trigger.trigger_name} on {describe(trigger)}"
 
 
 def calling_definers(triggers: Iterable[InstalledTrigger]) -> dict[tuple[str, str], list[str]]:
@@ -143,7 +219,7 @@ def check_grant(
 
 
 def missing_function_fix(
-    lambda_client, reference: FunctionReference, prefix: str
+    lambda_client, reference: FunctionArn, prefix: str
 ) -> tuple[str, str, str]:
     """``(why, fix, kind)`` for a function reference that does not resolve."""
     catalog_names = {f"{prefix}-{spec.name}" for spec in FUNCTIONS}
@@ -184,7 +260,7 @@ def check_trigger_functions(
         for arn in arns:
             users = _users(triggers, arn, kind)
             names = ", ".join(t.name for t in users)
-            reference = function_reference(arn)
+            reference = FunctionArn.find(arn)
             if reference is None:
                 return broken(
                     "functions",
@@ -237,7 +313,7 @@ def relay_refusal(
     """The outbox target ``target`` as the relays that ring for ``users`` see it: each
     relay's execution role must allow invoking it (None: they all may)."""
     for relay_arn in sorted({arn for t in users for arn in t.calls.invoked}):
-        reference = function_reference(relay_arn)
+        reference = FunctionArn.find(relay_arn)
         if reference is None:
             continue
         lambda_client = clients.get("lambda", reference.region)
@@ -251,7 +327,7 @@ def relay_refusal(
             # any other function is not one the relay is meant to call.
             relay_prefix = reference.name.removesuffix("-relay")
             declared = {f"{relay_prefix}-{name}" for name in OUTBOX_TARGETS}
-            target_name = function_reference(target).name
+            target_name = FunctionArn.find(target).name
             fix, kind = (
                 (deploy_apply_command(relay_prefix), "aurora-events")
                 if target_name in declared

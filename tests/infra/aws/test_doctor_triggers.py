@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import boto3
 import pytest
+from alembic import command
+from alembic.config import Config
 
 from functions.common.database import connect, parse_database_url
 from infra.aws import doctor
@@ -21,7 +23,7 @@ from migrations.row_event_sql import (
     outbox_trigger_statement,
 )
 from tests.infra.aws.conftest import run_fix, unique
-from tests.infra.aws.test_doctor_path import migrate
+from tests.infra.aws.test_doctor_path import REPO_ROOT, migrate
 
 PAYLOAD = "JSON_OBJECT('id', NEW.`id`)"
 
@@ -68,7 +70,11 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
     diagnosis = diagnose(chain, admin, database.name)
     assert diagnosis.ok, doctor.render_diagnosis(diagnosis)
     triggers = link(diagnosis, "triggers")
-    assert triggers.detail == (f"4 trigger(s) in {database.name} call Lambda or write the outbox")
+    assert triggers.detail == (
+        f"4 trigger(s) in {database.name} call Lambda or write the outbox, as declared "
+        "(migrations/declared.py)"
+    )
+    assert triggers.warning is None
     # The migrations resolved each function to its alias live.
     assert sorted(triggers.items) == [
         "customer_feedback_ai_email on customer_feedback: direct -> aurora-events-email:live, "
@@ -87,11 +93,59 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
     )
 
 
+def test_a_declared_trigger_dropped_by_hand_breaks_the_link_naming_it(chain, admin, database):
+    migrate(database)
+    install(database, "DROP TRIGGER orders_ai_notify")
+    diagnosis = diagnose(chain, admin, database.name)
+    finding = diagnosis.finding
+    assert finding.link == "triggers"
+    assert finding.problem.startswith(
+        f"declared trigger(s) missing: orders_ai_notify in {database.name}"
+    )
+    assert finding.fix.startswith("alembic revision --autogenerate")  # the schema is at head
+    assert (
+        "missing: orders_ai_notify on orders: outbox text 3 -> notify (id, customer_id, amount, "
+        "currency, status, created_at)" in link(diagnosis, "triggers").items
+    )
+    assert "grant" in diagnosis.not_checked
+
+
+def test_a_schema_behind_head_is_told_to_upgrade_and_the_upgrade_repairs_it(chain, admin, database):
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes.update(database_url=database.url, skip_logging_config=True)
+    command.upgrade(config, "0005")  # outbox text 2, not head's 3
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "triggers"
+    assert "installed otherwise than declared: customers_ai_notify, orders_ai_notify" in (
+        finding.problem
+    )
+    assert finding.fix == f"alembic upgrade head ({database.name} is at 0005, head is 0007)"
+    command.upgrade(config, "head")
+    assert diagnose(chain, admin, database.name).ok
+
+
+def test_a_project_trigger_that_is_not_declared_is_a_warning(chain, admin, database, stack):
+    migrate(database)
+    create_table(database)
+    notify = stack.resources.live_arns["notify"]
+    install(database, create_trigger_statement("things_ai_notify", "things", notify, PAYLOAD))
+    install(database, "CREATE TRIGGER things_audit AFTER INSERT ON things FOR EACH ROW SET @x = 1")
+    diagnosis = diagnose(chain, admin, database.name)
+    assert diagnosis.ok, doctor.render_diagnosis(diagnosis)
+    warning = link(diagnosis, "triggers").warning
+    assert warning.startswith(
+        f"trigger(s) of this project in {database.name} that migrations/declared.py does not "
+        "declare: things_ai_notify (declare them, or alembic revision --autogenerate"
+    )
+    assert "things_audit" not in warning
+
+
 def test_without_triggers_the_doctor_says_so_and_checks_the_definer_given(chain, admin, database):
     diagnosis = diagnose(chain, admin, database.name)
     assert diagnosis.ok
     assert link(diagnosis, "triggers").detail == (
-        f"no trigger in {database.name} calls Lambda or writes the outbox (yet)"
+        f"no trigger in {database.name} calls Lambda or writes the outbox (yet) "
+        f"({database.name} has no alembic_version: not compared)"
     )
     assert link(diagnosis, "grant").detail == (
         "no trigger calls Lambda and no --definer given: no account to check"

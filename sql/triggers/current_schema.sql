@@ -1,0 +1,2 @@
+-- The connection's current database.
+SELECT DATABASE();
