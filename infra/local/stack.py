@@ -391,6 +391,10 @@ class LocalStack:
     def admin_settings(self) -> DatabaseSettings:
         return self.db.root_settings()
 
+    def admin_url(self, name: str = APP_DATABASE) -> str:
+        """root over the server's socket, in the database ``name``, as a URL."""
+        return replace(self.admin_settings(), database=name).url(driver="mysql")
+
     # -- what a user exports ---------------------------------------------------------
 
     @property
@@ -404,6 +408,8 @@ class LocalStack:
             **self.aws.environment(),
             "AURORA_EVENTS_PREFIX": self.deployment.prefix,
             "AURORA_EVENTS_ADMIN_SOCKET": str(self.db.socket_path),
+            # root over the socket, for the commands that take --admin-url (doctor, grant).
+            "AURORA_EVENTS_ADMIN_URL": self.admin_url(),
             "AURORA_EVENTS_STACK_DIR": str(self.base_dir.resolve()),
             "AURORA_EVENTS_TAIL_QUEUE_URL": self.tail_queue_url or "",
             "AURORA_EVENTS_API_URL": self.api.url if self.api else "",

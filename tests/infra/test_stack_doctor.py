@@ -10,9 +10,8 @@ import boto3
 import pytest
 
 from infra.aws.tags import OWN_POLLER_TAG
-from infra.local.stack import APP_DATABASE, OWN_POLLER
+from infra.local.stack import OWN_POLLER
 from tests.infra.aws.conftest import run_aurora_events
-from tests.infra.aws.test_commands import root_url
 
 PATH_LINKS = ["api", "ingest", "queue", "mapping", "drain", "database"]
 CHAIN_LINKS = [
@@ -44,7 +43,8 @@ def stack_env(migrated_stack, monkeypatch):
 
 def doctor_lines(stack, capsys) -> tuple[int, str]:
     capsys.readouterr()
-    code = run_aurora_events(f"aurora-events doctor --admin-url {root_url(stack, APP_DATABASE)}")
+    # No options: everything comes from what `stack env` exports.
+    code = run_aurora_events("aurora-events doctor")
     return code, capsys.readouterr().out
 
 
