@@ -41,12 +41,12 @@ def data_files() -> set[str]:
 def built(tmp_path_factory) -> tuple[Path, Path]:
     """``python -m build``'s sdist and wheel (the wheel is built from the sdist)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
     return sdist, wheel
