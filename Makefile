@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint install db-server clean
+.PHONY: demo test bench lint docs install db-server clean
 
 $(STAMP): pyproject.toml
 	./infra/bootstrap/ensure-venv.sh $(PYTHON) $(VENV)
@@ -27,6 +27,11 @@ bench: install
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000, rebuilt on each
+# edit; `make test` builds it with --strict (tests/test_docs.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 clean:
 	rm -rf $(VENV) .stack

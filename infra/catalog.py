@@ -407,6 +407,9 @@ class AlarmSpec:
 
 
 ALARM_TOPIC = "operators"
+# The runbooks page in the source (and the docs site): one section per alarm, headed by
+# the alarm's name, so its anchor is the name (MkDocs and GitHub alike).
+RUNBOOKS_PATH = "docs/runbooks.md"
 
 
 def halfway_to_dead_letters(queue: QueueSpec) -> int:
@@ -614,6 +617,7 @@ DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "rds_proxy": ("AURORA_EVENTS_RDS_PROXY",),
     "vpc_endpoints": ("AURORA_EVENTS_VPC_ENDPOINTS",),
     "alarm_email": ("AURORA_EVENTS_ALARM_EMAIL",),
+    "runbook_url": ("AURORA_EVENTS_RUNBOOK_URL",),
     "powertools_layer_arn": ("AURORA_EVENTS_POWERTOOLS_LAYER_ARN",),
     "relay_reserved_concurrency": ("AURORA_EVENTS_RELAY_RESERVED_CONCURRENCY",),
 }
@@ -665,6 +669,10 @@ class Deployment:
     vpc_endpoints: bool = False
     # Who the operators topic emails when an alarm fires (empty: no subscription).
     alarm_email: str = ""
+    # Where the runbooks page is published (e.g. https://docs.shop.example/runbooks/): each
+    # alarm's description links to its section there. Empty: the page's path in the
+    # source, RUNBOOKS_PATH.
+    runbook_url: str = ""
     # AWS's public Powertools layer to use instead of shipping Powertools in the project's
     # own layer (empty: the project's layer holds both PyMySQL and Powertools).
     powertools_layer_arn: str = ""
@@ -825,6 +833,22 @@ def dimension_value(value: DimensionValue, deployment: Deployment) -> str:
     if isinstance(value, Setting):
         return str(getattr(deployment, value.name))
     return value
+
+
+def runbook_link(spec: AlarmSpec, deployment: Deployment) -> str:
+    """The address of the alarm's runbook section: ``runbook_url`` (or the page's path in
+    the source) and the alarm's name as the anchor."""
+    return f"{deployment.runbook_url or RUNBOOKS_PATH}#{spec.name}"
+
+
+def alarm_description(spec: AlarmSpec, deployment: Deployment) -> str:
+    """The alarm's ``AlarmDescription``: what it means, its runbook, what to do (a line
+    each); cut to CloudWatch's 1,024 characters (only a very long ``runbook_url`` needs it,
+    and it cuts the end, never the link)."""
+    return (
+        f"Fires on {spec.what}.\nRunbook: {runbook_link(spec, deployment)}\n"
+        f"When it fires: {spec.response}"
+    )[:1024]
 
 
 def alarm_dimensions(spec: AlarmSpec, deployment: Deployment) -> dict[str, str]:

@@ -13,6 +13,7 @@ aurora-events aurora plan|apply|destroy     Aurora's access to Lambda (IAM, para
 aurora-events grant                         the database grant for the trigger definer
 aurora-events doctor                        find the first broken link, and its fix
 aurora-events demo                          what `make demo` runs
+aurora-events --version                     the version (pyproject.toml's, the one place)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from infra.local.db_server import (
     read_root_password,
     write_private_file,
 )
+from infra.version import version
 
 DEFAULT_STACK_DIR = Path(".stack")
 # Exported by the stack (`eval "$(aurora-events stack env)"`): the commands that read a
@@ -474,6 +476,7 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
 
     settings = settings or resolve_settings({})
     parser = argparse.ArgumentParser(prog="aurora-events", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     add_settings_arguments(parser)
     parser.set_defaults(settings=settings)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -20,7 +20,7 @@ from functions.common.config import ConfigurationError
 from infra.aws.changes import Change
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.tags import is_project_resource, tag_list
-from infra.catalog import ALARMS, AlarmSpec, Deployment, alarm_dimensions
+from infra.catalog import ALARMS, AlarmSpec, Deployment, alarm_description, alarm_dimensions
 
 EMAIL_PROTOCOL = "email"
 # One address: something@somewhere, without spaces or a second @.
@@ -41,7 +41,7 @@ def alarm_settings(spec: AlarmSpec, deployment: Deployment, topic_arn: str) -> d
     dimensions = alarm_dimensions(spec, deployment)
     return {
         "AlarmName": deployment.resource_name(spec.name),
-        "AlarmDescription": f"Fires on {spec.what}. When it fires: {spec.response}"[:1024],
+        "AlarmDescription": alarm_description(spec, deployment),
         "ActionsEnabled": True,
         "AlarmActions": [topic_arn],
         "OKActions": [topic_arn],

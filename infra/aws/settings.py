@@ -28,6 +28,7 @@ standard chain (a profile names which of its entries to use).
     rds_proxy = true                    # the drain connects through an RDS Proxy
     vpc_endpoints = true                # Secrets Manager and Lambda endpoints in the subnets
     alarm_email = "oncall@shop.example"
+    runbook_url = "https://docs.shop.example/runbooks/"  # where the alarms' runbooks are
     relay_reserved_concurrency = 2      # outbox relays at once (0: no reservation)
 """
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.bench.cold_start import (
@@ -128,6 +130,28 @@ def table(
     return "\n".join(lines)
 
 
+def machine() -> dict:
+    """What the figures were measured on: the processor, its CPUs and memory, the system
+    and Python (``results.json``'s ``machine``; the performance page prints it)."""
+    described = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        described["processor"] = next(
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        )
+        memory_kib = int(Path("/proc/meminfo").read_text().split()[1])  # MemTotal, in kB
+        described["memory_gib"] = round(memory_kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass  # not Linux: the platform string is what there is
+    return described
+
+
 def write(
     results: list[InsertResult],
     latencies: list[LatencyResult] = (),
@@ -140,7 +164,8 @@ def write(
     directory.mkdir(parents=True, exist_ok=True)
     ratios = insert_ratios(results)
     document = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inserts": [
             {
                 **asdict(r),

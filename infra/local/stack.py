@@ -147,6 +147,22 @@ class StackSettings:
     api_principal_header: str = ""
 
 
+def alembic_config():
+    """Alembic's configuration for running the migrations in-process: the checkout's
+    alembic.ini, or, installed from a wheel (which holds no alembic.ini), the installed
+    ``migrations`` package as the script location."""
+    from alembic.config import Config
+
+    ini = REPO_ROOT / "alembic.ini"
+    if ini.is_file():
+        return Config(str(ini))
+    import migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).resolve().parent))
+    return config
+
+
 class LocalStack:
     """Start with :meth:`start`, end with :meth:`stop` (which also removes the data)."""
 
@@ -320,9 +336,8 @@ class LocalStack:
         give the drain's account its privileges on the tables it writes, and the relay's
         its privileges on the outbox (once a revision created it)."""
         from alembic import command
-        from alembic.config import Config
 
-        config = Config(str(REPO_ROOT / "alembic.ini"))
+        config = alembic_config()
         config.attributes.update(
             database_settings=self.app_settings(name), skip_logging_config=True
         )

@@ -16,18 +16,24 @@ from infra.catalog import (
     target_limits_markdown,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+# The docs pages that hold the same generated parts as the README.
+CONCEPTS = ROOT / "docs" / "concepts.md"
+ALEMBIC = ROOT / "docs" / "alembic.md"
 
 
-def test_readme_function_table_is_the_catalogs():
-    assert functions_markdown() in README.read_text(), (
-        "README's function table is out of date: paste `aurora-events functions --markdown`"
+@pytest.mark.parametrize("page", [README, CONCEPTS], ids=lambda p: p.name)
+def test_readme_function_table_is_the_catalogs(page):
+    assert functions_markdown() in page.read_text(), (
+        f"{page.name}'s function table is out of date: paste `aurora-events functions --markdown`"
     )
 
 
-def test_readme_batch_limits_table_is_the_catalogs():
-    assert target_limits_markdown() in README.read_text(), (
-        "README's batch limits are out of date: paste infra.catalog.target_limits_markdown()"
+@pytest.mark.parametrize("page", [README, ALEMBIC], ids=lambda p: p.name)
+def test_readme_batch_limits_table_is_the_catalogs(page):
+    assert target_limits_markdown() in page.read_text(), (
+        f"{page.name}'s batch limits are out of date: paste infra.catalog.target_limits_markdown()"
     )
 
 
@@ -59,9 +65,11 @@ def test_readme_architecture_diagram_is_drawn_from_the_catalog(capsys):
     from infra.diagram import architecture
 
     drawn = architecture()
-    assert drawn in README.read_text(), (
-        "README's deployed architecture is out of date: paste `aurora-events functions --diagram`"
-    )
+    for page in (README, CONCEPTS):
+        assert drawn in page.read_text(), (
+            f"{page.name}'s deployed architecture is out of date: paste "
+            "`aurora-events functions --diagram`"
+        )
     for spec in FUNCTIONS:
         assert f"aurora-events-{spec.name}:live" in drawn
     for name in ("ingest.fifo", "ingest-dlq.fifo", "lambda-failures", "relay-schedule"):

@@ -480,12 +480,42 @@ def test_every_queue_an_alarm_names_is_declared():
                 assert value.queue in declared
 
 
-def test_the_readme_lists_the_alarms_as_declared():
-    readme = Path(__file__).resolve().parents[3] / "README.md"
-    assert alarms_markdown() in readme.read_text(encoding="utf-8"), (
-        "README's alarm table is out of date: paste the output of "
+@pytest.mark.parametrize("page", ["README.md", "docs/operations.md"])
+def test_the_readme_and_the_docs_list_the_alarms_as_declared(page):
+    text = (Path(__file__).resolve().parents[3] / page).read_text(encoding="utf-8")
+    assert alarms_markdown() in text, (
+        f"{page}'s alarm table is out of date: paste the output of "
         "`.venv/bin/python -c 'from infra.catalog import alarms_markdown as m; print(m())'`"
     )
+
+
+def test_each_alarm_links_to_its_runbook_and_a_new_runbook_url_is_one_update_each(
+    alarm_deployed_to_change,
+):
+    """The descriptions name each alarm's runbook section (the source's page by default);
+    publishing the docs elsewhere (runbook_url) rewrites each description once."""
+    alarm_path = alarm_deployed_to_change
+    prefix = alarm_path.deployment.prefix
+    found = alarms_of(prefix)
+    for spec in ALARMS:
+        description = found[f"{prefix}-{spec.name}"]["AlarmDescription"]
+        assert f"\nRunbook: docs/runbooks.md#{spec.name}\n" in description
+        assert len(description) <= 1024
+
+    url = "https://docs.shop.example/runbooks/"
+    published = new_path_with(alarm_path, runbook_url=url)
+    plan = published.plan()
+    assert sorted((c.action, c.resource) for c in plan) == sorted(
+        ("update", f"cloudwatch alarm {prefix}-{spec.name}") for spec in ALARMS
+    )
+    assert all(c.detail.startswith("AlarmDescription: Fires on ") for c in plan)
+    apply_changes(plan)
+    found = alarms_of(prefix)
+    for spec in ALARMS:
+        assert (
+            f"\nRunbook: {url}#{spec.name}\n" in found[f"{prefix}-{spec.name}"]["AlarmDescription"]
+        )
+    assert published.plan() == []
 
 
 def test_deploy_plan_names_a_bad_alarm_email_on_one_line(stack, capsys, monkeypatch):
