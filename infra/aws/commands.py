@@ -29,6 +29,7 @@ from infra.aws.event_path import EventPath, PlanError
 from infra.aws.function_versions import RollbackError, plan_rollback
 from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
 from infra.aws.packaging import PackagingError
+from infra.aws.resources.order import KEYS as RESOURCE_KEYS
 from infra.aws.settings import Settings
 from infra.catalog import FUNCTIONS, Deployment, SettingError, function_spec
 from infra.database import grants as db_grants
@@ -149,7 +150,11 @@ def event_path(args) -> EventPath:
     deployment = args.settings.deployment
     if args.prefix:
         deployment = replace(deployment, prefix=args.prefix)
-    return EventPath(deployment, adopt_existing_roles=getattr(args, "adopt_existing_roles", False))
+    return EventPath(
+        deployment,
+        adopt_existing_roles=getattr(args, "adopt_existing_roles", False),
+        only=tuple(getattr(args, "only", None) or ()),
+    )
 
 
 @exit_codes
@@ -400,6 +405,16 @@ def register(subparsers, settings: Settings) -> None:
         command.add_argument("--prefix", help="prefix of the names (default: the settings')")
         if name in ("plan", "apply"):
             add_adopt_argument(command, "execution roles <prefix>-<function>")
+        if name in ("plan", "apply", "destroy"):
+            command.add_argument(
+                "--only",
+                action="append",
+                choices=list(RESOURCE_KEYS),
+                default=[],
+                metavar="RESOURCE",
+                help="only this resource of the declared order (repeatable): "
+                + ", ".join(RESOURCE_KEYS),
+            )
         if name == "rollback":
             command.add_argument(
                 "function",

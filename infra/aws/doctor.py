@@ -72,7 +72,6 @@ from infra.aws.diagnosis import (
 )
 from infra.aws.doctor_fixes import apply_command, deploy_apply_command
 from infra.aws.drain_doctor import check_database, check_drain
-from infra.aws.event_path import Target
 from infra.aws.function_state import role_policy_documents, uncovered_resources
 from infra.aws.path_doctor import (
     PATH_LINKS,
@@ -89,6 +88,7 @@ from infra.aws.policy_documents import (
     trust_matches,
     trusts_service,
 )
+from infra.aws.resources.context import Target
 from infra.aws.trigger_doctor import check_functions, check_grant, check_triggers
 from infra.database import grants as db_grants
 from migrations import declared

@@ -4,11 +4,17 @@ a role's tags and policies (every page)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from infra.aws.changes import Change
-from infra.aws.policy_documents import describe_conditions, service_trust_policy, trust_matches
+from infra.aws.policy_documents import (
+    describe_conditions,
+    policy_drift,
+    service_trust_policy,
+    trust_matches,
+)
 from infra.aws.tags import is_project_resource, project_tags, tag_list
 
 ADOPT_OPTION = "--adopt-existing-roles"
@@ -132,3 +138,26 @@ def plan_service_role(
             )
         )
     return role, changes
+
+
+def plan_inline_policy(
+    iam, role_name: str, role_exists: bool, policy_name: str, policy: dict
+) -> Iterator[Change]:
+    """The change that puts ``policy`` as the role's inline policy ``policy_name``: set when
+    it is missing, updated when its statements differ, nothing when they agree."""
+    current = None
+    if role_exists:
+        with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+            current = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)[
+                "PolicyDocument"
+            ]
+    drift = policy_drift(current or {}, policy)
+    if current is None or drift:
+        yield Change(
+            f"iam role {role_name} policy {policy_name}",
+            "set" if current is None else "update",
+            "; ".join(drift),
+            run=lambda: iam.put_role_policy(
+                RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(policy)
+            ),
+        )

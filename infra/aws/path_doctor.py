@@ -31,7 +31,6 @@ from functions.common.resources import RESOURCES
 from infra.aws.aurora_state import Clients
 from infra.aws.diagnosis import LinkResult, aws_command, broken, compact_json
 from infra.aws.doctor_fixes import alias_fix, deploy_apply_command
-from infra.aws.event_path import Target, queue_attributes
 from infra.aws.function_state import (
     alias_version,
     function_configuration,
@@ -39,6 +38,8 @@ from infra.aws.function_state import (
     published_versions,
     resource_policy_statements,
 )
+from infra.aws.resources.context import Target
+from infra.aws.resources.queues import queue_attributes
 from infra.aws.tags import OWN_POLLER_TAG, is_project_resource, project_tags
 from infra.catalog import (
     EVENT_SOURCES,

@@ -1,5 +1,5 @@
 """A local stand-in for the deployed HTTP API (API Gateway v2): HTTP on 127.0.0.1, the
-same routes (:func:`infra.aws.http_api.route_keys`) behind the same stage, each request
+same routes (:func:`infra.aws.resources.http_api.route_keys`) behind the same stage, each request
 turned into the payload 2.0 event API Gateway sends the ingest function, its answer
 turned back into HTTP.
 
@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from infra.aws.http_api import route_keys, stage_path
+from infra.aws.resources.http_api_settings import route_keys, stage_path
 from infra.catalog import Deployment
 from infra.local.db_server import free_port
 from infra.local.lambda_runtime import LambdaRuntime

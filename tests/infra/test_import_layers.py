@@ -85,3 +85,19 @@ def test_the_cycle_finder_finds_the_cycle_there_was():
     # infra.local.stack imported infra.aws.
     graph = {"infra.aws": {"infra.local"}, "infra.database": set(), "infra.local": {"infra.aws"}}
     assert find_cycle(graph) == ["infra.aws", "infra.local", "infra.aws"]
+
+
+# Inside infra/aws: the resources know nothing of the doctor or the CLI's commands; the
+# event path facade and the commands sit above the resources.
+ABOVE_RESOURCES = ("infra.aws.commands", "infra.aws.doctor", "infra.aws.event_path")
+
+
+@pytest.mark.parametrize(
+    "path", modules_under("infra.aws.resources"), ids=lambda path: module_name(path)
+)
+def test_resources_never_import_the_doctor_the_commands_or_the_facade(path):
+    assert not [
+        module
+        for module in imported_modules(path)
+        if any(module == above or module.startswith(above + ".") for above in ABOVE_RESOURCES)
+    ]

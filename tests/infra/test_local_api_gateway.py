@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.aws.http_api import route_keys
+from infra.aws.resources.http_api_settings import route_keys
 from infra.local.api_gateway import (
     MAX_BODY_BYTES,
     LocalApiGateway,

@@ -21,10 +21,10 @@ import boto3
 import pytest
 
 from functions.common.metric_names import OLDEST_PENDING_AGE
-from infra.aws import alarms as alarms_module
-from infra.aws.alarms import AlarmSettingError, ForeignAlarmError
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions
+from infra.aws.resources import alarms as alarms_module
+from infra.aws.resources.alarms import AlarmSettingError, ForeignAlarmError
 from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
 from tests.functions.test_relay_metrics import emf_documents, fill, run_handler
 from tests.infra.aws.conftest import deployment, lend

@@ -418,3 +418,20 @@ def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, fore
         "Declared2",
     }
     assert path.plan() == []  # ours now: the plain path plans nothing, refuses nothing
+
+
+def test_only_plans_and_applies_the_named_resources_of_the_declared_order(path):
+    """``--only queues``: the queues' changes alone; applied, the queues exist and nothing
+    else of the deployment does; the whole plan still lists the rest."""
+    only_queues = EventPath(path.deployment, path.target, options=path.options, only=("queues",))
+    planned = only_queues.plan()
+    assert planned and {change.resource.split()[1] for change in planned} == {"queue"}
+    apply_changes(planned)
+    assert only_queues.plan() == []
+    sqs = boto3.client("sqs")
+    prefix = path.deployment.prefix
+    assert [url for url in sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
+    rest = path.plan()
+    assert rest and not [change for change in rest if change.resource.startswith("sqs queue")]
+    with pytest.raises(Exception, match="no resource nothing"):
+        EventPath(path.deployment, path.target, options=path.options, only=("nothing",))

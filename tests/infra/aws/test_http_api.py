@@ -19,8 +19,8 @@ import pytest
 from infra.aws import commands
 from infra.aws.changes import UnsupportedOperation, apply_changes, call_unless_unsupported
 from infra.aws.event_path import EventPath
-from infra.aws.http_api import ACCESS_LOG_FORMAT, route_keys
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources.http_api_settings import ACCESS_LOG_FORMAT, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import SettingError
 from tests.infra.aws.conftest import unique

@@ -15,14 +15,14 @@ import pytest
 from infra.aws.changes import PlanError, apply_changes, describe_plan
 from infra.aws.event_path import EventPath
 from infra.aws.policy_documents import service_trust_policy
-from infra.aws.rds_proxy import proxy_drift, proxy_settings
-from infra.aws.tags import project_tags, tag_list
-from infra.aws.vpc_endpoints import (
+from infra.aws.resources.rds_proxy import proxy_drift, proxy_settings
+from infra.aws.resources.vpc_endpoints_settings import (
     ForeignEndpointError,
     https_rule,
     ingress_drift,
     one_subnet_per_zone,
 )
+from infra.aws.tags import project_tags, tag_list
 from infra.catalog import FUNCTIONS
 from tests.infra.aws.conftest import create_cluster, run_aurora_events, unique
 from tests.infra.aws.test_event_path import UNVENDORED, new_path

@@ -19,8 +19,16 @@ from collections.abc import Iterator
 from functions.common.config import ConfigurationError
 from infra.aws.changes import Change
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources.base import AwsResource, converge
 from infra.aws.tags import is_project_resource, tag_list
-from infra.catalog import ALARMS, AlarmSpec, Deployment, alarm_description, alarm_dimensions
+from infra.catalog import (
+    ALARM_TOPIC,
+    ALARMS,
+    AlarmSpec,
+    Deployment,
+    alarm_description,
+    alarm_dimensions,
+)
 
 EMAIL_PROTOCOL = "email"
 # One address: something@somewhere, without spaces or a second @.
@@ -83,17 +91,16 @@ def check_alarm_email(address: str) -> None:
         raise AlarmSettingError(f"setting alarm_email must be one email address, not {address!r}")
 
 
-class Alarms:
+class Alarms(AwsResource):
     """Plans the alarms and the alarm email of one deployment."""
 
-    def __init__(
-        self, deployment: Deployment, topic_arn: str, tags: dict[str, str], cloudwatch, sns
-    ) -> None:
-        self.deployment = deployment
-        self.topic_arn = topic_arn
-        self.tags = tags
-        self.cloudwatch = cloudwatch
-        self.sns = sns
+    key = "alarms"
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.topic_arn = context.topic_arn(ALARM_TOPIC)
+        self.cloudwatch = context.client("cloudwatch")
+        self.sns = context.client("sns")
 
     def names(self) -> list[str]:
         return [self.deployment.resource_name(spec.name) for spec in ALARMS]
@@ -107,41 +114,40 @@ class Alarms:
                 found[alarm["AlarmName"]] = alarm
         return found
 
+    def desired(self) -> dict[str, dict]:
+        """The ``put_metric_alarm`` arguments of each declared alarm, by name."""
+        return {
+            self.deployment.resource_name(spec.name): alarm_settings(
+                spec, self.deployment, self.topic_arn
+            )
+            for spec in ALARMS
+        }
+
     def plan(self) -> Iterator[Change]:
         """Each alarm created or brought back to its declaration; the email subscribed."""
         check_alarm_email(self.deployment.alarm_email)
         existing = self.existing()
-        for spec in ALARMS:
-            wanted = alarm_settings(spec, self.deployment, self.topic_arn)
-            name = wanted["AlarmName"]
-            resource = f"cloudwatch alarm {name}"
-            current = existing.get(name)
-            if current is None:
-                yield Change(
-                    resource,
-                    "create",
-                    f"{spec.metric.namespace} {spec.metric.name} {spec.metric.statistic} "
-                    f"{spec.comparison} {spec.threshold:g} -> topic {self.topic_arn}",
-                    run=lambda wanted=wanted: self.cloudwatch.put_metric_alarm(
-                        **wanted, Tags=tag_list(self.tags)
-                    ),
-                )
-                continue
-            if not self._ours(current["AlarmArn"]):
-                raise ForeignAlarmError(
-                    f"{resource} exists but does not carry this deployment's tags; it may "
-                    "belong to something else. Delete it or choose another prefix"
-                )
-            drift = alarm_drift(current, wanted)
-            if drift:
+        for spec, (name, wanted) in zip(ALARMS, self.desired().items(), strict=True):
+            yield from converge(
+                f"cloudwatch alarm {name}",
+                existing.get(name),
+                create=lambda spec=spec, wanted=wanted: [self._create(spec, wanted)],
+                ours=lambda current: self._ours(current["AlarmArn"]),
+                foreign=ForeignAlarmError,
+                drift=lambda current, wanted=wanted: alarm_drift(current, wanted),
                 # put_metric_alarm replaces the whole alarm (its tags stay).
-                yield Change(
-                    resource,
-                    "update",
-                    "; ".join(drift),
-                    run=lambda wanted=wanted: self.cloudwatch.put_metric_alarm(**wanted),
-                )
+                update=lambda _, wanted=wanted: lambda: self.cloudwatch.put_metric_alarm(**wanted),
+            )
         yield from self._plan_subscription()
+
+    def _create(self, spec: AlarmSpec, wanted: dict) -> Change:
+        return Change(
+            f"cloudwatch alarm {wanted['AlarmName']}",
+            "create",
+            f"{spec.metric.namespace} {spec.metric.name} {spec.metric.statistic} "
+            f"{spec.comparison} {spec.threshold:g} -> topic {self.topic_arn}",
+            run=lambda: self.cloudwatch.put_metric_alarm(**wanted, Tags=tag_list(self.tags)),
+        )
 
     def _plan_subscription(self) -> Iterator[Change]:
         address = self.deployment.alarm_email

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from infra.aws.changes import Change
 from infra.aws.function_versions import alias_arn
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources.base import AwsResource
 from infra.aws.tags import is_project_resource, tag_list
-from infra.catalog import LIVE_ALIAS, SCHEDULES, Deployment, ScheduleSpec
+from infra.catalog import LIVE_ALIAS, SCHEDULES, FunctionArn, ScheduleSpec
 
 EVENTS_SERVICE = "events.amazonaws.com"
 INVOKE_ACTION = "lambda:InvokeFunction"
@@ -55,25 +56,22 @@ def grants_the_same(statement: dict | None, wanted: dict) -> bool:
     return statement is not None and all(statement.get(key) == wanted[key] for key in keys)
 
 
-class Schedules:
-    """Plans the schedules of one deployment (``function_arn(name)`` predicts a
-    function's unqualified ARN)."""
+class Schedules(AwsResource):
+    """Plans the schedules of one deployment."""
 
-    def __init__(
-        self,
-        deployment: Deployment,
-        rule_arn: Callable[[str], str],
-        function_arn: Callable[[str], str],
-        tags: dict[str, str],
-        events,
-        lambda_,
-    ) -> None:
-        self.deployment = deployment
-        self.rule_arn = rule_arn
-        self.function_arn = function_arn
-        self.tags = tags
-        self.events = events
-        self.lambda_ = lambda_
+    key = "schedules"
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.events = context.client("events")
+        self.lambda_ = context.client("lambda")
+
+    def rule_arn(self, name: str) -> str:
+        return self.target.arn("events", f"rule/{name}")
+
+    def function_arn(self, function: str) -> str:
+        """The function's unqualified ARN."""
+        return self.context.resource_arn(FunctionArn(function))
 
     def rule_name(self, spec: ScheduleSpec) -> str:
         return self.deployment.resource_name(spec.name)

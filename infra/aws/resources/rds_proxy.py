@@ -24,7 +24,6 @@ carries the deployment's tags is touched; a proxy of this name without them is r
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator, Mapping
 
@@ -34,10 +33,12 @@ from infra.aws.changes import Change, PlanError, call_unless_unsupported, wait_u
 from infra.aws.iam_roles import (
     ForeignResourceError,
     inline_policy_names,
+    plan_inline_policy,
     plan_service_role,
     role_tags,
 )
-from infra.aws.policy_documents import policy_drift, source_conditions
+from infra.aws.policy_documents import source_conditions
+from infra.aws.resources.base import AwsResource
 from infra.aws.tags import is_project_resource, tag_list
 from infra.catalog import Deployment, FunctionSpec, Setting
 
@@ -156,30 +157,19 @@ def uses_proxy(spec: FunctionSpec) -> bool:
 # -- the plan ----------------------------------------------------------------------------
 
 
-class RdsProxy:
-    """Plans the proxy of one deployment (``target`` predicts ARNs: see ``event_path``)."""
+class RdsProxy(AwsResource):
+    """Plans the proxy of one deployment."""
 
-    def __init__(
-        self,
-        deployment: Deployment,
-        target,
-        tags: dict[str, str],
-        *,
-        iam,
-        rds,
-        secrets,
-        kms,
-        adopt_existing_roles: bool = False,
-    ) -> None:
-        self.deployment = deployment
-        self.target = target
-        self.tags = tags
-        self.iam = iam
-        self.rds = rds
-        self.secrets = secrets
-        self.kms = kms
-        self.adopt_existing_roles = adopt_existing_roles
-        self.name = deployment.resource_name(PROXY_NAME)
+    key = "rds-proxy"
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.iam = context.client("iam")
+        self.rds = context.client("rds")
+        self.secrets = context.client("secretsmanager")
+        self.kms = context.client("kms")
+        self.adopt_existing_roles = context.adopt_existing_roles
+        self.name = self.deployment.resource_name(PROXY_NAME)
         # The endpoint of a proxy this plan replaces: the functions must not keep it.
         self._replaced_endpoint: str | None = None
 
@@ -325,24 +315,9 @@ class RdsProxy:
         policy = proxy_role_policy(
             secret["ARN"], self._customer_key_arn(secret), self.target.region
         )
-        current = None
-        if role is not None:
-            with contextlib.suppress(self.iam.exceptions.NoSuchEntityException):
-                current = self.iam.get_role_policy(RoleName=self.name, PolicyName=ROLE_POLICY_NAME)[
-                    "PolicyDocument"
-                ]
-        drift = policy_drift(current or {}, policy)
-        if current is None or drift:
-            yield Change(
-                f"iam role {self.name} policy {ROLE_POLICY_NAME}",
-                "set" if current is None else "update",
-                "; ".join(drift),
-                run=lambda: self.iam.put_role_policy(
-                    RoleName=self.name,
-                    PolicyName=ROLE_POLICY_NAME,
-                    PolicyDocument=json.dumps(policy),
-                ),
-            )
+        yield from plan_inline_policy(
+            self.iam, self.name, role is not None, ROLE_POLICY_NAME, policy
+        )
         # Another inline policy would give the proxy more than the secret.
         if role is not None:
             for stray in set(inline_policy_names(self.iam, self.name)) - {ROLE_POLICY_NAME}:
@@ -467,3 +442,14 @@ class RdsProxy:
         if status in STUCK_STATES:
             raise RuntimeError(f"rds proxy {self.name} is {status}")
         return status == "available"
+
+
+class RdsProxyRetirement(AwsResource):
+    """With ``rds_proxy`` off: the proxy and role this deployment made, removed last (after
+    the functions, which by then no longer connect through it). Destroy has nothing of
+    its own to do: the proxy is destroyed as :class:`RdsProxy`."""
+
+    key = "rds-proxy-retirement"
+
+    def plan(self) -> list[Change]:
+        return self.context.resource(RdsProxy).plan_retirement()

@@ -28,249 +28,59 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 
-from functions.common.resources import RESOURCES
 from infra.aws.changes import Change, UnsupportedOperation, call_unless_unsupported
 from infra.aws.iam_roles import ForeignResourceError
-from infra.aws.tags import is_project_resource
-from infra.catalog import LIVE_ALIAS, Deployment, SettingError
-
-# The catalog's function behind the API.
-INGEST_FUNCTION = "ingest"
-API_SERVICE = "apigateway.amazonaws.com"
-INVOKE_ACTION = "lambda:InvokeFunction"
-DEFAULT_STAGE = "$default"
-# Every ingest resource is a POST endpoint (functions.common.resources.Resource).
-ROUTE_METHOD = "POST"
-PAYLOAD_FORMAT_VERSION = "2.0"
-ACCESS_LOG_RETENTION_DAYS = 30
-# One JSON object per request: who (ip), what (routeKey, status), how long (latency, the
-# integration's own latency) and why it failed (API Gateway's error, the integration's).
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "ip": "$context.identity.sourceIp",
-        "requestTime": "$context.requestTime",
-        "routeKey": "$context.routeKey",
-        "status": "$context.status",
-        "protocol": "$context.protocol",
-        "responseLength": "$context.responseLength",
-        "latency": "$context.responseLatency",
-        "integrationLatency": "$context.integrationLatency",
-        "integrationStatus": "$context.integrationStatus",
-        "integrationError": "$context.integrationErrorMessage",
-        "error": "$context.error.message",
-    },
-    separators=(",", ":"),
+from infra.aws.resources.base import AwsResource, converge
+from infra.aws.resources.http_api_settings import (
+    ACCESS_LOG_RETENTION_DAYS,
+    API_AUTH_TYPES,
+    API_SERVICE,
+    INGEST_FUNCTION,
+    INVOKE_ACTION,
+    PAYLOAD_FORMAT_VERSION,
+    authorizer_drift,
+    check_api_settings,
+    comparable_cors,
+    cors_configuration,
+    invoke_statement,
+    jwt_authorizer,
+    route_keys,
+    stage_drift,
+    stage_path,
+    stage_settings,
 )
-# What a browser may send and read (CORS): the ingest function reads Idempotency-Key, and
-# answers a 503 with Retry-After; an authenticated API also needs the signature's or the
-# token's headers (CORS_AUTH_HEADERS).
-CORS_ALLOW_HEADERS = ("content-type", "idempotency-key")
-# api_auth -> the route's AuthorizationType.
-API_AUTH_TYPES = {"iam": "AWS_IAM", "jwt": "JWT", "none": "NONE"}
-CORS_AUTH_HEADERS = {
-    "iam": ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"),
-    "jwt": ("authorization",),
-    "none": (),
-}
-# Where the JWT authorizer reads the token: "Authorization: Bearer <token>".
-JWT_IDENTITY_SOURCE = "$request.header.Authorization"
-CORS_EXPOSE_HEADERS = ("retry-after",)
-CORS_MAX_AGE_SECONDS = 600
-# API Gateway's rule for stage names, and an origin: scheme and host, no path.
-_STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_ORIGIN = re.compile(r"https?://[^/\s*]+|\*")
-# API Gateway fetches the issuer's keys over HTTPS (<issuer>/.well-known/openid-configuration).
-_ISSUER = re.compile(r"https://[^\s/]+(/\S*)?")
-
-
-# -- pure helpers ------------------------------------------------------------------------
-
-
-def route_keys() -> tuple[str, ...]:
-    """The API's routes, one per ingest resource: ``POST /customers``, ``POST /orders``."""
-    return tuple(f"{ROUTE_METHOD} {resource.path}" for resource in RESOURCES)
-
-
-def stage_path(stage: str) -> str:
-    """The invoke URL's path for ``stage``: ``/prod``; none for ``$default``."""
-    return "" if stage == DEFAULT_STAGE else f"/{stage}"
-
-
-def check_api_settings(deployment: Deployment) -> None:
-    """:class:`~infra.catalog.SettingError` naming the first API setting AWS would refuse."""
-    stage = deployment.api_stage
-    if stage != DEFAULT_STAGE and not _STAGE_NAME.fullmatch(stage):
-        raise SettingError(
-            f"setting api_stage must be $default or 1 to 128 letters, digits, - or _; not {stage!r}"
-        )
-    for origin in deployment.api_cors_origins:
-        if not _ORIGIN.fullmatch(origin):
-            raise SettingError(
-                "setting api_cors_origins must list origins like https://shop.example "
-                f"(scheme and host, no path) or *; not {origin!r}"
-            )
-    check_auth_settings(deployment)
-
-
-def check_auth_settings(deployment: Deployment) -> None:
-    """:class:`~infra.catalog.SettingError` unless ``api_auth`` names an authorization the
-    API can have: an anonymous API only with ``api_auth = "none"``, set on purpose."""
-    auth = deployment.api_auth
-    if auth not in API_AUTH_TYPES:
-        raise SettingError(
-            f"setting api_auth must be iam, jwt or none (an anonymous API, only on purpose); "
-            f"not {auth!r}"
-        )
-    if auth != "jwt":
-        return
-    if not _ISSUER.fullmatch(deployment.api_jwt_issuer):
-        raise SettingError(
-            "setting api_jwt_issuer must be the token issuer's https:// URL (api_auth is jwt); "
-            f"not {deployment.api_jwt_issuer!r}"
-        )
-    if not deployment.api_jwt_audience:
-        raise SettingError(
-            "setting api_jwt_audience must name the audience(s) a token must be for "
-            "(api_auth is jwt)"
-        )
-
-
-def jwt_authorizer(deployment: Deployment) -> dict[str, object]:
-    """The JWT authorizer's settings, in the form ``CreateAuthorizer`` takes."""
-    return {
-        "AuthorizerType": "JWT",
-        "IdentitySource": [JWT_IDENTITY_SOURCE],
-        "JwtConfiguration": {
-            "Issuer": deployment.api_jwt_issuer,
-            "Audience": list(deployment.api_jwt_audience),
-        },
-    }
-
-
-def authorizer_drift(current: dict, wanted: dict) -> list[str]:
-    """What differs between an authorizer as read and as wanted (audiences as a set)."""
-    drift = []
-    if current.get("AuthorizerType") != wanted["AuthorizerType"]:
-        drift.append(f"type: {current.get('AuthorizerType')} -> {wanted['AuthorizerType']}")
-    if list(current.get("IdentitySource") or []) != wanted["IdentitySource"]:
-        drift.append(f"identity source: {current.get('IdentitySource')} -> {JWT_IDENTITY_SOURCE}")
-    jwt = current.get("JwtConfiguration") or {}
-    issuer, audience = wanted["JwtConfiguration"]["Issuer"], wanted["JwtConfiguration"]["Audience"]
-    if jwt.get("Issuer") != issuer:
-        drift.append(f"issuer: {jwt.get('Issuer')} -> {issuer}")
-    if sorted(set(jwt.get("Audience") or [])) != sorted(set(audience)):
-        drift.append(
-            f"audience: {', '.join(jwt.get('Audience') or []) or 'none'} -> {', '.join(audience)}"
-        )
-    return drift
-
-
-def cors_configuration(origins: tuple[str, ...], auth: str = "none") -> dict | None:
-    """The API's CORS configuration for ``origins`` and the API's ``auth`` (its requests'
-    signature or token headers); None (no CORS) without any origin."""
-    if not origins:
-        return None
-    return {
-        "AllowOrigins": list(origins),
-        "AllowMethods": [ROUTE_METHOD],
-        "AllowHeaders": list(CORS_ALLOW_HEADERS + CORS_AUTH_HEADERS.get(auth, ())),
-        "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
-        "MaxAge": CORS_MAX_AGE_SECONDS,
-    }
-
-
-def comparable_cors(configuration: dict | None) -> dict:
-    """A CORS configuration in one form: unset members left out, lists as sorted sets,
-    header names lower-case (AWS may give them back in another order or case)."""
-    normalized = {}
-    for key, value in (configuration or {}).items():
-        if value in (None, [], False, 0):
-            continue
-        if isinstance(value, list):
-            value = sorted({item.lower() if "Headers" in key else item for item in value})
-        normalized[key] = value
-    return normalized
-
-
-def stage_settings(
-    stage: str, burst_limit: int, rate_limit: int, log_group_arn: str
-) -> dict[str, object]:
-    """The stage's settings, in the form ``CreateStage`` takes and ``GetStage`` returns."""
-    return {
-        "AutoDeploy": True,
-        "DefaultRouteSettings": {
-            "ThrottlingBurstLimit": burst_limit,
-            "ThrottlingRateLimit": float(rate_limit),
-        },
-        "AccessLogSettings": {"DestinationArn": log_group_arn, "Format": ACCESS_LOG_FORMAT},
-    }
-
-
-def stage_drift(current: dict, wanted: dict[str, object]) -> list[str]:
-    """What differs between a stage as read and as wanted, as ``member: now -> wanted``."""
-    drift = []
-    if current.get("AutoDeploy") is not True:
-        drift.append(f"auto-deploy: {current.get('AutoDeploy')} -> True")
-    route = current.get("DefaultRouteSettings") or {}
-    for key, value in wanted["DefaultRouteSettings"].items():
-        if route.get(key) is None or float(route[key]) != float(value):
-            drift.append(f"{key}: {route.get(key)} -> {value}")
-    logs = current.get("AccessLogSettings") or {}
-    for key, value in wanted["AccessLogSettings"].items():
-        if logs.get(key) != value:
-            drift.append(f"access log {key}: {logs.get(key)} -> {value}")
-    return drift
-
-
-def invoke_statement(statement_id: str, alias_arn: str, source_arn: str) -> dict:
-    """The alias's resource-policy statement for one route, in the form Lambda returns."""
-    return {
-        "Sid": statement_id,
-        "Effect": "Allow",
-        "Principal": {"Service": API_SERVICE},
-        "Action": INVOKE_ACTION,
-        "Resource": alias_arn,
-        "Condition": {"ArnLike": {"AWS:SourceArn": source_arn}},
-    }
-
+from infra.aws.tags import is_project_resource
+from infra.catalog import LIVE_ALIAS, FunctionArn
 
 # -- the plan ----------------------------------------------------------------------------
 
 
-class HttpApi:
-    """Plans the HTTP API of one deployment.
+class HttpApi(AwsResource):
+    """Plans the HTTP API of one deployment (in front of the ingest function's alias).
 
-    ``execute_api_arn(resource)`` and ``log_group_arn(name)`` predict ARNs in the target
-    account and region; ``function_arn`` is the ingest function's (unqualified) ARN. The
-    API's and its integration's ids are learnt when the plan reads them, or when its
+    The API's and its integration's ids are learnt when the plan reads them, or when its
     changes create them, so later changes of the same apply can use them.
     """
 
-    def __init__(
-        self,
-        deployment: Deployment,
-        execute_api_arn: Callable[[str], str],
-        log_group_arn: Callable[[str], str],
-        function_arn: str,
-        tags: dict[str, str],
-        apigateway,
-        logs,
-        lambda_,
-    ) -> None:
-        self.deployment = deployment
-        self.execute_api_arn = execute_api_arn
-        self.log_group_arn = log_group_arn
-        self.function_arn = function_arn
-        self.tags = tags
-        self.apigateway = apigateway
-        self.logs = logs
-        self.lambda_ = lambda_
+    key = "http-api"
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.function_arn = context.resource_arn(FunctionArn(INGEST_FUNCTION))
+        self.apigateway = context.client("apigatewayv2")
+        self.logs = context.client("logs")
+        self.lambda_ = context.client("lambda")
         self.api_id: str | None = None
         self.integration_id: str | None = None
         self.authorizer_id: str | None = None
+
+    def execute_api_arn(self, resource: str) -> str:
+        return self.target.arn("execute-api", resource)
+
+    def log_group_arn(self, name: str) -> str:
+        return self.target.arn("logs", f"log-group:{name}")
 
     @property
     def name(self) -> str:
@@ -397,37 +207,38 @@ class HttpApi:
 
     def _plan_log_group(self) -> Iterator[Change]:
         name = self.log_group_name
-        resource = f"cloudwatch log group {name}"
-        group = self._find_log_group()
-        if group is None:
 
-            def create() -> None:
-                self.logs.create_log_group(logGroupName=name, tags=self.tags)
-                self.logs.put_retention_policy(
+        def create() -> None:
+            self.logs.create_log_group(logGroupName=name, tags=self.tags)
+            self.logs.put_retention_policy(
+                logGroupName=name, retentionInDays=ACCESS_LOG_RETENTION_DAYS
+            )
+
+        def drift(group: dict) -> list[str]:
+            now = group.get("retentionInDays")
+            if now == ACCESS_LOG_RETENTION_DAYS:
+                return []
+            return [f"retention: {now} -> {ACCESS_LOG_RETENTION_DAYS} days"]
+
+        yield from converge(
+            f"cloudwatch log group {name}",
+            self._find_log_group(),
+            create=lambda: [
+                Change(
+                    f"cloudwatch log group {name}",
+                    "create",
+                    f"the API's access logs, kept {ACCESS_LOG_RETENTION_DAYS} days",
+                    run=create,
+                )
+            ],
+            ours=lambda _: self._log_group_is_ours(),
+            drift=drift,
+            update=lambda _: (
+                lambda: self.logs.put_retention_policy(
                     logGroupName=name, retentionInDays=ACCESS_LOG_RETENTION_DAYS
                 )
-
-            yield Change(
-                resource,
-                "create",
-                f"the API's access logs, kept {ACCESS_LOG_RETENTION_DAYS} days",
-                run=create,
-            )
-            return
-        if not self._log_group_is_ours():
-            raise ForeignResourceError(
-                f"{resource} exists but does not carry this deployment's tags; it may belong "
-                "to something else. Delete it or choose another prefix"
-            )
-        if group.get("retentionInDays") != ACCESS_LOG_RETENTION_DAYS:
-            yield Change(
-                resource,
-                "update",
-                f"retention: {group.get('retentionInDays')} -> {ACCESS_LOG_RETENTION_DAYS} days",
-                run=lambda: self.logs.put_retention_policy(
-                    logGroupName=name, retentionInDays=ACCESS_LOG_RETENTION_DAYS
-                ),
-            )
+            ),
+        )
 
     def _create_api_change(self) -> Change:
         cors = cors_configuration(self.deployment.api_cors_origins, self.deployment.api_auth)
@@ -668,32 +479,31 @@ class HttpApi:
             if self.api_id
             else {}
         )
-        current = stages.get(self.stage)
         throttling = f"burst {deployment.api_burst_limit}, {deployment.api_rate_limit} requests/s"
-        if current is None:
-            yield Change(
-                resource,
-                "create",
-                f"auto-deploy, {throttling}, access logs to {self.log_group_name}",
-                run=lambda: self.apigateway.create_stage(
-                    ApiId=self.api_id, StageName=self.stage, Tags=self.tags, **wanted
-                ),
-            )
-        else:
-            drift = stage_drift(current, wanted)
-            if drift:
-                yield Change(
+        yield from converge(
+            resource,
+            stages.get(self.stage),
+            create=lambda: [
+                Change(
                     resource,
-                    "update",
-                    "; ".join(drift),
-                    run=lambda: call_unless_unsupported(
-                        self.apigateway,
-                        "UpdateStage",
-                        lambda: self.apigateway.update_stage(
-                            ApiId=self.api_id, StageName=self.stage, **wanted
-                        ),
+                    "create",
+                    f"auto-deploy, {throttling}, access logs to {self.log_group_name}",
+                    run=lambda: self.apigateway.create_stage(
+                        ApiId=self.api_id, StageName=self.stage, Tags=self.tags, **wanted
                     ),
                 )
+            ],
+            drift=lambda current: stage_drift(current, wanted),
+            update=lambda _: (
+                lambda: call_unless_unsupported(
+                    self.apigateway,
+                    "UpdateStage",
+                    lambda: self.apigateway.update_stage(
+                        ApiId=self.api_id, StageName=self.stage, **wanted
+                    ),
+                )
+            ),
+        )
         for name in stages:
             if name != self.stage:
                 yield Change(
