@@ -321,9 +321,9 @@ def measure_run(
 # The backlog's ordering keys: each event its own row (INSERTs), or HOT_ROWS rows with many
 # events each (UPDATEs of a few busy rows).
 HOT_ROWS = 200
-KEYS = {
-    "distinct": "JSON_UNQUOTE(JSON_EXTRACT(`payload`, '$.primary_key.id'))",
-    "hot": f"`sequence` MOD {HOT_ROWS}",
+KEYS = {  # -> (the keys' table name, the primary-key value's expression)
+    "distinct": ("orders", "JSON_UNQUOTE(JSON_EXTRACT(`payload`, '$.primary_key.id'))"),
+    "hot": ("hot_rows", f"`sequence` MOD {HOT_ROWS}"),
 }
 # (name, backlog keys, the relays' claim): the same relay with and without the ordered
 # claim on the same backlog, and the ordered claim on hot rows.
@@ -339,7 +339,7 @@ def set_ordering_keys(connection, after: int, keys: str) -> None:
     """Ordering keys on the backlog written after sequence ``after``."""
     (statement,) = sql.render(
         "bench/outbox_set_ordering_keys.sql",
-        key=ordering_key_expression("orders", [KEYS[keys]]),
+        key=ordering_key_expression(KEYS[keys][0], [KEYS[keys][1]]),
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, (after,))
