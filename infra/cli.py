@@ -367,6 +367,13 @@ def outbox(args) -> int:
     print(f"parked                    {status.parked:8}")
     print(f"delivered (kept)          {status.delivered:8}")
     print("oldest waiting            " + ("    none" if oldest is None else f"{oldest:8.1f} s"))
+    if status.held_back is not None:
+        # Counted among the waiting above (mostly as due): each waits for an earlier
+        # event of its row to be delivered or parked.
+        print(
+            f"held behind their row     {status.held_back:8} "
+            f"(in {status.held_rows} row(s); counted above)"
+        )
     if status.parked:
         print("parked events wait for: aurora-events outbox replay --since <time> --parked")
     return 0

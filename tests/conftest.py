@@ -10,6 +10,7 @@ import boto3
 import pymysql
 import pytest
 
+import sql
 from functions.common.database import connect, parse_database_url
 from infra.local import emulation
 from infra.local.container_pool import LocalFunction
@@ -80,6 +81,15 @@ def outbox(database) -> Database:
         for statement in create_outbox_statements():
             cursor.execute(statement)
     return database
+
+
+@pytest.fixture
+def ordered_outbox(outbox) -> Database:
+    """The test's outbox with revision 0008's ordering key (written directly, no trigger)."""
+    with outbox.connect().cursor() as cursor:
+        for statement in sql.render("outbox/add_ordering_key.sql"):
+            cursor.execute(statement)
+    return outbox
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,30 @@ def supports_skip_locked(version: str) -> bool:
     return (major, minor, patch) >= (8, 0, 1)
 
 
+def claim_statement(skip_locked: bool, ordered: bool) -> str:
+    """The claim's SQL file: with SKIP LOCKED or under the named lock, each key's head
+    only (an ordered outbox) or every due row."""
+    if ordered:
+        if skip_locked:
+            return "outbox/claim_due_ordered.sql"
+        return "outbox/claim_due_ordered_locking.sql"
+    return "outbox/claim_due.sql" if skip_locked else "outbox/claim_due_locking.sql"
+
+
+def has_ordering_key(cursor) -> bool:
+    """Whether the outbox has revision 0008's ``ordering_key`` column."""
+    (statement,) = sql.render("outbox/has_ordering_key.sql")
+    cursor.execute(statement)
+    return cursor.fetchone()[0] > 0
+
+
+def held_back(cursor, sequences: list[int]) -> set[int]:
+    """Of the claimed ``sequences``, those with an earlier waiting event of their ordering
+    key and target (``sql/outbox/held_back.sql``)."""
+    cursor.execute(for_sequences("outbox/held_back.sql", len(sequences)), sequences)
+    return {int(sequence) for (sequence,) in cursor.fetchall()}
+
+
 def within_bytes(rows: list[OutboxRow], max_bytes: int, max_event_bytes: int) -> list[OutboxRow]:
     """The first rows whose payloads add up to at most ``max_bytes`` (at least one row).
     A row over ``max_event_bytes`` is never loaded (it is parked unread), so it counts for
@@ -97,9 +121,15 @@ class OutboxStore:
     ``sql/outbox/read_committed.sql``); each write is its own short transaction."""
 
     def __init__(
-        self, connection: pymysql.connections.Connection, skip_locked: bool | None = None
+        self,
+        connection: pymysql.connections.Connection,
+        skip_locked: bool | None = None,
+        ordered: bool | None = None,
     ) -> None:
-        """``skip_locked``: known already (a container asks its server once), or asked now."""
+        """``skip_locked``: known already (a container asks its server once), or asked now.
+        ``ordered``: claim each ordering key's events one at a time, in order (the outbox
+        has revision 0008's ``ordering_key``); asked now when None, so a relay follows the
+        schema's revision from its next run."""
         self.connection = connection
         with connection.cursor() as cursor:
             (statement,) = sql.render("outbox/read_committed.sql")
@@ -107,7 +137,10 @@ class OutboxStore:
             if skip_locked is None:
                 cursor.execute("SELECT VERSION()")
                 skip_locked = supports_skip_locked(str(cursor.fetchone()[0]))
+            if ordered is None:
+                ordered = has_ordering_key(cursor)
         self.skip_locked = skip_locked
+        self.ordered = ordered
 
     def claim(
         self,
@@ -120,9 +153,13 @@ class OutboxStore:
         """Take up to ``limit`` due rows in sequence order, at most ``max_bytes`` of
         payload, and lease them, in one short transaction; rows another relay holds are
         skipped (or, without SKIP LOCKED, the caller holds :meth:`exclusive`). None when
-        nothing is due. No payload is read here."""
-        statement = "outbox/claim_due.sql" if self.skip_locked else "outbox/claim_due_locking.sql"
-        (claim,) = sql.render(statement)
+        nothing is due. No payload is read here.
+
+        On an ordered outbox, only each (target, ordering key)'s oldest waiting event is
+        taken: the claim's rows are looked at again in a second statement
+        (``sql/outbox/held_back.sql`` says why) and those with an earlier waiting event
+        are let go unleased."""
+        (claim,) = sql.render(claim_statement(self.skip_locked, self.ordered))
         started = clock()
         self.connection.begin()
         try:
@@ -133,6 +170,12 @@ class OutboxStore:
                     self.connection.commit()
                     return None
                 server_now = found[0][5]
+                if self.ordered:
+                    held = held_back(cursor, [row[0] for row in found])
+                    found = [row for row in found if row[0] not in held]
+                    if not found:
+                        self.connection.commit()
+                        return None
                 rows = within_bytes(
                     [OutboxRow(*map_row(row[:5])) for row in found], max_bytes, max_event_bytes
                 )
@@ -256,20 +299,33 @@ class OutboxStatus:
     parked: int
     delivered: int
     oldest_waiting_seconds: float | None
+    # An ordered outbox (revision 0008): waiting events held back behind an earlier
+    # waiting event of their row, and how many rows (key and target) are held. None: the
+    # outbox has no ordering key.
+    held_back: int | None = None
+    held_rows: int | None = None
 
 
 def outbox_status(connection: pymysql.connections.Connection) -> OutboxStatus:
-    """How many events wait, are parked or delivered; the age of the oldest waiting one."""
+    """How many events wait, are parked or delivered; the age of the oldest waiting one;
+    on an ordered outbox, how many wait behind an earlier event of their row."""
     (statement,) = sql.render("outbox/status.sql")
     with connection.cursor() as cursor:
         cursor.execute(statement)
         due, flying, parked, delivered, oldest = cursor.fetchone()
+        held = held_rows = None
+        if has_ordering_key(cursor):
+            (held_statement,) = sql.render("outbox/held_keys.sql")
+            cursor.execute(held_statement)
+            held, held_rows = map(int, cursor.fetchone())
     return OutboxStatus(
         int(due),
         int(flying),
         int(parked),
         int(delivered),
         None if oldest is None else float(oldest),
+        held,
+        held_rows,
     )
 
 

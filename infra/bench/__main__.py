@@ -14,6 +14,7 @@ from infra.bench import (
     latency,
     pipeline_report,
     pipeline_sections,
+    relay_throughput,
     report,
 )
 from infra.local.stack import LocalStack, StackSettings
@@ -26,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["doorbell"],
-        help="one section alone: doorbell (outbox text 3 against text 2, one row a statement)",
+        choices=["doorbell", "relay"],
+        help="one section alone: doorbell (outbox text 3 against text 2, one row a "
+        "statement), or relay (the relay's throughput, and with and without per-row order)",
     )
     args = parser.parse_args(argv)
     # --quick: about a minute; its percentiles and rates are rougher, not comparable.
@@ -37,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "doorbell":
         doorbell = doorbell_only(doorbell_rows, doorbell_rounds)
         print("\n".join(report.doorbell_lines(doorbell)))
+        return 0
+    if args.only == "relay":
+        sizes = pipeline_sections.QUICK if args.quick else pipeline_sections.FULL
+        relay, ordering = relay_only(sizes)
+        lines = pipeline_report.relay_lines(relay) + pipeline_report.ordering_lines(ordering)
+        print("\n".join(lines))
         return 0
     # First, while nothing else of the bench runs: fresh interpreters are what it times.
     cold = cold_start.measure(interpreters=3 if args.quick else 20)
@@ -78,6 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     json_path, pipeline_chart = pipeline_report.write(pipeline)
     print(f"written: {json_path}, {chart_path}, {pipeline_chart}")
     return 0
+
+
+def relay_only(sizes: pipeline_sections.PipelineSizes):
+    """The relay's sections alone, on a stack of its own (its runtime stopped)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
+        LocalStack(Path(base) / "stack", StackSettings()) as stack,
+    ):
+        pipeline_sections.stop_delivering(stack)
+        database = pipeline_sections.RELAY_DATABASE
+        stack.create_database(database)
+        stack.migrate(database)
+        relay = relay_throughput.measure(stack, database, sizes.relay_events, sizes.relay_rounds)
+        ordering = relay_throughput.measure_ordering(
+            stack, database, sizes.relay_events, max(sizes.relay_rounds // 2, 1)
+        )
+        return relay, ordering
 
 
 def doorbell_only(rows: int, rounds: int) -> list[inserts.DoorbellResult]:

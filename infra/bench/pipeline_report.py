@@ -12,8 +12,11 @@ from infra.bench.pipeline import WINDOW_EVENTS
 from infra.bench.pipeline_sections import PipelineResults
 from infra.bench.relay_throughput import (
     ANCHOR,
+    ORDERING_MODES,
     TARGET_ONE_RELAY,
+    TARGET_ORDERED_OVER_UNORDERED,
     TARGET_TWO_OVER_ONE,
+    OrderingCost,
     RelayThroughput,
     spread,
 )
@@ -58,6 +61,8 @@ def table(results: PipelineResults) -> str:
         )
     if results.relay is not None:
         lines += relay_lines(results.relay)
+    if results.relay_ordering is not None:
+        lines += ordering_lines(results.relay_ordering)
     lines.append(
         f"scaling: cost per row (microseconds; inserts {SCALING_STATEMENT_SIZE} rows a "
         "statement, the drain in batches of 10):"
@@ -117,6 +122,48 @@ def relay_lines(relay: RelayThroughput) -> list[str]:
     if not relay.delivered_once:
         lines.append("  NOT every event delivered exactly once: see results.json")
     return lines
+
+
+def ordering_lines(cost: OrderingCost) -> list[str]:
+    """The ordered claim's cost: the same relay with and without it (events/s, medians)."""
+    rounds = len(next(iter(cost.runs.values()))[1])
+    lines = [
+        f"outbox relay, per-row order ({cost.events:,}-event backlogs, {rounds} round(s); "
+        f"events/s, median and range; ratio to the unordered claim, target "
+        f"{TARGET_ORDERED_OVER_UNORDERED}x):"
+    ]
+    for name, _, _ in ORDERING_MODES:
+        cells = []
+        for relays in (1, 2):
+            low, high = spread(cost.runs[name][relays])
+            cells.append(
+                f"{relays} relay(s) {cost.per_second(name, relays):7.0f} ({low:.0f}-{high:.0f}) "
+                f"{cost.over_unordered(name, relays):.2f}x"
+            )
+        lines.append(f"  {name:34} " + "; ".join(cells))
+    if not cost.delivered_once:
+        lines.append("  NOT every event delivered exactly once: see results.json")
+    return lines
+
+
+def ordering_document(cost: OrderingCost) -> dict:
+    """The ordered claim's cost as JSON (``pipeline.relay_ordering``)."""
+    return {
+        "events": cost.events,
+        "modes": {
+            name: {
+                str(relays): {
+                    "events_per_second": cost.per_second(name, relays),
+                    "over_unordered": cost.over_unordered(name, relays),
+                    "runs": [run.events_per_second for run in cost.runs[name][relays]],
+                }
+                for relays in (1, 2)
+            }
+            for name, _, _ in ORDERING_MODES
+        },
+        "delivered_once": cost.delivered_once,
+        "target_over_unordered": TARGET_ORDERED_OVER_UNORDERED,
+    }
 
 
 def relay_document(relay: RelayThroughput) -> dict:
@@ -194,6 +241,11 @@ def document_of(results: PipelineResults) -> dict:
         },
         **(
             {"relay_throughput": relay_document(results.relay)} if results.relay is not None else {}
+        ),
+        **(
+            {"relay_ordering": ordering_document(results.relay_ordering)}
+            if results.relay_ordering is not None
+            else {}
         ),
     }
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from infra.bench import drain_throughput, pipeline, relay_throughput, scaling
 from infra.bench.drain_throughput import DrainThroughput
 from infra.bench.pipeline import IngestLatencyResult, SustainedResult
-from infra.bench.relay_throughput import RelayThroughput
+from infra.bench.relay_throughput import OrderingCost, RelayThroughput
 from infra.bench.scaling import ScalingPoint
 
 DRAIN_DATABASE = "drain_bench"
@@ -47,6 +47,7 @@ class PipelineResults:
     drain: DrainThroughput
     scaling: list[ScalingPoint]
     relay: RelayThroughput | None = None
+    relay_ordering: OrderingCost | None = None
 
 
 def measure(stack, sizes: PipelineSizes) -> PipelineResults:
@@ -64,8 +65,11 @@ def measure(stack, sizes: PipelineSizes) -> PipelineResults:
     stack.create_database(RELAY_DATABASE)
     stack.migrate(RELAY_DATABASE)
     relay = relay_throughput.measure(stack, RELAY_DATABASE, sizes.relay_events, sizes.relay_rounds)
+    ordering = relay_throughput.measure_ordering(
+        stack, RELAY_DATABASE, sizes.relay_events, max(sizes.relay_rounds // 2, 1)
+    )
     points = scaling.measure(stack, sizes.scaling_rows, DRAIN_DATABASE)
-    return PipelineResults(ingest, sustained, drain, points, relay)
+    return PipelineResults(ingest, sustained, drain, points, relay, ordering)
 
 
 def stop_delivering(stack) -> None:

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sql
 from functions.common.database import DatabaseSettings, ReusableConnection, connect
 from functions.common.event_batches import BatchAnswer, batch_request
 from functions.relay.delivery import RelaySettings
@@ -40,6 +41,7 @@ from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
 from infra.bench.watched_rows import insert_rows
 from infra.database.statements import fetch_all, fetch_value
+from migrations.ordering_key import ordering_key_expression
 
 RELAY_DATABASE = "relay_bench"
 FILL_STATEMENT_ROWS = 1000
@@ -188,12 +190,13 @@ def relay_connection(settings: DatabaseSettings):
     ).get()
 
 
-def relay_process(settings: DatabaseSettings, start, results) -> None:
+def relay_process(settings: DatabaseSettings, start, results, ordered: bool | None = None) -> None:
     """One relay: connect, wait for ``start`` (a barrier), run until nothing is due; put
-    (end time, CPU seconds, event ids sent, error or None) on ``results``."""
+    (end time, CPU seconds, event ids sent, error or None) on ``results``. ``ordered``:
+    the claim by ordering key or not (None: as the outbox's revision says)."""
     try:
         connection = relay_connection(settings)
-        store = OutboxStore(connection)
+        store = OutboxStore(connection, ordered=ordered)
         target = InstantTarget()
         start.wait(START_TIMEOUT_SECONDS)
         cpu = time.process_time()
@@ -219,7 +222,10 @@ def process_cpu_seconds(pid: int | None) -> float | None:
 
 
 def run_relays(
-    relay_settings: DatabaseSettings, relays: int, server_pid: int | None = None
+    relay_settings: DatabaseSettings,
+    relays: int,
+    server_pid: int | None = None,
+    ordered: bool | None = None,
 ) -> tuple[float, float, float | None, list[str]]:
     """Start ``relays`` relay processes on the outbox of ``relay_settings``' database and
     let them go together; the seconds to the last one's end, their CPU seconds, the
@@ -228,7 +234,9 @@ def run_relays(
     start = context.Barrier(relays + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=relay_process, args=(relay_settings, start, results), daemon=True)
+        context.Process(
+            target=relay_process, args=(relay_settings, start, results, ordered), daemon=True
+        )
         for _ in range(relays)
     ]
     for process in processes:
@@ -279,12 +287,17 @@ def measure_run(
     relays: int,
     events: int,
     server_pid: int | None = None,
+    keys: str | None = None,
+    ordered: bool | None = None,
 ) -> RelayRun:
-    """A fresh backlog of ``events`` events, delivered by ``relays`` relays side by side."""
+    """A fresh backlog of ``events`` events, delivered by ``relays`` relays side by side;
+    ``keys``: the backlog's ordering keys (:data:`KEYS`), ``ordered``: the relays' claim."""
     after = fetch_value(app_connection, "bench/outbox_last_sequence.sql")
     fill(app_connection, events)
+    if keys is not None:
+        set_ordering_keys(app_connection, after, keys)
     waits_before, wait_seconds_before = row_lock_waits(app_connection)
-    seconds, cpu, server, sent = run_relays(relay_settings, relays, server_pid)
+    seconds, cpu, server, sent = run_relays(relay_settings, relays, server_pid, ordered)
     waits, wait_seconds = row_lock_waits(app_connection)
     ((backlog, delivered, first, payload_bytes),) = fetch_all(
         app_connection, "bench/relay_backlog.sql", after
@@ -303,6 +316,85 @@ def measure_run(
         lock_waits=waits - waits_before,
         lock_wait_seconds=wait_seconds - wait_seconds_before,
     )
+
+
+# The backlog's ordering keys: each event its own row (INSERTs), or HOT_ROWS rows with many
+# events each (UPDATEs of a few busy rows).
+HOT_ROWS = 200
+KEYS = {  # -> (the keys' table name, the primary-key value's expression)
+    "distinct": ("orders", "JSON_UNQUOTE(JSON_EXTRACT(`payload`, '$.primary_key.id'))"),
+    "hot": ("hot_rows", f"`sequence` MOD {HOT_ROWS}"),
+}
+# (name, backlog keys, the relays' claim): the same relay with and without the ordered
+# claim on the same backlog, and the ordered claim on hot rows.
+ORDERING_MODES = (
+    ("unordered claim", "distinct", False),
+    ("ordered claim, a key per event", "distinct", True),
+    (f"ordered claim, {HOT_ROWS} hot keys", "hot", True),
+)
+TARGET_ORDERED_OVER_UNORDERED = 0.9
+
+
+def set_ordering_keys(connection, after: int, keys: str) -> None:
+    """Ordering keys on the backlog written after sequence ``after``."""
+    (statement,) = sql.render(
+        "bench/outbox_set_ordering_keys.sql",
+        key=ordering_key_expression(KEYS[keys][0], [KEYS[keys][1]]),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (after,))
+
+
+@dataclass(frozen=True)
+class OrderingCost:
+    """The relay's throughput by :data:`ORDERING_MODES`: ``runs[mode][relays]``, a run a
+    round."""
+
+    events: int
+    runs: dict[str, dict[int, list[RelayRun]]]
+
+    def per_second(self, mode: str, relays: int) -> float:
+        return statistics.median(run.events_per_second for run in self.runs[mode][relays])
+
+    def over_unordered(self, mode: str, relays: int) -> float:
+        """``mode``'s median rate over the unordered claim's (target: at least 0.9)."""
+        return self.per_second(mode, relays) / self.per_second(ORDERING_MODES[0][0], relays)
+
+    @property
+    def delivered_once(self) -> bool:
+        return all(
+            run.delivered_once
+            for by_relays in self.runs.values()
+            for runs in by_relays.values()
+            for run in runs
+        )
+
+
+def measure_ordering(stack, database: str, events: int, rounds: int = 3) -> OrderingCost:
+    """Each of :data:`ORDERING_MODES` with one relay and with two, on fresh backlogs of
+    ``events`` events in ``database`` (migrated to revision 0008 at least), the modes in
+    turn within each round (the machine's load drifts)."""
+    server_pid = stack.db.process.pid if stack.db.process is not None else None
+    app = connect(stack.app_settings(database))
+    runs = {name: {1: [], 2: []} for name, _, _ in ORDERING_MODES}
+    try:
+        for _ in range(rounds):
+            for relays in (1, 2):
+                for name, keys, ordered in ORDERING_MODES:
+                    runs[name][relays].append(
+                        measure_run(
+                            app,
+                            stack.relay_settings(database),
+                            relays,
+                            events,
+                            server_pid,
+                            keys=keys,
+                            ordered=ordered,
+                        )
+                    )
+    finally:
+        app.close()
+    return OrderingCost(events, runs)
 
 
 def measure(stack, database: str, events: int, rounds: int = 3) -> RelayThroughput:

@@ -61,6 +61,35 @@ def test_one_relay_and_two_deliver_every_event_exactly_once(stack, relay_databas
     assert result.delivered_once and result.two_over_one > 0
 
 
+def test_the_ordering_modes_key_their_backlogs_and_deliver_every_event_once(stack):
+    """The ordered claim's section: each mode's backlog carries its keys (one per event, or
+    HOT_ROWS of them), and each run delivers every event once."""
+    name = "relay_ordering"
+    stack.create_database(name)
+    stack.migrate(name)
+    events = 600
+    cost = relay_throughput.measure_ordering(stack, name, events, rounds=1)
+    assert cost.delivered_once
+    assert set(cost.runs) == {mode for mode, _, _ in relay_throughput.ORDERING_MODES}
+    assert all(len(runs[1]) == len(runs[2]) == 1 for runs in cost.runs.values())
+    connection = connect(stack.app_settings(name))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT ordering_key), SUM(ordering_key IS NULL), "
+                "SUM(delivered_at IS NULL) FROM aurora_events_outbox"
+            )
+            rows, keys, unkeyed, waiting = map(int, cursor.fetchone())
+    finally:
+        connection.close()
+    # Six backlogs: four with a key per event (their orders' ids), two on the hot keys.
+    assert (rows, unkeyed, waiting) == (6 * events, 0, 0)
+    assert keys == 4 * events + relay_throughput.HOT_ROWS
+    assert cost.over_unordered(relay_throughput.ORDERING_MODES[0][0], 1) == 1.0
+    lines = pipeline_report.ordering_lines(cost)
+    assert len(lines) == 1 + len(relay_throughput.ORDERING_MODES)
+
+
 def test_a_relay_that_cannot_start_fails_the_run(stack, relay_database):
     wrong = replace(stack.relay_settings(relay_database), password="not-the-password")
     with pytest.raises(RuntimeError, match="a relay failed: OperationalError"):

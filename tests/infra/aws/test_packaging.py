@@ -53,6 +53,11 @@ OUTBOX_SQL = tuple(
     for name in (
         "claim_due",
         "claim_due_locking",
+        "claim_due_ordered",
+        "claim_due_ordered_locking",
+        "has_ordering_key",
+        "held_back",
+        "held_keys",
         "lease_claimed",
         "load_payloads",
         "mark_delivered",

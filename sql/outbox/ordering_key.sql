@@ -1,0 +1,15 @@
+-- An outbox row's ordering key (revision 0008's `ordering_key`, BINARY(16)): the first 16
+-- bytes of the SHA-256 of the row's table name and primary-key values, each as text
+-- prefixed by its length in characters ("6:orders" "2:42"): no two (table, key) give the
+-- same text. Each value is written as in the row event (migrations/row_event_sql.py: an
+-- integer's digits, a string itself, a DATETIME's "YYYY-MM-DDTHH:MM:SS.ffffff", a DECIMAL
+-- exact, binary as base64), converted to utf8mb4 so the hashed bytes do not depend on
+-- the column's character set. functions/common/ordering_key.py computes the same key
+-- from an event's table and primary_key (tests/functions/test_ordering_key.py).
+-- SHA2, not MD5: MD5() returns NULL on a server in FIPS mode. A NULL key (SHA2 unable to
+-- answer) is an unordered event, never a failed statement.
+-- ${parts} is, for the table name and then each primary-key column in the key's order,
+-- "CHAR_LENGTH(v), ':', v" where v is CONVERT(<value expression> USING utf8mb4)
+-- (migrations/ordering_key.py renders it; a trigger passes NEW.`col`, or OLD.`col` for a
+-- DELETE).
+UNHEX(LEFT(SHA2(CONCAT(${parts}), 256), 32))
