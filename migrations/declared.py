@@ -4,7 +4,7 @@ database with them and ``alembic revision --autogenerate`` writes the revision t
 it so (tables by Alembic, triggers by :mod:`migrations.trigger_compare`).
 
 Change the schema here, then autogenerate the revision; landed revisions are never edited.
-The tables are what revisions 0001, 0003, 0004 (the outbox, ``sql/outbox/``) and 0007
+The tables are what revisions 0001, 0003, 0004 and 0008 (the outbox, ``sql/outbox/``) and 0007
 (``sql/ingest/create_conflicts_table.sql``) create; the triggers what 0002 and 0006 leave.
 """
 
@@ -85,7 +85,10 @@ aurora_events_outbox = sa.Table(
     sa.Column("delivered_at", mysql.DATETIME(fsp=6), nullable=True),
     sa.Column("parked_at", mysql.DATETIME(fsp=6), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Revision 0008 (sql/outbox/add_ordering_key.sql): per-row order.
+    sa.Column("ordering_key", mysql.BINARY(16), nullable=True),
     sa.Index("outbox_pending", "delivered_at", "parked_at", "sequence"),
+    sa.Index("outbox_key_pending", "delivered_at", "parked_at", "ordering_key", "sequence"),
     **_BIN_OPTIONS,
 )
 
