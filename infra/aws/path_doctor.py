@@ -1,13 +1,8 @@
-"""The ingest path's first links, as a request travels them: the API, the ingest
-function, the queue and the mapping that feeds the drain (the drain and the database:
-:mod:`infra.aws.drain_doctor`).
+"""The ingest path's links after the API (:mod:`infra.aws.api_doctor`), as a request
+travels them: the ingest function, the queue and the mapping that feeds the drain (the
+drain and the database: :mod:`infra.aws.drain_doctor`); and what the path's links share
+(:class:`PathCheck`, :class:`PathNames`, :func:`check_alias`).
 
-1. ``api``: the HTTP API ``<prefix>-api`` exists and carries the deployment's tags; it has
-   a route per ingest resource (``POST /customers``, ``POST /orders``, from
-   :data:`functions.common.resources.RESOURCES`, as the ingest function and the local
-   endpoint read them), each integrated with the ingest function's alias; its stage
-   (``api_stage``) exists; and the alias's resource policy lets API Gateway invoke it from
-   this API (``AWS:SourceArn`` under the API's ARN);
 2. ``ingest``: the function and its alias exist, the alias points at a published
    version, and that version's ``QUEUE_URL`` is the ingest queue;
 3. ``queue``: the ingest FIFO queue and its DLQ exist, with the redrive policy the catalog
@@ -34,13 +29,11 @@ from infra.aws.doctor_fixes import alias_fix, deploy_apply_command
 from infra.aws.function_state import (
     alias_version,
     function_configuration,
-    invoke_permission,
     published_versions,
-    resource_policy_statements,
 )
 from infra.aws.resources.context import Target
 from infra.aws.resources.queues import queue_attributes
-from infra.aws.tags import OWN_POLLER_TAG, is_project_resource, project_tags
+from infra.aws.tags import OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     LIVE_ALIAS,
@@ -50,7 +43,6 @@ from infra.catalog import (
 )
 
 PATH_LINKS = ("api", "ingest", "queue", "mapping", "drain", "database")
-APIGATEWAY_SERVICE = "apigateway.amazonaws.com"
 ENABLED_STATES = ("Enabled", "Enabling", "Updating", "Creating")
 
 
@@ -110,174 +102,11 @@ class PathNames:
         return deploy_apply_command(self.prefix)
 
 
-def integration_function(uri: str) -> str:
-    """The function ARN an AWS_PROXY integration invokes: an HTTP API takes the ARN
-    itself, or the ``…:lambda:path/2015-03-31/functions/<arn>/invocations`` form."""
-    marker = "/functions/"
-    if ":apigateway:" in uri and marker in uri:
-        return uri.split(marker, 1)[1].removesuffix("/invocations")
-    return uri
-
-
-def _all(client, operation: str, key: str, **options) -> list[dict]:
+def all_items(client, operation: str, key: str, **options) -> list[dict]:
     items = []
     for page in client.get_paginator(operation).paginate(**options):
         items.extend(page.get(key, []))
     return items
-
-
-# -- api ---------------------------------------------------------------------------------
-
-
-def check_api(clients: Clients, names: PathNames) -> LinkResult:
-    apigateway = clients.get("apigatewayv2")
-    ingest = names.caller_arn("ingest")
-    apis = [api for api in _all(apigateway, "get_apis", "Items") if api["Name"] == names.api]
-    ours = [api for api in apis if is_project_resource(api.get("Tags") or {}, names.prefix)]
-    if not apis:
-        return broken(
-            "api",
-            f"no HTTP API {names.api}: nothing serves {', '.join(route_keys())}",
-            names.deploy_apply(),
-            "aurora-events",
-        )
-    if not ours:
-        api = apis[0]
-        return broken(
-            "api",
-            f"HTTP API {names.api} ({api['ApiId']}) does not carry this deployment's tags: it "
-            "may be someone else's, and deploy will not manage it",
-            aws_command(
-                "apigatewayv2",
-                "tag-resource",
-                "--resource-arn",
-                f"arn:{names.target.partition}:apigateway:{names.target.region}::/apis/"
-                f"{api['ApiId']}",
-                "--tags",
-                compact_json(project_tags(names.prefix)),
-            ),
-            "aws",
-        )
-    api_id = ours[0]["ApiId"]
-    where = ["--api-id", api_id]
-    integrations = {
-        i["IntegrationId"]: i for i in _all(apigateway, "get_integrations", "Items", ApiId=api_id)
-    }
-    routes = {r["RouteKey"]: r for r in _all(apigateway, "get_routes", "Items", ApiId=api_id)}
-    to_ingest = [
-        i
-        for i in integrations.values()
-        if integration_function(i.get("IntegrationUri", "")) == ingest
-    ]
-    for key in route_keys():
-        route = routes.get(key)
-        if route is None:
-            if to_ingest:
-                fix = aws_command(
-                    "apigatewayv2",
-                    "create-route",
-                    *where,
-                    "--route-key",
-                    key,
-                    "--target",
-                    f"integrations/{to_ingest[0]['IntegrationId']}",
-                )
-                return broken("api", f"HTTP API {names.api} has no route {key}", fix, "aws")
-            return broken(
-                "api",
-                f"HTTP API {names.api} has no route {key}",
-                names.deploy_apply(),
-                "aurora-events",
-            )
-        integration = integrations.get(route.get("Target", "").removeprefix("integrations/"))
-        if integration is None:
-            return broken(
-                "api",
-                f"route {key} of HTTP API {names.api} has no integration: API Gateway answers 404",
-                names.deploy_apply(),
-                "aurora-events",
-            )
-        invoked = integration_function(integration.get("IntegrationUri", ""))
-        if invoked != ingest:
-            fix = aws_command(
-                "apigatewayv2",
-                "update-integration",
-                *where,
-                "--integration-id",
-                integration["IntegrationId"],
-                "--integration-uri",
-                ingest,
-            )
-            return broken(
-                "api",
-                f"route {key} of HTTP API {names.api} invokes {invoked or '(nothing)'}, not "
-                f"{ingest}",
-                fix,
-                "aws",
-            )
-    stage = names.deployment.api_stage
-    stages = {s["StageName"] for s in _all(apigateway, "get_stages", "Items", ApiId=api_id)}
-    if stage not in stages:
-        fix = aws_command(
-            "apigatewayv2", "create-stage", *where, "--stage-name", stage, "--auto-deploy"
-        )
-        return broken(
-            "api",
-            f"HTTP API {names.api} has no stage {stage} (it has: "
-            f"{', '.join(sorted(stages)) or 'none'}): its invoke URL …/{stage}/… answers 404",
-            fix,
-            "aws",
-        )
-    target = check_alias(clients, names, "api", "ingest")
-    if isinstance(target, LinkResult):  # the routes' function itself is missing
-        return target
-    lambda_client = clients.get("lambda")
-    statements = resource_policy_statements(
-        lambda_client, names.function("ingest"), names.check.alias
-    )
-    unscoped = []
-    for key in route_keys():
-        method, path = key.split(" ", 1)
-        source = names.execute_api_arn(api_id, f"{stage}/{method}{path}")
-        allowed = invoke_permission(statements, APIGATEWAY_SERVICE, source)
-        if allowed is None:
-            fix = aws_command(
-                "lambda",
-                "add-permission",
-                "--function-name",
-                names.function("ingest"),
-                *(["--qualifier", names.check.alias] if names.check.alias else []),
-                # The statement `deploy apply` writes: one a route, scoped to it.
-                "--statement-id",
-                f"{names.api}-{path.lstrip('/')}",
-                "--action",
-                "lambda:InvokeFunction",
-                "--principal",
-                APIGATEWAY_SERVICE,
-                "--source-arn",
-                source,
-            )
-            return broken(
-                "api",
-                f"the resource policy of {names.caller('ingest')} does not let HTTP API "
-                f"{names.api} ({api_id}) invoke it for {key}: API Gateway answers 500",
-                fix,
-                "aws",
-            )
-        if allowed == "unscoped":
-            unscoped.append(key)
-    warning = (
-        f"{names.caller('ingest')} lets any API Gateway API invoke it (a statement without "
-        "AWS:SourceArn): scope it to this API"
-        if unscoped
-        else None
-    )
-    return LinkResult(
-        "api",
-        f"HTTP API {names.api} ({api_id}): {', '.join(route_keys())} -> "
-        f"{names.caller('ingest')}, stage {stage}, invoke permitted",
-        warning=warning,
-    )
 
 
 # -- ingest ------------------------------------------------------------------------------
@@ -515,7 +344,7 @@ def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str)
     reports the mapping's ``FunctionArn``; each spelling is tried, since moto matches the
     filter only against the spelling the mapping was created with."""
     for form in (function_arn, function):
-        found = _all(
+        found = all_items(
             lambda_client,
             "list_event_source_mappings",
             "EventSourceMappings",
@@ -524,7 +353,7 @@ def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str)
         )
         if found:
             return found
-    every = _all(
+    every = all_items(
         lambda_client, "list_event_source_mappings", "EventSourceMappings", EventSourceArn=queue_arn
     )
     return [m for m in every if m.get("FunctionArn") == function_arn]
@@ -533,7 +362,7 @@ def mappings_to(lambda_client, queue_arn: str, function_arn: str, function: str)
 def _missing_mapping(
     lambda_client, names: PathNames, source: EventSourceSpec, queue_arn: str, drain: str
 ) -> LinkResult:
-    others = _all(
+    others = all_items(
         lambda_client, "list_event_source_mappings", "EventSourceMappings", EventSourceArn=queue_arn
     )
     if others:

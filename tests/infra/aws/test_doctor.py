@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from infra.aws import aurora_policies, aurora_state, doctor
+from infra.aws import aurora_policies, aurora_state, doctor, network_doctor
 from infra.aws.aurora_config import AuroraAccessConfig
 from infra.aws.aurora_plan import plan_aurora_access
 from infra.aws.changes import apply_changes
@@ -367,7 +367,9 @@ def test_policy_evaluation_follows_iams_wildcards_and_denies():
     ],
 )
 def test_routes_to_the_internet(routes, via):
-    assert doctor.route_to_internet(doctor.RouteTable("rtb-1", tuple(routes))) == via
+    assert (
+        network_doctor.route_to_internet(network_doctor.RouteTable("rtb-1", tuple(routes))) == via
+    )
 
 
 def test_a_pending_reboot_is_a_broken_parameter_link(config, account_id):
