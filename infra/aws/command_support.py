@@ -13,7 +13,7 @@ from collections.abc import Callable
 import boto3
 import pymysql
 
-from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
+from infra.aws.aurora.config import AuroraAccessConfig, AuroraAccessError
 from infra.aws.changes import Change, ChangeFailed, Outcome, PlanError, apply_changes
 from infra.aws.function_versions import RollbackError
 from infra.aws.iam_roles import ForeignResourceError

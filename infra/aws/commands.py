@@ -15,10 +15,10 @@ import argparse
 import boto3
 
 from infra.aws import doctor
-from infra.aws.aurora_config import AuroraAccessConfig
-from infra.aws.aurora_destroy import plan_destroy
-from infra.aws.aurora_plan import plan_aurora_access
-from infra.aws.aurora_state import reboot_status
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import KEYS as AURORA_KEYS
+from infra.aws.aurora.order import plan_aurora_access, plan_destroy
+from infra.aws.aurora.state import reboot_status
 from infra.aws.changes import describe_plan
 from infra.aws.command_support import (
     OK,
@@ -103,7 +103,10 @@ def deploy_rollback(args) -> int:
 @exit_codes
 def aurora_plan(args) -> int:
     changes = plan_aurora_access(
-        access_config(args), reboot=args.reboot, adopt_existing=args.adopt_existing_roles
+        access_config(args),
+        reboot=args.reboot,
+        adopt_existing=args.adopt_existing_roles,
+        only=args.only,
     )
     print(describe_plan(changes))
     return OK
@@ -122,7 +125,9 @@ def print_reboot_status(config: AuroraAccessConfig) -> None:
 def aurora_apply(args) -> int:
     config = access_config(args)
     outcome = carry_out(
-        plan_aurora_access(config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles)
+        plan_aurora_access(
+            config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles, only=args.only
+        )
     )
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
@@ -133,7 +138,7 @@ def aurora_apply(args) -> int:
 
 @exit_codes
 def aurora_destroy(args) -> int:
-    outcome = carry_out(plan_destroy(access_config(args)))
+    outcome = carry_out(plan_destroy(access_config(args), only=args.only))
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print("nothing to remove")
@@ -333,6 +338,14 @@ def register(subparsers, settings: Settings) -> None:
     ):
         command = aurora_commands.add_parser(name, help=text)
         add_chain_arguments(command, settings.deployment)
+        command.add_argument(
+            "--only",
+            action="append",
+            choices=list(AURORA_KEYS),
+            default=[],
+            metavar="RESOURCE",
+            help="only this link of the chain (repeatable): " + ", ".join(AURORA_KEYS),
+        )
         if name != "destroy":
             command.add_argument(
                 "--activate-all-roles-on-login",

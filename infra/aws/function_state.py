@@ -2,7 +2,7 @@
 exist, what does an alias point at, what may a role do, who may invoke a function.
 
 Reads only. Shared by the doctor's link modules; the commands their findings suggest
-are built in :mod:`infra.aws.doctor_fixes`.
+are built in :mod:`infra.aws.doctor.fixes`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import fnmatch
 import json
 from collections.abc import Iterable, Mapping
 
-from infra.aws.aurora_config import INVOKE_ACTION
+from infra.aws.aurora.config import INVOKE_ACTION
 from infra.aws.iam_roles import attached_policy_arns, inline_policy_names
 from infra.aws.policy_documents import as_list, policy_allows, statements
 

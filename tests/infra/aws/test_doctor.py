@@ -7,10 +7,14 @@ import json
 import boto3
 import pytest
 
-from infra.aws import aurora_policies, aurora_state, doctor, network_doctor
-from infra.aws.aurora_config import AuroraAccessConfig
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws import doctor
+from infra.aws.aurora import policies as aurora_policies
+from infra.aws.aurora import state as aurora_state
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
+from infra.aws.doctor import network as network_doctor
+from infra.aws.doctor import walk
 from infra.aws.policy_documents import service_trust_policy, source_conditions
 from infra.local import emulation
 from tests.infra.aws.conftest import create_cluster, run_fix, unique
@@ -407,7 +411,7 @@ def test_a_pending_reboot_is_a_broken_parameter_link(config, account_id):
         def rds(self, region):
             return Params()
 
-    result = doctor.check_parameter(Clients(), config, cluster, "arn:role")
+    result = walk.check_parameter(Clients(), config, cluster, "arn:role")
     assert result.finding.problem == (
         "aws_default_lambda_role is set in mine but not applied: c-0 wait(s) for a reboot"
     )

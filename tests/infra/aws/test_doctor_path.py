@@ -23,11 +23,12 @@ from alembic import command
 from alembic.config import Config
 
 from infra.aws import doctor
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
-from infra.aws.doctor_fixes import drain_grant_command
+from infra.aws.doctor.fixes import drain_grant_command
+from infra.aws.doctor.path import PathCheck, route_keys
 from infra.aws.event_path import EventPath
-from infra.aws.path_doctor import PathCheck, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
@@ -107,7 +108,7 @@ class Whole:
 
     path: EventPath
     check: PathCheck
-    config: doctor.AuroraAccessConfig
+    config: AuroraAccessConfig
     schema: str
     drain_user: str
 

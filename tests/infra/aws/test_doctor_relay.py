@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from infra.aws import doctor
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPath
 from migrations.row_event_sql import create_outbox_statements

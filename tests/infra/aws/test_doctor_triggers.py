@@ -15,7 +15,7 @@ from alembic.config import Config
 
 from functions.common.database import connect, parse_database_url
 from infra.aws import doctor
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from migrations.row_event_sql import (
     create_outbox_statements,

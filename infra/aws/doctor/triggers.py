@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from infra.aws.aurora_config import INVOKE_ACTION, AuroraAccessConfig
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, broken, broken_sql
-from infra.aws.doctor_fixes import alias_fix, apply_command, deploy_apply_command
+from infra.aws.aurora.config import INVOKE_ACTION, AuroraAccessConfig
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, broken, broken_sql
+from infra.aws.doctor.fixes import alias_fix, apply_command, deploy_apply_command
 from infra.aws.function_state import (
     function_exists,
     role_name_of,

@@ -1,14 +1,14 @@
 """The ingest path's first link, ``api``: the HTTP API ``<prefix>-api`` exists and carries
 the deployment's tags; it has a route per ingest resource, each integrated with the ingest
 function's alias; its stage exists; and the alias's resource policy lets API Gateway invoke
-it from this API (``AWS:SourceArn``). The other links: :mod:`infra.aws.path_doctor`."""
+it from this API (``AWS:SourceArn``). The other links: :mod:`infra.aws.doctor.path`."""
 
 from __future__ import annotations
 
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, aws_command, broken, compact_json
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken, compact_json
+from infra.aws.doctor.path import PathNames, all_items, check_alias, route_keys
 from infra.aws.function_state import invoke_permission, resource_policy_statements
-from infra.aws.path_doctor import PathNames, all_items, check_alias, route_keys
 from infra.aws.tags import is_project_resource, project_tags
 
 APIGATEWAY_SERVICE = "apigateway.amazonaws.com"

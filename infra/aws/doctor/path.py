@@ -1,6 +1,6 @@
-"""The ingest path's links after the API (:mod:`infra.aws.api_doctor`), as a request
+"""The ingest path's links after the API (:mod:`infra.aws.doctor.api`), as a request
 travels them: the ingest function, the queue and the mapping that feeds the drain (the
-drain and the database: :mod:`infra.aws.drain_doctor`); and what the path's links share
+drain and the database: :mod:`infra.aws.doctor.drain`); and what the path's links share
 (:class:`PathCheck`, :class:`PathNames`, :func:`check_alias`).
 
 2. ``ingest``: the function and its alias exist, the alias points at a published
@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from functions.common.resources import RESOURCES
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, aws_command, broken, compact_json
-from infra.aws.doctor_fixes import alias_fix, deploy_apply_command
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken, compact_json
+from infra.aws.doctor.fixes import alias_fix, deploy_apply_command
 from infra.aws.function_state import (
     alias_version,
     function_configuration,

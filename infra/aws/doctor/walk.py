@@ -2,7 +2,7 @@
 
 The path a write takes, in order — the doctor stops at the first broken link:
 
-* the ingest path (:mod:`infra.aws.path_doctor`, :mod:`infra.aws.drain_doctor`):
+* the ingest path (:mod:`infra.aws.doctor.path`, :mod:`infra.aws.doctor.drain`):
   ``api`` → ``ingest`` → ``queue`` → ``mapping`` → ``drain`` → ``database``;
 * Aurora's access to Lambda, which the row-event triggers need. Aurora answers most
   breaks with the same ``ERROR 1227 ... Invoke Lambda privilege(s)`` or ``Missing
@@ -17,7 +17,7 @@ The path a write takes, in order — the doctor stops at the first broken link:
   4. ``association``: the role is associated with each cluster, status ACTIVE;
   5. ``triggers`` (when a schema is named): the installed triggers, read from
      ``information_schema.TRIGGERS``, against the declared ones in a schema Alembic
-     migrated (:mod:`infra.aws.trigger_doctor`, :mod:`migrations.declared`);
+     migrated (:mod:`infra.aws.doctor.triggers`, :mod:`migrations.declared`);
   6. ``grant``: every definer of a trigger that calls Lambda (and ``--definer``) holds
      AWS_LAMBDA_ACCESS as a default role (v3, and the emulation) or INVOKE LAMBDA (v2);
   7. ``functions``: the functions exist; those the triggers call exist and Aurora's
@@ -40,16 +40,15 @@ from dataclasses import dataclass, replace
 
 import pymysql
 
-from infra.aws.api_doctor import check_api
-from infra.aws.aurora_config import (
+from infra.aws.aurora.config import (
     INVOKE_ACTION,
     LAMBDA_ROLE_PARAMETER,
     RDS_SERVICE,
     AuroraAccessConfig,
 )
-from infra.aws.aurora_plan import apply_method
-from infra.aws.aurora_policies import rds_source_conditions, rds_trust_policy
-from infra.aws.aurora_state import (
+from infra.aws.aurora.parameters import apply_method
+from infra.aws.aurora.policies import rds_source_conditions, rds_trust_policy
+from infra.aws.aurora.state import (
     Clients,
     ClusterState,
     Parameter,
@@ -59,7 +58,8 @@ from infra.aws.aurora_state import (
     read_clusters,
     read_parameters,
 )
-from infra.aws.diagnosis import (
+from infra.aws.doctor.api import check_api
+from infra.aws.doctor.diagnosis import (
     PROBE_PAYLOAD,
     Diagnosis,
     Finding,
@@ -71,11 +71,10 @@ from infra.aws.diagnosis import (
     compact_json,
     render_diagnosis,
 )
-from infra.aws.doctor_fixes import apply_command, deploy_apply_command
-from infra.aws.drain_doctor import check_database, check_drain
-from infra.aws.function_state import role_policy_documents, uncovered_resources
-from infra.aws.network_doctor import check_route_to_lambda
-from infra.aws.path_doctor import (
+from infra.aws.doctor.drain import check_database, check_drain
+from infra.aws.doctor.fixes import apply_command, deploy_apply_command
+from infra.aws.doctor.network import check_route_to_lambda
+from infra.aws.doctor.path import (
     PATH_LINKS,
     PathCheck,
     PathNames,
@@ -83,6 +82,8 @@ from infra.aws.path_doctor import (
     check_mapping,
     check_queue,
 )
+from infra.aws.doctor.triggers import check_functions, check_grant, check_triggers
+from infra.aws.function_state import role_policy_documents, uncovered_resources
 from infra.aws.policy_documents import (
     describe_conditions,
     trust_conditions,
@@ -90,7 +91,6 @@ from infra.aws.policy_documents import (
     trusts_service,
 )
 from infra.aws.resources.context import Target
-from infra.aws.trigger_doctor import check_functions, check_grant, check_triggers
 from infra.database import grants as db_grants
 from migrations import declared
 from migrations.revisions import head_revision, schema_revision

@@ -18,11 +18,11 @@ import json
 import pymysql
 
 from functions.common.database import DatabaseSettings, connect
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, aws_command, broken, broken_sql
-from infra.aws.doctor_fixes import drain_grant_command
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken, broken_sql
+from infra.aws.doctor.fixes import drain_grant_command
+from infra.aws.doctor.path import PathNames, check_alias
 from infra.aws.function_state import role_name_of, role_policy_documents
-from infra.aws.path_doctor import PathNames, check_alias
 from infra.aws.policy_documents import policy_allows
 from infra.database import grants as db_grants
 from infra.database.statements import fetch_all

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from infra.aws.aurora_state import Clients, ClusterState
-from infra.aws.diagnosis import LinkResult, aws_command, broken
+from infra.aws.aurora.state import Clients, ClusterState
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken
 
 
 @dataclass(frozen=True)
