@@ -29,12 +29,14 @@ class AuroraContext:
         *,
         reboot: bool = False,
         adopt_existing: bool = False,
+        clusters: list[ClusterState] | None = None,
     ) -> None:
         self.config = config
         self.clients = clients or Clients()
         self.reboot = reboot
         self.adopt_existing = adopt_existing
-        self.clusters: list[ClusterState] = read_clusters(self.clients, config.cluster)
+        # ``clusters``: as already read (else read here).
+        self.clusters: list[ClusterState] = clusters or read_clusters(self.clients, config.cluster)
         self.major = checked_engine_major(config, self.clusters[0])
         self.iam = self.clients.iam()
         self.policy_arn, self.role, self.role_arn = access_identities(

@@ -19,7 +19,6 @@ from infra.aws.doctor.walk import (
     compact_json,
     diagnose,
     render_diagnosis,
-    replace,
     uncovered_resources,
 )
 
@@ -35,6 +34,5 @@ __all__ = [
     "compact_json",
     "diagnose",
     "render_diagnosis",
-    "replace",
     "uncovered_resources",
 ]

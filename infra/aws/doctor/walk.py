@@ -4,17 +4,11 @@ The path a write takes, in order — the doctor stops at the first broken link:
 
 * the ingest path (:mod:`infra.aws.doctor.path`, :mod:`infra.aws.doctor.drain`):
   ``api`` → ``ingest`` → ``queue`` → ``mapping`` → ``drain`` → ``database``;
-* Aurora's access to Lambda, which the row-event triggers need. Aurora answers most
-  breaks with the same ``ERROR 1227 ... Invoke Lambda privilege(s)`` or ``Missing
-  Credentials``, so each link is checked on its own:
+* Aurora's access to Lambda, which the row-event triggers need (:mod:`infra.aws.doctor.chain`:
+  each link is the plan of one resource of the chain):
 
-  1. ``role``: the IAM role exists and trusts ``rds.amazonaws.com`` exactly as ``aurora
-     apply`` writes it: only for the cluster's account and its clusters
-     (``aws:SourceAccount``, ``aws:SourceArn``), so no other account's RDS can act through it;
-  2. ``policy``: its policies allow ``lambda:InvokeFunction`` on each function (and ``:*``);
-  3. ``parameter``: ``aws_default_lambda_role`` is the role's ARN on each cluster's
-     parameter group, and applied (no instance waits for a reboot);
-  4. ``association``: the role is associated with each cluster, status ACTIVE;
+  1. ``role``, 2. ``policy``, 3. ``parameter`` (and the reboot it waits for),
+  4. ``association``: broken when that resource's plan is not empty;
   5. ``triggers`` (when a schema is named): the installed triggers, read from
      ``information_schema.TRIGGERS``, against the declared ones in a schema Alembic
      migrated (:mod:`infra.aws.doctor.triggers`, :mod:`migrations.declared`);
@@ -35,44 +29,32 @@ project's functions answer with a pong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-import pymysql
-
-from infra.aws.aurora.config import (
-    INVOKE_ACTION,
-    LAMBDA_ROLE_PARAMETER,
-    RDS_SERVICE,
-    AuroraAccessConfig,
-)
-from infra.aws.aurora.parameters import apply_method
-from infra.aws.aurora.policies import rds_source_conditions, rds_trust_policy
-from infra.aws.aurora.state import (
-    Clients,
-    ClusterState,
-    Parameter,
-    access_identities,
-    checked_engine_major,
-    is_default_group,
-    read_clusters,
-    read_parameters,
-)
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.context import AuroraContext
+from infra.aws.aurora.state import Clients
 from infra.aws.doctor.api import check_api
+from infra.aws.doctor.chain import (
+    RelayCheck,
+    check_association,
+    check_parameter,
+    check_policy,
+    check_relay,
+    check_role,
+    probe,
+)
 from infra.aws.doctor.diagnosis import (
     PROBE_PAYLOAD,
     Diagnosis,
     Finding,
     LinkResult,
     ProbeResult,
-    aws_command,
-    broken,
-    broken_sql,
     compact_json,
     render_diagnosis,
 )
 from infra.aws.doctor.drain import check_database, check_drain
-from infra.aws.doctor.fixes import apply_command, deploy_apply_command
+from infra.aws.doctor.fixes import apply_command
 from infra.aws.doctor.network import check_route_to_lambda
 from infra.aws.doctor.path import (
     PATH_LINKS,
@@ -83,16 +65,10 @@ from infra.aws.doctor.path import (
     check_queue,
 )
 from infra.aws.doctor.triggers import check_functions, check_grant, check_triggers
-from infra.aws.function_state import role_policy_documents, uncovered_resources
-from infra.aws.policy_documents import (
-    describe_conditions,
-    trust_conditions,
-    trust_matches,
-    trusts_service,
-)
+from infra.aws.function_state import uncovered_resources
 from infra.aws.resources.context import Target
-from infra.database import grants as db_grants
 from migrations import declared
+from migrations.function_arns import FunctionArn
 from migrations.revisions import head_revision, schema_revision
 from migrations.trigger_reader import read_triggers, table_shapes
 
@@ -108,7 +84,6 @@ __all__ = [
     "compact_json",
     "diagnose",
     "render_diagnosis",
-    "replace",
     "uncovered_resources",
 ]
 
@@ -126,254 +101,17 @@ CHAIN_LINKS = (
 LINKS = (*PATH_LINKS, *CHAIN_LINKS)
 
 
-@dataclass(frozen=True)
-class RelayCheck:
-    """What the relay link checks: the relay's function, and optionally its database
-    account (``USER@HOST``) on the outbox of ``database``."""
-
-    function_arn: str
-    account: str | None = None
-    database: str | None = None
-
-
-# -- the links ---------------------------------------------------------------------------
-
-
-def check_role(
-    config: AuroraAccessConfig, clusters: Iterable[ClusterState], role: dict | None
-) -> LinkResult:
-    """The role (as read, None when missing) exists and its trust policy is exactly the one
-    ``aurora apply`` writes for ``clusters``: RDS, on behalf of their account and of them
-    only."""
-    if role is None:
-        return broken(
-            "role",
-            f"iam role {config.role_name} does not exist",
-            apply_command(config),
-            "aurora-events",
-        )
-    cluster_arns = [cluster.arn for cluster in clusters]
-    desired = rds_trust_policy(cluster_arns)
-    limits = describe_conditions(rds_source_conditions(cluster_arns))
-    current = role["AssumeRolePolicyDocument"]
-    if trust_matches(current, desired):
-        return LinkResult(
-            "role", f"iam role {config.role_name} trusts {RDS_SERVICE} only when {limits}"
-        )
-    fix = aws_command(
-        "iam",
-        "update-assume-role-policy",
-        "--role-name",
-        config.role_name,
-        "--policy-document",
-        compact_json(desired),
-    )
-    if not trusts_service(current, RDS_SERVICE):
-        why = f"does not trust {RDS_SERVICE}: Aurora cannot assume it"
-    elif {} in trust_conditions(current, RDS_SERVICE):
-        why = (
-            f"trusts {RDS_SERVICE} without conditions: RDS acting for any account or "
-            f"resource could assume it (confused deputy); it should trust it only when {limits}"
-        )
-    else:
-        why = (
-            f"does not trust {RDS_SERVICE} exactly when {limits}: conditions naming other "
-            "clusters or accounts keep Aurora out, anything more lets others in"
-        )
-    return broken(
-        "role",
-        f"iam role {config.role_name} {why} (trust policy: {compact_json(current)})",
-        fix,
-        "aws",
-    )
-
-
-def check_policy(iam, config: AuroraAccessConfig) -> LinkResult:
-    missing = uncovered_resources(
-        role_policy_documents(iam, config.role_name), config.function_arns
-    )
-    if missing:
-        return broken(
-            "policy",
-            f"the policies of iam role {config.role_name} do not allow {INVOKE_ACTION} on: "
-            + ", ".join(missing),
-            apply_command(config),
-            "aurora-events",
-        )
-    return LinkResult(
-        "policy", f"{INVOKE_ACTION} allowed on {len(config.function_arns)} function(s) and :*"
-    )
-
-
-def check_parameter(
-    clients: Clients, config: AuroraAccessConfig, cluster: ClusterState, role_arn: str
-) -> LinkResult:
-    group = cluster.parameter_group
-    if is_default_group(group):
-        return broken(
-            "parameter",
-            f"db cluster {cluster.identifier} uses the default parameter group {group}, "
-            f"where {LAMBDA_ROLE_PARAMETER} cannot be set",
-            apply_command(config),
-            "aurora-events",
-        )
-    rds = clients.rds(cluster.region)
-    current = read_parameters(rds, group, [LAMBDA_ROLE_PARAMETER]).get(
-        LAMBDA_ROLE_PARAMETER, Parameter(None, None)
-    )
-    if current.value != role_arn:
-        setting = {
-            "ParameterName": LAMBDA_ROLE_PARAMETER,
-            "ParameterValue": role_arn,
-            "ApplyMethod": apply_method(current.apply_type),
-        }
-        fix = aws_command(
-            "rds",
-            "modify-db-cluster-parameter-group",
-            "--region",
-            cluster.region,
-            "--db-cluster-parameter-group-name",
-            group,
-            "--parameters",
-            compact_json([setting]),
-        )
-        return broken(
-            "parameter",
-            f"{LAMBDA_ROLE_PARAMETER} is {current.value or 'unset'} in db cluster parameter group "
-            f"{group} of db cluster {cluster.identifier} (should be {role_arn}): Aurora reports "
-            "'Missing Credentials'",
-            fix,
-            "aws",
-        )
-    pending = cluster.pending_reboot()
-    if pending:
-        fix = "\n".join(
-            aws_command(
-                "rds",
-                "reboot-db-instance",
-                "--region",
-                cluster.region,
-                "--db-instance-identifier",
-                instance,
-            )
-            for instance in pending
-        )
-        return broken(
-            "parameter",
-            f"{LAMBDA_ROLE_PARAMETER} is set in {group} but not applied: "
-            f"{', '.join(pending)} wait(s) for a reboot",
-            fix,
-            "aws",
-        )
-    return LinkResult(
-        "parameter", f"{LAMBDA_ROLE_PARAMETER} set and applied on db cluster {cluster.identifier}"
-    )
-
-
-def check_association(cluster: ClusterState, role_arn: str) -> LinkResult:
-    where = ["--region", cluster.region, "--db-cluster-identifier", cluster.identifier]
-    add = aws_command("rds", "add-role-to-db-cluster", *where, "--role-arn", role_arn)
-    status = cluster.roles.get(role_arn)
-    if status is None:
-        return broken(
-            "association",
-            f"iam role {role_arn} is not associated with db cluster {cluster.identifier}",
-            add,
-            "aws",
-        )
-    if status == "INVALID":
-        remove = aws_command("rds", "remove-role-from-db-cluster", *where, "--role-arn", role_arn)
-        return broken(
-            "association",
-            f"the association of {role_arn} with db cluster {cluster.identifier} is INVALID "
-            "(Aurora could not assume the role)",
-            f"{remove}\n{add}",
-            "aws",
-        )
-    if status != "ACTIVE":
-        return broken(
-            "association",
-            f"the association of {role_arn} with db cluster {cluster.identifier} is {status}, "
-            "not ACTIVE yet: wait, then check again",
-            aws_command(
-                "rds", "describe-db-clusters", *where, "--query", "DBClusters[0].AssociatedRoles"
-            ),
-            "aws",
-        )
-    return LinkResult("association", f"associated with db cluster {cluster.identifier}, ACTIVE")
-
-
-def check_relay(
-    clients: Clients, iam, config: AuroraAccessConfig, connection, relay: RelayCheck
-) -> LinkResult:
-    """The outbox relay's link: its function, the doorbell (Aurora may invoke it), and its
-    account's rights on the outbox once the outbox exists."""
-    arn = relay.function_arn
-    name = arn.rsplit(":", 1)[1]
-    lambda_client = clients.get("lambda", arn.split(":")[3])
-    try:
-        lambda_client.get_function(FunctionName=arn)
-    except lambda_client.exceptions.ResourceNotFoundException:
-        return broken(
-            "relay",
-            f"the outbox relay's function {arn} does not exist: outbox events wait in the "
-            "table (the doorbell is swallowed, and no schedule runs)",
-            deploy_apply_command(name.rsplit("-", 1)[0]),
-            "aurora-events",
-        )
-    missing = uncovered_resources(role_policy_documents(iam, config.role_name), [arn])
-    if missing:
-        with_relay = replace(config, function_arns=(*config.function_arns, arn))
-        return broken(
-            "relay",
-            f"the policies of iam role {config.role_name} do not allow {INVOKE_ACTION} on "
-            f"{', '.join(missing)}: the outbox trigger's doorbell fails (swallowed), so events "
-            "wait for the relay's schedule (up to a minute)",
-            apply_command(with_relay),
-            "aurora-events",
-        )
-    detail = f"function {name} exists; Aurora may invoke it (the doorbell)"
-    if not (relay.account and relay.database):
-        return LinkResult("relay", detail)
-    if not db_grants.outbox_exists(connection, relay.database):
-        return LinkResult("relay", f"{detail}; no outbox in {relay.database} yet")
-    user, host = db_grants.parse_account(relay.account)
-    account = db_grants.account_literal(user, host)
-    try:
-        db_grants.find_account(connection, db_grants.detect_server(connection), user, host)
-    except db_grants.AccountNotFound as error:
-        return broken(
-            "relay",
-            f"{error} (the relay's account: the user in its secret, relay_database_secret_id)",
-            "create the relay's account, or run the doctor with --relay-account set to it",
-            "manual",
-        )
-    lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
-    if lacking:
-        statements = db_grants.relay_grant_statements(relay.database, user, host)
-        return broken_sql(
-            "relay",
-            f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
-            "the relay cannot claim or mark events, so they wait",
-            statements,
-        )
-    return LinkResult("relay", f"{detail}; {account} may work the outbox of {relay.database}")
-
-
-def probe(connection, function: str) -> ProbeResult:
-    """``SELECT lambda_sync(function, '{"ping": 1}')`` on ``connection``: its answer or error."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT lambda_sync(%s, %s)", (function, PROBE_PAYLOAD))
-            value = cursor.fetchone()[0]
-    except pymysql.err.MySQLError as error:
-        return ProbeResult(function, error=" ".join(str(a) for a in error.args))
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return ProbeResult(function, result=value)
-
-
 # -- the walk ----------------------------------------------------------------------------
+
+
+def invoked_functions(config: AuroraAccessConfig, relay: RelayCheck | None, triggers):
+    """The configuration whose invoke policy the chain's links compare: the functions named,
+    the relay (the outbox trigger's doorbell) and every function the triggers call."""
+    called = [FunctionArn.find(arn) for t in triggers or () for arn in t.calls.invoked]
+    extra = [relay.function_arn] if relay is not None else []
+    extra += sorted({arn.function_arn for arn in called if arn is not None})
+    missing = [arn for arn in dict.fromkeys(extra) if arn not in config.function_arns]
+    return replace(config, function_arns=(*config.function_arns, *missing)) if missing else config
 
 
 def path_checks(clients: Clients, path: PathCheck, connection):
@@ -419,22 +157,17 @@ def diagnose(
     """
     clients = clients or Clients()
     diagnosis = Diagnosis()
-    iam = clients.iam()
-    clusters = read_clusters(clients, config.cluster)
-    checked_engine_major(config, clusters[0])
     installed = read_triggers(connection, schema) if schema else None
     triggers = [t for t in installed if t.managed] if installed is not None else None
+    chain = AuroraContext(invoked_functions(config, relay, triggers), clients)
 
     def checks():
         if path is not None:
             yield from path_checks(clients, path, connection)
-        _, role, role_arn = access_identities(iam, config, clusters[0])
-        yield check_role(config, clusters, role)
-        yield check_policy(iam, config)
-        for cluster in clusters:
-            yield check_parameter(clients, config, cluster, role_arn)
-        for cluster in clusters:
-            yield check_association(cluster, role_arn)
+        yield check_role(chain)
+        yield check_policy(chain)
+        yield check_parameter(chain)
+        yield check_association(chain)
         if installed is not None:
             yield check_triggers(
                 installed,
@@ -445,11 +178,11 @@ def diagnose(
                 head_revision(),
             )
         yield check_grant(connection, definer, triggers)
-        yield check_functions(clients, iam, config, triggers)
+        yield check_functions(clients, chain.iam, config, triggers)
         if relay is not None:
-            yield check_relay(clients, iam, config, connection, relay)
+            yield check_relay(chain, connection, relay)
         if check_network:
-            for cluster in clusters:
+            for cluster in chain.clusters:
                 yield check_route_to_lambda(clients, cluster)
 
     for result in checks():
