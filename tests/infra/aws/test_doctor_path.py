@@ -195,6 +195,22 @@ def first_broken(whole: Whole, admin, link: str, **options) -> doctor.Finding:
     return finding
 
 
+@pytest.fixture
+def deploy_settings(whole, monkeypatch):
+    """`aurora-events deploy apply` runs with this deployment's settings (its secrets, its
+    email identity), without vendoring (see test_doctor_relay): what a fix runs."""
+    deployment = whole.path.deployment
+    for key, value in (
+        ("AURORA_EVENTS_DATABASE_SECRET_ID", deployment.database_secret_id),
+        ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", deployment.relay_database_secret_id),
+        ("AURORA_EVENTS_EMAIL_FROM", deployment.email_from),
+    ):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(
+        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
+    )
+
+
 def assert_repaired(whole: Whole, admin, finding, **options) -> doctor.Diagnosis:
     run_fix(finding, admin)
     after = diagnose(whole, admin, **options)
@@ -415,20 +431,21 @@ def test_an_ingest_version_with_the_wrong_queue_url_is_found(whole, admin):
 # -- queue -------------------------------------------------------------------------------
 
 
-def test_a_queue_without_its_redrive_policy_is_found_and_set_queue_attributes_repairs_it(
-    whole, admin
+def test_a_queue_without_its_redrive_policy_is_found_and_applying_the_queues_repairs_it(
+    whole, admin, deploy_settings
 ):
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=f"{whole.prefix}-ingest.fifo")["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
     finding = first_broken(whole, admin, "queue")
     assert finding.problem.startswith(
-        f"queue {whole.prefix}-ingest.fifo has redrive policy none, not "
+        f"sqs queue {whole.prefix}-ingest.fifo: update (RedrivePolicy: None -> "
     )
     assert finding.problem.endswith(
-        "a message the drain can never write is retried forever, holding up its customer"
+        "a message the drain can never write is retried forever, holding up its customer, or "
+        "goes astray"
     )
-    assert finding.fix.startswith(f"aws sqs set-queue-attributes --queue-url {url} --attributes ")
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix} --only queues"
     assert_repaired(whole, admin, finding)
     policy = json.loads(
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
@@ -469,38 +486,47 @@ def drain_mapping(whole) -> dict:
     return mapping
 
 
-def test_a_disabled_mapping_is_found_and_enabled_by_its_fix(whole, admin):
+MAPPING_FIX = "aurora-events deploy apply --prefix {prefix} --only event-sources"
+
+
+def test_a_disabled_mapping_is_found_and_enabled_by_its_fix(whole, admin, deploy_settings):
     uuid = drain_mapping(whole)["UUID"]
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
     finding = first_broken(whole, admin, "mapping")
     assert finding.problem.startswith(
-        f"the event source mapping {uuid} from {whole.prefix}-ingest.fifo to "
-        f"{whole.prefix}-drain:live is Disabled"
+        f"event source mapping ingest -> {whole.prefix}-drain:live: update ({uuid}: Enabled: "
+        "False -> True): requests wait in the queue"
     )
-    assert finding.fix == f"aws lambda update-event-source-mapping --uuid {uuid} --enabled"
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     assert drain_mapping(whole)["State"] == "Enabled"
 
 
-def test_a_mapping_without_partial_batch_responses_is_found_and_repaired(whole, admin):
+def test_a_mapping_without_partial_batch_responses_is_found_and_repaired(
+    whole, admin, deploy_settings
+):
     uuid = drain_mapping(whole)["UUID"]
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, FunctionResponseTypes=[])
     finding = first_broken(whole, admin, "mapping")
     assert finding.problem.startswith(
-        f"the event source mapping {uuid} lacks ReportBatchItemFailures"
+        f"event source mapping ingest -> {whole.prefix}-drain:live: update ({uuid}: "
+        "FunctionResponseTypes: [] -> ['ReportBatchItemFailures'])"
     )
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     assert drain_mapping(whole)["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_a_missing_mapping_is_found_and_create_event_source_mapping_repairs_it(whole, admin):
+def test_a_missing_mapping_is_found_and_applying_the_mappings_repairs_it(
+    whole, admin, deploy_settings
+):
     boto3.client("lambda").delete_event_source_mapping(UUID=drain_mapping(whole)["UUID"])
     finding = first_broken(whole, admin, "mapping")
-    assert finding.problem == (
-        f"no event source mapping from {whole.prefix}-ingest.fifo to {whole.prefix}-drain:live: "
-        "requests wait in the queue, nothing writes them"
+    assert finding.problem.startswith(
+        f"event source mapping ingest -> {whole.prefix}-drain:live: create (batch 10, max "
+        "concurrency 5): requests wait in the queue"
     )
-    assert finding.fix.startswith("aws lambda create-event-source-mapping --function-name ")
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     mapping = drain_mapping(whole)
     assert (mapping["BatchSize"], mapping["ScalingConfig"]) == (10, {"MaximumConcurrency": 5})
@@ -775,7 +801,8 @@ def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypa
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
     assert run_aurora_events(command) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[3].startswith(f"BROKEN  mapping      the event source mapping {uuid}")
-    assert out.endswith(
-        f"fix (aws):\n  aws lambda update-event-source-mapping --uuid {uuid} --enabled\n"
+    assert out.splitlines()[3].startswith(
+        f"BROKEN  mapping      event source mapping ingest -> {whole.prefix}-drain:live: update "
+        f"({uuid}: Enabled: False -> True)"
     )
+    assert out.endswith(f"fix (aurora-events):\n  {MAPPING_FIX.format(prefix=whole.prefix)}\n")
