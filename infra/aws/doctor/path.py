@@ -108,13 +108,6 @@ class PathNames:
         return with_only(self.deploy_apply(), keys)
 
 
-def all_items(client, operation: str, key: str, **options) -> list[dict]:
-    items = []
-    for page in client.get_paginator(operation).paginate(**options):
-        items.extend(page.get(key, []))
-    return items
-
-
 # -- ingest ------------------------------------------------------------------------------
 
 

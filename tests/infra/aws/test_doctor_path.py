@@ -328,45 +328,43 @@ def break_permission(whole):
     )
 
 
+API_FIX = "aurora-events deploy apply --prefix {prefix} --only http-api"
+
+
 @pytest.mark.parametrize(
-    ("breaking", "problem", "fix"),
+    ("breaking", "problem"),
     [
         (
             break_route,
-            "HTTP API {prefix}-api has no route POST /orders",
-            "aws apigatewayv2 create-route --api-id {api} --route-key 'POST /orders' --target "
-            "integrations/",
+            "http api {prefix}-api route POST /orders: create (-> the ingest integration, AWS_IAM)",
         ),
         (
             break_stage,
-            "HTTP API {prefix}-api has no stage prod (it has: none): its invoke URL …/prod/… "
-            "answers 404",
-            "aws apigatewayv2 create-stage --api-id {api} --stage-name prod --auto-deploy",
+            "http api {prefix}-api stage prod: create (auto-deploy, burst ",
         ),
         (
             break_integration,
-            "route POST /customers of HTTP API {prefix}-api invokes {ingest}, not {ingest}:live",
-            "aws apigatewayv2 update-integration --api-id {api} --integration-id ",
+            "http api {prefix}-api integration: update (AWS_PROXY, payload 2.0 -> {ingest}:live)",
         ),
         (
             break_permission,
-            "the resource policy of {prefix}-ingest:live does not let HTTP API {prefix}-api "
-            "({api}) invoke it for POST /customers: API Gateway answers 500",
-            "aws lambda add-permission --function-name {prefix}-ingest --qualifier live "
-            "--statement-id {prefix}-api-customers --action lambda:InvokeFunction "
-            "--principal apigateway.amazonaws.com --source-arn arn:aws:execute-api:us-east-1:",
+            "lambda function {prefix}-ingest:live permission {prefix}-api-customers: set "
+            "(apigateway.amazonaws.com may invoke it, only from route POST /customers of "
+            "{prefix}-api on stage prod)",
         ),
     ],
     ids=["route", "stage", "integration", "permission"],
 )
-def test_a_broken_api_is_found_and_its_fix_repairs_it(whole, admin, breaking, problem, fix):
+def test_a_broken_api_is_found_and_its_fix_repairs_it(
+    whole, admin, deploy_settings, breaking, problem
+):
     breaking(whole)
     finding = first_broken(whole, admin, "api")
     ingest = whole.path.target.arn("lambda", f"function:{whole.function('ingest')}")
     values = {"prefix": whole.prefix, "api": whole.api_id, "ingest": ingest}
-    assert finding.problem == problem.format(**values)
-    assert finding.fix.startswith(fix.format(**values))
-    assert finding.fix_kind == "aws"
+    assert finding.problem.startswith(problem.format(**values))
+    assert finding.fix == API_FIX.format(**values)
+    assert finding.fix_kind == "aurora-events"
     assert_repaired(whole, admin, finding)
 
 
