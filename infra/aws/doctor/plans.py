@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 
-from infra.aws.changes import Change
+from infra.aws.changes import Change, PlanError
 from infra.aws.doctor.diagnosis import LinkResult, broken
 from infra.aws.iam_roles import ForeignResourceError
 
@@ -45,6 +45,13 @@ def plan_link(
             changes = list(plan())
         except ForeignResourceError as error:
             return broken(link, str(error), "delete it, or deploy with another prefix", "manual")
+        except PlanError as error:  # a setting the plan needs is missing
+            return broken(
+                link,
+                f"{key} cannot be planned: {error}",
+                "run the doctor with the settings deploy runs with (the same --config)",
+                "manual",
+            )
         if changes:
             differing[key] = changes
     if not differing:

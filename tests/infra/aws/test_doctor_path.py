@@ -533,8 +533,8 @@ def test_a_missing_mapping_is_found_and_applying_the_mappings_repairs_it(
 # -- drain -------------------------------------------------------------------------------
 
 
-def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_repairs_it(
-    whole, admin, monkeypatch
+def test_a_drain_role_that_may_not_read_its_secret_is_found_and_applying_the_roles_repairs_it(
+    whole, admin, deploy_settings
 ):
     iam = boto3.client("iam")
     role = whole.function("drain")
@@ -547,25 +547,16 @@ def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_rep
     )
     finding = first_broken(whole, admin, "drain")
     secret = whole.path.secret_arn()
-    assert finding.problem == (
-        f"the drain's role {role} may not secretsmanager:GetSecretValue on {secret}: every "
-        "batch fails (AccessDenied), and the messages reach the DLQ"
+    assert finding.problem.startswith(f"iam role {role}")
+    assert f"secretsmanager:GetSecretValue on {secret}" in finding.problem
+    assert finding.problem.endswith(
+        "where the drain's role may not read its secret every batch fails (AccessDenied), "
+        "and the messages reach the DLQ"
     )
-    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
-    # deploy apply with this deployment's settings, without vendoring (see test_doctor_relay).
-    deployment = whole.path.deployment
-    for key, value in (
-        ("AURORA_EVENTS_DATABASE_SECRET_ID", deployment.database_secret_id),
-        ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", deployment.relay_database_secret_id),
-        ("AURORA_EVENTS_EMAIL_FROM", deployment.email_from),
-    ):
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(
-        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
-    )
-    assert run_aurora_events(finding.fix) == 0
-    after = diagnose(whole, admin)
-    assert after.finding is None, doctor.render_diagnosis(after)
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix} --only roles"
+    assert_repaired(whole, admin, finding)
+    restored = iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+    assert any("secretsmanager:GetSecretValue" in s["Action"] for s in restored["Statement"])
 
 
 @pytest.fixture
@@ -780,10 +771,10 @@ def test_an_account_that_does_not_exist_is_found_and_its_hint_quotes_user_and_sc
 # -- the command -------------------------------------------------------------------------
 
 
-def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypatch):
+def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, deploy_settings):
     from tests.infra.aws.test_commands import arn_options, root_url
 
-    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", whole.path.deployment.database_secret_id)
+    # The doctor runs with the settings deploy runs with (deploy_settings): the plans need them.
     command = (
         f"aurora-events doctor --cluster {whole.config.cluster} --prefix {whole.prefix} "
         f"{arn_options(whole.config.function_arns)} --admin-url {root_url(stack, whole.schema)}"
