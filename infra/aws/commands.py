@@ -291,6 +291,19 @@ def add_adopt_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_only_argument(parser: argparse.ArgumentParser, keys, what: str) -> None:
+    """``--only KEY`` (repeatable): a part of the declared order, which the doctor's fixes
+    name."""
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(keys),
+        default=[],
+        metavar="RESOURCE",
+        help=f"only this {what} (repeatable): " + ", ".join(keys),
+    )
+
+
 def register(subparsers, settings: Settings) -> None:
     """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands;
     ``settings`` give the options' defaults and reach each command as ``args.settings``."""
@@ -309,15 +322,7 @@ def register(subparsers, settings: Settings) -> None:
         if name in ("plan", "apply"):
             add_adopt_argument(command, "execution roles <prefix>-<function>")
         if name in ("plan", "apply", "destroy"):
-            command.add_argument(
-                "--only",
-                action="append",
-                choices=list(RESOURCE_KEYS),
-                default=[],
-                metavar="RESOURCE",
-                help="only this resource of the declared order (repeatable): "
-                + ", ".join(RESOURCE_KEYS),
-            )
+            add_only_argument(command, RESOURCE_KEYS, "resource of the declared order")
         if name == "rollback":
             command.add_argument(
                 "function",
@@ -338,14 +343,7 @@ def register(subparsers, settings: Settings) -> None:
     ):
         command = aurora_commands.add_parser(name, help=text)
         add_chain_arguments(command, settings.deployment)
-        command.add_argument(
-            "--only",
-            action="append",
-            choices=list(AURORA_KEYS),
-            default=[],
-            metavar="RESOURCE",
-            help="only this link of the chain (repeatable): " + ", ".join(AURORA_KEYS),
-        )
+        add_only_argument(command, AURORA_KEYS, "link of the chain")
         if name != "destroy":
             command.add_argument(
                 "--activate-all-roles-on-login",

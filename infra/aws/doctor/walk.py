@@ -44,17 +44,8 @@ from infra.aws.doctor.chain import (
     check_role,
     probe,
 )
-from infra.aws.doctor.diagnosis import (
-    PROBE_PAYLOAD,
-    Diagnosis,
-    Finding,
-    LinkResult,
-    ProbeResult,
-    compact_json,
-    render_diagnosis,
-)
+from infra.aws.doctor.diagnosis import Diagnosis
 from infra.aws.doctor.drain import check_database, check_drain
-from infra.aws.doctor.fixes import apply_command
 from infra.aws.doctor.network import check_route_to_lambda
 from infra.aws.doctor.path import (
     PATH_LINKS,
@@ -65,27 +56,11 @@ from infra.aws.doctor.path import (
     check_queue,
 )
 from infra.aws.doctor.triggers import check_functions, check_grant, check_triggers
-from infra.aws.function_state import uncovered_resources
 from infra.aws.resources.context import Target
 from migrations import declared
 from migrations.function_arns import FunctionArn
 from migrations.revisions import head_revision, schema_revision
 from migrations.trigger_reader import read_triggers, table_shapes
-
-__all__ = [
-    "PROBE_PAYLOAD",
-    "Diagnosis",
-    "Finding",
-    "LinkResult",
-    "PathCheck",
-    "ProbeResult",
-    "RelayCheck",
-    "apply_command",
-    "compact_json",
-    "diagnose",
-    "render_diagnosis",
-    "uncovered_resources",
-]
 
 CHAIN_LINKS = (
     "role",
