@@ -83,32 +83,6 @@ def policy_drift(current, desired) -> list[str]:
     return lines
 
 
-def trusts_service(document, service: str) -> bool:
-    """True when an Allow statement lets ``service`` assume the role."""
-    for statement in statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "sts:AssumeRole" not in as_list(statement.get("Action")):
-            continue
-        principal = statement.get("Principal") or {}
-        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
-            return True
-    return False
-
-
-def trust_conditions(document, service: str) -> list:
-    """The ``Condition`` blocks of the Allow statements that let ``service`` assume the role
-    (``{}`` for a statement without one)."""
-    found = []
-    for statement in statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal") or {}
-        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
-            found.append(statement.get("Condition") or {})
-    return found
-
-
 def _canonical(value):
     """A policy value in one spelling: a one-item list and its item are the same, and
     the order of a list does not matter (IAM reads them so)."""
