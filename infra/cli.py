@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import infra.local  # noqa: F401  registers the emulation's grant dialects (grant, doctor)
-from infra.aws.commands import add_admin_url_argument, admin_url
+from infra.aws.command_support import add_admin_url_argument, admin_url
 from infra.local.db_server import (
     make_private_dir,
     process_running,

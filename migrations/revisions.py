@@ -7,15 +7,16 @@ from pathlib import Path
 import sql
 from sql import quote_identifier
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent
 
 
 def head_revision() -> str | None:
-    """The head of ``migrations/versions`` (None if there are several)."""
-    from alembic.config import Config
+    """The head of ``migrations/versions`` (None if there are several). Read from this
+    package's folder, not alembic.ini: a wheel holds no alembic.ini (the doctor runs from
+    one)."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(Config(str(REPO_ROOT / "alembic.ini")))
+    script = ScriptDirectory(str(MIGRATIONS))
     heads = script.get_heads()
     return heads[0] if len(heads) == 1 else None
 

@@ -11,135 +11,33 @@ the functions' alias ``live`` back one version), ``aurora plan|apply|destroy``
 from __future__ import annotations
 
 import argparse
-import functools
-import os
-import sys
-from collections.abc import Callable
 
 import boto3
-import pymysql
 
 from infra.aws import doctor
-from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
-from infra.aws.aurora_destroy import plan_destroy
-from infra.aws.aurora_plan import plan_aurora_access
-from infra.aws.aurora_state import reboot_status
-from infra.aws.changes import Change, ChangeFailed, Outcome, apply_changes, describe_plan
-from infra.aws.event_path import EventPath, PlanError
-from infra.aws.function_versions import RollbackError, plan_rollback
-from infra.aws.iam_roles import ADOPT_OPTION, ForeignResourceError
-from infra.aws.packaging import PackagingError
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import KEYS as AURORA_KEYS
+from infra.aws.aurora.order import plan_aurora_access, plan_destroy
+from infra.aws.aurora.state import reboot_status
+from infra.aws.changes import describe_plan
+from infra.aws.command_support import (
+    OK,
+    PROBLEMS,
+    access_config,
+    add_admin_url_argument,
+    admin_url,
+    carry_out,
+    connect_admin,
+    exit_codes,
+    print_outcome,
+)
+from infra.aws.event_path import EventPath
+from infra.aws.function_versions import plan_rollback
+from infra.aws.iam_roles import ADOPT_OPTION
 from infra.aws.resources.order import KEYS as RESOURCE_KEYS
 from infra.aws.settings import Settings
-from infra.catalog import FUNCTIONS, Deployment, SettingError, function_spec
+from infra.catalog import FUNCTIONS, Deployment, function_spec
 from infra.database import grants as db_grants
-
-OK, PROBLEMS, BAD_INPUT = 0, 1, 2
-
-
-def catalog_function_arns(prefix: str) -> list[str]:
-    """The deployed ARNs (``<prefix>-<name>``) of the catalog's functions Aurora invokes."""
-    lambda_client = boto3.client("lambda")
-    deployment = Deployment(prefix=prefix)
-    arns = []
-    for spec in (spec for spec in FUNCTIONS if spec.invoked_by_aurora):
-        name = deployment.resource_name(spec.name)
-        try:
-            arns.append(
-                lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-            )
-        except lambda_client.exceptions.ResourceNotFoundException:
-            raise AuroraAccessError(
-                f"function {name} is not deployed; deploy it, or name the functions with "
-                "--function-arn"
-            ) from None
-    return arns
-
-
-def access_config(args) -> AuroraAccessConfig:
-    return AuroraAccessConfig(
-        cluster=args.cluster,
-        function_arns=tuple(args.function_arn or catalog_function_arns(args.prefix)),
-        prefix=args.prefix,
-        activate_all_roles_on_login=getattr(args, "activate_all_roles_on_login", False),
-    )
-
-
-ADMIN_URL_VARIABLE = "AURORA_EVENTS_ADMIN_URL"
-
-
-def add_admin_url_argument(parser: argparse.ArgumentParser, example: str) -> None:
-    """``--admin-url``, which may come from ``AURORA_EVENTS_ADMIN_URL`` instead: a password
-    on the command line shows in ``ps`` and in the shell's history."""
-    parser.add_argument(
-        "--admin-url",
-        help=f"{example} (or set {ADMIN_URL_VARIABLE}: a password in an argument shows in ps)",
-    )
-
-
-def admin_url(args) -> str:
-    """The admin URL from ``--admin-url`` or the environment; a clear error without either."""
-    from functions.common.config import ConfigurationError
-
-    url = args.admin_url or os.environ.get(ADMIN_URL_VARIABLE)
-    if not url:
-        raise ConfigurationError(f"give --admin-url, or set {ADMIN_URL_VARIABLE}")
-    return url
-
-
-def connect_admin(url: str) -> pymysql.connections.Connection:
-    from functions.common.database import connect, settings_from_url
-
-    return connect(settings_from_url(url))  # DATABASE_TLS / DATABASE_TLS_CA apply
-
-
-def exit_codes(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad input (an unknown cluster, a malformed URL or ARN, a missing account) exits 2."""
-
-    @functools.wraps(command)
-    def run(args) -> int:
-        from functions.common.config import ConfigurationError
-
-        try:
-            return command(args)
-        except (
-            AuroraAccessError,
-            db_grants.GrantError,
-            ConfigurationError,
-            PlanError,
-            ForeignResourceError,
-            PackagingError,
-            RollbackError,
-            SettingError,
-        ) as error:
-            print(f"aurora-events: {error}", file=sys.stderr)
-            return BAD_INPUT
-        except pymysql.err.OperationalError as error:
-            if error.args and error.args[0] in (1045, 2003, 2005):  # denied, unreachable
-                print(f"aurora-events: cannot connect to the database: {error}", file=sys.stderr)
-                return BAD_INPUT
-            raise
-
-    return run
-
-
-def carry_out(changes: list[Change]) -> Outcome:
-    """Apply ``changes``; when one fails, print those made before it (and what the endpoint
-    could not do), then let the change's own error end the command."""
-    try:
-        return apply_changes(changes)
-    except ChangeFailed as failed:
-        print_outcome(failed.outcome)
-        print(f"FAILED     {failed.change.describe()}")
-        raise failed.__cause__ from None
-
-
-def print_outcome(outcome: Outcome) -> None:
-    for change in outcome.done:
-        print(change.describe())
-    for change, reason in outcome.unsupported:
-        print(f"NOT DONE   {change.describe()}: {reason}")
-
 
 # -- deploy plan|apply|destroy -----------------------------------------------------------
 
@@ -205,7 +103,10 @@ def deploy_rollback(args) -> int:
 @exit_codes
 def aurora_plan(args) -> int:
     changes = plan_aurora_access(
-        access_config(args), reboot=args.reboot, adopt_existing=args.adopt_existing_roles
+        access_config(args),
+        reboot=args.reboot,
+        adopt_existing=args.adopt_existing_roles,
+        only=args.only,
     )
     print(describe_plan(changes))
     return OK
@@ -224,7 +125,9 @@ def print_reboot_status(config: AuroraAccessConfig) -> None:
 def aurora_apply(args) -> int:
     config = access_config(args)
     outcome = carry_out(
-        plan_aurora_access(config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles)
+        plan_aurora_access(
+            config, reboot=args.reboot, adopt_existing=args.adopt_existing_roles, only=args.only
+        )
     )
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
@@ -235,7 +138,7 @@ def aurora_apply(args) -> int:
 
 @exit_codes
 def aurora_destroy(args) -> int:
-    outcome = carry_out(plan_destroy(access_config(args)))
+    outcome = carry_out(plan_destroy(access_config(args), only=args.only))
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print("nothing to remove")
@@ -388,6 +291,19 @@ def add_adopt_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_only_argument(parser: argparse.ArgumentParser, keys, what: str) -> None:
+    """``--only KEY`` (repeatable): a part of the declared order, which the doctor's fixes
+    name."""
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(keys),
+        default=[],
+        metavar="RESOURCE",
+        help=f"only this {what} (repeatable): " + ", ".join(keys),
+    )
+
+
 def register(subparsers, settings: Settings) -> None:
     """Add ``deploy``, ``aurora``, ``grant`` and ``doctor`` to the ``aurora-events`` subcommands;
     ``settings`` give the options' defaults and reach each command as ``args.settings``."""
@@ -406,15 +322,7 @@ def register(subparsers, settings: Settings) -> None:
         if name in ("plan", "apply"):
             add_adopt_argument(command, "execution roles <prefix>-<function>")
         if name in ("plan", "apply", "destroy"):
-            command.add_argument(
-                "--only",
-                action="append",
-                choices=list(RESOURCE_KEYS),
-                default=[],
-                metavar="RESOURCE",
-                help="only this resource of the declared order (repeatable): "
-                + ", ".join(RESOURCE_KEYS),
-            )
+            add_only_argument(command, RESOURCE_KEYS, "resource of the declared order")
         if name == "rollback":
             command.add_argument(
                 "function",
@@ -435,6 +343,7 @@ def register(subparsers, settings: Settings) -> None:
     ):
         command = aurora_commands.add_parser(name, help=text)
         add_chain_arguments(command, settings.deployment)
+        add_only_argument(command, AURORA_KEYS, "link of the chain")
         if name != "destroy":
             command.add_argument(
                 "--activate-all-roles-on-login",

@@ -1,19 +1,17 @@
 """What the doctor reads about functions and roles: does a function (or its alias)
-exist, what does an alias point at, what may a role do, who may invoke a function.
+exist, what does an alias point at, what may a role do.
 
 Reads only. Shared by the doctor's link modules; the commands their findings suggest
-are built in :mod:`infra.aws.doctor_fixes`.
+are built in :mod:`infra.aws.doctor.fixes`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from infra.aws.aurora_config import INVOKE_ACTION
+from infra.aws.aurora.config import INVOKE_ACTION
 from infra.aws.iam_roles import attached_policy_arns, inline_policy_names
-from infra.aws.policy_documents import as_list, policy_allows, statements
+from infra.aws.policy_documents import policy_allows
 
 
 def role_policy_documents(iam, role_name: str) -> list:
@@ -83,49 +81,3 @@ def published_versions(lambda_client, name: str) -> list[str]:
     ):
         versions.extend(v["Version"] for v in page["Versions"] if v["Version"] != "$LATEST")
     return sorted(versions, key=int)
-
-
-def resource_policy_statements(lambda_client, name: str, qualifier: str | None) -> list[dict]:
-    """The statements of the function's resource-based policy (at ``qualifier``: each
-    alias has its own), empty when it has none."""
-    options = {"Qualifier": qualifier} if qualifier else {}
-    try:
-        policy = lambda_client.get_policy(FunctionName=name, **options)["Policy"]
-    except lambda_client.exceptions.ResourceNotFoundException:
-        return []
-    return statements(json.loads(policy))
-
-
-def _source_arn_patterns(statement: Mapping) -> list[str] | None:
-    """The ``AWS:SourceArn`` values a statement is limited to (None: no such limit)."""
-    for operator, values in (statement.get("Condition") or {}).items():
-        if operator not in ("ArnLike", "ArnEquals", "StringLike", "StringEquals"):
-            continue
-        for key, value in values.items():
-            if key.lower() == "aws:sourcearn":
-                return [str(v) for v in as_list(value)]
-    return None
-
-
-def invoke_permission(statements_: Iterable[Mapping], service: str, source_arn: str) -> str | None:
-    """How the resource policy lets ``service`` invoke the function when called from
-    ``source_arn``: ``"scoped"`` (an ``AWS:SourceArn`` condition, with IAM's wildcards,
-    covers it), ``"unscoped"`` (only a statement without that condition: any caller of
-    that service may invoke it), or None (not at all)."""
-    found = None
-    for statement in statements_:
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal") or {}
-        services = as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
-        if service not in services:
-            continue
-        actions = as_list(statement.get("Action"))
-        if not any(fnmatch.fnmatchcase(INVOKE_ACTION.lower(), a.lower()) for a in actions):
-            continue
-        patterns = _source_arn_patterns(statement)
-        if patterns is None:
-            found = "unscoped"
-        elif any(fnmatch.fnmatchcase(source_arn, p) for p in patterns):
-            return "scoped"
-    return found

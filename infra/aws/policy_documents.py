@@ -3,7 +3,7 @@ comparing two documents and evaluating what one allows.
 
 Shared by the event path (execution roles), Aurora's access chain and the doctor, so all
 mean the same by "the same policy" and "allowed". The project's own policies are built
-elsewhere: Aurora's in :mod:`infra.aws.aurora_policies`, the execution roles' in
+elsewhere: Aurora's in :mod:`infra.aws.aurora.policies`, the execution roles' in
 :meth:`infra.aws.event_path.EventPath.role_policy`.
 """
 
@@ -81,32 +81,6 @@ def policy_drift(current, desired) -> list[str]:
     lines = [f"+ {e} {a} on {r}" for e, a, r in sorted(wanted - now)]
     lines += [f"- {e} {a} on {r}" for e, a, r in sorted(now - wanted)]
     return lines
-
-
-def trusts_service(document, service: str) -> bool:
-    """True when an Allow statement lets ``service`` assume the role."""
-    for statement in statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "sts:AssumeRole" not in as_list(statement.get("Action")):
-            continue
-        principal = statement.get("Principal") or {}
-        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
-            return True
-    return False
-
-
-def trust_conditions(document, service: str) -> list:
-    """The ``Condition`` blocks of the Allow statements that let ``service`` assume the role
-    (``{}`` for a statement without one)."""
-    found = []
-    for statement in statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal") or {}
-        if isinstance(principal, Mapping) and service in as_list(principal.get("Service")):
-            found.append(statement.get("Condition") or {})
-    return found
 
 
 def _canonical(value):

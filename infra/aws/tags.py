@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping
 PROJECT = "aurora-events"
 # On an event source mapping: its value names what feeds the function from the queue in
 # the mapping's stead, so the mapping is disabled on purpose. The local stack, whose own
-# poller (infra/local/event_source.py) feeds the drain, writes it; the doctor reads it
-# (infra/aws/path_doctor.py). Here, so that neither imports the other.
+# poller (infra/local/event_source.py) feeds the drain, writes it; the mappings' plan reads
+# it (infra/aws/resources/event_sources.py: such a mapping is declared disabled). Here, so
+# that the resources and the local stack do not import each other.
 OWN_POLLER_TAG = "aurora-events:own-poller"
 
 

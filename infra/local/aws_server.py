@@ -29,8 +29,13 @@ import threading
 import time
 from pathlib import Path
 
-from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import WSGIRequestHandler, make_server
+try:
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+except ImportError as missing:  # a deployment's install (no extras) has no local AWS
+    raise ImportError(
+        f"the local stack needs moto ({missing}): pip install 'aurora-events[local]'"
+    ) from missing
 
 try:  # moto's handler fixes header spelling; its module moved between releases
     from moto.moto_server.werkzeug_app import MotoRequestHandler as _BaseHandler

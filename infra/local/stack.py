@@ -24,8 +24,8 @@ from pathlib import Path
 import boto3
 
 from functions.common.database import DatabaseSettings
-from infra.aws.aurora_config import AuroraAccessConfig
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
 from infra.aws.tags import OWN_POLLER_TAG

@@ -87,17 +87,35 @@ def test_the_cycle_finder_finds_the_cycle_there_was():
     assert find_cycle(graph) == ["infra.aws", "infra.local", "infra.aws"]
 
 
-# Inside infra/aws: the resources know nothing of the doctor or the CLI's commands; the
-# event path facade and the commands sit above the resources.
+# Inside infra/aws: the resources (the event path's and Aurora's chain's) know nothing of
+# the doctor or the CLI's commands; the event path facade and the commands sit above the
+# resources; the doctor reads the resources (their plans), never the CLI's commands.
 ABOVE_RESOURCES = ("infra.aws.commands", "infra.aws.doctor", "infra.aws.event_path")
 
 
-@pytest.mark.parametrize(
-    "path", modules_under("infra.aws.resources"), ids=lambda path: module_name(path)
-)
-def test_resources_never_import_the_doctor_the_commands_or_the_facade(path):
-    assert not [
+def imports_any(path: Path, packages: tuple[str, ...]) -> list[str]:
+    return [
         module
         for module in imported_modules(path)
-        if any(module == above or module.startswith(above + ".") for above in ABOVE_RESOURCES)
+        if any(module == package or module.startswith(package + ".") for package in packages)
     ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    modules_under("infra.aws.resources") + modules_under("infra.aws.aurora"),
+    ids=lambda path: module_name(path),
+)
+def test_resources_never_import_the_doctor_the_commands_or_the_facade(path):
+    assert not imports_any(path, ABOVE_RESOURCES)
+
+
+@pytest.mark.parametrize("path", modules_under("infra.aws.doctor"), ids=module_name)
+def test_the_doctor_never_imports_the_commands(path):
+    assert not imports_any(path, ("infra.aws.commands", "infra.aws.command_support"))
+
+
+def test_the_subpackages_are_there():
+    # The layout the README's folder table shows: a rename that empties one fails here.
+    for package in ("infra.aws.resources", "infra.aws.aurora", "infra.aws.doctor"):
+        assert len(modules_under(package)) > 3, package

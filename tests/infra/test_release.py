@@ -147,3 +147,56 @@ def test_the_version_is_pyprojects_and_heads_the_changelog(capsys):
     released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
     assert released and released[0] == VERSION, released
     assert "## [Unreleased]" in changelog
+
+
+def test_the_wheel_s_runtime_requirements_leave_moto_to_the_local_extra(built):
+    metadata = zipfile.ZipFile(built[1]).read(f"aurora_events-{VERSION}.dist-info/METADATA")
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in metadata.decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    runtime = [r for r in requires if "extra ==" not in r]
+    assert runtime and not [r for r in runtime if r.startswith("moto")], runtime
+    assert [r for r in requires if r.startswith("moto")] == [
+        'moto[server]<6,>=5.0.20; extra == "local"'
+    ]
+    assert 'aurora-events[local]; extra == "dev"' in requires
+
+
+# Runs the commands a deployment uses in one interpreter of the wheel's virtualenv, with
+# moto unimportable (as after `pip install .` without extras): each exit code on a line,
+# then whether any moto module was loaded.
+WITHOUT_MOTO = """
+import sys
+sys.modules["moto"] = None  # `import moto` raises ImportError, as when it is not installed
+from infra.cli import main
+for command in sys.argv[1:]:
+    print(main(command.split()), flush=True)
+print(sorted(name for name in sys.modules if name.startswith("moto.")))
+"""
+
+
+def test_deploy_aurora_grant_and_doctor_run_without_moto(installed, migrated_stack, tmp_path):
+    stack = migrated_stack
+    commands = [
+        "deploy plan --only queues --only event-sources",
+        "aurora plan",
+        "grant --user app --host %",
+        "doctor",
+    ]
+    done = subprocess.run(
+        [str(installed / "python"), "-c", WITHOUT_MOTO, *commands],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        # The stack's settings, as `eval "$(aurora-events stack env)"` gives them.
+        env={"PATH": f"{installed}:/usr/bin:/bin", "HOME": str(tmp_path), **stack.environment()},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    codes = [line for line in lines if line in ("0", "1", "2")]
+    assert codes == ["0"] * len(commands), done.stdout + done.stderr
+    assert lines[-1] == "[]"
+    assert "no changes: everything is as declared" in done.stdout  # aurora plan
+    assert "every link checked is in place" in done.stdout  # doctor

@@ -2,7 +2,8 @@
 session's stack, migrated: what :func:`infra.local.stack.serve` does), with the settings
 `stack env` exports: the stack's disabled event source mapping says by its tag that the
 stack's own poller feeds the drain, so the doctor walks on past it and checks every later
-link; without the tag, a disabled mapping is broken, and enabling it is the fix."""
+link; without the tag, a disabled mapping is broken (the mappings' plan declares it enabled),
+and applying that plan is the fix."""
 
 from __future__ import annotations
 
@@ -82,10 +83,13 @@ def test_without_the_tag_a_disabled_mapping_is_broken_and_enabling_it_is_the_fix
         )
     assert code == 1, out
     broken = [line for line in out.splitlines() if line.startswith("BROKEN")]
+    prefix = stack.deployment.prefix
+    # The mappings' plan declares an untagged mapping enabled: its difference is the finding.
     assert len(broken) == 1 and broken[0].startswith(
-        f"BROKEN  mapping      the event source mapping {mapping['UUID']} from "
+        f"BROKEN  mapping      event source mapping ingest -> {prefix}-drain:live: update "
+        f"({mapping['UUID']}: Enabled: False -> True)"
     ), out
-    assert "is Disabled" in broken[0]
     assert out.endswith(
-        f"fix (aws):\n  aws lambda update-event-source-mapping --uuid {mapping['UUID']} --enabled\n"
+        "fix (aurora-events):\n"
+        f"  aurora-events deploy apply --prefix {prefix} --only event-sources\n"
     )

@@ -1,4 +1,8 @@
-"""The event source mappings: each catalog queue feeds its function's alias ``live``."""
+"""The event source mappings: each catalog queue feeds its function's alias ``live``.
+
+A mapping tagged :data:`~infra.aws.tags.OWN_POLLER_TAG` is declared disabled: what the tag
+names feeds the function in its stead (the local stack's poller), so the plan keeps it
+disabled and the doctor finds it as declared."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterator
 from infra.aws.changes import Change
 from infra.aws.function_versions import alias_arn
 from infra.aws.resources.base import AwsResource
+from infra.aws.tags import OWN_POLLER_TAG
 from infra.catalog import EVENT_SOURCES, FUNCTIONS, LIVE_ALIAS, EventSourceSpec, FunctionArn
 
 
@@ -107,13 +112,25 @@ class EventSources(AwsResource):
             )
             return
         mapping = at_alias[0]
-        if mapping_drift(mapping, settings):
+        if self.own_poller(mapping) is not None:
+            settings = mapping_settings(source, enabled=False)
+        drift = mapping_drift(mapping, settings)
+        if drift:
             yield Change(
                 resource,
                 "update",
-                f"batch {source.batch_size}, max concurrency {source.maximum_concurrency}",
+                f"{mapping['UUID']}: " + "; ".join(drift),
                 run=lambda: lambda_.update_event_source_mapping(UUID=mapping["UUID"], **settings),
             )
+
+    def own_poller(self, mapping: dict) -> str | None:
+        """What the mapping's tag :data:`OWN_POLLER_TAG` names as feeding its function in
+        its stead (the local stack's poller), or None: the mapping itself feeds it."""
+        arn = mapping.get("EventSourceMappingArn") or self.target.arn(
+            "lambda", f"event-source-mapping:{mapping['UUID']}"
+        )
+        tags = self.context.client("lambda").list_tags(Resource=arn).get("Tags") or {}
+        return tags.get(OWN_POLLER_TAG)
 
     def plan_destroy(self) -> list[Change]:
         """The mappings to the deployment's functions (those with its tags), whatever their

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore import xform_name
 
-from infra.aws.aurora_config import AuroraAccessConfig
+from infra.aws.aurora.config import AuroraAccessConfig
 from infra.aws.changes import Change, Outcome, apply_changes, describe_plan
 from infra.aws.commands import register
 from infra.aws.event_path import EventPath

@@ -6,10 +6,10 @@ import json
 import boto3
 import pytest
 
-from infra.aws import aurora_policies, aurora_state
-from infra.aws.aurora_config import AuroraAccessConfig, AuroraAccessError
-from infra.aws.aurora_destroy import plan_destroy
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora import policies as aurora_policies
+from infra.aws.aurora import state as aurora_state
+from infra.aws.aurora.config import AuroraAccessConfig, AuroraAccessError
+from infra.aws.aurora.order import plan_aurora_access, plan_destroy
 from infra.aws.changes import apply_changes, describe_plan
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.policy_documents import service_trust_policy

@@ -112,9 +112,9 @@ def test_doctor_command_exits_1_and_prints_the_fix(capsys, stack, database, clus
     )
     assert run_aurora_events(command) == 1
     out = capsys.readouterr().out
-    assert (
-        out.splitlines()[0]
-        == f"BROKEN  role         iam role {prefix}-aurora-lambda does not exist"
+    assert out.splitlines()[0].startswith(
+        f"BROKEN  role         iam role {prefix}-aurora-lambda: create (trusting "
+        "rds.amazonaws.com only when "
     )
     assert "fix (aurora-events):\n  aurora-events aurora apply --cluster" in out
 

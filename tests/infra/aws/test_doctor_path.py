@@ -23,11 +23,12 @@ from alembic import command
 from alembic.config import Config
 
 from infra.aws import doctor
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
-from infra.aws.doctor_fixes import drain_grant_command
+from infra.aws.doctor.fixes import drain_grant_command
+from infra.aws.doctor.path import PathCheck, route_keys
 from infra.aws.event_path import EventPath
-from infra.aws.path_doctor import PathCheck, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
@@ -107,7 +108,7 @@ class Whole:
 
     path: EventPath
     check: PathCheck
-    config: doctor.AuroraAccessConfig
+    config: AuroraAccessConfig
     schema: str
     drain_user: str
 
@@ -192,6 +193,22 @@ def first_broken(whole: Whole, admin, link: str, **options) -> doctor.Finding:
     finding = diagnosis.finding
     assert finding is not None and finding.link == link, doctor.render_diagnosis(diagnosis)
     return finding
+
+
+@pytest.fixture
+def deploy_settings(whole, monkeypatch):
+    """`aurora-events deploy apply` runs with this deployment's settings (its secrets, its
+    email identity), without vendoring (see test_doctor_relay): what a fix runs."""
+    deployment = whole.path.deployment
+    for key, value in (
+        ("AURORA_EVENTS_DATABASE_SECRET_ID", deployment.database_secret_id),
+        ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", deployment.relay_database_secret_id),
+        ("AURORA_EVENTS_EMAIL_FROM", deployment.email_from),
+    ):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(
+        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
+    )
 
 
 def assert_repaired(whole: Whole, admin, finding, **options) -> doctor.Diagnosis:
@@ -311,45 +328,43 @@ def break_permission(whole):
     )
 
 
+API_FIX = "aurora-events deploy apply --prefix {prefix} --only http-api"
+
+
 @pytest.mark.parametrize(
-    ("breaking", "problem", "fix"),
+    ("breaking", "problem"),
     [
         (
             break_route,
-            "HTTP API {prefix}-api has no route POST /orders",
-            "aws apigatewayv2 create-route --api-id {api} --route-key 'POST /orders' --target "
-            "integrations/",
+            "http api {prefix}-api route POST /orders: create (-> the ingest integration, AWS_IAM)",
         ),
         (
             break_stage,
-            "HTTP API {prefix}-api has no stage prod (it has: none): its invoke URL …/prod/… "
-            "answers 404",
-            "aws apigatewayv2 create-stage --api-id {api} --stage-name prod --auto-deploy",
+            "http api {prefix}-api stage prod: create (auto-deploy, burst ",
         ),
         (
             break_integration,
-            "route POST /customers of HTTP API {prefix}-api invokes {ingest}, not {ingest}:live",
-            "aws apigatewayv2 update-integration --api-id {api} --integration-id ",
+            "http api {prefix}-api integration: update (AWS_PROXY, payload 2.0 -> {ingest}:live)",
         ),
         (
             break_permission,
-            "the resource policy of {prefix}-ingest:live does not let HTTP API {prefix}-api "
-            "({api}) invoke it for POST /customers: API Gateway answers 500",
-            "aws lambda add-permission --function-name {prefix}-ingest --qualifier live "
-            "--statement-id {prefix}-api-customers --action lambda:InvokeFunction "
-            "--principal apigateway.amazonaws.com --source-arn arn:aws:execute-api:us-east-1:",
+            "lambda function {prefix}-ingest:live permission {prefix}-api-customers: set "
+            "(apigateway.amazonaws.com may invoke it, only from route POST /customers of "
+            "{prefix}-api on stage prod)",
         ),
     ],
     ids=["route", "stage", "integration", "permission"],
 )
-def test_a_broken_api_is_found_and_its_fix_repairs_it(whole, admin, breaking, problem, fix):
+def test_a_broken_api_is_found_and_its_fix_repairs_it(
+    whole, admin, deploy_settings, breaking, problem
+):
     breaking(whole)
     finding = first_broken(whole, admin, "api")
     ingest = whole.path.target.arn("lambda", f"function:{whole.function('ingest')}")
     values = {"prefix": whole.prefix, "api": whole.api_id, "ingest": ingest}
-    assert finding.problem == problem.format(**values)
-    assert finding.fix.startswith(fix.format(**values))
-    assert finding.fix_kind == "aws"
+    assert finding.problem.startswith(problem.format(**values))
+    assert finding.fix == API_FIX.format(**values)
+    assert finding.fix_kind == "aurora-events"
     assert_repaired(whole, admin, finding)
 
 
@@ -414,20 +429,21 @@ def test_an_ingest_version_with_the_wrong_queue_url_is_found(whole, admin):
 # -- queue -------------------------------------------------------------------------------
 
 
-def test_a_queue_without_its_redrive_policy_is_found_and_set_queue_attributes_repairs_it(
-    whole, admin
+def test_a_queue_without_its_redrive_policy_is_found_and_applying_the_queues_repairs_it(
+    whole, admin, deploy_settings
 ):
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=f"{whole.prefix}-ingest.fifo")["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
     finding = first_broken(whole, admin, "queue")
     assert finding.problem.startswith(
-        f"queue {whole.prefix}-ingest.fifo has redrive policy none, not "
+        f"sqs queue {whole.prefix}-ingest.fifo: update (RedrivePolicy: None -> "
     )
     assert finding.problem.endswith(
-        "a message the drain can never write is retried forever, holding up its customer"
+        "a message the drain can never write is retried forever, holding up its customer, or "
+        "goes astray"
     )
-    assert finding.fix.startswith(f"aws sqs set-queue-attributes --queue-url {url} --attributes ")
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix} --only queues"
     assert_repaired(whole, admin, finding)
     policy = json.loads(
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
@@ -468,38 +484,47 @@ def drain_mapping(whole) -> dict:
     return mapping
 
 
-def test_a_disabled_mapping_is_found_and_enabled_by_its_fix(whole, admin):
+MAPPING_FIX = "aurora-events deploy apply --prefix {prefix} --only event-sources"
+
+
+def test_a_disabled_mapping_is_found_and_enabled_by_its_fix(whole, admin, deploy_settings):
     uuid = drain_mapping(whole)["UUID"]
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
     finding = first_broken(whole, admin, "mapping")
     assert finding.problem.startswith(
-        f"the event source mapping {uuid} from {whole.prefix}-ingest.fifo to "
-        f"{whole.prefix}-drain:live is Disabled"
+        f"event source mapping ingest -> {whole.prefix}-drain:live: update ({uuid}: Enabled: "
+        "False -> True): requests wait in the queue"
     )
-    assert finding.fix == f"aws lambda update-event-source-mapping --uuid {uuid} --enabled"
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     assert drain_mapping(whole)["State"] == "Enabled"
 
 
-def test_a_mapping_without_partial_batch_responses_is_found_and_repaired(whole, admin):
+def test_a_mapping_without_partial_batch_responses_is_found_and_repaired(
+    whole, admin, deploy_settings
+):
     uuid = drain_mapping(whole)["UUID"]
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, FunctionResponseTypes=[])
     finding = first_broken(whole, admin, "mapping")
     assert finding.problem.startswith(
-        f"the event source mapping {uuid} lacks ReportBatchItemFailures"
+        f"event source mapping ingest -> {whole.prefix}-drain:live: update ({uuid}: "
+        "FunctionResponseTypes: [] -> ['ReportBatchItemFailures'])"
     )
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     assert drain_mapping(whole)["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_a_missing_mapping_is_found_and_create_event_source_mapping_repairs_it(whole, admin):
+def test_a_missing_mapping_is_found_and_applying_the_mappings_repairs_it(
+    whole, admin, deploy_settings
+):
     boto3.client("lambda").delete_event_source_mapping(UUID=drain_mapping(whole)["UUID"])
     finding = first_broken(whole, admin, "mapping")
-    assert finding.problem == (
-        f"no event source mapping from {whole.prefix}-ingest.fifo to {whole.prefix}-drain:live: "
-        "requests wait in the queue, nothing writes them"
+    assert finding.problem.startswith(
+        f"event source mapping ingest -> {whole.prefix}-drain:live: create (batch 10, max "
+        "concurrency 5): requests wait in the queue"
     )
-    assert finding.fix.startswith("aws lambda create-event-source-mapping --function-name ")
+    assert finding.fix == MAPPING_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
     mapping = drain_mapping(whole)
     assert (mapping["BatchSize"], mapping["ScalingConfig"]) == (10, {"MaximumConcurrency": 5})
@@ -508,8 +533,8 @@ def test_a_missing_mapping_is_found_and_create_event_source_mapping_repairs_it(w
 # -- drain -------------------------------------------------------------------------------
 
 
-def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_repairs_it(
-    whole, admin, monkeypatch
+def test_a_drain_role_that_may_not_read_its_secret_is_found_and_applying_the_roles_repairs_it(
+    whole, admin, deploy_settings
 ):
     iam = boto3.client("iam")
     role = whole.function("drain")
@@ -522,25 +547,16 @@ def test_a_drain_role_that_may_not_read_its_secret_is_found_and_deploy_apply_rep
     )
     finding = first_broken(whole, admin, "drain")
     secret = whole.path.secret_arn()
-    assert finding.problem == (
-        f"the drain's role {role} may not secretsmanager:GetSecretValue on {secret}: every "
-        "batch fails (AccessDenied), and the messages reach the DLQ"
+    assert finding.problem.startswith(f"iam role {role}")
+    assert f"secretsmanager:GetSecretValue on {secret}" in finding.problem
+    assert finding.problem.endswith(
+        "where the drain's role may not read its secret every batch fails (AccessDenied), "
+        "and the messages reach the DLQ"
     )
-    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
-    # deploy apply with this deployment's settings, without vendoring (see test_doctor_relay).
-    deployment = whole.path.deployment
-    for key, value in (
-        ("AURORA_EVENTS_DATABASE_SECRET_ID", deployment.database_secret_id),
-        ("AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", deployment.relay_database_secret_id),
-        ("AURORA_EVENTS_EMAIL_FROM", deployment.email_from),
-    ):
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(
-        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
-    )
-    assert run_aurora_events(finding.fix) == 0
-    after = diagnose(whole, admin)
-    assert after.finding is None, doctor.render_diagnosis(after)
+    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix} --only roles"
+    assert_repaired(whole, admin, finding)
+    restored = iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+    assert any("secretsmanager:GetSecretValue" in s["Action"] for s in restored["Statement"])
 
 
 @pytest.fixture
@@ -755,10 +771,10 @@ def test_an_account_that_does_not_exist_is_found_and_its_hint_quotes_user_and_sc
 # -- the command -------------------------------------------------------------------------
 
 
-def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypatch):
+def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, deploy_settings):
     from tests.infra.aws.test_commands import arn_options, root_url
 
-    monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", whole.path.deployment.database_secret_id)
+    # The doctor runs with the settings deploy runs with (deploy_settings): the plans need them.
     command = (
         f"aurora-events doctor --cluster {whole.config.cluster} --prefix {whole.prefix} "
         f"{arn_options(whole.config.function_arns)} --admin-url {root_url(stack, whole.schema)}"
@@ -774,7 +790,8 @@ def test_the_doctor_command_checks_the_whole_path(whole, stack, capsys, monkeypa
     boto3.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
     assert run_aurora_events(command) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[3].startswith(f"BROKEN  mapping      the event source mapping {uuid}")
-    assert out.endswith(
-        f"fix (aws):\n  aws lambda update-event-source-mapping --uuid {uuid} --enabled\n"
+    assert out.splitlines()[3].startswith(
+        f"BROKEN  mapping      event source mapping ingest -> {whole.prefix}-drain:live: update "
+        f"({uuid}: Enabled: False -> True)"
     )
+    assert out.endswith(f"fix (aurora-events):\n  {MAPPING_FIX.format(prefix=whole.prefix)}\n")

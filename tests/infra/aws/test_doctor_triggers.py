@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 
 from functions.common.database import connect, parse_database_url
 from infra.aws import doctor
-from infra.aws.aurora_plan import plan_aurora_access
+from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from migrations.row_event_sql import (
     create_outbox_statements,
@@ -217,12 +217,14 @@ def test_a_doorbell_aurora_may_not_ring_is_found_and_aurora_apply_repairs_it(
     migrate(database)
     relay = stack.resources.function_arns["relay"]
     finding = diagnose(config, admin, database.name).finding
-    assert finding.link == "functions"
+    # The invoke policy's plan has every function the triggers call among its functions.
+    assert finding.link == "policy"
     assert finding.problem == (
-        f"the policies of iam role {config.role_name} do not allow lambda:InvokeFunction on "
-        f"{relay}:live, which trigger(s) customers_ai_notify, orders_ai_notify call"
+        f"iam policy {config.policy_name}: update (new default version: + Allow "
+        f"lambda:InvokeFunction on {relay}; + Allow lambda:InvokeFunction on {relay}:*): Aurora "
+        "may invoke only what the policy allows"
     )
-    assert finding.fix.endswith(f"--function-arn {relay}")
+    assert finding.fix.endswith(f"--function-arn {relay} --only policy")
     run_fix(finding, admin)
     after = diagnose(config, admin, database.name)
     assert after.ok, doctor.render_diagnosis(after)
@@ -250,7 +252,7 @@ def own_function(stack):
     return arn
 
 
-def test_a_qualified_arn_without_its_alias_then_outside_aurora_s_policy_is_repaired(
+def test_a_qualified_arn_outside_aurora_s_policy_then_without_its_alias_is_repaired(
     chain, admin, database, own_function
 ):
     create_table(database)
@@ -259,6 +261,11 @@ def test_a_qualified_arn_without_its_alias_then_outside_aurora_s_policy_is_repai
         create_trigger_statement("things_ai_target", "things", f"{own_function}:live", PAYLOAD),
     )
     name = own_function.rsplit(":", 1)[1]
+    # Aurora's policy does not name the function yet: the policy's plan adds it.
+    finding = diagnose(chain, admin, database.name).finding
+    assert finding.link == "policy"
+    assert finding.fix.endswith(f"--function-arn {own_function} --only policy")  # unqualified
+    run_fix(finding, admin)
     finding = diagnose(chain, admin, database.name).finding
     assert finding.link == "functions"
     assert finding.problem == (
@@ -269,15 +276,6 @@ def test_a_qualified_arn_without_its_alias_then_outside_aurora_s_policy_is_repai
         f"aws lambda create-alias --region us-east-1 --function-name {own_function} --name live "
         "--function-version 1"
     )
-    run_fix(finding, admin)
-    # The alias exists now; Aurora's policy does not name the function yet.
-    finding = diagnose(chain, admin, database.name).finding
-    assert finding.link == "functions"
-    assert finding.problem == (
-        f"the policies of iam role {chain.role_name} do not allow lambda:InvokeFunction on "
-        f"{own_function}:live, which trigger(s) things_ai_target call"
-    )
-    assert finding.fix.endswith(f"--function-arn {own_function}")  # the unqualified one
     run_fix(finding, admin)
     after = diagnose(chain, admin, database.name)
     assert after.ok, doctor.render_diagnosis(after)

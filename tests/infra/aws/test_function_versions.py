@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from infra.aws import packaging
-from infra.aws.aurora_policies import invoke_policy_document
+from infra.aws.aurora.policies import invoke_policy_document
 from infra.aws.changes import apply_changes
 from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.function_versions import previous_version

@@ -17,12 +17,11 @@ the functions the triggers name.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 
-from infra.aws.aurora_config import INVOKE_ACTION, AuroraAccessConfig
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, broken, broken_sql
-from infra.aws.doctor_fixes import alias_fix, apply_command, deploy_apply_command
+from infra.aws.aurora.config import INVOKE_ACTION, AuroraAccessConfig
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, broken, broken_sql
+from infra.aws.doctor.fixes import alias_fix, deploy_apply_command
 from infra.aws.function_state import (
     function_exists,
     role_name_of,
@@ -251,7 +250,6 @@ def check_trigger_functions(
     clients: Clients, iam, config: AuroraAccessConfig, triggers: list[InstalledTrigger]
 ) -> LinkResult | None:
     """The first broken trigger function, or None when every one is in place."""
-    aurora_documents = None
     invoked = sorted({arn for t in triggers for arn in t.calls.invoked})
     targets = sorted({arn for t in triggers for arn in t.calls.outbox_targets})
     # Every function Aurora calls first (direct targets, doorbells), then the outbox
@@ -283,24 +281,8 @@ def check_trigger_functions(
                     fix,
                     fix_kind,
                 )
-            if kind == "invoked":
-                if aurora_documents is None:
-                    aurora_documents = role_policy_documents(iam, config.role_name)
-                if not policy_allows(aurora_documents, INVOKE_ACTION, arn):
-                    wider = replace(
-                        config,
-                        function_arns=tuple(
-                            dict.fromkeys((*config.function_arns, reference.function_arn))
-                        ),
-                    )
-                    return broken(
-                        "functions",
-                        f"the policies of iam role {config.role_name} do not allow "
-                        f"{INVOKE_ACTION} on {arn}, which trigger(s) {names} call",
-                        apply_command(wider),
-                        "aurora-events",
-                    )
-            else:
+            # Aurora's policy allowing what the triggers invoke is the policy link's plan.
+            if kind == "outbox_targets":
                 refused = relay_refusal(clients, iam, users, arn)
                 if refused is not None:
                     return refused

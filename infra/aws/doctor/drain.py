@@ -2,7 +2,8 @@
 
 5. ``drain``: the function and its alias exist (the alias at a published version); in
    the VPC the settings name (subnets and security groups) when subnets are set; its
-   secret (``database_secret_id``) exists and its role may read it; with ``rds_proxy``
+   secret (``database_secret_id``) exists; the execution roles' plan is empty (the drain's
+   role may read the secret: ``deploy apply --only roles``); with ``rds_proxy``
    on, the proxy ``<prefix>-proxy`` exists, its targets are AVAILABLE, and the drain's
    ``DATABASE_HOST`` is the proxy's endpoint. What is optional and off is reported as not
    checked.
@@ -18,17 +19,16 @@ import json
 import pymysql
 
 from functions.common.database import DatabaseSettings, connect
-from infra.aws.aurora_state import Clients
-from infra.aws.diagnosis import LinkResult, aws_command, broken, broken_sql
-from infra.aws.doctor_fixes import drain_grant_command
-from infra.aws.function_state import role_name_of, role_policy_documents
-from infra.aws.path_doctor import PathNames, check_alias
-from infra.aws.policy_documents import policy_allows
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken, broken_sql
+from infra.aws.doctor.fixes import drain_grant_command
+from infra.aws.doctor.path import PathNames, check_alias
+from infra.aws.doctor.plans import plan_link
+from infra.aws.resources.execution_roles import ExecutionRoles
 from infra.database import grants as db_grants
 from infra.database.statements import fetch_all
 from sql import quote_string
 
-SECRET_ACTION = "secretsmanager:GetSecretValue"
 # What describe-db-proxy-targets' TargetHealth.Reason means, and what to do about it.
 PROXY_TARGET_REASONS = {
     "AUTH_FAILURE": "the proxy cannot log in with its secret: the secret's user and "
@@ -95,7 +95,7 @@ def check_drain(clients: Clients, names: PathNames) -> LinkResult:
         )
     secrets = clients.get("secretsmanager")
     try:
-        secret_arn = secrets.describe_secret(SecretId=secret_id)["ARN"]
+        secrets.describe_secret(SecretId=secret_id)
     except secrets.exceptions.ResourceNotFoundException:
         return broken(
             "drain",
@@ -105,15 +105,17 @@ def check_drain(clients: Clients, names: PathNames) -> LinkResult:
             "dbname) for the drain's account",
             "manual",
         )
-    role = role_name_of(configuration["Role"])
-    if not policy_allows(role_policy_documents(clients.iam(), role), SECRET_ACTION, secret_arn):
-        return broken(
-            "drain",
-            f"the drain's role {role} may not {SECRET_ACTION} on {secret_arn}: every batch "
-            "fails (AccessDenied), and the messages reach the DLQ",
-            deploy,
-            "aurora-events",
-        )
+    # The execution roles' plan: the drain's role with its declared policy (the secret).
+    roles = plan_link(
+        "drain",
+        {"roles": ExecutionRoles(names.context).plan},
+        names.deploy_apply_only,
+        "",
+        "where the drain's role may not read its secret every batch fails (AccessDenied), "
+        "and the messages reach the DLQ",
+    )
+    if not roles.ok:
+        return roles
     found.append(f"its role may read secret {secret_id}")
     # The proxy, when the deployment has one.
     if not deployment.rds_proxy:

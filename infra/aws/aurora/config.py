@@ -1,5 +1,5 @@
 """What Aurora's access to Lambda is given: the cluster, the functions, the prefix and the
-names that follow from it (the chain itself: :mod:`infra.aws.aurora_plan`)."""
+names that follow from it (the chain itself: :mod:`infra.aws.aurora.order`)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Reading what exists of Aurora's access chain: the cluster(s) (a global database's
 members too), their parameters and parameter groups, the IAM role and policy.
 
-Only reads; planning (:mod:`infra.aws.aurora_plan`), destroying
-(:mod:`infra.aws.aurora_destroy`) and the doctor build on these.
+Only reads; the chain's resources (:mod:`infra.aws.aurora.order`)
+and the doctor build on these.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.aws.aurora_config import CLUSTER_ARN, AuroraAccessConfig, AuroraAccessError, iam_arn
+from infra.aws.aurora.config import CLUSTER_ARN, AuroraAccessConfig, AuroraAccessError, iam_arn
 from infra.aws.settings import current_region
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shlex
 
-from infra.aws.aurora_config import AuroraAccessConfig
-from infra.aws.diagnosis import aws_command
+from infra.aws.aurora.config import AuroraAccessConfig
+from infra.aws.doctor.diagnosis import aws_command
 from infra.aws.function_state import published_versions
 
 

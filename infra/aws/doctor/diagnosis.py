@@ -1,8 +1,8 @@
 """What the doctor reports, and how: one result a link (``ok`` or ``BROKEN``, what was
 found, lines under it), then the fix of the first broken link and the probe's answer.
 
-Every link module (:mod:`infra.aws.path_doctor`, :mod:`infra.aws.drain_doctor`,
-:mod:`infra.aws.trigger_doctor`, :mod:`infra.aws.doctor`) returns these; the walk in
+Every link module (:mod:`infra.aws.doctor.path`, :mod:`infra.aws.doctor.drain`,
+:mod:`infra.aws.doctor.triggers`, :mod:`infra.aws.doctor`) returns these; the walk in
 :func:`infra.aws.doctor.diagnose` collects them.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from infra.aws.aurora_config import CLUSTER_ARN, INVOKE_ACTION, RDS_SERVICE, AuroraAccessError
+from infra.aws.aurora.config import CLUSTER_ARN, INVOKE_ACTION, RDS_SERVICE, AuroraAccessError
 from infra.aws.policy_documents import service_trust_policy, source_conditions
 
 

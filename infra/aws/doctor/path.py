@@ -1,0 +1,273 @@
+"""The ingest path's links after the API (:mod:`infra.aws.doctor.api`), as a request
+travels them: the ingest function, the queue and the mapping that feeds the drain (the
+drain and the database: :mod:`infra.aws.doctor.drain`); and what the path's links share
+(:class:`PathCheck`, :class:`PathNames`, :func:`check_alias`).
+
+2. ``ingest``: the function and its alias exist, the alias points at a published
+   version, and that version's ``QUEUE_URL`` is the ingest queue;
+3. ``queue``: the queues' plan (``deploy apply --only queues`` when it is not empty): the
+   ingest FIFO queue and its DLQ, with the redrive policy the catalog declares; messages
+   waiting in the DLQ are a warning (they need a look and ``aurora-events replay``);
+4. ``mapping``: the event source mappings' plan (``deploy apply --only event-sources``):
+   the ingest queue feeds the drain's alias, enabled, with ``ReportBatchItemFailures``. A
+   mapping tagged :data:`~infra.aws.tags.OWN_POLLER_TAG` is declared disabled: what the tag
+   names feeds the drain (the local stack's poller).
+
+Reads only; the names come from the catalog and the deployment's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from functions.common.resources import RESOURCES
+from infra.aws.aurora.state import Clients
+from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken
+from infra.aws.doctor.fixes import alias_fix, deploy_apply_command
+from infra.aws.doctor.plans import plan_link, with_only
+from infra.aws.function_state import (
+    alias_version,
+    function_configuration,
+    published_versions,
+)
+from infra.aws.resources.context import Context, EventPathOptions, Target
+from infra.aws.resources.event_sources import EventSources
+from infra.aws.resources.queues import Queues
+from infra.aws.tags import OWN_POLLER_TAG
+from infra.catalog import (
+    EVENT_SOURCES,
+    LIVE_ALIAS,
+    Deployment,
+    queue_spec,
+)
+
+PATH_LINKS = ("api", "ingest", "queue", "mapping", "drain", "database")
+ENABLED_STATES = ("Enabled", "Enabling", "Updating", "Creating")
+
+
+def route_keys() -> list[str]:
+    """The HTTP API's routes: one ``POST /<resource>`` per declared ingest resource."""
+    return [f"POST {resource.path}" for resource in RESOURCES]
+
+
+@dataclass(frozen=True)
+class PathCheck:
+    """What the path's links check: a deployment, and how it is meant to run."""
+
+    deployment: Deployment
+    # The alias every caller uses; None: a deployment without versions (its callers use
+    # the unqualified functions).
+    alias: str | None = LIVE_ALIAS
+    # Links a stand-in serves, left out with the reason (the local stack's API endpoint).
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+
+class PathNames:
+    """The deployed names and ARNs of the path's resources."""
+
+    def __init__(self, check: PathCheck, target: Target) -> None:
+        self.check = check
+        self.deployment = check.deployment
+        self.target = target
+        self.prefix = check.deployment.prefix
+        self.api = self.deployment.resource_name("api")
+        # The resources' plans the links read (as AWS runs them: the mappings enabled).
+        self.context = Context(self.deployment, target, EventPathOptions())
+
+    def function(self, name: str) -> str:
+        return self.deployment.resource_name(name)
+
+    def function_arn(self, name: str) -> str:
+        return self.target.arn("lambda", f"function:{self.function(name)}")
+
+    def caller_arn(self, name: str) -> str:
+        """What callers name: the alias's ARN (or the function's, without an alias)."""
+        arn = self.function_arn(name)
+        return f"{arn}:{self.check.alias}" if self.check.alias else arn
+
+    def caller(self, name: str) -> str:
+        """``<prefix>-drain:live`` (or ``<prefix>-drain``), for messages."""
+        alias = self.check.alias
+        return self.function(name) + (f":{alias}" if alias else "")
+
+    def queue(self, name: str) -> str:
+        return queue_spec(name).deployed_name(self.deployment)
+
+    def queue_arn(self, name: str) -> str:
+        return self.target.arn("sqs", self.queue(name))
+
+    def execute_api_arn(self, api_id: str, rest: str) -> str:
+        return self.target.arn("execute-api", f"{api_id}/{rest}")
+
+    def deploy_apply(self) -> str:
+        return deploy_apply_command(self.prefix)
+
+    def deploy_apply_only(self, keys: list[str]) -> str:
+        """``deploy apply --only <key>...``: the resources whose plan differs."""
+        return with_only(self.deploy_apply(), keys)
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def check_alias(clients: Clients, names: PathNames, link: str, function: str):
+    """The function and its alias (pointing at a published version): the alias's
+    configuration, or the broken result."""
+    lambda_client = clients.get("lambda")
+    name = names.function(function)
+    if function_configuration(lambda_client, name) is None:
+        return broken(link, f"no function {name}", names.deploy_apply(), "aurora-events")
+    alias = names.check.alias
+    if alias is None:
+        return function_configuration(lambda_client, name)
+    version = alias_version(lambda_client, name, alias)
+    if version is None:
+        fix, kind = alias_fix(lambda_client, name, alias, names.prefix)
+        return broken(
+            link,
+            f"function {name} has no alias {alias}: what calls {names.caller(function)} fails",
+            fix,
+            kind,
+        )
+    if version == "$LATEST":
+        versions = published_versions(lambda_client, name)
+        fix, kind = (
+            (
+                aws_command(
+                    "lambda",
+                    "update-alias",
+                    "--function-name",
+                    name,
+                    "--name",
+                    alias,
+                    "--function-version",
+                    versions[-1],
+                ),
+                "aws",
+            )
+            if versions
+            else (names.deploy_apply(), "aurora-events")
+        )
+        return broken(
+            link,
+            f"alias {alias} of {name} points at $LATEST, not a published version: every "
+            "code change goes live untested, and there is nothing to roll back to",
+            fix,
+            kind,
+        )
+    return function_configuration(lambda_client, name, alias)
+
+
+def check_ingest(clients: Clients, names: PathNames) -> LinkResult:
+    configuration = check_alias(clients, names, "ingest", "ingest")
+    if isinstance(configuration, LinkResult):
+        return configuration
+    sqs = clients.get("sqs")
+    try:
+        queue_url = sqs.get_queue_url(QueueName=names.queue("ingest"))["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        queue_url = None
+    variables = (configuration.get("Environment") or {}).get("Variables") or {}
+    current = variables.get("QUEUE_URL")
+    version = configuration.get("Version", "$LATEST")
+    if queue_url is None or current != queue_url:
+        why = (
+            f"queue {names.queue('ingest')} does not exist"
+            if queue_url is None
+            else f"it should be {queue_url}"
+        )
+        return broken(
+            "ingest",
+            f"{names.caller('ingest')} (version {version}) has QUEUE_URL "
+            f"{current or 'unset'}, but {why}: every request answers 503",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    return LinkResult(
+        "ingest", f"{names.caller('ingest')} (version {version}) sends to {names.queue('ingest')}"
+    )
+
+
+# -- queue -------------------------------------------------------------------------------
+
+
+def check_queue(clients: Clients, names: PathNames) -> LinkResult:
+    """The queues' plan (the ingest queue, its DLQ and redrive policy, the catalog's other
+    queues); then how many messages wait in the DLQ (a warning: the path works)."""
+    spec = queue_spec("ingest")
+    dead_letter = names.queue(spec.dead_letter_queue)
+    result = plan_link(
+        "queue",
+        {"queues": Queues(names.context).plan},
+        names.deploy_apply_only,
+        f"{names.queue('ingest')} -> {dead_letter} after {spec.max_receive_count} receives",
+        "without its declared redrive policy a message the drain can never write is retried "
+        "forever, holding up its customer, or goes astray",
+    )
+    if not result.ok:
+        return result
+    dead = clients.get("sqs").get_queue_attributes(
+        QueueUrl=names.context.queue_url(spec.dead_letter_queue),
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )["Attributes"]
+    waiting = int(dead.get("ApproximateNumberOfMessages", 0))
+    warning = (
+        f"{waiting} message(s) wait in {dead_letter}: find why the drain could not write them "
+        "(its logs), then aurora-events replay"
+        if waiting
+        else None
+    )
+    return replace(
+        result, detail=f"{result.detail}; {waiting} message(s) in the DLQ", warning=warning
+    )
+
+
+# -- mapping -----------------------------------------------------------------------------
+
+
+def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
+    """The event source mappings' plan (a mapping tagged :data:`OWN_POLLER_TAG` is declared
+    disabled); the drain's mapping as found when it is as declared."""
+    (source,) = [s for s in EVENT_SOURCES if s.function == "drain" and s.queue == "ingest"]
+    queue, caller = names.queue(source.queue), names.caller(source.function)
+    lambda_client = clients.get("lambda")
+    if function_configuration(lambda_client, names.function(source.function)) is None:
+        return broken(
+            "mapping",
+            f"{caller} does not exist, so nothing drains {queue}",
+            names.deploy_apply(),
+            "aurora-events",
+        )
+    sources = EventSources(names.context)
+    result = plan_link(
+        "mapping",
+        {"event-sources": sources.plan},
+        names.deploy_apply_only,
+        "",
+        "requests wait in the queue unless its mapping feeds the drain as declared (without "
+        "ReportBatchItemFailures Lambda deletes the messages the drain reports failed)",
+    )
+    if not result.ok:
+        return result
+    (mapping,) = sources.mappings(
+        EventSourceArn=names.queue_arn(source.queue), FunctionName=names.caller_arn("drain")
+    )[:1]
+    state, poller = mapping.get("State", ""), sources.own_poller(mapping)
+    how = (
+        state
+        if poller is None
+        else f"{state}, as its tag {OWN_POLLER_TAG} says: {poller} feeds the drain"
+    )
+    warning = (
+        f"the event source mapping {mapping['UUID']} is {state} while {poller} feeds the drain "
+        f"too (its tag {OWN_POLLER_TAG}): two consumers take the queue's messages"
+        if poller is not None and state in ENABLED_STATES
+        else None
+    )
+    return LinkResult(
+        "mapping",
+        f"{queue} -> {caller} ({mapping['UUID']}): {how}, batch {mapping.get('BatchSize')}, "
+        "ReportBatchItemFailures",
+        warning=warning,
+    )
