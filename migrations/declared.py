@@ -117,8 +117,12 @@ _FEEDBACK_COLUMNS = ("id", "customer_name", "customer_email", "feedback", "ratin
 # New triggers are declared with LambdaTrigger.declare: the delivery's best text unless
 # told otherwise (the revisions autogenerate writes name it explicitly).
 triggers: tuple[LambdaTrigger, ...] = (
-    LambdaTrigger.declare("customer_feedback", "notify", _FEEDBACK_COLUMNS, delivery="direct"),
-    LambdaTrigger.declare("customer_feedback", "email", _FEEDBACK_COLUMNS, delivery="direct"),
+    LambdaTrigger.declare(
+        "customer_feedback", "notify", _FEEDBACK_COLUMNS, delivery="direct", template_version=1
+    ),
+    LambdaTrigger.declare(
+        "customer_feedback", "email", _FEEDBACK_COLUMNS, delivery="direct", template_version=1
+    ),
     LambdaTrigger.declare(
         "customers", "notify", ("id", "name", "email", "phone", "created_at"), delivery="outbox"
     ),
