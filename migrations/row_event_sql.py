@@ -309,7 +309,7 @@ def check_condition(table: str, operation: str, when: str, column_types: Mapping
             column = identifier_value(tokens[index + 2]) if index + 2 < len(tokens) else None
             if image.upper() not in IMAGES[operation]:
                 raise TriggerDefinitionError(
-                    f"the condition on {table!r} reads {image.upper()}, which an {operation} "
+                    f"the condition on {table!r} reads {image.upper()}, which the {operation} "
                     f"trigger does not have (it has: {', '.join(IMAGES[operation])})"
                 )
             if column not in {name.lower() for name in column_types}:

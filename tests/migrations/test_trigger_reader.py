@@ -450,7 +450,7 @@ def test_conditions_are_checked_when_the_migration_runs(reader_db, arns):
         operations=("INSERT", "UPDATE"),
         when="NEW.c_int <> OLD.c_int",
     )
-    with pytest.raises(TriggerDefinitionError, match="reads OLD, which an INSERT trigger"):
+    with pytest.raises(TriggerDefinitionError, match="reads OLD, which the INSERT trigger"):
         installed(reader_db, old_on_insert)
     # What only the server can tell (a function that does not exist) fails the CREATE,
     # with the declaration's name in the error, and leaves nothing installed.
