@@ -22,6 +22,7 @@ fails naming each difference.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from alembic.autogenerate import comparators, renderers
@@ -125,26 +126,48 @@ def trigger_operations(
         drops += [DropLambdaTriggerOp(form) for form in _each(installed_forms(on_table))]
     for trigger in declared:
         pairs = [(unit, present.get(unit.trigger_name)) for unit in units(trigger)]
-        here = [found for _, found in pairs if found is not None]
-        if not here:
+        if all(found is None for _, found in pairs):
             changes.append(CreateLambdaTriggerOp(trigger))
             continue
-        if all(
-            found is not None
-            and found.declaration is not None
-            and meaning(found.declaration, shapes.get(found.table))
-            == meaning(unit, shapes.get(unit.table))
+        # Only the operations whose trigger is missing or differs: the rest stay as they are.
+        missing = [unit for unit, found in pairs if found is None]
+        differing = [
+            (unit, found)
             for unit, found in pairs
-        ):
+            if found is not None
+            and (
+                found.declaration is None
+                or meaning(found.declaration, shapes.get(found.table))
+                != meaning(unit, shapes.get(unit.table))
+            )
+        ]
+        if not missing and not differing:
             continue
-        elsewhere = [found for found in here if found.table != trigger.table]
+        operations = {unit.operations[0] for unit in missing} | {
+            unit.operations[0] for unit, _ in differing
+        }
+        part = _part(trigger, operations)
+        elsewhere = [found for _, found in differing if found.table != trigger.table]
         drops += [DropLambdaTriggerOp(installed_form(found)) for found in elsewhere]
-        old = installed_forms([found for found in here if found.table == trigger.table])
+        old = installed_forms([found for _, found in differing if found.table == trigger.table])
         if old is None:
-            changes.append(CreateLambdaTriggerOp(trigger))
+            changes.append(CreateLambdaTriggerOp(part))
         else:
-            changes.append(ReplaceLambdaTriggerOp(trigger, replaces=old))
+            changes.append(ReplaceLambdaTriggerOp(part, replaces=old))
     return drops, changes
+
+
+def _part(trigger: LambdaTrigger, operations: set[str]) -> LambdaTrigger:
+    """``trigger`` for ``operations`` only (its triggers' names unchanged)."""
+    if set(trigger.operations) == operations:
+        return trigger
+    if len(operations) == 1:
+        return trigger.for_operation(operations.pop())
+    return dataclasses.replace(
+        trigger,
+        operations=tuple(operations),
+        columns_changed=trigger.columns_changed if "UPDATE" in operations else (),
+    )
 
 
 def _each(form) -> list:

@@ -54,6 +54,14 @@ PINNED = {
     ("0006", "customers_ai_notify", "outbox", 3): "4d32ee24039a0068",
     ("0006", "orders_ai_notify", "outbox", 2): "936f30b3400c73ae",
     ("0006", "orders_ai_notify", "outbox", 3): "ad2c9452f93360fa",
+    # Revision 0009: one declaration, one trigger per operation (outbox text 4).
+    ("0009", "customers_ad_notify", "outbox", 4): "96427403893ede49",
+    ("0009", "customers_ai_notify", "outbox", 3): "4d32ee24039a0068",
+    ("0009", "customers_ai_notify", "outbox", 4): "48c3f8d6e49375ce",
+    ("0009", "customers_au_notify", "outbox", 4): "611c61303707b8ac",
+    ("0009", "orders_ai_notify", "outbox", 3): "ad2c9452f93360fa",
+    ("0009", "orders_ai_notify", "outbox", 4): "7cc35833f7d5eb2d",
+    ("0009", "orders_au_notify", "outbox", 4): "0ae333d85a74817e",
 }
 
 
