@@ -4,7 +4,9 @@ One reader for the migrations' comparator and the doctor. A trigger of this proj
 ``lambda_async``/``lambda_sync`` with the function's ARN as a string literal
 (``sql/triggers/lambda_after_insert.sql``: delivery ``direct``), or writes its event into
 the outbox with the target's ARN as a literal and rings the relay with ``lambda_async``
-(``sql/triggers/outbox_after_insert.sql`` and its texts 2 and 3: delivery ``outbox``).
+(``sql/triggers/outbox_after_insert.sql`` and its texts 2 and 3: delivery ``outbox``), or
+a trigger of change events (outbox text 4, direct text 2: INSERT, UPDATE or DELETE, with a
+condition in ``SET aurora_events_fire = ...``).
 Such a trigger is *managed*: the comparator may replace or drop it. Any other trigger is
 read (the doctor lists nothing of it) and never touched.
 
@@ -15,7 +17,10 @@ and the payload's column keys (``'primary_key'`` and ``'row'``) are taken from i
 of the delivery's texts (``row_event_sql.TRIGGER_TEXTS``) is rendered again with those
 ARNs, columns and the live table's column types, and compared with the body token for
 token. The one that matches gives the declaration (:class:`~migrations.lambda_trigger.
-LambdaTrigger`: delivery, text version, columns, primary key, function by catalog name).
+LambdaTrigger`: delivery, text version, columns, primary key, function by catalog name;
+for a text of change events the operation and the condition, read from the body and
+checked the same way). Each trigger is one operation; :func:`from_database` groups the
+triggers one declaration of several operations makes.
 No match: a project trigger whose text was changed by hand, or whose table changed under
 it: :attr:`InstalledTrigger.declaration` is None, and the comparator reports it changed.
 """

@@ -476,3 +476,21 @@ def test_conditions_are_checked_when_the_migration_runs(reader_db, arns):
             template_version=3,
             operations=("UPDATE",),
         )
+
+
+def test_a_replacement_of_several_installed_forms_renders_as_python_that_makes_them():
+    from migrations.lambda_trigger import InstalledText
+    from migrations.trigger_compare import render_trigger
+
+    (status,) = [t for t in CHANGE_DECLARATIONS if t.name == "everything_status"]
+    forms = (
+        status,
+        InstalledText("everything_au_x", "everything", "SET @x = 'it''s'", event="UPDATE"),
+    )
+    text = render_trigger(forms)
+    assert "when=" in text and "columns_changed=('c_varchar',)" in text
+    assert "operations=('UPDATE',)" in text
+    assert eval(text, {"LambdaTrigger": LambdaTrigger, "InstalledText": InstalledText}) == forms
+    # An INSERT-only declaration is written as before: no operations=, when= or columns_changed=.
+    plain = render_trigger(LambdaTrigger("t", "notify", ("id",)))
+    assert "operations" not in plain and "when" not in plain
