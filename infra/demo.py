@@ -2,7 +2,8 @@
 
 Starts a private local stack, migrates, inserts rows with hard values, shows every
 notification and email as it arrives, shows what happens to the event of a rolled-back
-insert, and exits 0 only if every committed row was delivered exactly once, intact.
+insert, then an UPDATE and a DELETE arriving with their images (revision 0009's change
+events), and exits 0 only if every committed row was delivered exactly once, intact.
 """
 
 from __future__ import annotations
@@ -276,11 +277,60 @@ def run_demo(base_dir: Path) -> int:
                 else f"PROBLEMS with {failures or 'failed invocations'}"
             )
         )
+        changes_ok = run_change_demo(stack, connection, rows)
         bulk_ok = run_bulk_demo(stack, connection)
         connection.close()
         ingest_ok = run_ingest_demo(stack)
         doctor_ok = run_doctor(stack)
-        return 0 if ok and bulk_ok and ingest_ok and doctor_ok else 1
+        return 0 if ok and changes_ok and bulk_ok and ingest_ok and doctor_ok else 1
+
+
+def run_change_demo(stack: LocalStack, connection, rows: list[InsertedRow]) -> bool:
+    """An order's status changes (and once does not: a no-op UPDATE sends nothing), and a
+    customer is deleted: each arrives on SNS with its images (outbox, schema version 2)."""
+    print("== Change events: an UPDATE and a DELETE (delivery 'outbox', revision 0009) ==")
+    order = next(row for row in rows if row.table == "orders")
+    customer = next(row for row in rows if row.table == "customers")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE orders SET status = 'shipped' WHERE id = %s", (order.id,))
+        cursor.execute("UPDATE orders SET status = 'shipped' WHERE id = %s", (order.id,))
+        cursor.execute("DELETE FROM customers WHERE id = %s", (customer.id,))
+    print(f"   UPDATE orders id={order.id}: status 'placed' -> 'shipped'")
+    print(f"   UPDATE orders id={order.id}: status 'shipped' -> 'shipped' (changes nothing)")
+    print(f"   DELETE customers id={customer.id}")
+    wait_until_outbox_empty(connection)
+    deadline = time.monotonic() + 30
+    received: list = []
+    while len(received) < 2 and time.monotonic() < deadline:
+        received += receive_notifications(stack.tail_queue_url, wait_seconds=1)
+    for notification in received:
+        event = notification.event
+        print(f"   SNS  {notification.subject}  (operation {event['operation']})")
+        for image in ("before", "after"):
+            if image in event:
+                shown = {k: event[image][k] for k in ("status", "name") if k in event[image]}
+                print(f"        {image}: {json.dumps(shown, ensure_ascii=False)}")
+        if "changed" in event:
+            print(f"        changed: {event['changed']}")
+    operations = sorted((n.event["table"], n.event["operation"]) for n in received)
+    update = next((n.event for n in received if n.event["operation"] == "UPDATE"), {})
+    delete = next((n.event for n in received if n.event["operation"] == "DELETE"), {})
+    ok = (
+        operations == [("customers", "DELETE"), ("orders", "UPDATE")]
+        and update.get("changed") == ["status"]
+        and update["before"]["status"] == "placed"
+        and update["after"]["status"] == "shipped"
+        and delete["before"]["name"] == customer.values["name"]
+    )
+    print(
+        "   RESULT: "
+        + (
+            "one UPDATE (before/after, changed) and one DELETE (before); the no-op sent nothing"
+            if ok
+            else f"PROBLEMS: received {operations}"
+        )
+    )
+    return ok
 
 
 def events_waiting(connection) -> int:

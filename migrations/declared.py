@@ -5,7 +5,9 @@ it so (tables by Alembic, triggers by :mod:`migrations.trigger_compare`).
 
 Change the schema here, then autogenerate the revision; landed revisions are never edited.
 The tables are what revisions 0001, 0003, 0004 and 0008 (the outbox, ``sql/outbox/``) and 0007
-(``sql/ingest/create_conflicts_table.sql``) create; the triggers what 0002 and 0006 leave.
+(``sql/ingest/create_conflicts_table.sql``) create; the triggers what 0002 and 0009 leave
+(customer_feedback's direct triggers keep text 1: direct text 2 adds only conditions and
+other operations, which they do not use).
 """
 
 from __future__ import annotations
@@ -117,15 +119,25 @@ _FEEDBACK_COLUMNS = ("id", "customer_name", "customer_email", "feedback", "ratin
 # New triggers are declared with LambdaTrigger.declare: the delivery's best text unless
 # told otherwise (the revisions autogenerate writes name it explicitly).
 triggers: tuple[LambdaTrigger, ...] = (
-    LambdaTrigger.declare("customer_feedback", "notify", _FEEDBACK_COLUMNS, delivery="direct"),
-    LambdaTrigger.declare("customer_feedback", "email", _FEEDBACK_COLUMNS, delivery="direct"),
     LambdaTrigger.declare(
-        "customers", "notify", ("id", "name", "email", "phone", "created_at"), delivery="outbox"
+        "customer_feedback", "notify", _FEEDBACK_COLUMNS, delivery="direct", template_version=1
+    ),
+    LambdaTrigger.declare(
+        "customer_feedback", "email", _FEEDBACK_COLUMNS, delivery="direct", template_version=1
+    ),
+    # Revision 0009: change events (outbox text 4, each row's events in order).
+    LambdaTrigger.declare(
+        "customers",
+        "notify",
+        ("id", "name", "email", "phone", "created_at"),
+        delivery="outbox",
+        operations=("INSERT", "UPDATE", "DELETE"),
     ),
     LambdaTrigger.declare(
         "orders",
         "notify",
         ("id", "customer_id", "amount", "currency", "status", "created_at"),
         delivery="outbox",
+        operations=("INSERT", "UPDATE"),
     ),
 )

@@ -22,6 +22,7 @@ fails naming each difference.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from alembic.autogenerate import comparators, renderers
@@ -33,9 +34,18 @@ from migrations.lambda_trigger import (
     InstalledText,
     LambdaTrigger,
     ReplaceLambdaTriggerOp,
+    form_names,
+    units,
 )
 from migrations.row_event_sql import TriggerDefinitionError
-from migrations.trigger_reader import InstalledTrigger, TableShape, read_triggers, table_shapes
+from migrations.trigger_reader import (
+    InstalledTrigger,
+    TableShape,
+    group_declarations,
+    read_triggers,
+    sql_tokens,
+    table_shapes,
+)
 
 _registered: list[LambdaTrigger] | None = None
 
@@ -45,7 +55,7 @@ def register_triggers(triggers: Iterable[LambdaTrigger]) -> None:
     a managed trigger that is not registered is one to drop)."""
     global _registered
     triggers = list(triggers)
-    names = [t.trigger_name for t in triggers]
+    names = [name for t in triggers for name in form_names(t)]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise TriggerDefinitionError(f"triggers declared twice: {', '.join(twice)}")
@@ -58,8 +68,12 @@ def registered_triggers() -> list[LambdaTrigger] | None:
 
 
 def meaning(trigger: LambdaTrigger, shape: TableShape | None) -> tuple:
-    """What a trigger does, defaults resolved: equal meanings are the same trigger."""
+    """What a trigger of one operation does, defaults resolved: equal meanings are the
+    same trigger (a condition compared by its SQL tokens, not its spacing)."""
     primary_key = trigger.primary_key or (shape.primary_key if shape else None)
+    compared = trigger.columns_changed or (
+        trigger.columns if "UPDATE" in trigger.operations else ()
+    )
     return (
         trigger.trigger_name,
         trigger.table,
@@ -68,6 +82,9 @@ def meaning(trigger: LambdaTrigger, shape: TableShape | None) -> tuple:
         primary_key,
         trigger.delivery,
         trigger.template_version,
+        trigger.operations,
+        tuple(sql_tokens(trigger.when)) if trigger.when else None,
+        compared,
     )
 
 
@@ -80,35 +97,83 @@ def installed_form(installed: InstalledTrigger) -> LambdaTrigger | InstalledText
     )
 
 
+def installed_forms(found: list[InstalledTrigger]):
+    """What restores the triggers ``found``: one declaration when one declaration renders
+    them all, else a tuple of declarations and texts; None when there is none."""
+    declared = group_declarations([t.declaration for t in found if t.declaration is not None])
+    texts = [installed_form(t) for t in found if t.declaration is None]
+    forms = [*declared, *texts]
+    if not forms:
+        return None
+    return forms[0] if len(forms) == 1 else tuple(forms)
+
+
 def trigger_operations(
     declared: Iterable[LambdaTrigger],
     installed: Iterable[InstalledTrigger],
     shapes: Mapping[str, TableShape],
 ) -> tuple[list, list]:
-    """``(drops, creates_and_replaces)`` that turn ``installed`` into ``declared``."""
-    wanted = {t.trigger_name: t for t in declared}
+    """``(drops, creates_and_replaces)`` that turn ``installed`` into ``declared``; a
+    declaration stands for one trigger per operation, compared one by one."""
+    declared = list(declared)
     present = {t.name: t for t in installed}
+    wanted = {name for trigger in declared for name in form_names(trigger)}
     drops: list = []
     changes: list = []
-    for name, found in present.items():
-        if found.managed and name not in wanted:
-            drops.append(DropLambdaTriggerOp(installed_form(found)))
-    for name, trigger in wanted.items():
-        found = present.get(name)
-        if found is None:
+    extra = [t for name, t in present.items() if t.managed and name not in wanted]
+    for table in dict.fromkeys(t.table for t in extra):
+        on_table = [t for t in extra if t.table == table]
+        drops += [DropLambdaTriggerOp(form) for form in _each(installed_forms(on_table))]
+    for trigger in declared:
+        pairs = [(unit, present.get(unit.trigger_name)) for unit in units(trigger)]
+        if all(found is None for _, found in pairs):
             changes.append(CreateLambdaTriggerOp(trigger))
             continue
-        if found.declaration is not None and meaning(
-            found.declaration, shapes.get(found.table)
-        ) == (meaning(trigger, shapes.get(trigger.table))):
+        # Only the operations whose trigger is missing or differs: the rest stay as they are.
+        missing = [unit for unit, found in pairs if found is None]
+        differing = [
+            (unit, found)
+            for unit, found in pairs
+            if found is not None
+            and (
+                found.declaration is None
+                or meaning(found.declaration, shapes.get(found.table))
+                != meaning(unit, shapes.get(unit.table))
+            )
+        ]
+        if not missing and not differing:
             continue
-        old = installed_form(found)
-        if found.table == trigger.table:
-            changes.append(ReplaceLambdaTriggerOp(trigger, replaces=old))
+        operations = {unit.operations[0] for unit in missing} | {
+            unit.operations[0] for unit, _ in differing
+        }
+        part = _part(trigger, operations)
+        elsewhere = [found for _, found in differing if found.table != trigger.table]
+        drops += [DropLambdaTriggerOp(installed_form(found)) for found in elsewhere]
+        old = installed_forms([found for _, found in differing if found.table == trigger.table])
+        if old is None:
+            changes.append(CreateLambdaTriggerOp(part))
         else:
-            drops.append(DropLambdaTriggerOp(old))
-            changes.append(CreateLambdaTriggerOp(trigger))
+            changes.append(ReplaceLambdaTriggerOp(part, replaces=old))
     return drops, changes
+
+
+def _part(trigger: LambdaTrigger, operations: set[str]) -> LambdaTrigger:
+    """``trigger`` for ``operations`` only (its triggers' names unchanged)."""
+    if set(trigger.operations) == operations:
+        return trigger
+    if len(operations) == 1:
+        return trigger.for_operation(operations.pop())
+    return dataclasses.replace(
+        trigger,
+        operations=tuple(operations),
+        columns_changed=trigger.columns_changed if "UPDATE" in operations else (),
+    )
+
+
+def _each(form) -> list:
+    if form is None:
+        return []
+    return list(form) if isinstance(form, tuple) else [form]
 
 
 @comparators.dispatch_for("schema", priority=DispatchPriority.LAST)
@@ -130,22 +195,32 @@ def compare_lambda_triggers(autogen_context, upgrade_ops, schemas) -> PriorityDi
 # -- rendering into the revision ---------------------------------------------------------
 
 _FIELDS = ("table", "function", "columns", "primary_key", "name", "delivery", "template_version")
+# Written only when not their defaults: revisions of INSERT triggers read as before.
+_CHANGE_FIELDS = ("operations", "when", "columns_changed")
+_DEFAULTS = {"operations": ("INSERT",), "when": None, "columns_changed": ()}
 
 
-def render_trigger(trigger: LambdaTrigger | InstalledText, indent: str = "    ") -> str:
+def render_trigger(trigger, indent: str = "    ") -> str:
     """Python that re-creates ``trigger``, every field explicit (the text version too:
-    what a revision installs never depends on a default)."""
+    what a revision installs never depends on a default); a tuple of them as a tuple."""
+    if isinstance(trigger, tuple):
+        items = [f"{indent}{render_trigger(item, indent + '    ')}," for item in trigger]
+        return "(\n" + "\n".join(items) + f"\n{indent[:-4]})"
     if isinstance(trigger, InstalledText):
         fields = ("name", "table", "body", "timing", "event")
         kind = "InstalledText"
     else:
-        fields, kind = _FIELDS, "LambdaTrigger"
+        fields = _FIELDS + tuple(
+            field for field in _CHANGE_FIELDS if getattr(trigger, field) != _DEFAULTS[field]
+        )
+        kind = "LambdaTrigger"
     lines = [f"{indent}{field}={getattr(trigger, field)!r}," for field in fields]
     return f"{kind}(\n" + "\n".join(lines) + f"\n{indent[:-4]})"
 
 
 def _imports(autogen_context, trigger) -> None:
-    autogen_context.imports.add(f"from migrations.lambda_trigger import {type(trigger).__name__}")
+    for item in trigger if isinstance(trigger, tuple) else (trigger,):
+        autogen_context.imports.add(f"from migrations.lambda_trigger import {type(item).__name__}")
 
 
 def _prefix(autogen_context) -> str:

@@ -4,7 +4,9 @@ One reader for the migrations' comparator and the doctor. A trigger of this proj
 ``lambda_async``/``lambda_sync`` with the function's ARN as a string literal
 (``sql/triggers/lambda_after_insert.sql``: delivery ``direct``), or writes its event into
 the outbox with the target's ARN as a literal and rings the relay with ``lambda_async``
-(``sql/triggers/outbox_after_insert.sql`` and its texts 2 and 3: delivery ``outbox``).
+(``sql/triggers/outbox_after_insert.sql`` and its texts 2 and 3: delivery ``outbox``), or
+a trigger of change events (outbox text 4, direct text 2: INSERT, UPDATE or DELETE, with a
+condition in ``SET aurora_events_fire = ...``).
 Such a trigger is *managed*: the comparator may replace or drop it. Any other trigger is
 read (the doctor lists nothing of it) and never touched.
 
@@ -15,13 +17,17 @@ and the payload's column keys (``'primary_key'`` and ``'row'``) are taken from i
 of the delivery's texts (``row_event_sql.TRIGGER_TEXTS``) is rendered again with those
 ARNs, columns and the live table's column types, and compared with the body token for
 token. The one that matches gives the declaration (:class:`~migrations.lambda_trigger.
-LambdaTrigger`: delivery, text version, columns, primary key, function by catalog name).
+LambdaTrigger`: delivery, text version, columns, primary key, function by catalog name;
+for a text of change events the operation and the condition, read from the body and
+checked the same way). Each trigger is one operation; :func:`from_database` groups the
+triggers one declaration of several operations makes.
 No match: a project trigger whose text was changed by hand, or whose table changed under
 it: :attr:`InstalledTrigger.declaration` is None, and the comparator reports it changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -30,13 +36,7 @@ from dataclasses import dataclass
 import sql
 from functions.relay.outbox import OUTBOX_TABLE
 from migrations.function_arns import FunctionArn, catalog_function
-from migrations.row_event_sql import (
-    TRIGGER_TEXTS,
-    TriggerDefinitionError,
-    create_trigger_statement,
-    outbox_trigger_statement,
-    payload_expression,
-)
+from migrations.row_event_sql import TRIGGER_TEXTS, TriggerDefinitionError
 
 LAMBDA_CALLS = ("lambda_async", "lambda_sync")
 
@@ -280,7 +280,7 @@ def read_triggers(
         declaration = None
         if calls is not None and table in shapes:
             declaration = recognise(
-                name, table, timing, event, tokens, calls, shapes[table], environ
+                name, table, timing, event, tokens, calls, shapes[table], environ, body
             )
         found.append(
             InstalledTrigger(
@@ -300,8 +300,86 @@ def read_triggers(
 
 def from_database(connection, schema: str | None = None, environ=None) -> list:
     """The declarations (``LambdaTrigger``) of ``schema``'s managed triggers that a text of
-    this project renders exactly; see :func:`read_triggers` for all of them."""
-    return [t.declaration for t in read_triggers(connection, schema, environ) if t.declaration]
+    this project renders exactly, one per declaration (a declaration's triggers of
+    several operations grouped: :func:`group_declarations`); see :func:`read_triggers`
+    for all of them."""
+    found = [t.declaration for t in read_triggers(connection, schema, environ) if t.declaration]
+    return group_declarations(found)
+
+
+def _token_spans(body: str) -> list[tuple[str, str, int, int]]:
+    """``(kind, text, start, end)`` of each token of ``body`` but spaces and comments."""
+    return [
+        (match.lastgroup, match.group(), match.start(), match.end())
+        for match in _TOKEN.finditer(body)
+        if match.lastgroup not in ("space", "comment")
+    ]
+
+
+def _closing(tokens, start: int) -> int | None:
+    """The index of the ``)`` that closes the ``(`` at ``start``."""
+    depth = 0
+    for index in range(start, len(tokens)):
+        if tokens[index][:2] == ("other", "("):
+            depth += 1
+        elif tokens[index][:2] == ("other", ")"):
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def read_condition(body: str, event: str) -> tuple[tuple[str, ...], str | None] | None:
+    """``(columns compared, when)`` of a change-event text's ``SET aurora_events_fire =
+    <condition>;`` (``row_event_sql.condition_expression``); None when there is none.
+    What it reads is checked by rendering it again (:func:`recognise`)."""
+    spans = _token_spans(body)
+    start = None
+    for index in range(1, len(spans) - 3):
+        head = [identifier_value(token[:2]) for token in spans[index : index + 2]]
+        if (
+            head == ["set", "aurora_events_fire"]
+            and spans[index + 2][:2] == ("other", "=")
+            and identifier_value(spans[index - 1][:2]) != "sqlexception"
+        ):
+            start = index + 3
+            break
+    if start is None:
+        return None
+    end, depth = start, 0
+    while end < len(spans) and not (spans[end][:2] == ("other", ";") and depth == 0):
+        depth += {"(": 1, ")": -1}.get(spans[end][1], 0) if spans[end][0] == "other" else 0
+        end += 1
+    condition = spans[start:end]
+    compared: list[str] = []
+    if event == "UPDATE":
+        if not condition or identifier_value(condition[0][:2]) != "not":
+            return None
+        close = _closing(condition, 1)
+        if close is None:
+            return None
+        inside = condition[2:close]
+        for index in range(len(inside) - 2):
+            if identifier_value(inside[index][:2]) == "new" and inside[index + 1][1] == ".":
+                compared.append(identifier_value(inside[index + 2][:2]) or "")
+        condition = condition[close + 1 :]
+        if condition:
+            if identifier_value(condition[0][:2]) != "and":
+                return None
+            condition = condition[1:]
+    elif [token[1] for token in condition] == ["1"]:
+        condition = []
+    if not condition:
+        return tuple(compared), None
+    if condition[0][1] != "(" or _closing(condition, 0) != len(condition) - 1:
+        return None
+    return tuple(compared), body[condition[0][3] : condition[-1][2]].strip()
+
+
+def _column_names(found: tuple[str, ...], columns) -> tuple[str, ...]:
+    """The table's spelling of the (lower-cased) column names read from a body."""
+    spelled = {column.lower(): column for column in columns}
+    return tuple(spelled.get(name, name) for name in found)
 
 
 def recognise(
@@ -313,18 +391,22 @@ def recognise(
     calls: TriggerCalls,
     shape: TableShape,
     environ: Mapping[str, str] | None = None,
+    body: str | None = None,
 ):
-    """The ``LambdaTrigger`` whose rendering ``tokens`` is, or None (see module doc)."""
+    """The ``LambdaTrigger`` (of the one operation ``event``) whose rendering ``tokens``
+    is, or None (see module doc)."""
     from migrations.lambda_trigger import (
-        DOORBELL_INTERVAL_SECONDS,
+        NAME_CODES,
         RELAY_FUNCTION,
         LambdaTrigger,
+        render_statement,
     )
 
     environ = os.environ if environ is None else environ
-    if (timing, event) != ("AFTER", "INSERT") or calls.unreadable_calls:
+    if timing != "AFTER" or event not in NAME_CODES or calls.unreadable_calls:
         return None
-    columns, primary_key = payload_keys(tokens, "row"), payload_keys(tokens, "primary_key")
+    image = {"INSERT": "row", "UPDATE": "after", "DELETE": "before"}[event]
+    columns, primary_key = payload_keys(tokens, image), payload_keys(tokens, "primary_key")
     if not columns or not primary_key:
         return None
     if calls.delivery == "direct":
@@ -337,32 +419,82 @@ def recognise(
         (target,), (relay,) = calls.outbox_targets, calls.invoked
         if catalog_function(FunctionArn.parse(relay), environ) != RELAY_FUNCTION:
             return None  # rings another relay than the deployment's: not what we render
+    function = catalog_function(FunctionArn.parse(target), environ)
+    condition = read_condition(body, event) if body is not None else None
+    default_name = f"{table}_{NAME_CODES[event]}_{function}"
     for (delivery, version), text in TRIGGER_TEXTS.items():
-        if delivery != calls.delivery:
+        if delivery != calls.delivery or event not in text.operations:
             continue
+        when, changed = None, ()
+        if text.changes:
+            if condition is None:
+                continue
+            compared, when = condition
+            compared = _column_names(compared, shape.column_types)
+            changed = () if compared == columns else compared
         try:
-            payload = payload_expression(
-                table, columns, primary_key, shape.column_types, delivery, text.event_id
+            candidate = LambdaTrigger(
+                table=table,
+                function=function,
+                columns=columns,
+                primary_key=None if primary_key == shape.primary_key else primary_key,
+                name=None if name == default_name else name,
+                delivery=delivery,
+                template_version=version,
+                operations=(event,),
+                when=when,
+                columns_changed=changed,
             )
-        except TriggerDefinitionError:
-            return None  # a column gone or of another type: no text renders this body
-        if delivery == "direct":
-            statement = create_trigger_statement(name, table, target, payload)
-        else:
-            statement = outbox_trigger_statement(
-                name, table, target, relay, payload, DOORBELL_INTERVAL_SECONDS, version
+            statement = render_statement(
+                candidate,
+                shape.column_types,
+                shape.primary_key,
+                lambda f: target if f == function else relay,
             )
-        if body_tokens(statement) != tokens:
-            continue
-        function = catalog_function(FunctionArn.parse(target), environ)
-        default_name = f"{table}_ai_{function}"
-        return LambdaTrigger(
-            table=table,
-            function=function,
-            columns=columns,
-            primary_key=None if primary_key == shape.primary_key else primary_key,
-            name=None if name == default_name else name,
-            delivery=delivery,
-            template_version=version,
-        )
+        except (TriggerDefinitionError, ValueError):
+            continue  # a column gone or of another type: this text does not render the body
+        if body_tokens(statement) == tokens:
+            return candidate
     return None
+
+
+def group_declarations(declarations: list) -> list:
+    """One declaration per set of installed triggers that one declaration renders: the
+    triggers of several operations with the same table, function, columns, text and
+    conditions, named as that declaration names them, become one (``operations`` all of
+    theirs). The others stay one declaration per trigger."""
+    from migrations.lambda_trigger import NAME_CODES
+
+    groups: dict[tuple, list] = {}
+    for declaration in declarations:
+        (operation,) = declaration.operations
+        suffix = f"_{NAME_CODES[operation]}"
+        base = declaration.name
+        if base is not None and base.endswith(suffix):
+            base = base[: -len(suffix)]
+        key = (
+            declaration.table,
+            declaration.function,
+            declaration.columns,
+            declaration.primary_key,
+            declaration.delivery,
+            declaration.template_version,
+            declaration.when,
+            base,
+            declaration.name is None,
+        )
+        groups.setdefault(key, []).append(declaration)
+    found = []
+    for key, members in groups.items():
+        operations = {m.operations[0] for m in members}
+        if len(members) == 1 or len(operations) != len(members):
+            found.extend(members)
+            continue
+        merged = dataclasses.replace(
+            members[0],
+            operations=tuple(operations),
+            name=key[7],
+            columns_changed=next((m.columns_changed for m in members if m.columns_changed), ()),
+        )
+        found.append(merged)
+    return found

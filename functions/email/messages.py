@@ -9,14 +9,32 @@ from functions.common.events import RowEvent
 EVENT_MARKER = "-- event (JSON) --"
 
 
+_SUBJECTS = {"INSERT": "New row in", "UPDATE": "Row updated in", "DELETE": "Row deleted from"}
+_OPENINGS = {
+    "INSERT": "A row was inserted into",
+    "UPDATE": "A row was updated in",
+    "DELETE": "A row was deleted from",
+}
+
+
 def email_subject(event: RowEvent) -> str:
-    return f"New row in {event.table} ({event.primary_key_text()})"
+    return f"{_SUBJECTS[event.operation]} {event.table} ({event.primary_key_text()})"
 
 
 def email_body(event: RowEvent) -> str:
-    """A readable list of the row's values, then the event as JSON after a marker line."""
-    lines = [f"A row was inserted into {event.database}.{event.table}.", ""]
-    lines += [f"{column}: {_display(value)}" for column, value in event.row.items()]
+    """A readable list of the row's values (an UPDATE's changed ones as ``before -> after``,
+    a DELETE's as they were), then the event as JSON after a marker line."""
+    lines = [f"{_OPENINGS[event.operation]} {event.database}.{event.table}.", ""]
+    if event.operation == "UPDATE":
+        changed = set(event.changed or ())
+        for column, value in (event.after or {}).items():
+            if column in changed:
+                before = (event.before or {}).get(column)
+                lines.append(f"{column}: {_display(before)} -> {_display(value)}")
+            else:
+                lines.append(f"{column}: {_display(value)} (unchanged)")
+    else:
+        lines += [f"{column}: {_display(value)}" for column, value in event.values.items()]
     lines += ["", EVENT_MARKER, json.dumps(event.as_dict(), ensure_ascii=False, sort_keys=True)]
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from infra.bench import (
     pipeline_sections,
     relay_throughput,
     report,
+    updates,
 )
 from infra.local.stack import LocalStack, StackSettings
 
@@ -27,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["doorbell", "relay"],
+        choices=["doorbell", "relay", "updates"],
         help="one section alone: doorbell (outbox text 3 against text 2, one row a "
-        "statement), or relay (the relay's throughput, and with and without per-row order)",
+        "statement), relay (the relay's throughput, and with and without per-row order), "
+        "or updates (UPDATE cost of the change triggers, and commit -> SNS for an UPDATE)",
     )
     args = parser.parse_args(argv)
     # --quick: about a minute; its percentiles and rates are rougher, not comparable.
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "doorbell":
         doorbell = doorbell_only(doorbell_rows, doorbell_rounds)
         print("\n".join(report.doorbell_lines(doorbell)))
+        return 0
+    if args.only == "updates":
+        rows, rounds, events = (2_000, 1, 20) if args.quick else (20_000, 3, 200)
+        print("\n".join(updates_only(rows, rounds, events)))
         return 0
     if args.only == "relay":
         sizes = pipeline_sections.QUICK if args.quick else pipeline_sections.FULL
@@ -103,6 +109,26 @@ def relay_only(sizes: pipeline_sections.PipelineSizes):
             stack, database, sizes.relay_events, max(sizes.relay_rounds // 2, 1)
         )
         return relay, ordering
+
+
+def updates_only(rows: int, rounds: int, events: int) -> list[str]:
+    """The UPDATE section alone, on a stack of its own: the latency first (its runtime
+    running), then the cost (stopped)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
+        LocalStack(Path(base) / "stack", StackSettings()) as stack,
+    ):
+        stack.migrate()
+        latency = updates.measure_latency(stack, events)
+        bench_url = stack.create_database("bench")
+        updates.prepare(bench_url, rows)
+        stack.runtime.stop()
+        admin = stack.db.connect_root()
+        try:
+            results = updates.measure(bench_url, admin, "bench", rows, rounds)
+        finally:
+            admin.close()
+        return updates.lines(results, latency)
 
 
 def doorbell_only(rows: int, rounds: int) -> list[inserts.DoorbellResult]:

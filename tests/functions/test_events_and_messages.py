@@ -22,7 +22,8 @@ EVENT = {
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 2}, "unsupported event version 2"),
+        ({"version": 3}, "unsupported event version 3"),
+        ({"version": 2}, "field 'operation' must be one of \\('UPDATE', 'DELETE'\\)"),
         ({"version": True}, "unsupported event version True"),
         ({"table": ""}, "field 'table' must be a non-empty string"),
         ({"event_id": 7}, "field 'event_id' must be a non-empty string"),
@@ -74,3 +75,88 @@ def test_recipients_are_a_comma_separated_list():
     assert recipients(" a@example.com, b@example.com ,") == ["a@example.com", "b@example.com"]
     with pytest.raises(ValueError, match="EMAIL_TO names no address"):
         recipients(" , ")
+
+
+# -- change events (schema version 2) ------------------------------------------------------
+
+UPDATE = {
+    **{k: v for k, v in EVENT.items() if k != "row"},
+    "version": 2,
+    "table": "orders",
+    "operation": "UPDATE",
+    "delivery": "outbox",
+    "before": {"id": 5, "status": "paid", "note": None, "amount": "1.00"},
+    "after": {"id": 5, "status": "shipped", "note": "Zoë 😀\nNew line", "amount": "1.00"},
+    "changed": ["status", "note"],
+}
+DELETE = {
+    **{k: v for k, v in UPDATE.items() if k not in ("after", "changed")},
+    "operation": "DELETE",
+}
+
+
+@pytest.mark.parametrize(
+    ("event", "change", "message"),
+    [
+        (UPDATE, {"version": 1}, "field 'operation' must be one of \\('INSERT',\\)"),
+        (UPDATE, {"after": None}, "field 'after' must be an object"),
+        (UPDATE, {"before": "x"}, "field 'before' must be an object"),
+        (UPDATE, {"changed": "status"}, "field 'changed' must be a list"),
+        (UPDATE, {"changed": [1]}, "field 'changed' must be a list"),
+        (DELETE, {"before": None}, "field 'before' must be an object"),
+        (DELETE, {"operation": "INSERT"}, "field 'operation' must be one of"),
+    ],
+)
+def test_malformed_change_events_are_named(event, change, message):
+    with pytest.raises(MalformedEvent, match=message):
+        parse_row_event({**event, **change})
+
+
+def test_change_events_parse_and_print_as_sent():
+    update, delete = parse_row_event(UPDATE), parse_row_event(DELETE)
+    assert update.as_dict() == UPDATE and delete.as_dict() == DELETE
+    assert update.changed == ("status", "note") and update.values == UPDATE["after"]
+    assert delete.values == DELETE["before"] and delete.after is None
+
+
+def test_notify_names_the_operation_and_the_changed_columns():
+    import json
+
+    update = publish_request(parse_row_event(UPDATE), "arn:topic")
+    assert update["Subject"] == "Updated orders row id=5 (status, note)"
+    assert json.loads(update["Message"]) == UPDATE
+    attributes = update["MessageAttributes"]
+    assert attributes["operation"]["StringValue"] == "UPDATE"
+    assert attributes["changed"] == {
+        "DataType": "String.Array",
+        "StringValue": '["status", "note"]',
+    }
+    delete = publish_request(parse_row_event(DELETE), "arn:topic")
+    assert delete["Subject"] == "Deleted orders row id=5"
+    assert "changed" not in delete["MessageAttributes"]
+    assert json.loads(delete["Message"]) == DELETE
+
+
+def test_email_shows_what_changed_and_what_was_deleted():
+    update = send_request(parse_row_event(UPDATE), "from@example.com", ["to@example.com"])
+    assert update["Message"]["Subject"]["Data"] == "Row updated in orders (id=5)"
+    body = update["Message"]["Body"]["Text"]["Data"]
+    assert body.splitlines()[:6] == [
+        "A row was updated in shop.orders.",
+        "",
+        "id: 5 (unchanged)",
+        "status: paid -> shipped",
+        "note: (null) -> Zoë 😀",
+        "    New line",
+    ]
+    assert event_from_body(body) == UPDATE
+    delete = send_request(parse_row_event(DELETE), "from@example.com", ["to@example.com"])
+    assert delete["Message"]["Subject"]["Data"] == "Row deleted from orders (id=5)"
+    body = delete["Message"]["Body"]["Text"]["Data"]
+    assert body.splitlines()[:4] == [
+        "A row was deleted from shop.orders.",
+        "",
+        "id: 5",
+        "status: paid",
+    ]
+    assert event_from_body(body) == DELETE

@@ -101,7 +101,9 @@ def test_a_trigger_dropped_by_hand_is_found_and_autogenerate_brings_it_back(sche
     text = autogenerate(config, "a001")
     assert "from migrations.lambda_trigger import LambdaTrigger" in text
     assert "op.create_lambda_trigger(" in text and "op.drop_lambda_trigger(" in text
-    assert "template_version=3," in text and "delivery='outbox'," in text
+    assert "template_version=4," in text and "delivery='outbox'," in text
+    # Only the missing trigger: orders' UPDATE trigger is as declared, and stays.
+    assert "operations=('INSERT',)," not in text and "orders_au_notify" not in text
     assert "op.create_table" not in text and "op.add_column" not in text
 
     command.upgrade(config, "head")
@@ -128,15 +130,23 @@ def test_changed_columns_replace_the_trigger_and_downgrade_restores_it_exactly(s
     assert (
         "columns=('id', 'customer_id', 'amount', 'currency', 'status', 'created_at')," in replaces
     )
-    assert "delivery='outbox'," in replaces and "template_version=3," in replaces
+    assert "delivery='outbox'," in replaces and "template_version=4," in replaces
+    # One declaration, both its triggers (INSERT and UPDATE), replaced and restored.
+    assert (
+        "operations=('INSERT', 'UPDATE')," in new and "operations=('INSERT', 'UPDATE')," in replaces
+    )
+    before_update = trigger_body(schema, "orders_au_notify")
 
     command.upgrade(config, "head")
     assert differences(config, triggers) == ""
     changed = trigger_body(schema, "orders_ai_notify")
     assert "'status'" not in changed and "'amount'" in changed
 
+    assert "'status'" not in trigger_body(schema, "orders_au_notify")
+
     command.downgrade(config, "-1")
     assert trigger_body(schema, "orders_ai_notify") == before  # byte for byte
+    assert trigger_body(schema, "orders_au_notify") == before_update
     forget(config, "a002")
     assert differences(config) == ""
 

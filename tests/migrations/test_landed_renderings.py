@@ -8,7 +8,7 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-from migrations.lambda_trigger import BEST_TEXT, LambdaTrigger, render_statement
+from migrations.lambda_trigger import BEST_TEXT, LambdaTrigger, render_statement, units
 from migrations.row_event_sql import TRIGGER_TEXTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,14 @@ PINNED = {
     ("0006", "customers_ai_notify", "outbox", 3): "4d32ee24039a0068",
     ("0006", "orders_ai_notify", "outbox", 2): "936f30b3400c73ae",
     ("0006", "orders_ai_notify", "outbox", 3): "ad2c9452f93360fa",
+    # Revision 0009: one declaration, one trigger per operation (outbox text 4).
+    ("0009", "customers_ad_notify", "outbox", 4): "96427403893ede49",
+    ("0009", "customers_ai_notify", "outbox", 3): "4d32ee24039a0068",
+    ("0009", "customers_ai_notify", "outbox", 4): "48c3f8d6e49375ce",
+    ("0009", "customers_au_notify", "outbox", 4): "611c61303707b8ac",
+    ("0009", "orders_ai_notify", "outbox", 3): "ad2c9452f93360fa",
+    ("0009", "orders_ai_notify", "outbox", 4): "7cc35833f7d5eb2d",
+    ("0009", "orders_au_notify", "outbox", 4): "0ae333d85a74817e",
 }
 
 
@@ -71,8 +79,10 @@ def landed_triggers() -> dict[tuple, LambdaTrigger]:
         for value in vars(module).values():
             for trigger in value if isinstance(value, tuple) else (value,):
                 if isinstance(trigger, LambdaTrigger):
-                    key = (path.stem[:4], trigger.trigger_name, trigger.delivery)
-                    found[(*key, trigger.template_version)] = trigger
+                    # One MySQL trigger per operation (revision 0009 on).
+                    for unit in units(trigger):
+                        key = (path.stem[:4], unit.trigger_name, unit.delivery)
+                        found[(*key, unit.template_version)] = unit
     return found
 
 
@@ -90,10 +100,10 @@ def test_a_new_declaration_gets_the_best_text_and_the_class_default_stays_text_1
     assert {
         delivery: max(v for d, v in TRIGGER_TEXTS if d == delivery) for delivery in BEST_TEXT
     } == BEST_TEXT
-    assert BEST_TEXT["outbox"] == 3
+    assert BEST_TEXT == {"outbox": 4, "direct": 2}
     new = LambdaTrigger.declare("orders", "notify", ("id",), delivery="outbox")
-    assert new.template_version == 3
-    assert LambdaTrigger.declare("orders", "notify", ("id",)).template_version == 1  # direct
+    assert new.template_version == 4
+    assert LambdaTrigger.declare("orders", "notify", ("id",)).template_version == 2  # direct
     pinned = LambdaTrigger.declare(
         "orders", "notify", ("id",), delivery="outbox", template_version=2
     )

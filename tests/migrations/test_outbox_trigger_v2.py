@@ -151,10 +151,14 @@ def test_v1_to_v2_and_back_restores_the_exact_trigger(things, run_ops, relay_arn
 
 
 def test_a_version_the_delivery_lacks_is_named():
-    with pytest.raises(TriggerDefinitionError, match=r"'direct' has no .* version 2 \(it has: 1\)"):
-        LambdaTrigger(table="t", function="notify", columns=("id",), template_version=2)
-    with pytest.raises(TriggerDefinitionError, match=r"'outbox' has no .* 4 \(it has: 1, 2, 3\)"):
-        LambdaTrigger("t", "notify", ("id",), delivery="outbox", template_version=4)
+    with pytest.raises(
+        TriggerDefinitionError, match=r"'direct' has no .* version 3 \(it has: 1, 2\)"
+    ):
+        LambdaTrigger(table="t", function="notify", columns=("id",), template_version=3)
+    with pytest.raises(
+        TriggerDefinitionError, match=r"'outbox' has no .* 5 \(it has: 1, 2, 3, 4\)"
+    ):
+        LambdaTrigger("t", "notify", ("id",), delivery="outbox", template_version=5)
 
 
 # What row_event_payload.sql rendered before it had an ${event_id} placeholder (main at

@@ -3,6 +3,7 @@ own trigger texts, qualified and unqualified ARNs, things that only look like ca
 information_schema on the real server after the migrations, and the round trip
 ``from_database(render(t)) == t`` for every delivery, text version and column type."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,22 +13,26 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import create_engine, pool
 
+import sql
 from functions.common.database import parse_database_url
 from migrations.function_arns import FunctionArn, FunctionArnError, catalog_function
 from migrations.lambda_trigger import LambdaTrigger
 from migrations.row_event_sql import (
     TRIGGER_TEXTS,
     VALUE_FORMATS,
+    TriggerDefinitionError,
     create_outbox_statements,
     create_trigger_statement,
     outbox_trigger_statement,
 )
+from migrations.trigger_compare import trigger_operations
 from migrations.trigger_reader import (
     TriggerCalls,
     definer_account,
     from_database,
     read_triggers,
     string_value,
+    table_shapes,
     trigger_calls,
 )
 
@@ -128,6 +133,7 @@ def test_the_migrated_schema_s_triggers_are_read_from_information_schema(stack, 
     triggers = [t for t in read_triggers(admin, database.name) if t.managed]
     arns = stack.resources.live_arns  # the migrations resolve each function to its alias
     notify, email, relay = arns["notify"], arns["email"], arns["relay"]
+    outbox = TriggerCalls("outbox", (relay,), (notify,))
     assert sorted((t.table, t.name, t.definer, t.calls) for t in triggers) == [
         (
             "customer_feedback",
@@ -141,15 +147,13 @@ def test_the_migrated_schema_s_triggers_are_read_from_information_schema(stack, 
             ("app", "%"),
             TriggerCalls("direct", (notify,), ()),
         ),
-        (
-            "customers",
-            "customers_ai_notify",
-            ("app", "%"),
-            TriggerCalls("outbox", (relay,), (notify,)),
+        *(
+            ("customers", f"customers_{code}_notify", ("app", "%"), outbox)
+            for code in ("ad", "ai", "au")
         ),
-        ("orders", "orders_ai_notify", ("app", "%"), TriggerCalls("outbox", (relay,), (notify,))),
+        *(("orders", f"orders_{code}_notify", ("app", "%"), outbox) for code in ("ai", "au")),
     ]
-    (customers,) = [t for t in triggers if t.table == "customers"]
+    (customers,) = [t for t in triggers if t.name == "customers_ai_notify"]
     assert customers.describe(lambda arn: arn.split(":function:")[1]) == (
         "customers_ai_notify on customers: outbox -> aurora-events-notify:live "
         "(doorbell: aurora-events-relay:live), as 'app'@'%'"
@@ -210,7 +214,7 @@ def reader_db(stack):
     with engine.begin() as connection:
         cursor = connection.connection.cursor()
         cursor.execute(f"CREATE TABLE everything (id BIGINT PRIMARY KEY, {columns})")
-        for statement in create_outbox_statements():
+        for statement in [*create_outbox_statements(), *sql.render("outbox/add_ordering_key.sql")]:
             cursor.execute(statement)
     yield engine
     engine.dispose()
@@ -340,3 +344,153 @@ def test_a_column_whose_type_changed_under_the_trigger_leaves_no_declaration(rea
         with reader_db.connect() as connection:
             connection.exec_driver_sql("ALTER TABLE everything MODIFY c_date DATE")
         drop_all(reader_db)
+
+
+# -- change events: one declaration, one trigger per operation (issue 19) ------------------
+
+CHANGE_DECLARATIONS = {
+    # Every operation, each text of change events, every column type.
+    LambdaTrigger.declare(
+        "everything",
+        "notify",
+        ALL_COLUMNS,
+        delivery="outbox",
+        operations=("INSERT", "UPDATE", "DELETE"),
+    ),
+    LambdaTrigger.declare(
+        "everything",
+        "email",
+        ALL_COLUMNS,
+        delivery="direct",
+        operations=("UPDATE", "DELETE"),
+        name="everything_mail",
+    ),
+    # Conditions: columns_changed, and a when with strings, parentheses and functions.
+    LambdaTrigger.declare(
+        "everything",
+        "notify",
+        ("id", "c_varchar", "c_int"),
+        delivery="outbox",
+        operations=("UPDATE",),
+        name="everything_status",
+        columns_changed=("c_varchar",),
+        when="(NEW.c_int > 3 OR OLD.`c_int` IS NULL) AND NEW.c_varchar <> 'a ) ; b'",
+    ),
+    LambdaTrigger.declare(
+        "everything",
+        "email",
+        ("id", "c_int"),
+        delivery="outbox",
+        operations=("DELETE",),
+        when="OLD.c_int  IN (1, 2)",
+    ),
+}
+
+
+def test_change_declarations_round_trip_through_the_database(reader_db, arns):
+    installed(reader_db, *CHANGE_DECLARATIONS)
+    try:
+        with reader_db.connect() as connection:
+            names = {(t.name, t.event) for t in read_triggers(connection)}
+            assert names == {
+                ("everything_ai_notify", "INSERT"),
+                ("everything_au_notify", "UPDATE"),
+                ("everything_ad_notify", "DELETE"),
+                ("everything_mail_au", "UPDATE"),
+                ("everything_mail_ad", "DELETE"),
+                ("everything_status", "UPDATE"),
+                ("everything_ad_email", "DELETE"),
+            }
+            assert set(from_database(connection)) == CHANGE_DECLARATIONS
+            installed_now = read_triggers(connection)
+            shapes = table_shapes(connection, installed_now[0].schema)
+            assert trigger_operations(CHANGE_DECLARATIONS, installed_now, shapes) == ([], [])
+            # Another condition is another trigger: replaced, the old one restored on downgrade.
+            (status,) = [t for t in CHANGE_DECLARATIONS if t.name == "everything_status"]
+            changed = replace(status, when="NEW.c_int > 4")
+            others = CHANGE_DECLARATIONS - {status}
+            drops, changes = trigger_operations({*others, changed}, installed_now, shapes)
+            assert drops == []
+            (operation,) = changes
+            assert (operation.trigger, operation.replaces) == (changed, status)
+            # Spacing in a condition is no difference.
+            spaced = replace(status, when=status.when.replace(" AND ", "\n   AND  "))
+            assert trigger_operations({*others, spaced}, installed_now, shapes) == ([], [])
+            # One operation fewer: the declaration is replaced by itself without it.
+            (everything,) = [
+                t for t in CHANGE_DECLARATIONS if t.name is None and t.function == "notify"
+            ]
+            fewer = replace(everything, operations=("INSERT", "UPDATE"))
+            drops, changes = trigger_operations(
+                {*(CHANGE_DECLARATIONS - {everything}), fewer}, installed_now, shapes
+            )
+            assert [d.trigger for d in drops] == [everything.for_operation("DELETE")]
+            assert changes == []
+    finally:
+        drop_all(reader_db)
+
+
+def test_conditions_are_checked_when_the_migration_runs(reader_db, arns):
+    bad_column = LambdaTrigger.declare(
+        "everything",
+        "notify",
+        ("id",),
+        delivery="outbox",
+        operations=("UPDATE",),
+        when="NEW.no_such_column > 1",
+    )
+    with pytest.raises(TriggerDefinitionError, match="NEW.no_such_column"):
+        installed(reader_db, bad_column)
+    old_on_insert = LambdaTrigger.declare(
+        "everything",
+        "notify",
+        ("id",),
+        delivery="outbox",
+        operations=("INSERT", "UPDATE"),
+        when="NEW.c_int <> OLD.c_int",
+    )
+    with pytest.raises(TriggerDefinitionError, match="reads OLD, which the INSERT trigger"):
+        installed(reader_db, old_on_insert)
+    # What only the server can tell (a function that does not exist) fails the CREATE,
+    # with the declaration's name in the error, and leaves nothing installed.
+    bad_sql = LambdaTrigger.declare(
+        "everything",
+        "notify",
+        ("id",),
+        delivery="outbox",
+        operations=("UPDATE",),
+        when="NEW.c_int >>> 2",
+    )
+    with pytest.raises(TriggerDefinitionError, match="everything_au_notify"):
+        installed(reader_db, bad_sql)
+    with reader_db.connect() as connection:
+        assert read_triggers(connection) == []
+    with pytest.raises(TriggerDefinitionError, match="columns_changed applies to UPDATE"):
+        LambdaTrigger.declare("everything", "notify", ("id",), columns_changed=("id",))
+    with pytest.raises(TriggerDefinitionError, match="text 3 has no UPDATE"):
+        LambdaTrigger(
+            "everything",
+            "notify",
+            ("id",),
+            delivery="outbox",
+            template_version=3,
+            operations=("UPDATE",),
+        )
+
+
+def test_a_replacement_of_several_installed_forms_renders_as_python_that_makes_them():
+    from migrations.lambda_trigger import InstalledText
+    from migrations.trigger_compare import render_trigger
+
+    (status,) = [t for t in CHANGE_DECLARATIONS if t.name == "everything_status"]
+    forms = (
+        status,
+        InstalledText("everything_au_x", "everything", "SET @x = 'it''s'", event="UPDATE"),
+    )
+    text = render_trigger(forms)
+    assert "when=" in text and "columns_changed=('c_varchar',)" in text
+    assert "operations=('UPDATE',)" in text
+    assert eval(text, {"LambdaTrigger": LambdaTrigger, "InstalledText": InstalledText}) == forms
+    # An INSERT-only declaration is written as before: no operations=, when= or columns_changed=.
+    plain = render_trigger(LambdaTrigger("t", "notify", ("id",)))
+    assert "operations" not in plain and "when" not in plain

@@ -58,6 +58,9 @@ def test_upgrade_downgrade_upgrade_leaves_the_schema_identical(database):
         "trigger customer_feedback_ai_email",
         "trigger orders_ai_notify",
         "trigger customers_ai_notify",
+        "trigger orders_au_notify",
+        "trigger customers_au_notify",
+        "trigger customers_ad_notify",
     }
 
     command.downgrade(config, "base")

@@ -386,8 +386,11 @@ def test_migrations_create_their_triggers_under_the_pinned_mode(database, server
         [
             "customer_feedback_ai_email",
             "customer_feedback_ai_notify",
+            "customers_ad_notify",
             "customers_ai_notify",
+            "customers_au_notify",
             "orders_ai_notify",
+            "orders_au_notify",
         ],
         modes(SESSION_SQL_MODE),
     )

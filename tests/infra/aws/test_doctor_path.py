@@ -251,7 +251,7 @@ def test_a_whole_deployment_passes_every_link_and_the_probe_gets_a_pong(
         f"ingest_conflicts in {whole.schema}; its login is accepted"
     )
     assert details["grant"].startswith("'app'@'%' holds AWS_LAMBDA_ACCESS, active")
-    assert details["grant"].endswith(": definer of 4 trigger(s)")
+    assert details["grant"].endswith(": definer of 7 trigger(s)")
     assert "not checked: VPC (no subnet_ids set" in text
     assert "not checked: RDS Proxy (rds_proxy is off)" in text
     # Each trigger: table, delivery and function.

@@ -72,7 +72,7 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
     assert diagnosis.ok, doctor.render_diagnosis(diagnosis)
     triggers = link(diagnosis, "triggers")
     assert triggers.detail == (
-        f"4 trigger(s) in {database.name} call Lambda or write the outbox, as declared "
+        f"7 trigger(s) in {database.name} call Lambda or write the outbox, as declared "
         "(migrations/declared.py)"
     )
     assert triggers.warning is None
@@ -82,12 +82,19 @@ def test_a_migrated_schema_s_triggers_are_reported_and_their_definer_checked(
         "as 'app'@'%'",
         "customer_feedback_ai_notify on customer_feedback: direct -> aurora-events-notify:live, "
         "as 'app'@'%'",
-        "customers_ai_notify on customers: outbox -> aurora-events-notify:live "
-        "(doorbell: aurora-events-relay:live), as 'app'@'%'",
-        "orders_ai_notify on orders: outbox -> aurora-events-notify:live "
-        "(doorbell: aurora-events-relay:live), as 'app'@'%'",
+        *(
+            f"{table}_{code}_notify on {table}: outbox -> aurora-events-notify:live "
+            "(doorbell: aurora-events-relay:live), as 'app'@'%'"
+            for table, code in (
+                ("customers", "ad"),
+                ("customers", "ai"),
+                ("customers", "au"),
+                ("orders", "ai"),
+                ("orders", "au"),
+            )
+        ),
     ]
-    assert link(diagnosis, "grant").detail.endswith(": definer of 4 trigger(s)")
+    assert link(diagnosis, "grant").detail.endswith(": definer of 7 trigger(s)")
     assert link(diagnosis, "functions").detail == (
         "3 function(s) exist; the 3 function(s) the triggers call exist and Aurora's policy "
         "allows them; the 1 outbox target(s) exist and the relay may invoke them"
@@ -105,7 +112,7 @@ def test_a_declared_trigger_dropped_by_hand_breaks_the_link_naming_it(chain, adm
     )
     assert finding.fix.startswith("alembic revision --autogenerate")  # the schema is at head
     assert (
-        "missing: orders_ai_notify on orders: outbox text 3 -> notify (id, customer_id, amount, "
+        "missing: orders_ai_notify on orders: outbox text 4 -> notify (id, customer_id, amount, "
         "currency, status, created_at)" in link(diagnosis, "triggers").items
     )
     assert "grant" in diagnosis.not_checked
@@ -117,7 +124,7 @@ def test_a_schema_behind_head_is_told_to_upgrade_and_the_upgrade_repairs_it(chai
     command.upgrade(config, "0005")  # outbox text 2, not head's 3
     finding = diagnose(chain, admin, database.name).finding
     assert finding.link == "triggers"
-    assert "installed otherwise than declared: customers_ai_notify, orders_ai_notify" in (
+    assert "installed otherwise than declared: customers_ai_notify, customers_au_notify, " in (
         finding.problem
     )
     head = ScriptDirectory.from_config(config).get_current_head()

@@ -1,0 +1,175 @@
+"""UPDATE cost of the change triggers (``make bench --only updates``): seconds to update
+every row of a table with no trigger, with a direct UPDATE trigger (direct text 2:
+``lambda_async`` per changed row) and with an outbox one (outbox text 4: an outbox row
+and its ordering key per changed row), in statements of 1 and 1,000 rows, the modes in
+turn each round; and the latency from an UPDATE's commit to its SNS notification in
+outbox mode (the example schema's ``orders``, revision 0009), on the local stack with
+its runtime running."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import create_engine, pool
+
+import sql
+from functions.common.database import connect, parse_database_url
+from infra.bench.latency import LatencyResult, _epoch, percentile
+from infra.bench.timing import timed
+from infra.local import emulation
+from infra.local.inspect import receive_notifications
+from migrations.lambda_trigger import LambdaTrigger
+
+MODES = ("none", "direct", "outbox")
+STATEMENT_SIZES = (1, 1000)
+COLUMNS = ("id", "customer_name", "feedback")
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    mode: str
+    rows_per_statement: int
+    rows: int
+    seconds: list[float]  # one per round
+    invocations: int  # lambda_async calls the updates made (direct: per row; outbox: doorbell)
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def prepare(database_url: str, rows: int) -> None:
+    """The outbox (with revision 0008's ordering key) and one table per mode
+    (``upd_none``, ``upd_direct``, ``upd_outbox``) of ``rows`` rows; the trigger modes
+    fire on UPDATE and call ``notify``."""
+    engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
+    with engine.begin() as connection:
+        operations = Operations(MigrationContext.configure(connection))
+        operations.create_event_outbox()
+        for statement in sql.render("outbox/add_ordering_key.sql"):
+            connection.exec_driver_sql(statement)
+        for mode in MODES:
+            connection.exec_driver_sql(
+                f"CREATE TABLE upd_{mode} (id BIGINT PRIMARY KEY, "
+                "customer_name VARCHAR(200), feedback TEXT)"
+            )
+            connection.exec_driver_sql(
+                f"INSERT INTO upd_{mode} SELECT seq, 'bench', REPEAT('x', 200) FROM seq_1_to_{rows}"
+            )
+            if mode != "none":
+                operations.create_lambda_trigger(
+                    LambdaTrigger.declare(
+                        f"upd_{mode}", "notify", COLUMNS, delivery=mode, operations=("UPDATE",)
+                    )
+                )
+    engine.dispose()
+
+
+def measure(
+    database_url: str, admin, database: str, rows: int, rounds: int = 3
+) -> list[UpdateResult]:
+    """Update every one of ``rows`` rows per mode and statement size, ``rounds`` times in
+    turn (each update changes a carried column, so each row sends an event); the local
+    runtime must be stopped (delivering would compete with updating)."""
+    connection = connect(parse_database_url(database_url))
+    seconds = {(mode, size): [] for size in STATEMENT_SIZES for mode in MODES}
+    calls = dict.fromkeys(seconds, 0)
+    try:
+        for number in range(rounds):
+            for size in STATEMENT_SIZES:
+                for mode in MODES:
+                    value = f"round {number} size {size}"
+                    before = _calls(admin, database)
+                    seconds[(mode, size)].append(
+                        timed(lambda m=mode, s=size, v=value: _update(connection, m, rows, s, v))
+                    )
+                    calls[(mode, size)] += _calls(admin, database) - before
+                    if mode == "outbox":
+                        with connection.cursor() as cursor:
+                            cursor.execute("DELETE FROM aurora_events_outbox")
+    finally:
+        connection.close()
+    return [
+        UpdateResult(mode, size, rows, seconds[(mode, size)], calls[(mode, size)] // rounds)
+        for (mode, size) in seconds
+    ]
+
+
+def _update(connection, mode: str, rows: int, per_statement: int, value: str) -> None:
+    with connection.cursor() as cursor:
+        for start in range(1, rows + 1, per_statement):
+            cursor.execute(
+                f"UPDATE upd_{mode} SET customer_name = %s WHERE id BETWEEN %s AND %s",
+                (value, start, start + per_statement - 1),
+            )
+
+
+def _calls(admin, database: str) -> int:
+    return sum(emulation.event_call_counts(admin, database).values())
+
+
+def measure_latency(stack, events: int, spacing_seconds: float = 0.1) -> LatencyResult | None:
+    """Commit → SNS for ``events`` UPDATEs of the example schema's ``orders`` (outbox,
+    revision 0009), one row a commit, a little apart; the stack migrated, its runtime
+    running."""
+    connection = connect(stack.app_settings())
+    committed: dict[int, float] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO orders (customer_id, amount, currency) "
+                f"SELECT seq, 1, 'EUR' FROM seq_1_to_{events}"
+            )
+            first = cursor.lastrowid
+        time.sleep(3)  # let the INSERTs' events go out first
+        receive_notifications(stack.tail_queue_url)
+        for row_id in range(first, first + events):
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE orders SET status = 'shipped' WHERE id = %s", (row_id,))
+            committed[row_id] = time.time()
+            time.sleep(spacing_seconds)
+    finally:
+        connection.close()
+    arrived: dict[int, float] = {}
+    deadline = time.monotonic() + 120
+    while len(arrived) < len(committed) and time.monotonic() < deadline:
+        for note in receive_notifications(stack.tail_queue_url, wait_seconds=1):
+            event = note.event
+            row_id = event["primary_key"].get("id")
+            if event["operation"] == "UPDATE" and row_id in committed and note.published_at:
+                arrived[row_id] = _epoch(note.published_at)
+    delays = [arrived[k] - committed[k] for k in committed if k in arrived]
+    if not delays:
+        return None
+    return LatencyResult(
+        "outbox UPDATE",
+        events,
+        len(delays),
+        statistics.median(delays),
+        percentile(delays, 0.95),
+        percentile(delays, 0.99),
+    )
+
+
+def lines(results: list[UpdateResult], latency: LatencyResult | None) -> list[str]:
+    """The section's report: each mode's median time and its ratio to no trigger."""
+    out = ["UPDATE cost (every row updated, median of rounds; ratio to no trigger)"]
+    for size in STATEMENT_SIZES:
+        base = next(r for r in results if r.mode == "none" and r.rows_per_statement == size)
+        for result in (r for r in results if r.rows_per_statement == size):
+            ratio = result.median_seconds / base.median_seconds
+            out.append(
+                f"  {size:>5} row(s)/statement  {result.mode:<7} "
+                f"{result.median_seconds:7.3f} s  {ratio:5.2f}x"
+                f"  lambda_async calls {result.invocations}"
+            )
+    if latency is not None:
+        out.append(
+            f"commit -> SNS, {latency.mode}: p50 {latency.p50:.3f} s, p95 {latency.p95:.3f} s, "
+            f"p99 {latency.p99:.3f} s ({latency.received}/{latency.events} received)"
+        )
+    return out

@@ -1,0 +1,39 @@
+"""The UPDATE section's tables and triggers do what it says (a real server; the timings
+themselves are make bench's, never asserted here)."""
+
+import json
+
+from functions.common.database import connect, parse_database_url
+from infra.bench import updates
+
+ROWS = 50
+
+
+def test_each_update_mode_sends_what_it_says(database, stack, admin):
+    updates.prepare(database.url, ROWS)
+    results = updates.measure(database.url, admin, database.name, ROWS, rounds=1)
+    by = {(r.mode, r.rows_per_statement): r for r in results}
+    assert set(by) == {(m, s) for m in updates.MODES for s in updates.STATEMENT_SIZES}
+    assert all(r.rows == ROWS and len(r.seconds) == 1 for r in results)
+    for size in updates.STATEMENT_SIZES:
+        assert by[("none", size)].invocations == 0
+        assert by[("direct", size)].invocations == ROWS  # one lambda_async a changed row
+    # The outbox mode's calls are the doorbell: a few, not one a row.
+    doorbells = sum(by[("outbox", size)].invocations for size in updates.STATEMENT_SIZES)
+    assert 1 <= doorbells < ROWS
+    connection = connect(parse_database_url(database.url))
+    try:
+        with connection.cursor() as cursor:
+            for mode in updates.MODES:
+                cursor.execute(f"SELECT DISTINCT customer_name FROM upd_{mode}")
+                assert cursor.fetchall() == (("round 0 size 1000",),)
+            updates._update(connection, "outbox", ROWS, 1000, "once more")
+            cursor.execute("SELECT payload, ordering_key FROM aurora_events_outbox")
+            rows = cursor.fetchall()
+    finally:
+        connection.close()
+    events = [json.loads(payload) for payload, _ in rows]
+    assert [e["operation"] for e in events] == ["UPDATE"] * ROWS
+    assert {e["after"]["customer_name"] for e in events} == {"once more"}
+    assert all(e["changed"] == ["customer_name"] for e in events)
+    assert len({key for _, key in rows}) == ROWS
