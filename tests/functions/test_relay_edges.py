@@ -19,7 +19,7 @@ from tests.functions.test_relay import Targets, add_events, store, table
 BIG_EVENT_BYTES = 300_000
 HUGE_EVENT_BYTES = 7_000_000  # over Lambda's 6 MB for a synchronous call
 # What one relay run may take in all (peak resident memory of the process that runs it),
-# with 50 events of 300 KB and one of 7 MB among 2,000 ordinary ones: the README states it
+# with 50 events of 300 KB and one of 7 MB among 2,000 ordinary ones: docs/alembic.md states it
 # (measured: about 49 MB, of which about 32 MB is the interpreter and its imports).
 PEAK_MEMORY_BOUND_MB = 80
 
@@ -89,7 +89,7 @@ def test_bad_and_oversized_events_are_parked_at_once_and_hold_up_nothing(outbox)
 
 def test_a_run_over_big_events_stays_within_its_memory_bound(outbox):
     """The relay's peak memory (the high-water mark of resident memory, VmHWM, of a process
-    that runs one relay over the mixed backlog) stays under the bound the README states:
+    that runs one relay over the mixed backlog) stays under the bound docs/alembic.md states:
     payloads are loaded an invocation at a time, never a claim's worth. (ru_maxrss would
     count the forking test process's memory: Linux keeps it across exec.)"""
     mixed_backlog(outbox)

@@ -116,6 +116,6 @@ def test_the_doctor_never_imports_the_commands(path):
 
 
 def test_the_subpackages_are_there():
-    # The layout the README's folder table shows: a rename that empties one fails here.
+    # The layout the folder table of docs/index.md shows: a rename that empties one fails here.
     for package in ("infra.aws.resources", "infra.aws.aurora", "infra.aws.doctor"):
         assert len(modules_under(package)) > 3, package
