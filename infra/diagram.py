@@ -56,7 +56,7 @@ def architecture(deployment: Deployment | None = None) -> str:
             )
     direct = [spec.name for spec in FUNCTIONS if spec.invoked_by_aurora and spec.name != "relay"]
     lines += [
-        "Aurora MySQL, trigger AFTER INSERT:",
+        "Aurora MySQL, triggers AFTER INSERT, UPDATE, DELETE:",
         "  direct ──lambda_async per row──▶ "
         + " | ".join(_function(deployment, function) for function in direct),
         "  outbox ──INSERT, same transaction──▶ table aurora_events_outbox;"
