@@ -323,6 +323,48 @@ class FlakyTarget:
         return answer.as_dict()
 
 
+def write_while_two_relays_deliver(outbox, target, writer, writers: int = WRITERS) -> None:
+    """``writers`` threads run ``writer(index)`` while two relays deliver to ``target``; each
+    relay goes on until the writers are done and no event waits."""
+    writers_done = threading.Event()
+
+    def relay() -> int:
+        connection = outbox.connect()
+        runs = 0
+        with connection.cursor() as cursor:
+            while True:
+                done = writers_done.is_set()
+                run_relay(OutboxStore(connection), target, ORDER_SETTINGS, linger_seconds=0.2)
+                runs += 1
+                cursor.execute(
+                    "SELECT COUNT(*) FROM aurora_events_outbox "
+                    "WHERE delivered_at IS NULL AND parked_at IS NULL"
+                )
+                if done and cursor.fetchone()[0] == 0:
+                    return runs
+                cursor.fetchall()
+
+    def all_writers() -> None:
+        try:
+            run_threads([lambda index=index: writer(index) for index in range(writers)], 240)
+        finally:
+            writers_done.set()
+
+    run_threads([all_writers, relay, relay], 300)
+
+
+def assert_each_row_in_order(attempts: dict, rows: int, versions: int) -> None:
+    """Each row's versions were accepted in order, each once, and none was sent before the
+    one before it was accepted (a failure held the row's later events back)."""
+    for row in range(rows):
+        accepted = [version for version, ok in attempts[row] if ok]
+        assert accepted == list(range(1, versions + 1)), row
+        done = 0
+        for version, ok in attempts[row]:
+            assert version == done + 1, (row, attempts[row])
+            done += ok
+
+
 def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_attempts(
     ordered_outbox,
 ):
@@ -343,7 +385,6 @@ def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_atte
     todo: queue.Queue = queue.Queue()
     for number, row in enumerate(work):
         todo.put((number, row))
-    writers_done = threading.Event()
     written = [0] * WRITERS
 
     def writer(index: int) -> None:
@@ -379,41 +420,10 @@ def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_atte
                 written[index] += 1
 
     target = FlakyTarget(fail_first)
-
-    def relay() -> int:
-        connection = ordered_outbox.connect()
-        runs = 0
-        with connection.cursor() as cursor:
-            while True:
-                done = writers_done.is_set()
-                run_relay(OutboxStore(connection), target, ORDER_SETTINGS, linger_seconds=0.2)
-                runs += 1
-                cursor.execute(
-                    "SELECT COUNT(*) FROM aurora_events_outbox "
-                    "WHERE delivered_at IS NULL AND parked_at IS NULL"
-                )
-                if done and cursor.fetchone()[0] == 0:
-                    return runs
-                cursor.fetchall()
-
-    def writers() -> None:
-        try:
-            run_threads([lambda index=index: writer(index) for index in range(WRITERS)], 240)
-        finally:
-            writers_done.set()
-
-    run_threads([writers, relay, relay], 300)
+    write_while_two_relays_deliver(ordered_outbox, target, writer)
     assert sum(written) == ROWS * VERSIONS and min(written) > 0
 
-    for row in range(ROWS):
-        attempts = target.attempts[row]
-        accepted = [version for version, ok in attempts if ok]
-        assert accepted == list(range(1, VERSIONS + 1)), row  # in order, once
-        # No event was sent before the one before it was accepted: a failure held them.
-        done = 0
-        for version, ok in attempts:
-            assert version == done + 1, (row, attempts)
-            done += ok
+    assert_each_row_in_order(target.attempts, ROWS, VERSIONS)
     for event_id in unkeyed_ids:
         attempts = target.attempts[event_id]
         assert [ok for _, ok in attempts] == ([False, True] if event_id in fail_first else [True])

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import queue
 import random
-import threading
 
-from functions.relay.outbox import OutboxStore
-from functions.relay.runs import run_relay
 from migrations.lambda_trigger import LambdaTrigger
 from tests.functions.test_relay import table
-from tests.functions.test_relay_order import ORDER_SETTINGS, FlakyTarget
-from tests.threads import run_threads
+from tests.functions.test_relay_order import (
+    FlakyTarget,
+    assert_each_row_in_order,
+    write_while_two_relays_deliver,
+)
 
 ROWS, VERSIONS, WRITERS = 200, 20, 8
 
@@ -70,7 +70,6 @@ def test_each_rows_update_events_arrive_in_commit_order_from_the_trigger(
     todo: queue.Queue = queue.Queue()
     for row in work:
         todo.put(row)
-    writers_done = threading.Event()
     written = [0] * WRITERS
 
     def writer(index: int) -> None:
@@ -85,42 +84,10 @@ def test_each_rows_update_events_arrive_in_commit_order_from_the_trigger(
                 written[index] += 1
 
     target = FlakyTarget(fail_first)
-
-    def relay() -> int:
-        connection = ordered_outbox.connect()
-        runs = 0
-        with connection.cursor() as cursor:
-            while True:
-                done = writers_done.is_set()
-                run_relay(
-                    OutboxStore(connection), RowEvents(target), ORDER_SETTINGS, linger_seconds=0.2
-                )
-                runs += 1
-                cursor.execute(
-                    "SELECT COUNT(*) FROM aurora_events_outbox "
-                    "WHERE delivered_at IS NULL AND parked_at IS NULL"
-                )
-                if done and cursor.fetchone()[0] == 0:
-                    return runs
-                cursor.fetchall()
-
-    def writers() -> None:
-        try:
-            run_threads([lambda index=index: writer(index) for index in range(WRITERS)], 240)
-        finally:
-            writers_done.set()
-
-    run_threads([writers, relay, relay], 300)
+    write_while_two_relays_deliver(ordered_outbox, RowEvents(target), writer, WRITERS)
     assert sum(written) == ROWS * VERSIONS and min(written) > 0
 
-    for row in range(ROWS):
-        attempts = target.attempts[row]
-        accepted = [version for version, ok in attempts if ok]
-        assert accepted == list(range(1, VERSIONS + 1)), row  # commit order, each once
-        done = 0
-        for version, ok in attempts:  # none sent before the one before it was accepted
-            assert version == done + 1, (row, attempts)
-            done += ok
+    assert_each_row_in_order(target.attempts, ROWS, VERSIONS)
     failed = sum(not ok for attempts in target.attempts.values() for _, ok in attempts)
     assert failed == len(fail_first) > 0
     assert len(target.by_relay) == 2 and min(target.by_relay.values()) > 0  # side by side
