@@ -358,7 +358,7 @@ def _outbox_call(args, call):
 
 
 def outbox(args) -> int:
-    from functions.relay.outbox import outbox_status
+    from infra.database.outbox_admin import outbox_status
 
     status = _outbox_call(args, outbox_status)
     oldest = status.oldest_waiting_seconds
@@ -374,13 +374,41 @@ def outbox(args) -> int:
             f"held behind their row     {status.held_back:8} "
             f"(in {status.held_rows} row(s); counted above)"
         )
+    for line in parked_error_lines(status):
+        print(line)
     if status.parked:
         print("parked events wait for: aurora-events outbox replay --since <time> --parked")
     return 0
 
 
+# An error longer than this is cut in `outbox`'s lines (the table keeps 2,000 characters).
+ERROR_SHOWN = 160
+
+
+def parked_error_lines(status) -> list[str]:
+    """The parked events' most common errors, one line each (how many, target, when it
+    last parked one, the error on one line), and how many parked events have other
+    errors; nothing when none is parked."""
+    if not status.parked_errors:
+        return []
+    lines = ["parked, by error (events, target, last parked, error):"]
+    for group in status.parked_errors:
+        error = " ".join((group.error or "(no error recorded)").split())
+        if len(error) > ERROR_SHOWN:
+            error = error[: ERROR_SHOWN - 1] + "…"
+        lines.append(
+            f"{group.events:8}  {group.target_function}  "
+            f"{group.newest_parked_at:%Y-%m-%d %H:%M:%S} UTC  {error}"
+        )
+    # Counted by a second statement: events parked in between may make it negative.
+    others = status.parked - sum(group.events for group in status.parked_errors)
+    if others > 0:
+        lines.append(f"{others:8}  parked with other errors")
+    return lines
+
+
 def outbox_replay(args) -> int:
-    from functions.relay.outbox import replay_events
+    from infra.database.outbox_admin import replay_events
 
     if bool(args.id) == bool(args.since):
         raise CommandError("outbox replay: give --id ID (repeatable) or --since TIME")
@@ -542,7 +570,8 @@ def build_parser(settings=None) -> argparse.ArgumentParser:
     replay_parser.set_defaults(run=replay)
 
     outbox_parser = commands.add_parser(
-        "outbox", help="the outbox: due, in flight, parked, delivered, oldest waiting"
+        "outbox",
+        help="the outbox: due, in flight, parked, delivered, oldest waiting; parked errors",
     )
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command")
     replay_events_parser = outbox_commands.add_parser(

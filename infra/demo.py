@@ -23,10 +23,10 @@ import boto3
 
 from functions.common.database import connect, parse_database_url
 from functions.email.messages import event_from_body
-from functions.relay.outbox import outbox_status
 from infra.aws import doctor
 from infra.aws.queue_operations import queue_depths
 from infra.catalog import LIVE_ALIAS
+from infra.database.outbox_admin import outbox_status
 from infra.local import emulation
 from infra.local.inspect import receive_notifications, sent_emails
 from infra.local.stack import APP_DATABASE, LocalStack, StackSettings
@@ -335,8 +335,7 @@ def run_change_demo(stack: LocalStack, connection, rows: list[InsertedRow]) -> b
 
 def events_waiting(connection) -> int:
     """Events in the outbox that are neither delivered nor parked."""
-    status = outbox_status(connection)
-    return status.due + status.in_flight_or_backing_off
+    return outbox_status(connection).waiting
 
 
 def wait_until_outbox_empty(connection, timeout: float = 120) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from alembic.operations import MigrateOperation, Operations
 
-from functions.relay.outbox import OUTBOX_TABLE
+from functions.common.outbox_table import OUTBOX_TABLE
 from migrations.offline import OfflineRenderingError, emit
 from migrations.row_event_sql import (
     TriggerDefinitionError,

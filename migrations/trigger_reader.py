@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sql
-from functions.relay.outbox import OUTBOX_TABLE
+from functions.common.outbox_table import OUTBOX_TABLE
 from migrations.function_arns import FunctionArn, catalog_function
 from migrations.row_event_sql import TRIGGER_TEXTS, TriggerDefinitionError
 

@@ -1,10 +1,11 @@
 """The outbox table as the relay uses it: claim due rows under a lease, load and count
 what it sends, record what became of it, purge delivered rows. Every statement is a file
-under ``sql/outbox/``; each update of claimed rows requires the claim's lease token."""
+under ``sql/outbox/``; each update of claimed rows requires the claim's lease token.
+The table's name, its rows' states and the helpers shared with the migrations and the
+operator's commands are in ``functions/common/outbox_table.py``."""
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Callable
@@ -14,11 +15,7 @@ from datetime import datetime, timedelta
 import pymysql
 
 import sql
-
-# The one table of the outbox: created by migrations/event_outbox.py, written by outbox
-# triggers, granted to the relay. Python names it from here; the SQL files under sql/
-# spell it out (SQL text cannot import).
-OUTBOX_TABLE = "aurora_events_outbox"
+from functions.common.outbox_table import for_sequences, has_ordering_key
 
 
 @dataclass(frozen=True)
@@ -54,18 +51,6 @@ class Claim:
     rows: list[OutboxRow]
 
 
-def placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-@functools.lru_cache(maxsize=256)
-def for_sequences(name: str, count: int) -> str:
-    """The statement ``sql/<name>`` for ``count`` sequences, rendered once per count
-    (rendering checks every placeholder it fills in: ~3 ms for a 2,000-row claim's list)."""
-    (statement,) = sql.render(name, sequences=placeholders(count))
-    return statement
-
-
 def supports_skip_locked(version: str) -> bool:
     """``SELECT VERSION()`` of a server with ``FOR UPDATE SKIP LOCKED``: MySQL 8.0.1+
     (Aurora v3) or MariaDB 10.6+; Aurora v2 (MySQL 5.7) lacks it."""
@@ -86,13 +71,6 @@ def claim_statement(skip_locked: bool, ordered: bool) -> str:
             return "outbox/claim_due_ordered.sql"
         return "outbox/claim_due_ordered_locking.sql"
     return "outbox/claim_due.sql" if skip_locked else "outbox/claim_due_locking.sql"
-
-
-def has_ordering_key(cursor) -> bool:
-    """Whether the outbox has revision 0008's ``ordering_key`` column."""
-    (statement,) = sql.render("outbox/has_ordering_key.sql")
-    cursor.execute(statement)
-    return cursor.fetchone()[0] > 0
 
 
 def held_back(cursor, sequences: list[int]) -> set[int]:
@@ -287,67 +265,3 @@ class PendingStatus:
     pending: int
     parked: int
     oldest_pending_seconds: float | None
-
-
-# -- what an operator asks (aurora-events outbox) ----------------------------------------
-
-
-@dataclass(frozen=True)
-class OutboxStatus:
-    due: int
-    in_flight_or_backing_off: int
-    parked: int
-    delivered: int
-    oldest_waiting_seconds: float | None
-    # An ordered outbox (revision 0008): waiting events held back behind an earlier
-    # waiting event of their row, and how many rows (key and target) are held. None: the
-    # outbox has no ordering key.
-    held_back: int | None = None
-    held_rows: int | None = None
-
-
-def outbox_status(connection: pymysql.connections.Connection) -> OutboxStatus:
-    """How many events wait, are parked or delivered; the age of the oldest waiting one;
-    on an ordered outbox, how many wait behind an earlier event of their row."""
-    (statement,) = sql.render("outbox/status.sql")
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
-        due, flying, parked, delivered, oldest = cursor.fetchone()
-        held = held_rows = None
-        if has_ordering_key(cursor):
-            (held_statement,) = sql.render("outbox/held_keys.sql")
-            cursor.execute(held_statement)
-            held, held_rows = map(int, cursor.fetchone())
-    return OutboxStatus(
-        int(due),
-        int(flying),
-        int(parked),
-        int(delivered),
-        None if oldest is None else float(oldest),
-        held,
-        held_rows,
-    )
-
-
-def replay_events(
-    connection: pymysql.connections.Connection,
-    *,
-    event_ids: list[str] | None = None,
-    since: str | None = None,
-    parked_only: bool = False,
-) -> int:
-    """Make events due again (by id, or written since ``since``, optionally only the
-    parked ones); how many. Receivers deduplicate on ``event_id``."""
-    if bool(event_ids) == bool(since):
-        raise ValueError("replay takes event ids or a time to replay since, not both")
-    with connection.cursor() as cursor:
-        if event_ids:
-            (statement,) = sql.render(
-                "outbox/replay_ids.sql", event_ids=placeholders(len(event_ids))
-            )
-            changed = cursor.execute(statement, event_ids)
-        else:
-            (statement,) = sql.render("outbox/replay_since.sql")
-            changed = cursor.execute(statement, (since, 1 if parked_only else 0))
-    connection.commit()
-    return changed

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, pool
 
 import sql
 from functions.common.database import connect, parse_database_url
-from functions.relay.outbox import OUTBOX_TABLE
+from functions.common.outbox_table import OUTBOX_TABLE
 from infra.bench.timing import timed
 from infra.local import emulation
 from migrations.lambda_trigger import LambdaTrigger, table_columns

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import pymysql
 
 import sql
+from functions.common.outbox_table import OUTBOX_TABLE
 from functions.common.resources import RESOURCES
 from functions.drain.rows import CONFLICTS_TABLE
-from functions.relay.outbox import OUTBOX_TABLE
 from infra.database.dialects import (
     AURORA_DIALECTS,
     LAMBDA_ROLE,

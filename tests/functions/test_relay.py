@@ -290,7 +290,7 @@ def test_without_skip_locked_one_relay_at_a_time_under_a_named_lock(outbox):
 
 
 def test_status_counts_waiting_parked_and_delivered_and_the_oldest_age(outbox):
-    from functions.relay.outbox import outbox_status
+    from infra.database.outbox_admin import outbox_status
 
     assert outbox_status(outbox.connect()).oldest_waiting_seconds is None
     add_events(outbox, 4, targets=("arn:target-a", "arn:target-b"))
@@ -307,7 +307,7 @@ def test_status_counts_waiting_parked_and_delivered_and_the_oldest_age(outbox):
 
 
 def test_replay_sends_parked_or_chosen_events_again_with_their_ids(outbox):
-    from functions.relay.outbox import replay_events
+    from infra.database.outbox_admin import replay_events
 
     ids = add_events(outbox, 4)
     run_relay(store(outbox), Targets(lambda t, e: "reject" if e["n"] < 2 else None), FAST)

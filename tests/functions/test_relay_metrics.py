@@ -20,8 +20,9 @@ from functions.relay.metrics import (
     PREFIX_VARIABLE,
     SERVICE_DIMENSION,
 )
-from functions.relay.outbox import OutboxStore, outbox_status
+from functions.relay.outbox import OutboxStore
 from functions.relay.runs import run_relay
+from infra.database.outbox_admin import outbox_status
 from infra.local.db_server import free_port
 from tests.functions.test_relay import FAST, Targets, add_events, store
 

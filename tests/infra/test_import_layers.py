@@ -1,6 +1,8 @@
 """The layers of ``infra/``: provisioning (``infra/aws``) and the database side
 (``infra/database``) never import the local stack (``infra/local``), which may import
-both; and no cycle runs between the three packages."""
+both; and no cycle runs between the three packages. And the outbox's users beside the
+relay (migrations, grants, the CLI) take its contract from ``functions/common``, never
+from the relay's code."""
 
 from __future__ import annotations
 
@@ -119,3 +121,29 @@ def test_the_subpackages_are_there():
     # The layout the folder table of docs/index.md shows: a rename that empties one fails here.
     for package in ("infra.aws.resources", "infra.aws.aurora", "infra.aws.doctor"):
         assert len(modules_under(package)) > 3, package
+
+
+# The outbox's contract (functions/common/outbox_table.py: the table's name, its rows'
+# states, the shared helpers) is what the migrations, the grants and the operator's
+# commands share with the relay: none of them imports the relay's own code, so nothing of
+# theirs reaches for it and the relay's zip (packed by import) holds nothing of theirs.
+# And functions/common, which every function's zip may hold, imports no function's code.
+OUTBOX_USERS = [
+    *modules_under("migrations"),
+    *modules_under("infra.database"),
+    REPO_ROOT / "infra" / "cli.py",
+    REPO_ROOT / "infra" / "demo.py",
+]
+
+
+@pytest.mark.parametrize("path", OUTBOX_USERS, ids=module_name)
+def test_the_outboxs_users_beside_the_relay_never_import_the_relays_code(path):
+    assert not imports_any(path, ("functions.relay",))
+
+
+@pytest.mark.parametrize("path", modules_under("functions.common"), ids=module_name)
+def test_the_shared_function_code_imports_no_functions_own(path):
+    packages = (REPO_ROOT / "functions").glob("*/__init__.py")
+    own = {f"functions.{init.parent.name}" for init in packages} - {"functions.common"}
+    assert "functions.relay" in own
+    assert not imports_any(path, tuple(own))

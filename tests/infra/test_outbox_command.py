@@ -39,7 +39,7 @@ def worked(outbox, monkeypatch):  # noqa: F811 (the fixture imported above)
 
 
 def status_lines(capsys) -> list[str]:
-    return [re.sub(r"\s+", " ", line) for line in capsys.readouterr().out.splitlines()]
+    return [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
 
 
 def test_outbox_shows_due_parked_delivered_and_the_oldest_waiting(capsys, worked):
@@ -52,9 +52,48 @@ def test_outbox_shows_due_parked_delivered_and_the_oldest_waiting(capsys, worked
         "delivered (kept) 3",
     ]
     assert re.fullmatch(r"oldest waiting \d+\.\d s", lines[4])
-    assert lines[5] == (
-        "parked events wait for: aurora-events outbox replay --since <time> --parked"
+    assert lines[5] == "parked, by error (events, target, last parked, error):"
+    assert re.fullmatch(
+        r"1 arn:target-a \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC "
+        r"reported as failed by the target \(after 1 attempts\)",
+        lines[6],
     )
+    assert lines[7:] == [
+        "parked events wait for: aurora-events outbox replay --since <time> --parked"
+    ]
+
+
+def test_outbox_shows_the_parked_events_errors_most_common_first(capsys, outbox, monkeypatch):
+    """Three events refused by one target, two failing at another: two lines, the refusal
+    first, each with when its target last parked an event."""
+    ids = add_events(outbox, 5, targets=("arn:refuses",))
+    ids += add_events(outbox, 2, targets=("arn:fails",))
+    refused, failing = set(ids[:3]), set(ids[5:])
+
+    def behaviour(target, event):
+        if event["event_id"] in refused:
+            return "reject"
+        return "fail" if event["event_id"] in failing else None
+
+    relay_once(outbox, Targets(behaviour))
+    with outbox.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT target_function, MAX(parked_at) FROM aurora_events_outbox "
+            "WHERE parked_at IS NOT NULL GROUP BY target_function"
+        )
+        newest = {target: f"{at:%Y-%m-%d %H:%M:%S}" for target, at in cursor.fetchall()}
+    monkeypatch.setenv("DATABASE_URL", outbox.url)
+    assert main(["outbox"]) == 0
+    lines = status_lines(capsys)
+    assert lines[2:4] == ["parked 5", "delivered (kept) 2"]
+    assert lines[5:] == [
+        "parked, by error (events, target, last parked, error):",
+        f"3 arn:refuses {newest['arn:refuses']} UTC "
+        "rejected by the target: no such table in this schema",
+        f"2 arn:fails {newest['arn:fails']} UTC "
+        "reported as failed by the target (after 1 attempts)",
+        "parked events wait for: aurora-events outbox replay --since <time> --parked",
+    ]
 
 
 def test_replay_of_the_parked_event_makes_the_relay_send_it_again_with_its_id(capsys, worked):

@@ -15,7 +15,7 @@ from alembic.operations import Operations
 from sqlalchemy import create_engine, pool
 
 from functions.common.database import connect
-from functions.relay.outbox import replay_events
+from infra.database.outbox_admin import replay_events
 from infra.local.container_pool import LocalFunction
 from infra.local.event_source import sqs_event
 from infra.local.inspect import receive_notifications

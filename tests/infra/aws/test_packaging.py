@@ -7,8 +7,10 @@ repository's ``build/`` (ignored by git; where ``aurora-events deploy`` keeps th
 so a run fetches only what changed. When nothing is kept yet and the package index cannot
 be reached, the layer tests are skipped, saying so; any other pip failure fails them."""
 
+import ast
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +59,6 @@ OUTBOX_SQL = tuple(
         "claim_due_ordered_locking",
         "has_ordering_key",
         "held_back",
-        "held_keys",
         "lease_claimed",
         "load_payloads",
         "mark_delivered",
@@ -69,11 +70,8 @@ OUTBOX_SQL = tuple(
         "relay_lock",
         "relay_unlock",
         "release",
-        "replay_ids",
-        "replay_since",
         "retry_later",
         "start_attempt",
-        "status",
     )
 )
 EXPECTED_FILES = {
@@ -122,6 +120,7 @@ EXPECTED_FILES = {
         "functions/common/event_batches.py",
         "functions/common/lambda_limits.py",
         "functions/common/metric_names.py",
+        "functions/common/outbox_table.py",
         "functions/common/ping.py",
         "functions/relay/__init__.py",
         "functions/relay/delivery.py",
@@ -149,6 +148,44 @@ def test_each_zip_holds_exactly_the_code_its_handler_imports_and_is_small(functi
     assert build_function_zip(handler) == data  # reproducible: same sources, same bytes
     info = zipfile.ZipFile(io.BytesIO(data)).infolist()
     assert {(i.date_time, i.external_attr >> 16) for i in info} == {((2020, 1, 1, 0, 0, 0), 0o644)}
+
+
+def test_the_relays_zip_holds_the_outbox_contract_and_no_operator_code():
+    """The relay ships the table's contract it shares with the operator's commands, not
+    those commands: neither their module nor its statements nor any of its names."""
+    from infra.database import outbox_admin
+
+    archive = zipfile.ZipFile(io.BytesIO(build_function_zip(function_spec("relay").handler)))
+    names = set(archive.namelist())
+    assert "functions/common/outbox_table.py" in names
+    assert "infra/database/outbox_admin.py" not in names
+    assert not [name for name in names if not name.startswith(("functions/", "sql/"))]
+    operator_sql = {
+        f"sql/{name}"
+        for name in re.findall(r'"(outbox/[a-z_]+\.sql)"', Path(outbox_admin.__file__).read_text())
+    }
+    assert operator_sql == {
+        "sql/outbox/held_keys.sql",
+        "sql/outbox/parked_errors.sql",
+        "sql/outbox/replay_ids.sql",
+        "sql/outbox/replay_since.sql",
+        "sql/outbox/status.sql",
+    }
+    assert not operator_sql & names
+    operator_names = {
+        node.name
+        for node in ast.parse(Path(outbox_admin.__file__).read_text()).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    assert {"OutboxStatus", "outbox_status", "replay_events"} <= operator_names
+    defined = {
+        node.name
+        for name in names
+        if name.endswith(".py")
+        for node in ast.walk(ast.parse(archive.read(name)))
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    assert not operator_names & defined
 
 
 def test_what_each_function_imports_beyond_its_code_is_found():
