@@ -19,8 +19,12 @@ install: $(STAMP) db-server
 demo: install
 	$(BIN)/aurora-events demo
 
+# Two test processes, a test file's tests in one of them (its module fixtures are built
+# once); TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python -m infra.bench
