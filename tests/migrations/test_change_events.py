@@ -10,6 +10,7 @@ import pytest
 from functions.common.events import parse_row_event
 from functions.common.ordering_key import ordering_key
 from migrations.lambda_trigger import LambdaTrigger
+from migrations.row_event_sql import TriggerDefinitionError
 from tests.migrations.test_row_event_payload import COLUMNS, HARD_ROWS, KINDS_TABLE, expected
 from tests.migrations.test_trigger_reader import COLUMN_DEFINITIONS
 from tests.support import payloads, settled_invocations
@@ -268,3 +269,26 @@ def test_direct_delivery_sends_update_and_delete_images(database, run_ops, admin
         ("DELETE", {"id": 1, "name": "b"}, None, None),
     ]
     assert all(parse_row_event(e).delivery == "direct" for e in events)
+
+
+def test_a_declaration_whose_second_trigger_fails_leaves_none_of_its_triggers(orders, run_ops):
+    """MySQL has no multi-event trigger and DDL is not rolled back: when the UPDATE trigger
+    of an INSERT + UPDATE declaration cannot be created (its name is taken), the INSERT
+    trigger made just before is dropped again, and someone else's trigger stays."""
+    trigger = LambdaTrigger.declare(
+        "orders", "notify", ("id", "status"), delivery="outbox", operations=("INSERT", "UPDATE")
+    )
+    taken = trigger.trigger_names["UPDATE"]
+    execute(orders, "CREATE TABLE others (id INT PRIMARY KEY)")
+    execute(orders, f"CREATE TRIGGER `{taken}` AFTER UPDATE ON others FOR EACH ROW SET @x = 1")
+    with pytest.raises(TriggerDefinitionError, match=taken):
+        run_ops(lambda op: op.create_lambda_trigger(trigger))
+    with orders.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE()"
+        )
+        assert cursor.fetchall() == ((taken, "others"),)
+    clear_outbox(orders)
+    execute(orders, "INSERT INTO orders (id, status) VALUES (3, 'placed')")
+    assert outbox_events(orders) == []
