@@ -26,15 +26,16 @@ from functions.common.database import connect, parse_database_url
 from functions.common.outbox_table import OUTBOX_TABLE
 from infra.bench.timing import timed
 from infra.local import emulation
-from migrations.lambda_trigger import LambdaTrigger, table_columns
+from migrations.lambda_trigger import BEST_TEXT, LambdaTrigger, table_columns
 from migrations.row_event_sql import payload_expression
 
 MODES = ("none", "direct", "outbox")
 STATEMENT_SIZES = (1, 10, 1000)
 AURORA_SECONDS_PER_CALL = 0.035  # a projection, not a measurement
 COLUMNS = ("id", "customer_name", "feedback")
-# The trigger texts head installs (revision 0006: outbox text 3).
-TEMPLATE_VERSIONS = {"direct": 1, "outbox": 3}
+# The trigger texts a new declaration gets (LambdaTrigger.declare), what head's newest
+# revision installs: direct text 2, outbox text 4 (with the row's ordering key).
+TEMPLATE_VERSIONS = BEST_TEXT
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,14 @@ class InsertResult:
 
 def prepare(database_url: str) -> None:
     """One table per mode (``bench_none``, ``bench_direct``, ``bench_outbox``) and the
-    outbox; both trigger modes call ``notify``."""
+    outbox, with revision 0008's ordering key (outbox text 4 writes it); both trigger
+    modes call ``notify``."""
     engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
     with engine.begin() as connection:
         operations = Operations(MigrationContext.configure(connection))
         operations.create_event_outbox()
+        for statement in sql.render("outbox/add_ordering_key.sql"):
+            connection.exec_driver_sql(statement)
         for mode in MODES:
             _create_bench_table(connection, f"bench_{mode}")
             if mode != "none":
