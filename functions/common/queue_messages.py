@@ -89,11 +89,12 @@ def queued_row(
     request_id: str = "",
 ) -> QueuedRow:
     """The row a validated request asks for, under its scoped key."""
+    hashed = body_hash(values)
     return QueuedRow(
         resource,
-        stored_key(resource, values, client_key, principal),
+        stored_key(resource, values, client_key, principal, hashed),
         values,
-        body_hash(values),
+        hashed,
         client_key,
         principal,
         request_id,

@@ -253,7 +253,11 @@ def body_hash(values: dict[str, Any]) -> str:
 
 
 def stored_key(
-    resource: Resource, values: dict[str, Any], client_key: str | None, principal: str | None
+    resource: Resource,
+    values: dict[str, Any],
+    client_key: str | None,
+    principal: str | None,
+    values_hash: str | None = None,
 ) -> str:
     """The idempotency key the row is stored under: ``s1:`` + SHA-256 (hex) of the
     canonical JSON of ``{"resource", "principal", "scope", "key", "body"}``, 67 ASCII
@@ -267,13 +271,14 @@ def stored_key(
     every part apart (no separator a value could contain), and hashing keeps personal data
     (an email in a scope) out of the key. Rows stored before scoping keep the client's key
     as it was sent; it cannot be mistaken for this form unless a client sent ``s1:`` and
-    64 hex digits itself."""
+    64 hex digits itself. ``values_hash``: the values' :func:`body_hash`, when the caller
+    has it already (a request is hashed once)."""
     document = {
         "resource": resource.name,
         "principal": principal,
         "scope": {name: values[name] for name in resource.scope},
         "key": client_key,
-        "body": body_hash(values) if client_key is None else None,
+        "body": (values_hash or body_hash(values)) if client_key is None else None,
     }
     digest = hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
     return STORED_KEY_PREFIX + digest

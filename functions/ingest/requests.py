@@ -52,7 +52,6 @@ from functions.common.queue_messages import deduplication_id, message_body, queu
 from functions.common.resources import (
     InvalidRequest,
     JsonNumber,
-    body_hash,
     json_type,
     message_group_id,
     resource_for_path,
@@ -416,7 +415,7 @@ def build_message(
         body=body,
         group_id=message_group_id(resource, values),
         deduplication_id=deduplication_id(row),
-        idempotency_key=key if key is not None else "sha256:" + body_hash(values),
+        idempotency_key=key if key is not None else "sha256:" + row.body_hash,
         resource=resource.name,
         stored_key=row.idempotency_key,
     )
