@@ -28,7 +28,8 @@ from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.doctor.fixes import drain_grant_command
 from infra.aws.doctor.path import PathCheck, route_keys
-from infra.aws.event_path import EventPath
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
@@ -53,7 +54,7 @@ def ensure_alias(lambda_client, name: str) -> str:
         )["AliasArn"]
 
 
-def complete_path(path: EventPath) -> None:
+def complete_path(path: Context) -> None:
     """What the deployment is about to create itself: the aliases, the mapping to the
     drain's alias, and the HTTP API in front of the ingest alias."""
     lambda_client = boto3.client("lambda")
@@ -106,7 +107,7 @@ def complete_path(path: EventPath) -> None:
 class Whole:
     """A deployment on moto whose drain writes a migrated database of the real server."""
 
-    path: EventPath
+    path: Context
     check: PathCheck
     config: AuroraAccessConfig
     schema: str
@@ -152,7 +153,7 @@ def whole(stack, database, admin, config):
             }
         ),
     )
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     complete_path(path)
     relay = stack.resources.function_arns["relay"]
     # One prefix for the event path and Aurora's chain, as a deployment has.
@@ -161,7 +162,7 @@ def whole(stack, database, admin, config):
     )
     apply_changes(plan_aurora_access(with_relay))
     yield Whole(path, PathCheck(path.deployment), with_relay, database.name, drain_user)
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
 
 def diagnose(whole: Whole, admin, check: PathCheck | None = None, config=None, **options):
@@ -207,7 +208,7 @@ def deploy_settings(whole, monkeypatch):
     ):
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
-        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
+        "infra.aws.commands.Context", functools.partial(Context, options=whole.path.options)
     )
 
 
