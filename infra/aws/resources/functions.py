@@ -147,7 +147,7 @@ class Functions(AwsResource):
             yield Change(
                 resource,
                 "update",
-                "configuration: " + ", ".join(differing),
+                "configuration: " + describe_differences(current, settings, differing),
                 run=lambda: self._update(
                     name,
                     lambda: self.lambda_.update_function_configuration(

@@ -177,6 +177,55 @@ def test_plan_after_manual_changes_shows_exactly_that_drift(deployed_to_change):
     assert order.plan(path) == []
 
 
+def test_the_functions_configuration_plan_builds_no_zip_and_finds_what_the_plan_finds(
+    deployed_to_change, monkeypatch
+):
+    """The doctor's view of the functions: their plan, the code aside. It builds no zip,
+    finds nothing on a deployment as declared, and after a change by hand lists the very
+    changes of the whole plan (configuration, then a version for the alias)."""
+    from infra.aws.resources import functions as functions_module
+    from infra.aws.resources.functions import Functions
+    from infra.catalog import FUNCTIONS
+
+    path = deployed_to_change
+    fresh = Context(path.deployment, path.target, options=path.options)
+    with monkeypatch.context() as patched:
+
+        def no_zip(handler):
+            raise AssertionError(f"the configuration plan built the zip of {handler}")
+
+        patched.setattr(functions_module, "build_function_zip", no_zip)
+        functions = fresh.resource(Functions)
+        assert list(functions.plan_configuration([spec.name for spec in FUNCTIONS])) == []
+        lambda_ = boto3.client("lambda")
+        name = path.deployment.resource_name("notify")
+        variables = lambda_.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        lambda_.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**variables, "TOPIC_ARN": "arn:x"}}
+        )
+        drift = list(functions.plan_configuration(["notify"]))
+        # Missing only: the function and its alias exist, nothing is missing.
+        assert list(functions.plan_configuration(["notify"], missing=True)) == []
+    assert [(c.action, c.resource, c.detail) for c in drift] == [
+        (
+            "update",
+            f"lambda function {name}",
+            f"configuration: Environment (TOPIC_ARN: arn:x -> {variables['TOPIC_ARN']})",
+        ),
+        (
+            "publish",
+            f"lambda function {name} alias live",
+            "a version of the changes above; 1 -> the new version",
+        ),
+    ]
+    whole = order.plan(Context(path.deployment, path.target, options=path.options))
+    assert [(c.action, c.resource, c.detail) for c in whole] == [
+        (c.action, c.resource, c.detail) for c in drift
+    ]
+
+
 def test_destroy_removes_only_what_is_tagged_ours(path):
     prefix = path.deployment.prefix
     apply_changes(order.plan(path))
