@@ -404,8 +404,6 @@ def local_path_check(stack: LocalStack) -> doctor.PathCheck:
         deployment,
         alias=alias,
         skipped=skipped,
-        # The plans the doctor reads, as the stack deployed (no layer, its CA bundle).
-        options=stack.event_path_options,
     )
 
 

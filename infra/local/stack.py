@@ -30,7 +30,7 @@ from infra.aws.changes import apply_changes
 from infra.aws.resources.context import Context, EventPathOptions
 from infra.aws.resources.live import LiveResources, live_resources
 from infra.aws.resources.order import apply as apply_event_path
-from infra.aws.tags import OWN_POLLER_TAG
+from infra.aws.tags import LOCAL_RUNTIME_TAG, OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
@@ -71,6 +71,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The value of the mappings' OWN_POLLER_TAG: what feeds the drain here instead of them
 # (in the characters AWS allows in a tag value).
 OWN_POLLER = "infra/local/event_source.py"
+# The value of the functions' LOCAL_RUNTIME_TAG: what runs their code here.
+LOCAL_RUNTIME = "infra/local/lambda_runtime.py"
 
 
 def invokes_functions(spec: FunctionSpec) -> bool:
@@ -211,6 +213,7 @@ class LocalStack:
             context = Context(self.deployment, options=self.event_path_options)
             apply_event_path(context)
             self.resources = live_resources(context)
+            self._tag_local_runtime()
             self.aurora_access = self._give_cluster_lambda_access()
             self.tail_queue_url = self._subscribe_tail_queue()
             # Bound before the runtime is built: its URL goes into the relay's environment.
@@ -481,6 +484,13 @@ class LocalStack:
             lambda_client.tag_resource(
                 Resource=mapping["EventSourceMappingArn"], Tags={OWN_POLLER_TAG: OWN_POLLER}
             )
+
+    def _tag_local_runtime(self) -> None:
+        """Each function says by its tag that the local runtime runs it (no layer, the CA
+        bundle of this machine), so that the doctor plans it as deployed."""
+        lambda_client = boto3.client("lambda")
+        for arn in self.resources.function_arns.values():
+            lambda_client.tag_resource(Resource=arn, Tags={LOCAL_RUNTIME_TAG: LOCAL_RUNTIME})
 
     def _subscribe_tail_queue(self) -> str:
         sqs = boto3.client("sqs")

@@ -25,15 +25,15 @@ from dataclasses import dataclass, field, replace
 
 from functions.common.resources import RESOURCES
 from infra.aws.aurora.state import Clients
-from infra.aws.doctor.diagnosis import LinkResult, broken
+from infra.aws.doctor.diagnosis import LinkResult
 from infra.aws.doctor.fixes import deploy_apply_command
 from infra.aws.doctor.plans import plan_link, with_only
-from infra.aws.function_state import alias_version, function_configuration
+from infra.aws.function_state import alias_version
 from infra.aws.resources.context import Context, EventPathOptions, Target
 from infra.aws.resources.event_sources import EventSources
 from infra.aws.resources.functions import Functions
 from infra.aws.resources.queues import Queues
-from infra.aws.tags import OWN_POLLER_TAG
+from infra.aws.tags import LOCAL_RUNTIME_TAG, OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     LIVE_ALIAS,
@@ -60,9 +60,19 @@ class PathCheck:
     alias: str | None = LIVE_ALIAS
     # Links a stand-in serves, left out with the reason (the local stack's API endpoint).
     skipped: Mapping[str, str] = field(default_factory=dict)
-    # How the deployment departs from AWS's (the local stack's code runs from this
-    # repository: no layer, the CA bundle where the repository has it).
-    options: EventPathOptions = EventPathOptions()
+    # How the deployment departs from AWS's (the plans' options); None: as its functions'
+    # tags say (the local stack's runtime runs the code from this repository, no layer).
+    options: EventPathOptions | None = None
+
+
+def deployed_options(lambda_client, function_arn: str) -> EventPathOptions:
+    """The options a deployment was applied with, as its function's tags record them: one
+    the local runtime runs (:data:`~infra.aws.tags.LOCAL_RUNTIME_TAG`) has no layer."""
+    try:
+        tags = lambda_client.list_tags(Resource=function_arn)["Tags"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        tags = {}
+    return EventPathOptions(vendor_dependencies=LOCAL_RUNTIME_TAG not in tags)
 
 
 class PathNames:
@@ -74,8 +84,12 @@ class PathNames:
         self.target = target
         self.prefix = check.deployment.prefix
         self.api = self.deployment.resource_name("api")
-        # The resources' plans the links read (as AWS runs them: the mappings enabled).
-        self.context = Context(self.deployment, target, check.options)
+        # The resources' plans the links read, with the options the deployment was applied
+        # with (the mappings declared enabled: one the local poller stands in for says so).
+        self.context = Context(self.deployment, target)
+        self.context.options = check.options or deployed_options(
+            self.context.client("lambda"), self.function_arn("ingest")
+        )
 
     def function(self, name: str) -> str:
         return self.deployment.resource_name(name)
@@ -195,13 +209,10 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
     disabled); the drain's mapping as found when it is as declared."""
     (source,) = [s for s in EVENT_SOURCES if s.function == "drain" and s.queue == "ingest"]
     queue, caller = names.queue(source.queue), names.caller(source.function)
-    if function_configuration(clients.get("lambda"), names.function(source.function)) is None:
-        return broken(
-            "mapping",
-            f"{caller} does not exist, so nothing drains {queue}",
-            names.deploy_apply_only(["functions", "event-sources"]),
-            "aurora-events",
-        )
+    # The mapping feeds the drain's alias: it must exist first.
+    drain = check_function(names, "mapping", "drain", f"nothing drains {queue}", missing=True)
+    if not drain.ok:
+        return drain
     sources = EventSources(names.context)
     result = plan_link(
         "mapping",

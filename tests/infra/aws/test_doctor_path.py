@@ -445,6 +445,40 @@ def test_an_ingest_version_with_the_wrong_queue_url_is_found_and_applying_the_fu
     assert int(live["Version"]) > int(version)
 
 
+def test_the_doctor_plans_the_functions_with_the_options_their_tag_records(path, tmp_path):
+    """A deployment the local runtime runs (no layer: the CA bundle where this machine has
+    it) says so by its functions' tag; the doctor plans them so. Untagged, they are planned
+    as AWS runs them (the bundle in the layer), and the drain's environment differs."""
+    from infra.aws.dependency_layer import DATABASE_CA_ON_LAMBDA
+    from infra.aws.doctor.path import PathNames, check_function
+    from infra.aws.tags import LOCAL_RUNTIME_TAG
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("the cluster's CA bundle")
+    deployment = replace(path.deployment, database_tls=True, database_tls_ca=str(ca))
+    local = Context(deployment, path.target, options=path.options)  # unvendored
+    apply_changes(order.plan(local))
+
+    def drain_link():
+        return check_function(PathNames(PathCheck(deployment), path.target), "drain", "drain", "")
+
+    untagged = drain_link()
+    drain = deployment.resource_name("drain")
+    assert untagged.finding.problem.startswith(
+        f"lambda function {drain}: update (configuration: Environment (DATABASE_TLS_CA: "
+        f"{ca} -> {DATABASE_CA_ON_LAMBDA}))"
+    )
+    lambda_client = boto3.client("lambda")
+    ingest = lambda_client.get_function(FunctionName=deployment.resource_name("ingest"))
+    lambda_client.tag_resource(
+        Resource=ingest["Configuration"]["FunctionArn"],
+        Tags={LOCAL_RUNTIME_TAG: "infra/local/lambda_runtime.py"},
+    )
+    tagged = drain_link()
+    assert tagged.ok, tagged.finding
+    assert tagged.detail == f"{drain}:live (version 1)"
+
+
 # -- queue -------------------------------------------------------------------------------
 
 
