@@ -120,7 +120,10 @@ class PathNames:
         return deploy_apply_command(self.prefix)
 
     def deploy_apply_only(self, keys: list[str]) -> str:
-        """``deploy apply --only <key>...``: the resources whose plan differs."""
+        """``deploy apply --only <key>...``: the resources whose plan differs (with the
+        layer when the functions name its version: its plan finds it)."""
+        if "functions" in keys and self.context.options.vendor_dependencies:
+            keys = ["layer", *keys]
         return with_only(self.deploy_apply(), keys)
 
 

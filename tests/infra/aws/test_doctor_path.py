@@ -479,6 +479,23 @@ def test_the_doctor_plans_the_functions_with_the_options_their_tag_records(path,
     assert tagged.detail == f"{drain}:live (version 1)"
 
 
+def test_on_aws_the_functions_fix_applies_the_layer_too():
+    """The functions name the layer's version, which only the layer's plan finds: on AWS
+    (dependencies vendored) the fix applies both; the local runtime's has no layer."""
+    from infra.aws.doctor.path import PathNames
+    from infra.aws.resources.context import EventPathOptions, Target
+    from infra.catalog import Deployment
+
+    target = Target(account="123456789012", region="us-east-1")
+    for options, fix in (
+        (EventPathOptions(), "--only layer --only functions"),
+        (EventPathOptions(vendor_dependencies=False), "--only functions"),
+    ):
+        names = PathNames(PathCheck(Deployment(prefix="p"), options=options), target)
+        command = names.deploy_apply_only(["functions"])
+        assert command == f"aurora-events deploy apply --prefix p {fix}"
+
+
 # -- queue -------------------------------------------------------------------------------
 
 
