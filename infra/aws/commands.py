@@ -17,7 +17,8 @@ import boto3
 from infra.aws import doctor
 from infra.aws.aurora.config import AuroraAccessConfig
 from infra.aws.aurora.order import KEYS as AURORA_KEYS
-from infra.aws.aurora.order import plan_aurora_access, plan_destroy
+from infra.aws.aurora.order import plan_aurora_access
+from infra.aws.aurora.order import plan_destroy as plan_aurora_destroy
 from infra.aws.aurora.state import reboot_status
 from infra.aws.changes import describe_plan
 from infra.aws.command_support import (
@@ -31,10 +32,12 @@ from infra.aws.command_support import (
     exit_codes,
     print_outcome,
 )
-from infra.aws.event_path import EventPath
 from infra.aws.function_versions import plan_rollback
 from infra.aws.iam_roles import ADOPT_OPTION
+from infra.aws.resources.context import Context
+from infra.aws.resources.http_api import HttpApi
 from infra.aws.resources.order import KEYS as RESOURCE_KEYS
+from infra.aws.resources.order import plan, plan_destroy
 from infra.aws.settings import Settings
 from infra.catalog import FUNCTIONS, Deployment, function_spec
 from infra.database import grants as db_grants
@@ -42,34 +45,35 @@ from infra.database import grants as db_grants
 # -- deploy plan|apply|destroy -----------------------------------------------------------
 
 
-def event_path(args) -> EventPath:
+def deploy_context(args) -> Context:
+    """The deployment the deploy commands plan: the settings' under ``--prefix``."""
     from dataclasses import replace
 
     deployment = args.settings.deployment
     if args.prefix:
         deployment = replace(deployment, prefix=args.prefix)
-    return EventPath(
-        deployment,
-        adopt_existing_roles=getattr(args, "adopt_existing_roles", False),
-        only=tuple(getattr(args, "only", None) or ()),
-    )
+    return Context(deployment, adopt_existing_roles=getattr(args, "adopt_existing_roles", False))
+
+
+def only_keys(args) -> tuple[str, ...]:
+    return tuple(getattr(args, "only", None) or ())
 
 
 @exit_codes
 def deploy_plan(args) -> int:
-    print(describe_plan(event_path(args).plan()))
+    print(describe_plan(plan(deploy_context(args), only_keys(args))))
     return OK
 
 
 @exit_codes
 def deploy_apply(args) -> int:
-    path = event_path(args)
-    outcome = carry_out(path.plan())
+    context = deploy_context(args)
+    outcome = carry_out(plan(context, only_keys(args)))
     if outcome.unsupported:
         print_outcome(outcome)
     else:
         print(describe_plan(outcome.done))
-    invoke_url = path.http_api.invoke_url()
+    invoke_url = context.resource(HttpApi).invoke_url()
     if invoke_url:
         print(f"invoke URL: {invoke_url}")
     return PROBLEMS if outcome.unsupported else OK
@@ -77,7 +81,7 @@ def deploy_apply(args) -> int:
 
 @exit_codes
 def deploy_destroy(args) -> int:
-    outcome = carry_out(event_path(args).plan_destroy())
+    outcome = carry_out(plan_destroy(deploy_context(args), only_keys(args)))
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print("nothing to remove")
@@ -138,7 +142,7 @@ def aurora_apply(args) -> int:
 
 @exit_codes
 def aurora_destroy(args) -> int:
-    outcome = carry_out(plan_destroy(access_config(args), only=args.only))
+    outcome = carry_out(plan_aurora_destroy(access_config(args), only=args.only))
     print_outcome(outcome)
     if not outcome.done and not outcome.unsupported:
         print("nothing to remove")

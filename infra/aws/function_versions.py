@@ -52,11 +52,28 @@ def configuration_differences(current: Mapping, settings: Mapping) -> list[str]:
     return [key for key, value in settings.items() if configured(current, key) != value]
 
 
-def holds(configuration: Mapping, code_sha256: str, settings: Mapping) -> bool:
-    """Whether a function (or version) configuration holds this code and these settings."""
-    return configuration.get("CodeSha256") == code_sha256 and not configuration_differences(
-        configuration, settings
-    )
+def describe_differences(current: Mapping, settings: Mapping, keys: Iterable[str]) -> str:
+    """The settings ``keys`` as they differ: ``Timeout (3 -> 30)``; the environment by
+    variable (``Environment (QUEUE_URL: <now> -> <declared>)``), a secret's value being
+    no more secret than the environment it is in."""
+
+    def one(key: str) -> str:
+        now, wanted = configured(current, key), settings[key]
+        if key == "Environment":
+            now, wanted = now["Variables"], wanted["Variables"]
+            changed = sorted(k for k in {*now, *wanted} if now.get(k) != wanted.get(k))
+            pairs = (f"{k}: {now.get(k, 'unset')} -> {wanted.get(k, 'unset')}" for k in changed)
+            return f"{key} ({', '.join(pairs)})"
+        return f"{key} ({now} -> {wanted})"
+
+    return ", ".join(one(key) for key in keys)
+
+
+def holds(configuration: Mapping, code_sha256: str | None, settings: Mapping) -> bool:
+    """Whether a function (or version) configuration holds this code (None: any code) and
+    these settings."""
+    code = code_sha256 is None or configuration.get("CodeSha256") == code_sha256
+    return code and not configuration_differences(configuration, settings)
 
 
 def previous_version(versions: Iterable[str], current: str) -> str | None:
@@ -109,21 +126,29 @@ def point_alias(lambda_, name: str, version: str) -> None:
         lambda_.create_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=version)
 
 
-def publish_and_point(lambda_, name: str, code_sha256: str) -> str:
+def publish_and_point(lambda_, name: str, code_sha256: str | None) -> str:
     """Publish ``$LATEST`` as a version (only if it still holds ``code_sha256``: a change
     made meanwhile is not published by mistake) and point ``live`` at it; its number.
     Lambda publishes nothing new when ``$LATEST`` has not changed since the last version:
     it answers that version."""
     wait_until_updated(lambda_, name)
-    version = lambda_.publish_version(FunctionName=name, CodeSha256=code_sha256)["Version"]
+    code = {"CodeSha256": code_sha256} if code_sha256 else {}
+    version = lambda_.publish_version(FunctionName=name, **code)["Version"]
     point_alias(lambda_, name, version)
     return version
 
 
 def plan_live_alias(
-    lambda_, name: str, code_sha256: str, settings: Mapping, *, exists: bool, changing: bool
+    lambda_,
+    name: str,
+    code_sha256: str | None,
+    settings: Mapping,
+    *,
+    exists: bool,
+    changing: bool,
 ) -> Iterator[Change]:
-    """What makes alias ``live`` point at a version holding this code and these settings.
+    """What makes alias ``live`` point at a version holding this code (None: whichever
+    code it holds, when only the configuration is compared) and these settings.
 
     ``exists``: the function exists now; ``changing``: the plan updates its code or
     configuration first (then a version must be published). Otherwise the alias is left
@@ -148,14 +173,15 @@ def plan_live_alias(
     if live is not None and live in by_number and holds(by_number[live], code_sha256, settings):
         return
     matching = [v["Version"] for v in versions if holds(v, code_sha256, settings)]
+    declared = "settings" if code_sha256 is None else "code and settings"
     if matching:
         target = matching[-1]
         yield Change(
             resource,
             "move" if live else "create",
-            f"version {live} -> {target} (it holds the declared code and settings)"
+            f"version {live} -> {target} (it holds the declared {declared})"
             if live
-            else f"at version {target} (it holds the declared code and settings)",
+            else f"at version {target} (it holds the declared {declared})",
             run=lambda: point_alias(lambda_, name, target),
         )
         return

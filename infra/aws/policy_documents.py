@@ -4,7 +4,7 @@ comparing two documents and evaluating what one allows.
 Shared by the event path (execution roles), Aurora's access chain and the doctor, so all
 mean the same by "the same policy" and "allowed". The project's own policies are built
 elsewhere: Aurora's in :mod:`infra.aws.aurora.policies`, the execution roles' in
-:meth:`infra.aws.event_path.EventPath.role_policy`.
+:meth:`infra.aws.resources.execution_roles.ExecutionRoles.role_policy`.
 """
 
 from __future__ import annotations

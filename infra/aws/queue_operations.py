@@ -2,7 +2,7 @@
 replaying dead letters back to their queue (``aurora-events replay``).
 
 The queues' settings are declared in :mod:`infra.catalog` and created by
-:mod:`infra.aws.event_path`. Plain boto3 against the deployed names, so the same commands
+:mod:`infra.aws.resources.queues`. Plain boto3 against the deployed names, so the same commands
 serve the local stack and AWS.
 """
 

@@ -1,6 +1,7 @@
 """The tags every resource of a deployment carries, and the test "is this ours?" that
-destroy and the adoption refusal rely on; and the tag by which a deployment that feeds a
-function from a queue itself says so on the (disabled) event source mapping."""
+destroy and the adoption refusal rely on; and the tags by which the local stack says how it
+departs from AWS: on the (disabled) event source mapping, that it feeds a function from a
+queue itself; on a function, that its own runtime runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ PROJECT = "aurora-events"
 # it (infra/aws/resources/event_sources.py: such a mapping is declared disabled). Here, so
 # that the resources and the local stack do not import each other.
 OWN_POLLER_TAG = "aurora-events:own-poller"
+# On a function: its value names what runs the function's code in Lambda's stead, from this
+# repository with its dependencies (so no layer, and the CA bundle where this machine has
+# it: EventPathOptions(vendor_dependencies=False)). The local stack writes it; the doctor
+# reads it, to plan the functions as they were deployed.
+LOCAL_RUNTIME_TAG = "aurora-events:local-runtime"
 
 
 def project_tags(prefix: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Parts: a private MariaDB server, a moto server, Aurora's native Lambda functions emulated
 on that server, the notification path provisioned on moto by the same code that deploys
-to AWS (:mod:`infra.aws.event_path`), and the local Lambda runtime.
+to AWS (the declared order, :mod:`infra.aws.resources.order`), and the local Lambda runtime.
 
 Used three ways: in-process by the demo and the tests (``with LocalStack(dir) as stack``),
 and as a background process by ``aurora-events stack start`` (see :func:`serve`).
@@ -27,8 +27,10 @@ from functions.common.database import DatabaseSettings
 from infra.aws.aurora.config import AuroraAccessConfig
 from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
-from infra.aws.event_path import EventPathOptions, EventPathResources, apply_event_path
-from infra.aws.tags import OWN_POLLER_TAG
+from infra.aws.resources.context import Context, EventPathOptions
+from infra.aws.resources.live import LiveResources, live_resources
+from infra.aws.resources.order import apply as apply_event_path
+from infra.aws.tags import LOCAL_RUNTIME_TAG, OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     FUNCTIONS,
@@ -69,6 +71,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The value of the mappings' OWN_POLLER_TAG: what feeds the drain here instead of them
 # (in the characters AWS allows in a tag value).
 OWN_POLLER = "infra/local/event_source.py"
+# The value of the functions' LOCAL_RUNTIME_TAG: what runs their code here.
+LOCAL_RUNTIME = "infra/local/lambda_runtime.py"
 
 
 def invokes_functions(spec: FunctionSpec) -> bool:
@@ -78,7 +82,7 @@ def invokes_functions(spec: FunctionSpec) -> bool:
 
 def local_functions(
     deployment: Deployment,
-    resources: EventPathResources,
+    resources: LiveResources,
     lambda_endpoint: str | None = None,
     extra_environment: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[LocalFunction]:
@@ -188,7 +192,7 @@ class LocalStack:
         self.lambda_api: LocalLambdaApi | None = None
         self.api: LocalApiGateway | None = None
         self.pollers: list[SqsEventSourcePoller] = []
-        self.resources: EventPathResources | None = None
+        self.resources: LiveResources | None = None
         self.tail_queue_url: str | None = None
         self.aurora_access: AuroraAccessConfig | None = None
         self._app_password = secrets.token_urlsafe(18)
@@ -206,7 +210,10 @@ class LocalStack:
             self.aws.wait_until_ready()
             self.create_database(APP_DATABASE)
             self._store_database_secret()
-            self.resources = apply_event_path(self.deployment, self.event_path_options)
+            context = Context(self.deployment, options=self.event_path_options)
+            apply_event_path(context)
+            self.resources = live_resources(context)
+            self._tag_local_runtime()
             self.aurora_access = self._give_cluster_lambda_access()
             self.tail_queue_url = self._subscribe_tail_queue()
             # Bound before the runtime is built: its URL goes into the relay's environment.
@@ -477,6 +484,13 @@ class LocalStack:
             lambda_client.tag_resource(
                 Resource=mapping["EventSourceMappingArn"], Tags={OWN_POLLER_TAG: OWN_POLLER}
             )
+
+    def _tag_local_runtime(self) -> None:
+        """Each function says by its tag that the local runtime runs it (no layer, the CA
+        bundle of this machine), so that the doctor plans it as deployed."""
+        lambda_client = boto3.client("lambda")
+        for arn in self.resources.function_arns.values():
+            lambda_client.tag_resource(Resource=arn, Tags={LOCAL_RUNTIME_TAG: LOCAL_RUNTIME})
 
     def _subscribe_tail_queue(self) -> str:
         sqs = boto3.client("sqs")

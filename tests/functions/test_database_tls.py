@@ -34,8 +34,10 @@ from infra.aws.dependency_layer import (
     DATABASE_CA_ON_LAMBDA,
     DependencyLayer,
 )
-from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.packaging import IndexUnreachable
+from infra.aws.resources.context import Context, EventPathOptions
+from infra.aws.resources.functions import Functions
+from infra.aws.resources.layer import Layer
 from infra.catalog import FUNCTIONS, Deployment, SettingError, function_spec, resolve_environment
 from infra.local.container_pool import FunctionContainer, InvocationOutcome, LocalFunction
 from infra.local.event_source import sqs_event
@@ -313,20 +315,29 @@ def test_the_cli_connects_over_tls_and_refuses_a_server_without_it(
 def test_a_deployment_ships_its_ca_in_the_layer_and_points_the_functions_there(stack, tmp_path):
     ca = make_tls_files(tmp_path / "ca").ca
     deployment = Deployment(prefix="tls-layer", database_tls=True, database_tls_ca=str(ca))
-    on_aws = EventPath(deployment)  # dependencies vendored into the layer, as deployed
-    here = EventPath(deployment, options=EventPathOptions(vendor_dependencies=False))
+    on_aws = Context(deployment)  # dependencies vendored into the layer, as deployed
+    here = Context(deployment, options=EventPathOptions(vendor_dependencies=False))
     for name in ("drain", "relay"):
         spec = function_spec(name)
-        assert on_aws.environment(spec)["DATABASE_TLS_CA"] == DATABASE_CA_ON_LAMBDA
-        assert here.environment(spec)["DATABASE_TLS_CA"] == str(ca)  # the local runtime's
-        assert on_aws.layer.version_arn in on_aws.function_layers(spec)  # holding the CA
+        assert (
+            on_aws.resource(Functions).environment(spec)["DATABASE_TLS_CA"] == DATABASE_CA_ON_LAMBDA
+        )
+        assert here.resource(Functions).environment(spec)["DATABASE_TLS_CA"] == str(
+            ca
+        )  # the local runtime's
+        assert on_aws.resource(Layer).version_arn in on_aws.resource(Functions).function_layers(
+            spec
+        )  # holding the CA
     # An RDS Proxy's certificate is under Amazon's roots (the system's CAs), not the RDS
     # bundle: the drain behind it checks against those; the relay, not proxied, keeps it.
-    proxied = EventPath(replace(deployment, rds_proxy=True))
-    drain_environment = proxied.environment(function_spec("drain"))
+    proxied = Context(replace(deployment, rds_proxy=True))
+    drain_environment = proxied.resource(Functions).environment(function_spec("drain"))
     assert drain_environment["DATABASE_TLS"] == "true"
     assert "DATABASE_TLS_CA" not in drain_environment
-    assert proxied.environment(function_spec("relay"))["DATABASE_TLS_CA"] == DATABASE_CA_ON_LAMBDA
+    assert (
+        proxied.resource(Functions).environment(function_spec("relay"))["DATABASE_TLS_CA"]
+        == DATABASE_CA_ON_LAMBDA
+    )
 
     layer = DependencyLayer(boto3.client("lambda"), deployment, {"pymysql"})
     try:

@@ -144,13 +144,13 @@ def test_the_relays_concurrency_is_one_setting_on_aws_and_locally():
     """relay_reserved_concurrency is what deploy puts as the relay's reserved concurrency
     and how many containers the local runtime gives it; 0 is no reservation (the runtime's
     default locally); the other functions declare none."""
-    from infra.aws.event_path import EventPathResources
+    from infra.aws.resources.live import LiveResources
     from infra.catalog import reserved_concurrency
     from infra.local.container_pool import LocalFunction
     from infra.local.stack import local_functions
 
     names = [spec.name for spec in FUNCTIONS]
-    resources = EventPathResources(
+    resources = LiveResources(
         function_arns={
             name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in names
         },

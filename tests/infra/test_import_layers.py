@@ -90,9 +90,9 @@ def test_the_cycle_finder_finds_the_cycle_there_was():
 
 
 # Inside infra/aws: the resources (the event path's and Aurora's chain's) know nothing of
-# the doctor or the CLI's commands; the event path facade and the commands sit above the
-# resources; the doctor reads the resources (their plans), never the CLI's commands.
-ABOVE_RESOURCES = ("infra.aws.commands", "infra.aws.doctor", "infra.aws.event_path")
+# the doctor or the CLI's commands; the commands sit above the resources; the doctor reads
+# the resources (their plans), never the CLI's commands.
+ABOVE_RESOURCES = ("infra.aws.commands", "infra.aws.doctor")
 
 
 def imports_any(path: Path, packages: tuple[str, ...]) -> list[str]:
@@ -108,7 +108,7 @@ def imports_any(path: Path, packages: tuple[str, ...]) -> list[str]:
     modules_under("infra.aws.resources") + modules_under("infra.aws.aurora"),
     ids=lambda path: module_name(path),
 )
-def test_resources_never_import_the_doctor_the_commands_or_the_facade(path):
+def test_resources_never_import_the_doctor_or_the_commands(path):
     assert not imports_any(path, ABOVE_RESOURCES)
 
 
@@ -147,3 +147,25 @@ def test_the_shared_function_code_imports_no_functions_own(path):
     own = {f"functions.{init.parent.name}" for init in packages} - {"functions.common"}
     assert "functions.relay" in own
     assert not imports_any(path, tuple(own))
+
+
+# The declared order is data walked by plain functions (infra.aws.resources.order): no
+# facade class stands between it and its callers any more.
+CALLERS_OF_THE_ORDER = ("infra.aws.commands", "infra.local.stack")
+
+
+def test_the_event_path_facade_is_gone_and_nothing_imports_it():
+    assert not (REPO_ROOT / "infra/aws/event_path.py").exists()
+    importers = [
+        module_name(path)
+        for package in LAYERS
+        for path in modules_under(package)
+        if imports_any(path, ("infra.aws.event_path",))
+    ]
+    assert importers == []
+
+
+@pytest.mark.parametrize("caller", CALLERS_OF_THE_ORDER)
+def test_the_deploy_and_the_local_stack_walk_the_declared_order(caller):
+    path = REPO_ROOT / (caller.replace(".", "/") + ".py")
+    assert imports_any(path, ("infra.aws.resources.order",))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from infra.aws.tags import OWN_POLLER_TAG
-from infra.local.stack import OWN_POLLER
+from infra.aws.tags import LOCAL_RUNTIME_TAG, OWN_POLLER_TAG
+from infra.local.stack import LOCAL_RUNTIME, OWN_POLLER
 from tests.infra.aws.conftest import run_aurora_events
 
 PATH_LINKS = ["api", "ingest", "queue", "mapping", "drain", "database"]
@@ -47,6 +47,18 @@ def doctor_lines(stack, capsys) -> tuple[int, str]:
     # No options: everything comes from what `stack env` exports.
     code = run_aurora_events("aurora-events doctor")
     return code, capsys.readouterr().out
+
+
+def test_the_stacks_functions_say_by_their_tag_that_the_local_runtime_runs_them(stack):
+    from infra.aws.doctor.path import deployed_options
+
+    lambda_client = boto3.client("lambda")
+    for arn in stack.resources.function_arns.values():
+        tags = lambda_client.list_tags(Resource=arn)["Tags"]
+        assert tags[LOCAL_RUNTIME_TAG] == LOCAL_RUNTIME
+    # What the doctor reads: planned as the stack applied them, without the layer.
+    options = deployed_options(lambda_client, stack.resources.function_arns["ingest"])
+    assert options.vendor_dependencies is stack.event_path_options.vendor_dependencies is False
 
 
 def test_the_doctor_walks_past_the_stacks_tagged_mapping_to_every_later_link(stack_env, capsys):

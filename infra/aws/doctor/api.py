@@ -2,13 +2,14 @@
 (:class:`~infra.aws.resources.http_api.HttpApi`: the API ``<prefix>-api`` with its tags, a
 route per ingest resource integrated with the ingest function's alias, its stage and access
 logs, and per route the alias's permission for API Gateway, scoped to that route) is empty;
-and the alias the routes invoke exists. The other links: :mod:`infra.aws.doctor.path`."""
+and before it, the ingest function's (its alias, which the routes invoke). The other
+links: :mod:`infra.aws.doctor.path`."""
 
 from __future__ import annotations
 
 from infra.aws.aurora.state import Clients
 from infra.aws.doctor.diagnosis import LinkResult, broken
-from infra.aws.doctor.path import PathNames, check_alias, route_keys
+from infra.aws.doctor.path import PathNames, check_function, route_keys
 from infra.aws.doctor.plans import plan_link
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.resources.http_api import HttpApi
@@ -28,9 +29,9 @@ def check_api(clients: Clients, names: PathNames) -> LinkResult:
             "aurora-events",
         )
     # The routes invoke the alias, and the permissions are on it: it must exist first.
-    target = check_alias(clients, names, "api", "ingest")
-    if isinstance(target, LinkResult):
-        return target
+    ingest = check_function(names, "api", "ingest", "the API's routes invoke it", missing=True)
+    if not ingest.ok:
+        return ingest
     stage = names.deployment.api_stage
     return plan_link(
         "api",

@@ -1,12 +1,13 @@
 """The ingest path's last links: the drain, and the database it writes.
 
-5. ``drain``: the function and its alias exist (the alias at a published version); in
-   the VPC the settings name (subnets and security groups) when subnets are set; its
-   secret (``database_secret_id``) exists; the execution roles' plan is empty (the drain's
-   role may read the secret: ``deploy apply --only roles``); with ``rds_proxy``
-   on, the proxy ``<prefix>-proxy`` exists, its targets are AVAILABLE, and the drain's
-   ``DATABASE_HOST`` is the proxy's endpoint. What is optional and off is reported as not
-   checked.
+5. ``drain``: with ``rds_proxy`` on, the proxy's plan (``deploy apply --only rds-proxy``):
+   ``<prefix>-proxy``, its role, settings and target the cluster; the drain's
+   plan, its code aside (``deploy apply --only functions``): the function, its alias at a
+   published version, its configuration as declared (the VPC the settings name, its
+   secret, its ``DATABASE_HOST``: the proxy's endpoint with TLS when the proxy is on);
+   the execution roles' plan is empty (the drain's role may read the secret: ``deploy
+   apply --only roles``); the proxy's targets are AVAILABLE (their health: no plan sees
+   it). What is optional and off is reported as not checked.
 6. ``database``: the account in the drain's secret exists, may ``SELECT`` and ``INSERT``
    every table the drain writes (read with the admin connection), and the server
    accepts the secret's password (tried when its host is reachable from here).
@@ -22,9 +23,10 @@ from functions.common.database import DatabaseSettings, connect
 from infra.aws.aurora.state import Clients
 from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken, broken_sql
 from infra.aws.doctor.fixes import drain_grant_command
-from infra.aws.doctor.path import PathNames, check_alias
+from infra.aws.doctor.path import PathNames, check_function
 from infra.aws.doctor.plans import plan_link
 from infra.aws.resources.execution_roles import ExecutionRoles
+from infra.aws.resources.rds_proxy import RdsProxy
 from infra.database import grants as db_grants
 from infra.database.statements import fetch_all
 from sql import quote_string
@@ -47,64 +49,39 @@ def proxy_name(names: PathNames) -> str:
 
 
 def check_drain(clients: Clients, names: PathNames) -> LinkResult:
-    configuration = check_alias(clients, names, "drain", "drain")
-    if isinstance(configuration, LinkResult):
-        return configuration
+    """The drain's plans, its code aside: the proxy (when on) exists, the function is as
+    declared (its VPC, its secret, its database host: the proxy's endpoint, with TLS), and
+    the execution roles' (the drain's role may read its secret); then what no plan sees,
+    the health of the proxy's targets."""
     deployment = names.deployment
-    caller = names.caller("drain")
-    deploy, items, found = (
-        names.deploy_apply(),
-        [],
-        [f"{caller} (version {configuration.get('Version')})"],
+    items = []
+    if deployment.rds_proxy:
+        # The drain's DATABASE_HOST is the proxy's endpoint: the proxy comes first.
+        proxy = plan_link(
+            "drain",
+            {"rds-proxy": names.context.resource(RdsProxy).plan},
+            # A proxy made anew has a new endpoint, which the drain's environment follows.
+            lambda keys: names.deploy_apply_only([*keys, "functions"]),
+            "",
+            "the drain connects through the proxy: without it, or without its target, "
+            "every batch fails",
+        )
+        if not proxy.ok:
+            return proxy
+    drain = check_function(
+        names,
+        "drain",
+        "drain",
+        "a drain not configured as declared (its VPC, its secret, its database host) may not "
+        "reach the database",
     )
-    # The network: the deployment's VPC, when it names subnets.
+    if not drain.ok:
+        return drain
+    found = [drain.detail]
     if deployment.subnet_ids:
-        vpc = configuration.get("VpcConfig") or {}
-        current = (sorted(vpc.get("SubnetIds") or []), sorted(vpc.get("SecurityGroupIds") or []))
-        wanted = (sorted(deployment.subnet_ids), sorted(deployment.security_group_ids))
-        if current != wanted:
-            return broken(
-                "drain",
-                f"{caller} runs in subnets {', '.join(current[0]) or 'none'} with security "
-                f"groups {', '.join(current[1]) or 'none'}, not the settings' subnets "
-                f"{', '.join(wanted[0])} and groups {', '.join(wanted[1]) or 'none'}: it may "
-                "not reach the database",
-                deploy,
-                "aurora-events",
-            )
-        found.append(f"in subnets {', '.join(wanted[0])}")
+        found.append(f"in subnets {', '.join(sorted(deployment.subnet_ids))}")
     else:
         items.append("not checked: VPC (no subnet_ids set: the drain runs outside a VPC)")
-    # The secret, and the role's right to read it.
-    variables = (configuration.get("Environment") or {}).get("Variables") or {}
-    secret_id = variables.get("DATABASE_SECRET_ID")
-    if not deployment.database_secret_id:
-        return broken(
-            "drain",
-            "database_secret_id is not set: the drain does not know its database account",
-            "set database_secret_id (the drain's account, RDS format), then " + deploy,
-            "manual",
-        )
-    if secret_id != deployment.database_secret_id:
-        return broken(
-            "drain",
-            f"{caller} reads secret {secret_id or '(none)'}, not the settings' "
-            f"{deployment.database_secret_id}",
-            deploy,
-            "aurora-events",
-        )
-    secrets = clients.get("secretsmanager")
-    try:
-        secrets.describe_secret(SecretId=secret_id)
-    except secrets.exceptions.ResourceNotFoundException:
-        return broken(
-            "drain",
-            f"the drain's secret {secret_id} does not exist: every batch fails, and the "
-            "messages reach the DLQ",
-            f"create the secret {secret_id} (RDS format: username, password, host, port, "
-            "dbname) for the drain's account",
-            "manual",
-        )
     # The execution roles' plan: the drain's role with its declared policy (the secret).
     roles = plan_link(
         "drain",
@@ -116,48 +93,22 @@ def check_drain(clients: Clients, names: PathNames) -> LinkResult:
     )
     if not roles.ok:
         return roles
-    found.append(f"its role may read secret {secret_id}")
-    # The proxy, when the deployment has one.
+    found.append(f"its role may read secret {deployment.database_secret_id}")
     if not deployment.rds_proxy:
         items.append("not checked: RDS Proxy (rds_proxy is off)")
         return LinkResult("drain", "; ".join(found), items=tuple(items))
-    proxy = check_proxy(clients, names, variables)
+    proxy = check_proxy_targets(clients, names)
     if not proxy.ok:
         return proxy
     found.append(proxy.detail)
     return LinkResult("drain", "; ".join(found), items=tuple(items))
 
 
-def check_proxy(clients: Clients, names: PathNames, variables: dict) -> LinkResult:
-    """The drain's RDS Proxy: it exists, its targets are AVAILABLE, the drain uses it (its
-    environment ``variables``: the proxy's endpoint as DATABASE_HOST, with TLS)."""
-    database_host = variables.get("DATABASE_HOST")
-    rds = clients.rds()
-    name = proxy_name(names)
-    try:
-        (proxy,) = rds.describe_db_proxies(DBProxyName=name)["DBProxies"]
-    except rds.exceptions.DBProxyNotFoundFault:
-        return broken(
-            "drain", f"no RDS Proxy {name} (rds_proxy is on)", names.deploy_apply(), "aurora-events"
-        )
-    targets = rds.describe_db_proxy_targets(DBProxyName=name)["Targets"]
-    cluster = names.deployment.cluster
-    if not targets:
-        fix = aws_command(
-            "rds",
-            "register-db-proxy-targets",
-            "--db-proxy-name",
-            name,
-            "--db-cluster-identifiers",
-            cluster or "<the cluster>",
-        )
-        return broken(
-            "drain",
-            f"RDS Proxy {name} has no target: its connections go nowhere",
-            fix,
-            "aws" if cluster else "manual",
-        )
-    for target in targets:
+def check_proxy_targets(clients: Clients, names: PathNames) -> LinkResult:
+    """The drain's RDS Proxy's targets (registered: its plan) are AVAILABLE: their health,
+    which no plan sees."""
+    rds, name = clients.rds(), proxy_name(names)
+    for target in rds.describe_db_proxy_targets(DBProxyName=name)["Targets"]:
         health = target.get("TargetHealth")
         if health is None or health.get("State") == "AVAILABLE":
             continue
@@ -177,23 +128,6 @@ def check_proxy(clients: Clients, names: PathNames, variables: dict) -> LinkResu
             what,
             PROXY_TARGET_REASONS.get(reason, "see the proxy's logs (debug logging)"),
             "manual",
-        )
-    endpoint = proxy["Endpoint"]
-    if database_host != endpoint:
-        return broken(
-            "drain",
-            f"{names.caller('drain')} connects to {database_host or 'the secret’s host'}, "
-            f"not RDS Proxy {name} ({endpoint})",
-            names.deploy_apply(),
-            "aurora-events",
-        )
-    if variables.get("DATABASE_TLS") != "true":
-        return broken(
-            "drain",
-            f"{names.caller('drain')} connects to RDS Proxy {name} without TLS "
-            "(DATABASE_TLS is not true): the proxy requires TLS and refuses it",
-            names.deploy_apply(),
-            "aurora-events",
         )
     return LinkResult("drain", f"through RDS Proxy {name} (TLS), its targets AVAILABLE")
 

@@ -1,10 +1,12 @@
 """The ingest path's links after the API (:mod:`infra.aws.doctor.api`), as a request
 travels them: the ingest function, the queue and the mapping that feeds the drain (the
 drain and the database: :mod:`infra.aws.doctor.drain`); and what the path's links share
-(:class:`PathCheck`, :class:`PathNames`, :func:`check_alias`).
+(:class:`PathCheck`, :class:`PathNames`, :func:`check_function`).
 
-2. ``ingest``: the function and its alias exist, the alias points at a published
-   version, and that version's ``QUEUE_URL`` is the ingest queue;
+2. ``ingest``: the ingest function's plan, its code aside (``deploy apply --only
+   functions`` when it is not empty): the function exists, its configuration (its
+   ``QUEUE_URL`` the ingest queue's) is the declared one, and its alias points at a
+   published version holding it;
 3. ``queue``: the queues' plan (``deploy apply --only queues`` when it is not empty): the
    ingest FIFO queue and its DLQ, with the redrive policy the catalog declares; messages
    waiting in the DLQ are a warning (they need a look and ``aurora-events replay``);
@@ -23,18 +25,15 @@ from dataclasses import dataclass, field, replace
 
 from functions.common.resources import RESOURCES
 from infra.aws.aurora.state import Clients
-from infra.aws.doctor.diagnosis import LinkResult, aws_command, broken
-from infra.aws.doctor.fixes import alias_fix, deploy_apply_command
+from infra.aws.doctor.diagnosis import LinkResult
+from infra.aws.doctor.fixes import deploy_apply_command
 from infra.aws.doctor.plans import plan_link, with_only
-from infra.aws.function_state import (
-    alias_version,
-    function_configuration,
-    published_versions,
-)
+from infra.aws.function_state import alias_version
 from infra.aws.resources.context import Context, EventPathOptions, Target
 from infra.aws.resources.event_sources import EventSources
+from infra.aws.resources.functions import Functions
 from infra.aws.resources.queues import Queues
-from infra.aws.tags import OWN_POLLER_TAG
+from infra.aws.tags import LOCAL_RUNTIME_TAG, OWN_POLLER_TAG
 from infra.catalog import (
     EVENT_SOURCES,
     LIVE_ALIAS,
@@ -61,6 +60,19 @@ class PathCheck:
     alias: str | None = LIVE_ALIAS
     # Links a stand-in serves, left out with the reason (the local stack's API endpoint).
     skipped: Mapping[str, str] = field(default_factory=dict)
+    # How the deployment departs from AWS's (the plans' options); None: as its functions'
+    # tags say (the local stack's runtime runs the code from this repository, no layer).
+    options: EventPathOptions | None = None
+
+
+def deployed_options(lambda_client, function_arn: str) -> EventPathOptions:
+    """The options a deployment was applied with, as its function's tags record them: one
+    the local runtime runs (:data:`~infra.aws.tags.LOCAL_RUNTIME_TAG`) has no layer."""
+    try:
+        tags = lambda_client.list_tags(Resource=function_arn)["Tags"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        tags = {}
+    return EventPathOptions(vendor_dependencies=LOCAL_RUNTIME_TAG not in tags)
 
 
 class PathNames:
@@ -72,8 +84,12 @@ class PathNames:
         self.target = target
         self.prefix = check.deployment.prefix
         self.api = self.deployment.resource_name("api")
-        # The resources' plans the links read (as AWS runs them: the mappings enabled).
-        self.context = Context(self.deployment, target, EventPathOptions())
+        # The resources' plans the links read, with the options the deployment was applied
+        # with (the mappings declared enabled: one the local poller stands in for says so).
+        self.context = Context(self.deployment, target)
+        self.context.options = check.options or deployed_options(
+            self.context.client("lambda"), self.function_arn("ingest")
+        )
 
     def function(self, name: str) -> str:
         return self.deployment.resource_name(name)
@@ -104,89 +120,54 @@ class PathNames:
         return deploy_apply_command(self.prefix)
 
     def deploy_apply_only(self, keys: list[str]) -> str:
-        """``deploy apply --only <key>...``: the resources whose plan differs."""
+        """``deploy apply --only <key>...``: the resources whose plan differs (with the
+        layer when the functions name its version: its plan finds it)."""
+        if "functions" in keys and self.context.options.vendor_dependencies:
+            keys = ["layer", *keys]
         return with_only(self.deploy_apply(), keys)
 
 
-# -- ingest ------------------------------------------------------------------------------
+# -- the functions -----------------------------------------------------------------------
 
 
-def check_alias(clients: Clients, names: PathNames, link: str, function: str):
-    """The function and its alias (pointing at a published version): the alias's
-    configuration, or the broken result."""
-    lambda_client = clients.get("lambda")
-    name = names.function(function)
-    if function_configuration(lambda_client, name) is None:
-        return broken(link, f"no function {name}", names.deploy_apply(), "aurora-events")
+def check_function(
+    names: PathNames, link: str, function: str, consequence: str, *, missing: bool = False
+) -> LinkResult:
+    """The function's plan, its code aside
+    (:meth:`~infra.aws.resources.functions.Functions.plan_configuration`: it exists, its
+    configuration is the declared one, its alias points at a published version holding it);
+    the link is broken while that plan is not empty, and ``deploy apply --only functions``
+    is the fix. ``missing``: only the function or its alias missing counts (what a link
+    that merely invokes it needs). When empty, the detail names what
+    callers run (the alias's version)."""
+    functions = names.context.resource(Functions)
     alias = names.check.alias
-    if alias is None:
-        return function_configuration(lambda_client, name)
-    version = alias_version(lambda_client, name, alias)
-    if version is None:
-        fix, kind = alias_fix(lambda_client, name, alias, names.prefix)
-        return broken(
-            link,
-            f"function {name} has no alias {alias}: what calls {names.caller(function)} fails",
-            fix,
-            kind,
-        )
-    if version == "$LATEST":
-        versions = published_versions(lambda_client, name)
-        fix, kind = (
-            (
-                aws_command(
-                    "lambda",
-                    "update-alias",
-                    "--function-name",
-                    name,
-                    "--name",
-                    alias,
-                    "--function-version",
-                    versions[-1],
-                ),
-                "aws",
-            )
-            if versions
-            else (names.deploy_apply(), "aurora-events")
-        )
-        return broken(
-            link,
-            f"alias {alias} of {name} points at $LATEST, not a published version: every "
-            "code change goes live untested, and there is nothing to roll back to",
-            fix,
-            kind,
-        )
-    return function_configuration(lambda_client, name, alias)
+    result = plan_link(
+        link,
+        {"functions": lambda: functions.plan_configuration([function], alias, missing=missing)},
+        names.deploy_apply_only,
+        "",
+        consequence,
+    )
+    if not result.ok:
+        return result
+    name = names.function(function)
+    version = alias_version(names.context.client("lambda"), name, alias) if alias else "$LATEST"
+    return replace(result, detail=f"{names.caller(function)} (version {version})")
 
 
 def check_ingest(clients: Clients, names: PathNames) -> LinkResult:
-    configuration = check_alias(clients, names, "ingest", "ingest")
-    if isinstance(configuration, LinkResult):
-        return configuration
-    sqs = clients.get("sqs")
-    try:
-        queue_url = sqs.get_queue_url(QueueName=names.queue("ingest"))["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist:
-        queue_url = None
-    variables = (configuration.get("Environment") or {}).get("Variables") or {}
-    current = variables.get("QUEUE_URL")
-    version = configuration.get("Version", "$LATEST")
-    if queue_url is None or current != queue_url:
-        why = (
-            f"queue {names.queue('ingest')} does not exist"
-            if queue_url is None
-            else f"it should be {queue_url}"
-        )
-        return broken(
-            "ingest",
-            f"{names.caller('ingest')} (version {version}) has QUEUE_URL "
-            f"{current or 'unset'}, but {why}: every request answers 503",
-            names.deploy_apply(),
-            "aurora-events",
-        )
-    return LinkResult(
-        "ingest", f"{names.caller('ingest')} (version {version}) sends to {names.queue('ingest')}"
+    """The ingest function, as declared (its ``QUEUE_URL`` the ingest queue's)."""
+    result = check_function(
+        names,
+        "ingest",
+        "ingest",
+        "the API's requests reach an ingest function other than the declared one (with a "
+        "wrong QUEUE_URL each answers 503; at $LATEST every change goes live untested)",
     )
+    if not result.ok:
+        return result
+    return replace(result, detail=f"{result.detail} sends to {names.queue('ingest')}")
 
 
 # -- queue -------------------------------------------------------------------------------
@@ -231,14 +212,10 @@ def check_mapping(clients: Clients, names: PathNames) -> LinkResult:
     disabled); the drain's mapping as found when it is as declared."""
     (source,) = [s for s in EVENT_SOURCES if s.function == "drain" and s.queue == "ingest"]
     queue, caller = names.queue(source.queue), names.caller(source.function)
-    lambda_client = clients.get("lambda")
-    if function_configuration(lambda_client, names.function(source.function)) is None:
-        return broken(
-            "mapping",
-            f"{caller} does not exist, so nothing drains {queue}",
-            names.deploy_apply(),
-            "aurora-events",
-        )
+    # The mapping feeds the drain's alias: it must exist first.
+    drain = check_function(names, "mapping", "drain", f"nothing drains {queue}", missing=True)
+    if not drain.ok:
+        return drain
     sources = EventSources(names.context)
     result = plan_link(
         "mapping",

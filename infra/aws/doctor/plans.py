@@ -49,7 +49,8 @@ def plan_link(
             return broken(
                 link,
                 f"{key} cannot be planned: {error}",
-                "run the doctor with the settings deploy runs with (the same --config)",
+                "set or create what it names (a setting, a secret), or run the doctor with "
+                "the settings deploy runs with (the same --config)",
                 "manual",
             )
         if changes:

@@ -67,15 +67,17 @@ class Context:
     def __init__(
         self,
         deployment: Deployment,
-        target: Target,
-        options: EventPathOptions,
+        target: Target | None = None,
+        options: EventPathOptions | None = None,
         adopt_existing_roles: bool = False,
     ) -> None:
-        """``adopt_existing_roles``: take over (tag) an execution role of this deployment's
-        name that lacks its tags; without it such a role makes the plan fail."""
+        """``target``: the account and region (default: boto3's, :meth:`Target.current`);
+        ``options``: as AWS runs it by default. ``adopt_existing_roles``: take over (tag) an
+        execution role of this deployment's name that lacks its tags; without it such a
+        role makes the plan fail."""
         self.deployment = deployment
-        self.target = target
-        self.options = options
+        self.target = target or Target.current()
+        self.options = options or EventPathOptions()
         self.adopt_existing_roles = adopt_existing_roles
         self.tags = project_tags(deployment.prefix)
         self._clients: dict[str, object] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +14,8 @@ from infra.aws.dependency_layer import DATABASE_CA_ON_LAMBDA
 from infra.aws.function_versions import (
     alias_arn,
     configuration_differences,
+    describe_differences,
+    live_version,
     plan_live_alias,
     wait_until_updated,
 )
@@ -71,7 +73,9 @@ class Functions(AwsResource):
             environment["DATABASE_TLS_CA"] = DATABASE_CA_ON_LAMBDA
         return context.resource(RdsProxy).client_environment(spec, environment)
 
-    def function_settings(self, spec: FunctionSpec) -> dict:
+    def function_settings(self, spec: FunctionSpec, layers: bool = True) -> dict:
+        """The declared configuration (``layers``: with the layers, which name the layer's
+        version: the code's business, like the zip)."""
         settings = {
             "Role": self.context.role_arn(spec),
             "Handler": spec.handler,
@@ -80,8 +84,9 @@ class Functions(AwsResource):
             "MemorySize": spec.memory_mb,
             "Environment": {"Variables": self.environment(spec)},
             "Description": spec.description,
-            "Layers": self.function_layers(spec),
         }
+        if layers:
+            settings["Layers"] = self.function_layers(spec)
         if self.context.in_vpc(spec):
             settings["VpcConfig"] = {
                 "SubnetIds": list(self.deployment.subnet_ids),
@@ -142,7 +147,7 @@ class Functions(AwsResource):
             yield Change(
                 resource,
                 "update",
-                "configuration: " + ", ".join(differing),
+                "configuration: " + describe_differences(current, settings, differing),
                 run=lambda: self._update(
                     name,
                     lambda: self.lambda_.update_function_configuration(
@@ -175,6 +180,48 @@ class Functions(AwsResource):
             # (what callers invoke now): Lambda keeps them per qualifier.
             yield from self._plan_async_settings(spec, current is not None, qualifier)
         yield from self._plan_reserved_concurrency(spec, exists=current is not None)
+
+    def plan_configuration(
+        self, functions: Iterable[str], alias: str | None = LIVE_ALIAS, *, missing: bool = False
+    ) -> Iterator[Change]:
+        """What :meth:`plan` finds of the named functions, their code aside (no zip is
+        built; the code, and the layer version it runs with, are the deploy's business):
+        each exists, its configuration (role, handler, limits, environment, VPC) is the
+        declared one, and (``alias`` given) its alias ``live`` points at a published version
+        holding that configuration. ``missing``: only what creates the function or its
+        alias (what a caller needs). Changes that ``deploy apply --only functions`` makes
+        (it plans the code too); read by the doctor."""
+        for spec in FUNCTIONS:
+            if spec.name in functions:
+                yield from self._plan_configuration(spec, alias, missing)
+
+    def _plan_configuration(
+        self, spec: FunctionSpec, alias: str | None, missing: bool
+    ) -> Iterator[Change]:
+        name = self.context.function_name(spec)
+        try:
+            current = self.lambda_.get_function(FunctionName=name)["Configuration"]
+        except self.lambda_.exceptions.ResourceNotFoundException:
+            yield Change(
+                f"lambda function {name}",
+                "create",
+                f"{spec.handler}, {spec.timeout_seconds} s, {spec.memory_mb} MB",
+            )
+            return
+        settings = self.function_settings(spec, layers=False)
+        if missing and (alias is None or live_version(self.lambda_, name) is not None):
+            return
+        differing = [] if missing else configuration_differences(current, settings)
+        if differing:
+            yield Change(
+                f"lambda function {name}",
+                "update",
+                "configuration: " + describe_differences(current, settings, differing),
+            )
+        if alias is not None:
+            yield from plan_live_alias(
+                self.lambda_, name, None, settings, exists=True, changing=bool(differing)
+            )
 
     def _update(self, name: str, update) -> None:
         # Lambda refuses an update while the previous one is still being applied.

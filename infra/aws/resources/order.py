@@ -14,11 +14,20 @@ where it does:
 - the alarms after the topic, queues and functions they watch;
 - the schedules after the functions: their permission is on a function;
 - the proxy's retirement (with ``rds_proxy`` off) last: after the drain stopped using it.
+
+:func:`plan` walks it and returns the :class:`~infra.aws.changes.Change` list that would make
+the account match the catalog (nothing when it already does); :func:`plan_destroy` walks it
+backwards and removes what carries the project's tags and nothing else; :func:`apply` runs
+a plan. The same code provisions the local stack on moto and a real AWS account.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from infra.aws.changes import Change, PlanError, apply_changes
 from infra.aws.resources.alarms import Alarms
+from infra.aws.resources.context import Context
 from infra.aws.resources.email_identity import EmailIdentity
 from infra.aws.resources.event_sources import EventSources
 from infra.aws.resources.execution_roles import ExecutionRoles
@@ -48,3 +57,38 @@ EVENT_PATH = (
 )
 
 KEYS = {kind.key: kind for kind in EVENT_PATH}
+
+
+def unknown_resources(keys: Iterable[str]) -> list[str]:
+    """The keys among ``keys`` that name no resource of the declared order."""
+    return [key for key in keys if key not in KEYS]
+
+
+def walk(context: Context, only: Iterable[str] = ()) -> list:
+    """The resources of ``context`` in the declared order (those of ``only``, when given)."""
+    only = tuple(only)
+    unknown = unknown_resources(only)
+    if unknown:
+        raise PlanError(f"no resource {', '.join(unknown)}: choose among {', '.join(KEYS)}")
+    return [context.resource(kind) for kind in EVENT_PATH if not only or kind.key in only]
+
+
+def plan(context: Context, only: Iterable[str] = ()) -> list[Change]:
+    """Every change that would bring the account in line with the catalog (only for the
+    resources of ``only``, when given); changes nothing."""
+    return [change for resource in walk(context, only) for change in resource.plan()]
+
+
+def plan_destroy(context: Context, only: Iterable[str] = ()) -> list[Change]:
+    """Delete what this deployment created (only resources with its tags), last declared
+    first."""
+    return [
+        change for resource in reversed(walk(context, only)) for change in resource.plan_destroy()
+    ]
+
+
+def apply(context: Context, only: Iterable[str] = ()) -> list[Change]:
+    """Converge the account to the catalog; return the changes made."""
+    changes = plan(context, only)
+    apply_changes(changes)
+    return changes

@@ -21,7 +21,8 @@ from botocore import xform_name
 from infra.aws.aurora.config import AuroraAccessConfig
 from infra.aws.changes import Change, Outcome, apply_changes, describe_plan
 from infra.aws.commands import register
-from infra.aws.event_path import EventPath
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
 from infra.aws.settings import resolve_settings
 from infra.local import emulation
 
@@ -172,7 +173,7 @@ def path(stack):
 
     event_path = new_path()
     yield event_path
-    apply_changes(event_path.plan_destroy())
+    apply_changes(order.plan_destroy(event_path))
 
 
 # -- one deployment per module -----------------------------------------------------------
@@ -187,7 +188,7 @@ def path(stack):
 class Deployed:
     """An event path applied from nothing, shared by one module's tests."""
 
-    path: EventPath
+    path: Context
     first_plan: list[Change]  # what plan() listed before anything of it existed
     first_apply: Outcome  # what applying that plan did
 
@@ -202,22 +203,22 @@ def deployment(**options) -> Iterator[Deployed]:
 
     path = new_path(**options)
     try:
-        first_plan = path.plan()
+        first_plan = order.plan(path)
         yield Deployed(path, first_plan, apply_changes(first_plan))
-        left = path.plan()
+        left = order.plan(path)
         assert left == [], (
             f"a test changed the shared deployment {path.deployment.prefix} and did not put "
             f"it back:\n{describe_plan(left)}"
         )
     finally:
-        apply_changes(path.plan_destroy())
+        apply_changes(order.plan_destroy(path))
 
 
-def lend(shared: Deployed) -> Iterator[EventPath]:
+def lend(shared: Deployed) -> Iterator[Context]:
     """The shared deployment for one test that changes it; its plan applied after the test
     puts back what the test changed (and left, if it failed)."""
     yield shared.path
-    apply_changes(shared.path.plan())
+    apply_changes(order.plan(shared.path))
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +229,7 @@ def deployed(stack) -> Iterator[Deployed]:
 
 
 @pytest.fixture
-def deployed_to_change(deployed) -> Iterator[EventPath]:
+def deployed_to_change(deployed) -> Iterator[Context]:
     """``deployed`` for a test that changes it; put back as declared after."""
     yield from lend(deployed)
 
@@ -242,6 +243,6 @@ def deployed_in_vpc(stack) -> Iterator[Deployed]:
 
 
 @pytest.fixture
-def deployed_in_vpc_to_change(deployed_in_vpc) -> Iterator[EventPath]:
+def deployed_in_vpc_to_change(deployed_in_vpc) -> Iterator[Context]:
     """``deployed_in_vpc`` for a test that changes it; put back as declared after."""
     yield from lend(deployed_in_vpc)

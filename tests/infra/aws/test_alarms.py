@@ -22,9 +22,10 @@ import pytest
 
 from functions.common.metric_names import OLDEST_PENDING_AGE
 from infra.aws.changes import apply_changes
-from infra.aws.event_path import EventPathOptions
 from infra.aws.resources import alarms as alarms_module
-from infra.aws.resources.alarms import AlarmSettingError, ForeignAlarmError
+from infra.aws.resources import order
+from infra.aws.resources.alarms import Alarms, AlarmSettingError, ForeignAlarmError
+from infra.aws.resources.context import EventPathOptions
 from infra.catalog import ALARMS, QUEUES, QueueName, alarms_markdown, queue_spec
 from tests.functions.test_relay_metrics import emf_documents, fill, run_handler
 from tests.infra.aws.conftest import deployment, lend
@@ -40,7 +41,7 @@ def alarm_path(stack):
     """An event path with an alarm email; destroyed after."""
     path = new_path(alarm_email="ops@example.com")
     yield path
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,9 @@ def test_apply_creates_each_alarm_on_the_operators_topic_and_subscribes_the_emai
             boto3.client("lambda").get_function(FunctionName=dimensions["FunctionName"])
     assert email_subscriptions(operators) == [("email", "ops@example.com")]
 
-    assert alarm_path.plan() == []  # a second apply: no alarm rewritten, no second subscription
+    assert (
+        order.plan(alarm_path) == []
+    )  # a second apply: no alarm rewritten, no second subscription
 
 
 def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(
@@ -205,13 +208,13 @@ def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(
         for spec in ALARMS
     )
     monkeypatch.setattr(alarms_module, "ALARMS", changed)
-    plan = alarm_path.plan()
+    plan = order.plan(alarm_path)
     assert [(c.action, c.resource, c.detail) for c in plan] == [
         ("update", f"cloudwatch alarm {name}", "Threshold: 900.0 -> 600.0")
     ]
     apply_changes(plan)
     assert alarms_of(prefix)[name]["Threshold"] == 600.0
-    assert alarm_path.plan() == []
+    assert order.plan(alarm_path) == []
     monkeypatch.undo()
 
     # Someone points an alarm's actions elsewhere and edits its dimensions: apply puts it back.
@@ -231,7 +234,7 @@ def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(
         AlarmActions=[],
         OKActions=alarm["OKActions"],
     )
-    drift = [c for c in alarm_path.plan() if c.resource.endswith("-drain-errors")]
+    drift = [c for c in order.plan(alarm_path) if c.resource.endswith("-drain-errors")]
     assert [(c.action, c.detail) for c in drift] == [
         (
             "update",
@@ -240,32 +243,32 @@ def test_a_changed_threshold_is_one_update_and_a_manual_edit_is_undone(
             f"[{{'Name': 'FunctionName', 'Value': '{prefix}-drain'}}]",
         )
     ]
-    apply_changes(alarm_path.plan())
+    apply_changes(order.plan(alarm_path))
     assert alarms_of(prefix)[f"{prefix}-drain-errors"]["AlarmActions"] == alarm["AlarmActions"]
-    assert alarm_path.plan() == []
+    assert order.plan(alarm_path) == []
 
 
 def test_another_alarm_email_is_subscribed_too_and_the_first_is_left(alarm_path):
-    apply_changes(alarm_path.plan())
+    apply_changes(order.plan(alarm_path))
     moved = new_path_with(alarm_path, alarm_email="pager@example.com")
-    plan = moved.plan()
+    plan = order.plan(moved)
     assert [(c.action, c.resource) for c in plan] == [
-        ("create", f"sns subscription {moved.alarms.topic_arn} email")
+        ("create", f"sns subscription {moved.resource(Alarms).topic_arn} email")
     ]
     assert plan[0].detail.startswith("pager@example.com (SNS emails a confirmation link")
     apply_changes(plan)
-    assert email_subscriptions(moved.alarms.topic_arn) == [
+    assert email_subscriptions(moved.resource(Alarms).topic_arn) == [
         ("email", "ops@example.com"),
         ("email", "pager@example.com"),
     ]
-    assert moved.plan() == []
+    assert order.plan(moved) == []
 
 
 def new_path_with(path, **settings):
     """The same deployment (prefix, account) with other settings."""
-    from infra.aws.event_path import EventPath
+    from infra.aws.resources.context import Context
 
-    return EventPath(
+    return Context(
         dataclasses.replace(path.deployment, **settings),
         target=path.target,
         options=path.options,
@@ -274,7 +277,7 @@ def new_path_with(path, **settings):
 
 def test_without_alarm_email_no_subscription(deployed):
     path = deployed.path
-    assert email_subscriptions(path.alarms.topic_arn) == []
+    assert email_subscriptions(path.resource(Alarms).topic_arn) == []
     assert len(alarms_of(path.deployment.prefix)) == len(ALARMS)
 
 
@@ -282,14 +285,14 @@ def test_without_alarm_email_no_subscription(deployed):
 def test_an_alarm_email_that_is_not_one_address_is_refused_before_any_change(stack, address):
     path = new_path(alarm_email=address)
     with pytest.raises(AlarmSettingError) as refused:
-        path.plan()
+        order.plan(path)
     assert str(refused.value) == f"setting alarm_email must be one email address, not {address!r}"
     assert alarms_of(path.deployment.prefix) == {}
 
 
 def test_destroy_leaves_no_alarm_and_no_subscription_and_spares_a_foreign_alarm(alarm_path):
     prefix = alarm_path.deployment.prefix
-    apply_changes(alarm_path.plan())
+    apply_changes(order.plan(alarm_path))
     cloudwatch = boto3.client("cloudwatch")
     foreign = f"{prefix}-someone-elses"  # our prefix, no tags: not ours
     cloudwatch.put_metric_alarm(
@@ -302,9 +305,9 @@ def test_destroy_leaves_no_alarm_and_no_subscription_and_spares_a_foreign_alarm(
         Threshold=1,
         ComparisonOperator="GreaterThanThreshold",
     )
-    operators = alarm_path.alarms.topic_arn
+    operators = alarm_path.resource(Alarms).topic_arn
 
-    done = apply_changes(alarm_path.plan_destroy()).done
+    done = apply_changes(order.plan_destroy(alarm_path)).done
     assert {c.resource for c in done if c.resource.startswith("cloudwatch alarm")} == {
         f"cloudwatch alarm {prefix}-{spec.name}" for spec in ALARMS
     }
@@ -312,7 +315,7 @@ def test_destroy_leaves_no_alarm_and_no_subscription_and_spares_a_foreign_alarm(
     assert email_subscriptions(operators) == []
     topics = [t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]]
     assert operators not in topics
-    assert alarm_path.plan_destroy() == []
+    assert order.plan_destroy(alarm_path) == []
     cloudwatch.delete_alarms(AlarmNames=[foreign])
 
 
@@ -330,8 +333,8 @@ def test_an_untagged_alarm_with_a_deployment_name_is_refused_not_rewritten(path)
         ComparisonOperator="GreaterThanThreshold",
     )
     with pytest.raises(ForeignAlarmError, match=f"cloudwatch alarm {name} exists but does not"):
-        path.plan()
-    assert path.alarms.plan_destroy() == []  # destroy leaves it too
+        order.plan(path)
+    assert path.resource(Alarms).plan_destroy() == []  # destroy leaves it too
     assert alarms_of(path.deployment.prefix)[name]["Namespace"] == "Other"
     cloudwatch.delete_alarms(AlarmNames=[name])
 
@@ -361,7 +364,7 @@ def test_a_message_the_drain_gives_up_on_is_what_the_dlq_alarm_counts(path):
     # Without the event source mapping: moto's would take the message (and run nothing);
     # here the test is the drain that keeps failing.
     path.options = EventPathOptions(vendor_dependencies=False, event_sources_enabled=False)
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     alarm = alarms_of(prefix)[f"{prefix}-ingest-dlq-messages"]
     assert not breaches(alarm, queue_metric_now(alarm))
 
@@ -408,7 +411,7 @@ def test_the_relays_oldest_pending_age_is_the_metric_the_relay_stopped_alarm_wat
     """The age the relay reports for an event waiting since ``OLD`` (months) is what the
     alarm reads, and it breaches; an empty outbox reports 0, which does not. A deployment
     of its own: its datapoints are this test's alone."""
-    apply_changes(alarm_path.plan())
+    apply_changes(order.plan(alarm_path))
     prefix = alarm_path.deployment.prefix
     alarm = alarms_of(prefix)[f"{prefix}-relay-stopped"]
     fill(outbox)
@@ -504,7 +507,7 @@ def test_each_alarm_links_to_its_runbook_and_a_new_runbook_url_is_one_update_eac
 
     url = "https://docs.shop.example/runbooks/"
     published = new_path_with(alarm_path, runbook_url=url)
-    plan = published.plan()
+    plan = order.plan(published)
     assert sorted((c.action, c.resource) for c in plan) == sorted(
         ("update", f"cloudwatch alarm {prefix}-{spec.name}") for spec in ALARMS
     )
@@ -515,7 +518,7 @@ def test_each_alarm_links_to_its_runbook_and_a_new_runbook_url_is_one_update_eac
         assert (
             f"\nRunbook: {url}#{spec.name}\n" in found[f"{prefix}-{spec.name}"]["AlarmDescription"]
         )
-    assert published.plan() == []
+    assert order.plan(published) == []
 
 
 def test_deploy_plan_names_a_bad_alarm_email_on_one_line(stack, capsys, monkeypatch):

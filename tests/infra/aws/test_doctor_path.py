@@ -28,13 +28,15 @@ from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
 from infra.aws.doctor.fixes import drain_grant_command
 from infra.aws.doctor.path import PathCheck, route_keys
-from infra.aws.event_path import EventPath
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
 from infra.aws.tags import project_tags
 from infra.catalog import LIVE_ALIAS, queue_spec
 from infra.database import grants
 from sql import quote_string
 from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
 from tests.infra.aws.test_event_path import new_path
+from tests.infra.aws.test_network import make_network
 from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -53,7 +55,7 @@ def ensure_alias(lambda_client, name: str) -> str:
         )["AliasArn"]
 
 
-def complete_path(path: EventPath) -> None:
+def complete_path(path: Context) -> None:
     """What the deployment is about to create itself: the aliases, the mapping to the
     drain's alias, and the HTTP API in front of the ingest alias."""
     lambda_client = boto3.client("lambda")
@@ -106,7 +108,7 @@ def complete_path(path: EventPath) -> None:
 class Whole:
     """A deployment on moto whose drain writes a migrated database of the real server."""
 
-    path: EventPath
+    path: Context
     check: PathCheck
     config: AuroraAccessConfig
     schema: str
@@ -152,7 +154,7 @@ def whole(stack, database, admin, config):
             }
         ),
     )
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     complete_path(path)
     relay = stack.resources.function_arns["relay"]
     # One prefix for the event path and Aurora's chain, as a deployment has.
@@ -160,8 +162,9 @@ def whole(stack, database, admin, config):
         config, prefix=path.deployment.prefix, function_arns=(*config.function_arns, relay)
     )
     apply_changes(plan_aurora_access(with_relay))
-    yield Whole(path, PathCheck(path.deployment), with_relay, database.name, drain_user)
-    apply_changes(path.plan_destroy())
+    check = PathCheck(path.deployment, options=path.options)
+    yield Whole(path, check, with_relay, database.name, drain_user)
+    apply_changes(order.plan_destroy(path))
 
 
 def diagnose(whole: Whole, admin, check: PathCheck | None = None, config=None, **options):
@@ -207,7 +210,7 @@ def deploy_settings(whole, monkeypatch):
     ):
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
-        "infra.aws.commands.EventPath", functools.partial(EventPath, options=whole.path.options)
+        "infra.aws.commands.Context", functools.partial(Context, options=whole.path.options)
     )
 
 
@@ -371,23 +374,33 @@ def test_a_broken_api_is_found_and_its_fix_repairs_it(
 # -- ingest ------------------------------------------------------------------------------
 
 
-def test_an_ingest_alias_that_is_gone_breaks_the_api_first_and_create_alias_repairs_it(
-    whole, admin
+FUNCTIONS_FIX = "aurora-events deploy apply --prefix {prefix} --only functions"
+
+
+def test_an_ingest_alias_that_is_gone_breaks_the_api_first_and_applying_the_functions_repairs_it(
+    whole, admin, deploy_settings
 ):
     boto3.client("lambda").delete_alias(FunctionName=whole.function("ingest"), Name=LIVE_ALIAS)
     finding = first_broken(whole, admin, "api")  # the API's routes lead nowhere
     assert finding.problem == (
-        f"function {whole.prefix}-ingest has no alias live: what calls "
-        f"{whole.prefix}-ingest:live fails"
+        f"lambda function {whole.prefix}-ingest alias live: create (at version 1 (it holds "
+        "the declared settings)): the API's routes invoke it"
     )
-    assert finding.fix == (
-        f"aws lambda create-alias --function-name {whole.prefix}-ingest --name live "
-        "--function-version 1"
-    )
+    assert finding.fix == FUNCTIONS_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding)
+    alias = boto3.client("lambda").get_alias(FunctionName=whole.function("ingest"), Name=LIVE_ALIAS)
+    assert alias["FunctionVersion"] == "1"
 
 
-def test_an_ingest_alias_at_latest_is_found_and_update_alias_repairs_it(whole, admin):
+INGEST_CONSEQUENCE = (
+    "the API's requests reach an ingest function other than the declared one (with a wrong "
+    "QUEUE_URL each answers 503; at $LATEST every change goes live untested)"
+)
+
+
+def test_an_ingest_alias_at_latest_is_found_and_applying_the_functions_repairs_it(
+    whole, admin, deploy_settings
+):
     name = whole.function("ingest")
     boto3.client("lambda").update_alias(
         FunctionName=name, Name=LIVE_ALIAS, FunctionVersion="$LATEST"
@@ -396,34 +409,91 @@ def test_an_ingest_alias_at_latest_is_found_and_update_alias_repairs_it(whole, a
     check = replace(whole.check, skipped={"api": "checked by the tests above"})
     finding = first_broken(whole, admin, "ingest", check=check)
     assert finding.problem == (
-        f"alias live of {name} points at $LATEST, not a published version: every code change "
-        "goes live untested, and there is nothing to roll back to"
+        f"lambda function {name} alias live: move (version $LATEST -> 1 (it holds the "
+        f"declared settings)): {INGEST_CONSEQUENCE}"
     )
-    assert finding.fix == (
-        f"aws lambda update-alias --function-name {name} --name live --function-version 1"
-    )
+    assert finding.fix == FUNCTIONS_FIX.format(prefix=whole.prefix)
     assert_repaired(whole, admin, finding, check=check)
+    alias = boto3.client("lambda").get_alias(FunctionName=name, Name=LIVE_ALIAS)
+    assert alias["FunctionVersion"] == "1"
 
 
-def test_an_ingest_version_with_the_wrong_queue_url_is_found(whole, admin):
+def test_an_ingest_version_with_the_wrong_queue_url_is_found_and_applying_the_functions_repairs_it(
+    whole, admin, deploy_settings
+):
     lambda_client = boto3.client("lambda")
     name = whole.function("ingest")
+    declared = lambda_client.get_function_configuration(FunctionName=name)["Environment"]
     lambda_client.update_function_configuration(
-        FunctionName=name, Environment={"Variables": {"QUEUE_URL": "https://elsewhere/q"}}
+        FunctionName=name,
+        Environment={"Variables": {**declared["Variables"], "QUEUE_URL": "https://elsewhere/q"}},
     )
     version = lambda_client.publish_version(FunctionName=name)["Version"]
     lambda_client.update_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=version)
     finding = first_broken(whole, admin, "ingest")
     url = boto3.client("sqs").get_queue_url(QueueName=f"{whole.prefix}-ingest.fifo")["QueueUrl"]
     assert finding.problem == (
-        f"{name}:live (version {version}) has QUEUE_URL https://elsewhere/q, but it should be "
-        f"{url}: every request answers 503"
+        f"lambda function {name}: update (configuration: Environment (QUEUE_URL: "
+        f"https://elsewhere/q -> {url})); lambda function {name} alias live: publish (a "
+        f"version of the changes above; {version} -> the new version): {INGEST_CONSEQUENCE}"
     )
-    # deploy apply publishes a version with the catalog's environment and moves the alias
-    # (the versions' code); here, the alias moved back stands for it.
-    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
-    lambda_client.update_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion="1")
-    assert diagnose(whole, admin).finding is None
+    assert finding.fix == FUNCTIONS_FIX.format(prefix=whole.prefix)
+    # deploy apply updates the configuration, publishes a version of it, moves the alias.
+    assert_repaired(whole, admin, finding)
+    live = lambda_client.get_function_configuration(FunctionName=name, Qualifier=LIVE_ALIAS)
+    assert live["Environment"]["Variables"]["QUEUE_URL"] == url
+    assert int(live["Version"]) > int(version)
+
+
+def test_the_doctor_plans_the_functions_with_the_options_their_tag_records(path, tmp_path):
+    """A deployment the local runtime runs (no layer: the CA bundle where this machine has
+    it) says so by its functions' tag; the doctor plans them so. Untagged, they are planned
+    as AWS runs them (the bundle in the layer), and the drain's environment differs."""
+    from infra.aws.dependency_layer import DATABASE_CA_ON_LAMBDA
+    from infra.aws.doctor.path import PathNames, check_function
+    from infra.aws.tags import LOCAL_RUNTIME_TAG
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("the cluster's CA bundle")
+    deployment = replace(path.deployment, database_tls=True, database_tls_ca=str(ca))
+    local = Context(deployment, path.target, options=path.options)  # unvendored
+    apply_changes(order.plan(local))
+
+    def drain_link():
+        return check_function(PathNames(PathCheck(deployment), path.target), "drain", "drain", "")
+
+    untagged = drain_link()
+    drain = deployment.resource_name("drain")
+    assert untagged.finding.problem.startswith(
+        f"lambda function {drain}: update (configuration: Environment (DATABASE_TLS_CA: "
+        f"{ca} -> {DATABASE_CA_ON_LAMBDA}))"
+    )
+    lambda_client = boto3.client("lambda")
+    ingest = lambda_client.get_function(FunctionName=deployment.resource_name("ingest"))
+    lambda_client.tag_resource(
+        Resource=ingest["Configuration"]["FunctionArn"],
+        Tags={LOCAL_RUNTIME_TAG: "infra/local/lambda_runtime.py"},
+    )
+    tagged = drain_link()
+    assert tagged.ok, tagged.finding
+    assert tagged.detail == f"{drain}:live (version 1)"
+
+
+def test_on_aws_the_functions_fix_applies_the_layer_too():
+    """The functions name the layer's version, which only the layer's plan finds: on AWS
+    (dependencies vendored) the fix applies both; the local runtime's has no layer."""
+    from infra.aws.doctor.path import PathNames
+    from infra.aws.resources.context import EventPathOptions, Target
+    from infra.catalog import Deployment
+
+    target = Target(account="123456789012", region="us-east-1")
+    for options, fix in (
+        (EventPathOptions(), "--only layer --only functions"),
+        (EventPathOptions(vendor_dependencies=False), "--only functions"),
+    ):
+        names = PathNames(PathCheck(Deployment(prefix="p"), options=options), target)
+        command = names.deploy_apply_only(["functions"])
+        assert command == f"aurora-events deploy apply --prefix p {fix}"
 
 
 # -- queue -------------------------------------------------------------------------------
@@ -560,60 +630,48 @@ def test_a_drain_role_that_may_not_read_its_secret_is_found_and_applying_the_rol
 
 
 @pytest.fixture
-def proxied(whole, stack, cluster):
-    """``whole`` behind an RDS Proxy without a target yet (rds_proxy on, the drain's
-    DATABASE_HOST its endpoint)."""
-    rds, ec2 = boto3.client("rds"), boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.7.{n}.0/24", AvailabilityZone=zone)["Subnet"][
-            "SubnetId"
-        ]
-        for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))
-    ]
-    name = whole.function("proxy")
-    proxy = rds.create_db_proxy(
-        DBProxyName=name,
-        EngineFamily="MYSQL",
-        Auth=[
-            {"AuthScheme": "SECRETS", "SecretArn": whole.path.secret_arn(), "IAMAuth": "DISABLED"}
-        ],
-        RoleArn=f"arn:aws:iam::{whole.path.target.account}:role/{name}",
-        VpcSubnetIds=subnets,
-        RequireTLS=True,
-        Tags=[{"Key": k, "Value": v} for k, v in project_tags(whole.prefix).items()],
-    )["DBProxy"]
+def proxied(whole, monkeypatch):
+    """``whole`` behind an RDS Proxy, as deploy applies it: rds_proxy on, in a network of
+    its own (subnets, the functions' security group, the cluster the proxy fronts), the
+    drain's DATABASE_HOST the proxy's endpoint, with TLS. A fix runs with those settings.
+    Destroyed with ``whole`` (its prefix's proxy is retired with rds_proxy off)."""
+    network = make_network()
+    subnets = (network.subnet_a, network.subnet_b)
     deployment = replace(
-        whole.path.deployment, rds_proxy=True, cluster=cluster, database_host=proxy["Endpoint"]
+        whole.path.deployment,
+        rds_proxy=True,
+        cluster=network.cluster,
+        subnet_ids=subnets,
+        security_group_ids=(network.functions_group,),
     )
-    # The drain's environment names the proxy (its own version, moved to by the alias).
-    lambda_client = boto3.client("lambda")
-    drain = whole.function("drain")
-    variables = lambda_client.get_function_configuration(FunctionName=drain)["Environment"][
-        "Variables"
-    ]
-    lambda_client.update_function_configuration(
-        FunctionName=drain,
-        Environment={
-            "Variables": {**variables, "DATABASE_HOST": proxy["Endpoint"], "DATABASE_TLS": "true"}
-        },
-    )
-    version = lambda_client.publish_version(FunctionName=drain)["Version"]
-    lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion=version)
-    yield replace(whole, check=PathCheck(deployment)), proxy
-    rds.delete_db_proxy(DBProxyName=name)
+    path = Context(deployment, options=whole.path.options)
+    apply_changes(order.plan(path))
+    for key, value in (
+        ("AURORA_EVENTS_RDS_PROXY", "true"),
+        ("AURORA_EVENTS_CLUSTER", network.cluster),
+        ("AURORA_EVENTS_SUBNET_IDS", ",".join(subnets)),
+        ("AURORA_EVENTS_SECURITY_GROUP_IDS", network.functions_group),
+    ):
+        monkeypatch.setenv(key, value)
+    yield replace(whole, path=path, check=PathCheck(deployment, options=path.options)), network
 
 
-def test_a_proxy_without_targets_is_found_and_registering_the_cluster_repairs_it(
-    proxied, admin, cluster
+def test_a_proxy_without_its_target_is_found_and_applying_the_proxy_repairs_it(
+    proxied, admin, deploy_settings
 ):
-    whole, proxy = proxied
-    finding = first_broken(whole, admin, "drain")
+    whole, network = proxied
     name = whole.function("proxy")
-    assert finding.problem == f"RDS Proxy {name} has no target: its connections go nowhere"
+    boto3.client("rds").deregister_db_proxy_targets(
+        DBProxyName=name, DBClusterIdentifiers=[network.cluster]
+    )
+    finding = first_broken(whole, admin, "drain")
+    assert finding.problem == (
+        f"rds proxy {name} target: register (cluster {network.cluster} in target group "
+        "default): the drain connects through the proxy: without it, or without its target, "
+        "every batch fails"
+    )
     assert finding.fix == (
-        f"aws rds register-db-proxy-targets --db-proxy-name {name} "
-        f"--db-cluster-identifiers {cluster}"
+        f"aurora-events deploy apply --prefix {whole.prefix} --only rds-proxy --only functions"
     )
     run_fix(finding, admin)
     after = registered(whole, admin)
@@ -622,28 +680,43 @@ def test_a_proxy_without_targets_is_found_and_registering_the_cluster_repairs_it
     assert drain.detail.endswith(f"; through RDS Proxy {name} (TLS), its targets AVAILABLE")
 
 
-def test_a_drain_that_bypasses_the_proxy_is_found(proxied, admin, cluster):
-    whole, proxy = proxied
-    boto3.client("rds").register_db_proxy_targets(
-        DBProxyName=whole.function("proxy"), DBClusterIdentifiers=[cluster]
-    )
+DRAIN_CONSEQUENCE = (
+    "a drain not configured as declared (its VPC, its secret, its database host) may not "
+    "reach the database"
+)
+
+
+def test_a_drain_that_bypasses_the_proxy_is_found_and_applying_the_functions_repairs_it(
+    proxied, admin, deploy_settings
+):
+    whole, _ = proxied
+    drain = whole.function("drain")
     lambda_client = boto3.client("lambda")
-    lambda_client.update_alias(
-        FunctionName=whole.function("drain"), Name=LIVE_ALIAS, FunctionVersion="1"
-    )
-    finding = first_broken(whole, admin, "drain")
+    live = lambda_client.get_alias(FunctionName=drain, Name=LIVE_ALIAS)["FunctionVersion"]
+    # Version 1, from before the proxy: the secret's host, no VPC.
+    lambda_client.update_alias(FunctionName=drain, Name=LIVE_ALIAS, FunctionVersion="1")
+    finding = registered(whole, admin).finding
+    assert finding.link == "drain"
     assert finding.problem == (
-        f"{whole.prefix}-drain:live connects to the secret’s host, not RDS Proxy "
-        f"{whole.function('proxy')} ({proxy['Endpoint']})"
+        f"lambda function {drain} alias live: move (version 1 -> {live} (it holds the "
+        f"declared settings)): {DRAIN_CONSEQUENCE}"
     )
-    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+    assert finding.fix == FUNCTIONS_FIX.format(prefix=whole.prefix)
+    run_fix(finding, admin)
+    assert registered(whole, admin).finding is None
+    endpoint = boto3.client("rds").describe_db_proxies(DBProxyName=whole.function("proxy"))[
+        "DBProxies"
+    ][0]["Endpoint"]
+    variables = lambda_client.get_function_configuration(FunctionName=drain, Qualifier="live")[
+        "Environment"
+    ]["Variables"]
+    assert (variables["DATABASE_HOST"], variables["DATABASE_TLS"]) == (endpoint, "true")
 
 
-def test_a_drain_that_reaches_the_proxy_without_tls_is_found(proxied, admin, cluster):
-    whole, proxy = proxied
-    boto3.client("rds").register_db_proxy_targets(
-        DBProxyName=whole.function("proxy"), DBClusterIdentifiers=[cluster]
-    )
+def test_a_drain_that_reaches_the_proxy_without_tls_is_found_and_applying_the_functions_repairs_it(
+    proxied, admin, deploy_settings
+):
+    whole, _ = proxied
     lambda_client = boto3.client("lambda")
     drain = whole.function("drain")
     variables = lambda_client.get_function_configuration(FunctionName=drain)["Environment"][
@@ -658,10 +731,15 @@ def test_a_drain_that_reaches_the_proxy_without_tls_is_found(proxied, admin, clu
     finding = registered(whole, admin).finding
     assert finding.link == "drain"
     assert finding.problem == (
-        f"{drain}:live connects to RDS Proxy {whole.function('proxy')} without TLS "
-        "(DATABASE_TLS is not true): the proxy requires TLS and refuses it"
+        f"lambda function {drain}: update (configuration: Environment (DATABASE_TLS: unset "
+        f"-> true)); lambda function {drain} alias live: publish (a version of the changes "
+        f"above; {version} -> the new version): {DRAIN_CONSEQUENCE}"
     )
-    assert finding.fix == f"aurora-events deploy apply --prefix {whole.prefix}"
+    assert finding.fix == FUNCTIONS_FIX.format(prefix=whole.prefix)
+    run_fix(finding, admin)
+    assert registered(whole, admin).finding is None
+    live = lambda_client.get_function_configuration(FunctionName=drain, Qualifier=LIVE_ALIAS)
+    assert live["Environment"]["Variables"]["DATABASE_TLS"] == "true"
 
 
 # -- database ----------------------------------------------------------------------------

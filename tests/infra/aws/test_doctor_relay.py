@@ -10,7 +10,8 @@ import pytest
 from infra.aws import doctor
 from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
-from infra.aws.event_path import EventPath
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
 from migrations.row_event_sql import create_outbox_statements
 from tests.infra.aws.conftest import run_aurora_events, run_fix, unique
 from tests.infra.aws.test_event_path import new_path
@@ -65,7 +66,7 @@ def test_a_missing_relay_function_is_found_and_deploy_apply_creates_it(
     ):
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
-        "infra.aws.commands.EventPath", functools.partial(EventPath, options=path.options)
+        "infra.aws.commands.Context", functools.partial(Context, options=path.options)
     )
     try:
         assert run_aurora_events(finding.fix) == 0
@@ -75,7 +76,7 @@ def test_a_missing_relay_function_is_found_and_deploy_apply_creates_it(
             f"function {prefix}-relay exists; Aurora may invoke it (the doorbell)"
         )
     finally:
-        apply_changes(path.plan_destroy())
+        apply_changes(order.plan_destroy(path))
 
 
 def test_aurora_policy_without_the_relay_is_found_and_aurora_apply_adds_it(

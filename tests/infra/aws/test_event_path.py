@@ -9,8 +9,9 @@ import pytest
 
 from functions.relay.target_limits import TargetLimits, limits_from_env
 from infra.aws.changes import apply_changes, describe_plan
-from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources import order
+from infra.aws.resources.context import Context, EventPathOptions
 from infra.catalog import Deployment, outbox_target_limits
 
 _numbers = itertools.count(1)
@@ -18,7 +19,7 @@ _numbers = itertools.count(1)
 UNVENDORED = EventPathOptions(vendor_dependencies=False)
 
 
-def new_path(**options) -> EventPath:
+def new_path(**options) -> Context:
     """An event path with a prefix of its own (and its database secret)."""
     prefix = f"t4e{next(_numbers)}"
     secret = boto3.client("secretsmanager").create_secret(
@@ -36,7 +37,7 @@ def new_path(**options) -> EventPath:
         relay_database_secret_id=f"{prefix}-relay-db",
         **options,
     )
-    event_path = EventPath(deployment, options=UNVENDORED)
+    event_path = Context(deployment, options=UNVENDORED)
     event_path.secret = secret
     return event_path
 
@@ -150,8 +151,8 @@ def test_apply_from_nothing_creates_everything_with_least_privilege(deployed, ac
         prefix, outbox_target_limits()
     )
 
-    assert path.plan() == []  # a second apply changes nothing
-    assert describe_plan(path.plan()) == "no changes: everything is as declared"
+    assert order.plan(path) == []  # a second apply changes nothing
+    assert describe_plan(order.plan(path)) == "no changes: everything is as declared"
 
 
 def test_plan_after_manual_changes_shows_exactly_that_drift(deployed_to_change):
@@ -166,23 +167,72 @@ def test_plan_after_manual_changes_shows_exactly_that_drift(deployed_to_change):
         RoleName=f"{prefix}-notify", PolicyName="least-privilege", PolicyDocument=json.dumps(policy)
     )
 
-    drift = path.plan()
+    drift = order.plan(path)
     assert [(c.action, c.resource) for c in drift] == [
         ("update", f"sqs queue {prefix}-ingest.fifo"),
         ("update", f"iam role {prefix}-notify policy least-privilege"),
     ]
     assert drift[0].detail == "VisibilityTimeout: 30 -> 180"
     apply_changes(drift)
-    assert path.plan() == []
+    assert order.plan(path) == []
+
+
+def test_the_functions_configuration_plan_builds_no_zip_and_finds_what_the_plan_finds(
+    deployed_to_change, monkeypatch
+):
+    """The doctor's view of the functions: their plan, the code aside. It builds no zip,
+    finds nothing on a deployment as declared, and after a change by hand lists the very
+    changes of the whole plan (configuration, then a version for the alias)."""
+    from infra.aws.resources import functions as functions_module
+    from infra.aws.resources.functions import Functions
+    from infra.catalog import FUNCTIONS
+
+    path = deployed_to_change
+    fresh = Context(path.deployment, path.target, options=path.options)
+    with monkeypatch.context() as patched:
+
+        def no_zip(handler):
+            raise AssertionError(f"the configuration plan built the zip of {handler}")
+
+        patched.setattr(functions_module, "build_function_zip", no_zip)
+        functions = fresh.resource(Functions)
+        assert list(functions.plan_configuration([spec.name for spec in FUNCTIONS])) == []
+        lambda_ = boto3.client("lambda")
+        name = path.deployment.resource_name("notify")
+        variables = lambda_.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        lambda_.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**variables, "TOPIC_ARN": "arn:x"}}
+        )
+        drift = list(functions.plan_configuration(["notify"]))
+        # Missing only: the function and its alias exist, nothing is missing.
+        assert list(functions.plan_configuration(["notify"], missing=True)) == []
+    assert [(c.action, c.resource, c.detail) for c in drift] == [
+        (
+            "update",
+            f"lambda function {name}",
+            f"configuration: Environment (TOPIC_ARN: arn:x -> {variables['TOPIC_ARN']})",
+        ),
+        (
+            "publish",
+            f"lambda function {name} alias live",
+            "a version of the changes above; 1 -> the new version",
+        ),
+    ]
+    whole = order.plan(Context(path.deployment, path.target, options=path.options))
+    assert [(c.action, c.resource, c.detail) for c in whole] == [
+        (c.action, c.resource, c.detail) for c in drift
+    ]
 
 
 def test_destroy_removes_only_what_is_tagged_ours(path):
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     sqs = boto3.client("sqs")
     foreign = sqs.create_queue(QueueName=f"{prefix}-not-ours")["QueueUrl"]  # same prefix, no tags
 
-    done = apply_changes(path.plan_destroy()).done
+    done = apply_changes(order.plan_destroy(path)).done
     assert {c.action for c in done} == {"delete"}
     functions = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
     assert not [f for f in functions if f.startswith(f"{prefix}-")]
@@ -192,14 +242,14 @@ def test_destroy_removes_only_what_is_tagged_ours(path):
     assert not [r for r in roles if r.startswith(f"{prefix}-")]
     topics = [t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]]
     assert not [t for t in topics if f":{prefix}-" in t]
-    assert path.plan_destroy() == []
+    assert order.plan_destroy(path) == []
     sqs.delete_queue(QueueUrl=foreign)
 
 
 def test_a_missing_database_secret_is_named(stack):
-    path = EventPath(Deployment(prefix="t4nosecret", database_secret_id="nope"), options=UNVENDORED)
+    path = Context(Deployment(prefix="t4nosecret", database_secret_id="nope"), options=UNVENDORED)
     with pytest.raises(Exception, match="database secret 'nope' does not exist"):
-        path.plan()
+        order.plan(path)
 
 
 # -- least privilege: the drain in a VPC, roles that are not ours ------------------------
@@ -270,7 +320,7 @@ def test_an_in_vpc_drain_gets_its_network_permissions_inline_and_no_managed_poli
     assert "VpcNetworkInterfaces" not in statements_by_sid(role_policy(prefix, "notify"))
     configuration = boto3.client("lambda").get_function(FunctionName=f"{prefix}-drain")
     assert configuration["Configuration"]["VpcConfig"]["SubnetIds"] == ["subnet-0aa", "subnet-0bb"]
-    assert vpc_path.plan() == []
+    assert order.plan(vpc_path) == []
 
 
 def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
@@ -288,7 +338,7 @@ def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
     )
     iam.attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
 
-    plan = vpc_path.plan()
+    plan = order.plan(vpc_path)
     assert [(c.action, c.resource) for c in plan] == [
         ("update", f"iam role {role} policy least-privilege"),
         ("detach", f"iam role {role}"),
@@ -304,7 +354,7 @@ def test_apply_detaches_the_managed_vpc_policy_an_earlier_deployment_attached(
 
     assert attached(role) == []
     assert role_policy(prefix, "drain")["Statement"][-1] == VPC_STATEMENT
-    assert vpc_path.plan() == []
+    assert order.plan(vpc_path) == []
 
 
 def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(
@@ -313,8 +363,8 @@ def test_the_managed_vpc_policy_is_detached_from_a_drain_outside_a_vpc_too(
     path = deployed_to_change
     role = f"{path.deployment.prefix}-drain"
     boto3.client("iam").attach_role_policy(RoleName=role, PolicyArn=vpc_access_policy)
-    assert [(c.action, c.resource) for c in path.plan()] == [("detach", f"iam role {role}")]
-    apply_changes(path.plan())
+    assert [(c.action, c.resource) for c in order.plan(path)] == [("detach", f"iam role {role}")]
+    apply_changes(order.plan(path))
     assert attached(role) == []
 
 
@@ -374,7 +424,7 @@ def test_an_untagged_role_with_an_execution_roles_name_is_refused_and_left_alone
 ):
     before = role_state(foreign_drain_role)
     with pytest.raises(ForeignResourceError) as refused:
-        path.plan()
+        order.plan(path)
     assert str(refused.value) == (
         f"iam role {foreign_drain_role} exists but does not carry this deployment's tags "
         f"(project=aurora-events, aurora-events:prefix={path.deployment.prefix}); it may "
@@ -386,10 +436,10 @@ def test_an_untagged_role_with_an_execution_roles_name_is_refused_and_left_alone
 
 def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, foreign_drain_role):
     prefix = path.deployment.prefix
-    adopting = EventPath(
+    adopting = Context(
         path.deployment, path.target, adopt_existing_roles=True, options=path.options
     )
-    plan = adopting.plan()
+    plan = order.plan(adopting)
     role_changes = [
         (c.action, c.detail) for c in plan if c.resource.startswith(f"iam role {prefix}-drain")
     ]
@@ -417,21 +467,20 @@ def test_adopt_existing_roles_tags_the_untagged_role_and_converges_it(path, fore
         "Declared1",
         "Declared2",
     }
-    assert path.plan() == []  # ours now: the plain path plans nothing, refuses nothing
+    assert order.plan(path) == []  # ours now: the plain path plans nothing, refuses nothing
 
 
 def test_only_plans_and_applies_the_named_resources_of_the_declared_order(path):
     """``--only queues``: the queues' changes alone; applied, the queues exist and nothing
     else of the deployment does; the whole plan still lists the rest."""
-    only_queues = EventPath(path.deployment, path.target, options=path.options, only=("queues",))
-    planned = only_queues.plan()
+    planned = order.plan(path, only=("queues",))
     assert planned and {change.resource.split()[1] for change in planned} == {"queue"}
     apply_changes(planned)
-    assert only_queues.plan() == []
+    assert order.plan(path, only=("queues",)) == []
     sqs = boto3.client("sqs")
     prefix = path.deployment.prefix
     assert [url for url in sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
-    rest = path.plan()
+    rest = order.plan(path)
     assert rest and not [change for change in rest if change.resource.startswith("sqs queue")]
     with pytest.raises(Exception, match="no resource nothing"):
-        EventPath(path.deployment, path.target, options=path.options, only=("nothing",))
+        order.plan(path, only=("nothing",))

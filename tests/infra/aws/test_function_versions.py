@@ -14,10 +14,12 @@ import pytest
 from infra.aws import packaging
 from infra.aws.aurora.policies import invoke_policy_document
 from infra.aws.changes import apply_changes
-from infra.aws.event_path import EventPath, EventPathOptions
 from infra.aws.function_versions import previous_version
 from infra.aws.iam_roles import ForeignResourceError
 from infra.aws.packaging import build_function_zip, lambda_code_sha256
+from infra.aws.resources import order
+from infra.aws.resources.context import Context, EventPathOptions
+from infra.aws.resources.layer import Layer
 from infra.catalog import FUNCTIONS
 from migrations.function_arns import FunctionArnError, resolve_function_arn
 from tests.infra.aws.conftest import run_aurora_events
@@ -45,9 +47,9 @@ def layer_versions(prefix: str) -> list[dict]:
     ]
 
 
-def again(path: EventPath) -> EventPath:
+def again(path: Context) -> Context:
     """The same deployment planned afresh, as the next ``deploy apply`` would."""
-    return EventPath(path.deployment, path.target, options=path.options)
+    return Context(path.deployment, path.target, options=path.options)
 
 
 @pytest.fixture
@@ -55,9 +57,9 @@ def layered(stack):
     """A deployment as on AWS: the layer published and attached (the sources are read,
     nothing runs them); destroyed after."""
     plain = new_path()
-    path = EventPath(plain.deployment, plain.target, options=EventPathOptions())
+    path = Context(plain.deployment, plain.target, options=EventPathOptions())
     yield path
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
 
 def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_alias_live(
@@ -65,17 +67,19 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
 ):
     prefix, region = layered.deployment.prefix, layered.target.region
     lambda_ = boto3.client("lambda")
-    planned = [(c.action, c.resource) for c in layered.plan()]
+    planned = [(c.action, c.resource) for c in order.plan(layered)]
     assert ("publish", f"lambda layer {prefix}-dependencies") in planned
     assert ("publish", f"lambda function {prefix}-notify alias live") in planned
-    apply_changes(layered.plan())
+    apply_changes(order.plan(layered))
 
-    content = layered.layer.content()
+    content = layered.resource(Layer).content()
     (layer,) = layer_versions(prefix)
     assert layer["Description"].startswith(
         f"aurora-events dependencies of {prefix}: aws-lambda-powertools=="
     )
-    assert layer["Description"].endswith(f"; sha256 {layered.layer.package().content_hash}")
+    assert layer["Description"].endswith(
+        f"; sha256 {layered.resource(Layer).package().content_hash}"
+    )
     published = lambda_.get_layer_version(
         LayerName=f"{prefix}-dependencies", VersionNumber=layer["Version"]
     )
@@ -111,14 +115,14 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
     assert invoke["MaximumRetryAttempts"] == 2
 
     # A second apply changes nothing: no layer version, no function version.
-    assert layered.plan() == []
-    assert again(layered).plan() == []
+    assert order.plan(layered) == []
+    assert order.plan(again(layered)) == []
     assert len(layer_versions(prefix)) == 1
     assert {versions(f"{prefix}-{spec.name}")[-1] for spec in FUNCTIONS} == {"1"}
 
     # Destroy leaves nothing: nothing tagged (functions with their versions and aliases,
     # queues, topics; rules and roles are not in the tagging API), no layer version.
-    apply_changes(layered.plan_destroy())
+    apply_changes(order.plan_destroy(layered))
     tagged = boto3.client("resourcegroupstaggingapi").get_resources(
         TagFilters=[{"Key": "aurora-events:prefix", "Values": [prefix]}]
     )["ResourceTagMappingList"]
@@ -129,14 +133,14 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
     roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]]
     assert not [r for r in roles if r.startswith(f"{prefix}-")]
     assert layer_versions(prefix) == []
-    assert layered.plan_destroy() == []
+    assert order.plan_destroy(layered) == []
 
 
 def test_a_new_layer_content_publishes_a_layer_version_and_a_version_of_each_function(
     layered, monkeypatch
 ):
     prefix = layered.deployment.prefix
-    apply_changes(layered.plan())
+    apply_changes(order.plan(layered))
     built = packaging.build_layer
 
     def with_an_upgrade(libraries, cache=None, **options):
@@ -149,13 +153,13 @@ def test_a_new_layer_content_publishes_a_layer_version_and_a_version_of_each_fun
 
     monkeypatch.setattr("infra.aws.dependency_layer.build_layer", with_an_upgrade)
     upgraded = again(layered)
-    plan = [(c.action, c.resource) for c in upgraded.plan()]
+    plan = [(c.action, c.resource) for c in order.plan(upgraded)]
     assert plan[0] == ("publish", f"lambda layer {prefix}-dependencies")
     for spec in FUNCTIONS:
         name = f"{prefix}-{spec.name}"
         assert ("update", f"lambda function {name}") in plan
         assert ("publish", f"lambda function {name} alias live") in plan
-    apply_changes(upgraded.plan())
+    apply_changes(order.plan(upgraded))
 
     newest = layer_versions(prefix)[0]
     assert [v["Version"] for v in layer_versions(prefix)] == [2, 1]
@@ -166,7 +170,7 @@ def test_a_new_layer_content_publishes_a_layer_version_and_a_version_of_each_fun
         assert [x["Arn"] for x in configuration["Configuration"]["Layers"]] == [
             newest["LayerVersionArn"]
         ]
-    assert again(upgraded).plan() == []
+    assert order.plan(again(upgraded)) == []
 
 
 def test_with_the_public_powertools_layer_the_projects_layer_holds_pymysql_only(stack):
@@ -177,13 +181,13 @@ def test_with_the_public_powertools_layer_the_projects_layer_holds_pymysql_only(
         Content={"ZipFile": packaging.reproducible_zip({"python/x.py": b""})},
     )["LayerVersionArn"]
     deployment = dataclasses.replace(plain.deployment, powertools_layer_arn=public)
-    path = EventPath(deployment, plain.target, options=EventPathOptions())
+    path = Context(deployment, plain.target, options=EventPathOptions())
     try:
-        apply_changes(path.plan())
+        apply_changes(order.plan(path))
         prefix = deployment.prefix
         (ours,) = layer_versions(prefix)
         assert "aws-lambda-powertools" not in ours["Description"]
-        tops = {name.split("/")[1] for name in names_in(path.layer.content())}
+        tops = {name.split("/")[1] for name in names_in(path.resource(Layer).content())}
         assert "pymysql" in tops and "aws_lambda_powertools" not in tops
         layers = {
             spec.name: [
@@ -202,9 +206,9 @@ def test_with_the_public_powertools_layer_the_projects_layer_holds_pymysql_only(
             "drain": [mine, public],
             "relay": [mine, public],
         }
-        assert again(path).plan() == []
+        assert order.plan(again(path)) == []
     finally:
-        apply_changes(path.plan_destroy())
+        apply_changes(order.plan_destroy(path))
         boto3.client("lambda").delete_layer_version(
             LayerName=f"{plain.deployment.prefix}-public-powertools", VersionNumber=1
         )
@@ -235,11 +239,11 @@ def test_a_code_change_publishes_one_version_of_that_function_and_rollback_moves
 ):
     prefix = path.deployment.prefix
     notify = f"{prefix}-notify"
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
 
     changed_notify("a fix")
     changed = again(path)
-    plan = changed.plan()
+    plan = order.plan(changed)
     assert re.fullmatch(r"code \(zip \d+ KiB\)", plan[0].detail)  # its size, whatever it is
     assert plan[0].action == "update" and plan[0].resource == f"lambda function {notify}"
     assert [(c.action, c.resource, c.detail) for c in plan[1:]] == [
@@ -249,11 +253,11 @@ def test_a_code_change_publishes_one_version_of_that_function_and_rollback_moves
             "a version of the changes above; 1 -> the new version",
         ),
     ]
-    apply_changes(changed.plan())
+    apply_changes(order.plan(changed))
     assert versions(notify) == ["$LATEST", "1", "2"] and live(notify) == "2"
     others = [f"{prefix}-{spec.name}" for spec in FUNCTIONS if spec.name != "notify"]
     assert {name: versions(name) for name in others} == {name: ["$LATEST", "1"] for name in others}
-    assert again(path).plan() == []
+    assert order.plan(again(path)) == []
 
     # Rollback of one function: its alias goes back one version, nothing else moves.
     assert run_aurora_events(f"aurora-events deploy rollback notify --prefix {prefix}") == 0
@@ -262,7 +266,7 @@ def test_a_code_change_publishes_one_version_of_that_function_and_rollback_moves
     )
     assert live(notify) == "1" and versions(notify) == ["$LATEST", "1", "2"]
     # The next apply of the same checkout moves it forward again, publishing nothing.
-    assert [(c.action, c.detail) for c in again(path).plan()] == [
+    assert [(c.action, c.detail) for c in order.plan(again(path))] == [
         ("move", "version 1 -> 2 (it holds the declared code and settings)")
     ]
 
@@ -277,7 +281,7 @@ def test_a_code_change_publishes_one_version_of_that_function_and_rollback_moves
     assert live(notify) == "1"
 
     # Every function: checked first, so one that cannot go back stops them all.
-    apply_changes(again(path).plan())
+    apply_changes(order.plan(again(path)))
     assert live(notify) == "2"
     assert run_aurora_events(f"aurora-events deploy rollback --prefix {prefix}") == 2
     assert "alias live is at version 1" in capsys.readouterr().err
@@ -295,7 +299,7 @@ def test_a_deployment_from_before_the_alias_is_moved_onto_it(path, account_id):
     itself, the rule's permission on the function itself."""
     prefix, region = path.deployment.prefix, path.target.region
     lambda_, events = boto3.client("lambda"), boto3.client("events")
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}"
     rule = f"{prefix}-relay-schedule"
     rule_arn = f"arn:aws:events:{region}:{account_id}:rule/{rule}"
@@ -310,7 +314,7 @@ def test_a_deployment_from_before_the_alias_is_moved_onto_it(path, account_id):
         SourceArn=rule_arn,
     )
 
-    plan = path.plan()
+    plan = order.plan(path)
     assert [(c.action, c.resource, c.detail) for c in plan] == [
         (
             "create",
@@ -338,13 +342,13 @@ def test_a_deployment_from_before_the_alias_is_moved_onto_it(path, account_id):
         lambda_.get_policy(FunctionName=f"{prefix}-relay", Qualifier="live")["Policy"]
     )["Statement"]
     assert [(s["Sid"], s["Resource"]) for s in statements] == [(rule, f"{arn}-relay:live")]
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_a_mapping_to_the_function_itself_is_moved_to_the_alias(path, account_id):
     prefix, region = path.deployment.prefix, path.target.region
     lambda_ = boto3.client("lambda")
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     arn = f"arn:aws:lambda:{region}:{account_id}:function:{prefix}-drain"
     queue = f"arn:aws:sqs:{region}:{account_id}:{prefix}-ingest.fifo"
     (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=queue)["EventSourceMappings"]
@@ -353,7 +357,7 @@ def test_a_mapping_to_the_function_itself_is_moved_to_the_alias(path, account_id
         FunctionName=arn, EventSourceArn=queue, BatchSize=10, Enabled=False
     )
 
-    (change,) = path.plan()
+    (change,) = order.plan(path)
     assert (change.action, change.resource) == (
         "update",
         f"event source mapping ingest -> {prefix}-drain:live",
@@ -369,7 +373,7 @@ def test_a_mapping_to_the_function_itself_is_moved_to_the_alias(path, account_id
 
 def test_triggers_resolve_a_function_to_its_alias_live_and_old_arns_stay_allowed(path):
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     environ = {"AURORA_EVENTS_PREFIX": prefix}
     arn = resolve_function_arn("notify", environ=environ)
     assert arn.endswith(f":function:{prefix}-notify:live")
@@ -398,11 +402,11 @@ def test_a_layer_of_this_name_with_versions_not_ours_is_refused_and_left(layered
         Content={"ZipFile": packaging.reproducible_zip({"python/theirs.py": b""})},
     )
     with pytest.raises(ForeignResourceError) as refused:
-        layered.plan()
+        order.plan(layered)
     assert str(refused.value) == (
         f"lambda layer {prefix}-dependencies has versions this deployment did not publish "
         "(1); it may belong to something else. Delete them or choose another prefix"
     )
-    assert layered.plan_destroy() == []
+    assert order.plan_destroy(layered) == []
     assert [v["Description"] for v in layer_versions(prefix)] == ["another team's libraries"]
     lambda_.delete_layer_version(LayerName=f"{prefix}-dependencies", VersionNumber=1)

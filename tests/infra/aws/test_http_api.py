@@ -18,8 +18,10 @@ import pytest
 
 from infra.aws import commands
 from infra.aws.changes import UnsupportedOperation, apply_changes, call_unless_unsupported
-from infra.aws.event_path import EventPath
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
+from infra.aws.resources.http_api import HttpApi
 from infra.aws.resources.http_api_settings import ACCESS_LOG_FORMAT, route_keys
 from infra.aws.tags import project_tags
 from infra.catalog import SettingError
@@ -36,9 +38,9 @@ def the_api(prefix: str) -> dict:
     return api
 
 
-def with_settings(path: EventPath, **settings) -> EventPath:
+def with_settings(path: Context, **settings) -> Context:
     """The same deployment with other settings (a re-run of apply with a changed config)."""
-    changed = EventPath(replace(path.deployment, **settings), path.target, options=UNVENDORED)
+    changed = Context(replace(path.deployment, **settings), path.target, options=UNVENDORED)
     changed.secret = path.secret
     return changed
 
@@ -138,8 +140,11 @@ def test_apply_from_nothing_creates_the_api_in_front_of_the_ingest_alias(deploye
             "Condition": {"ArnLike": {"AWS:SourceArn": f"{execute_api}/prod/POST/{resource}"}},
         }
 
-    assert path.plan() == []  # a second apply changes nothing
-    assert path.http_api.invoke_url() == f"https://{api_id}.execute-api.{region}.amazonaws.com/prod"
+    assert order.plan(path) == []  # a second apply changes nothing
+    assert (
+        path.resource(HttpApi).invoke_url()
+        == f"https://{api_id}.execute-api.{region}.amazonaws.com/prod"
+    )
 
 
 def test_the_routes_are_the_ingest_resources():
@@ -150,7 +155,7 @@ def test_a_changed_throttling_limit_is_one_stage_update(deployed_to_change):
     path = deployed_to_change
     api_name = f"{path.deployment.prefix}-api"
     changed = with_settings(path, api_burst_limit=20)
-    drift = changed.plan()
+    drift = order.plan(changed)
     assert [(c.action, c.resource, c.detail) for c in drift] == [
         ("update", f"http api {api_name} stage prod", "ThrottlingBurstLimit: 100 -> 20")
     ]
@@ -167,8 +172,10 @@ def test_cors_origins_set_changed_and_removed_are_one_change_each(deployed_to_ch
     api_name = f"{prefix}-api"
 
     shop = with_settings(path, api_cors_origins=("https://shop.example",))
-    assert [(c.action, c.resource) for c in shop.plan()] == [("set", f"http api {api_name} cors")]
-    apply_changes(shop.plan())
+    assert [(c.action, c.resource) for c in order.plan(shop)] == [
+        ("set", f"http api {api_name} cors")
+    ]
+    apply_changes(order.plan(shop))
     assert the_api(prefix)["CorsConfiguration"] == {
         "AllowOrigins": ["https://shop.example"],
         "AllowMethods": ["POST"],
@@ -184,10 +191,10 @@ def test_cors_origins_set_changed_and_removed_are_one_change_each(deployed_to_ch
         "ExposeHeaders": ["retry-after"],
         "MaxAge": 600,
     }
-    assert shop.plan() == []
+    assert order.plan(shop) == []
 
     two = with_settings(path, api_cors_origins=("https://shop.example", "https://admin.example"))
-    drift = two.plan()
+    drift = order.plan(two)
     assert [(c.action, c.resource, c.detail) for c in drift] == [
         (
             "update",
@@ -200,14 +207,14 @@ def test_cors_origins_set_changed_and_removed_are_one_change_each(deployed_to_ch
         "https://shop.example",
         "https://admin.example",
     ]
-    assert two.plan() == []
+    assert order.plan(two) == []
 
-    assert [(c.action, c.resource) for c in path.plan()] == [
+    assert [(c.action, c.resource) for c in order.plan(path)] == [
         ("delete", f"http api {api_name} cors")
     ]
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     assert not the_api(prefix).get("CorsConfiguration")
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_routes_and_permissions_changed_by_hand_are_put_back(deployed_to_change):
@@ -226,7 +233,7 @@ def test_routes_and_permissions_changed_by_hand_are_put_back(deployed_to_change)
         FunctionName=f"{prefix}-ingest", StatementId=f"{api_name}-orders", Qualifier="live"
     )
 
-    drift = path.plan()
+    drift = order.plan(path)
     assert [(c.action, c.resource) for c in drift] == [
         ("create", f"http api {api_name} route POST /orders"),
         ("delete", f"http api {api_name} route GET /customers"),
@@ -237,41 +244,41 @@ def test_routes_and_permissions_changed_by_hand_are_put_back(deployed_to_change)
         "POST /customers",
         "POST /orders",
     ]
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_destroy_removes_the_api_and_its_log_group_and_nothing_untagged(path):
     prefix = path.deployment.prefix
     api_name = f"{prefix}-api"
-    apply_changes(path.plan())
-    planned = [(c.action, c.resource) for c in path.plan_destroy()]
+    apply_changes(order.plan(path))
+    planned = [(c.action, c.resource) for c in order.plan_destroy(path)]
     api_id = the_api(prefix)["ApiId"]
     assert [change for change in planned if api_name in change[1]] == [
         ("delete", f"http api {api_name} ({api_id})"),
         ("delete", f"cloudwatch log group /aws/apigateway/{api_name}"),
     ]
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
     assert apis_named(api_name) == []
     logs = boto3.client("logs")
     assert (
         logs.describe_log_groups(logGroupNamePrefix=f"/aws/apigateway/{api_name}")["logGroups"]
         == []
     )
-    assert path.plan_destroy() == []
+    assert order.plan_destroy(path) == []
 
     # Someone else's API and log group with our names: plan refuses, destroy leaves them.
     client = boto3.client("apigatewayv2")
     foreign = client.create_api(Name=api_name, ProtocolType="HTTP")["ApiId"]
     with pytest.raises(ForeignResourceError, match=f"http api {api_name} .* does not carry"):
-        path.plan()
-    assert path.plan_destroy() == []
+        order.plan(path)
+    assert order.plan_destroy(path) == []
     client.delete_api(ApiId=foreign)
     # (Another prefix: moto keeps a deleted log group's tags for the next one of its name.)
     other = with_settings(path, prefix=f"{prefix}x")
     logs.create_log_group(logGroupName=f"/aws/apigateway/{prefix}x-api")
     with pytest.raises(ForeignResourceError, match="cloudwatch log group .* does not carry"):
-        other.plan()
-    assert other.plan_destroy() == []
+        order.plan(other)
+    assert order.plan_destroy(other) == []
     logs.delete_log_group(logGroupName=f"/aws/apigateway/{prefix}x-api")
 
 
@@ -311,31 +318,31 @@ def test_destroy_removes_the_api_and_its_log_group_and_nothing_untagged(path):
 )
 def test_an_api_setting_aws_would_refuse_is_named(deployed, settings, message):
     with pytest.raises(SettingError, match=re.escape(message)):
-        with_settings(deployed.path, **settings).plan()
+        order.plan(with_settings(deployed.path, **settings))
 
 
 def test_the_default_stage_is_served_at_the_root_of_the_invoke_url(path):
     default = with_settings(path, api_stage="$default")
-    apply_changes(default.plan())
+    apply_changes(order.plan(default))
     api = the_api(path.deployment.prefix)
-    assert default.http_api.invoke_url() == api["ApiEndpoint"]
+    assert default.resource(HttpApi).invoke_url() == api["ApiEndpoint"]
     (stage,) = boto3.client("apigatewayv2").get_stages(ApiId=api["ApiId"])["Items"]
     assert stage["StageName"] == "$default"
-    assert default.plan() == []
+    assert order.plan(default) == []
 
 
 def test_a_renamed_stage_replaces_the_old_one_and_its_permissions(path, account_id):
     prefix = path.deployment.prefix
     api_name = f"{prefix}-api"
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     renamed = with_settings(path, api_stage="v1")
-    assert [(c.action, c.resource) for c in renamed.plan()] == [
+    assert [(c.action, c.resource) for c in order.plan(renamed)] == [
         ("create", f"http api {api_name} stage v1"),
         ("delete", f"http api {api_name} stage prod"),
         ("update", f"lambda function {prefix}-ingest:live permission {api_name}-customers"),
         ("update", f"lambda function {prefix}-ingest:live permission {api_name}-orders"),
     ]
-    apply_changes(renamed.plan())
+    apply_changes(order.plan(renamed))
     api_id = the_api(prefix)["ApiId"]
     stages = boto3.client("apigatewayv2").get_stages(ApiId=api_id)["Items"]
     assert [s["StageName"] for s in stages] == ["v1"]
@@ -350,12 +357,12 @@ def test_a_renamed_stage_replaces_the_old_one_and_its_permissions(path, account_
         f"arn:aws:execute-api:{region}:{account_id}:{api_id}/v1/POST/customers",
         f"arn:aws:execute-api:{region}:{account_id}:{api_id}/v1/POST/orders",
     ]
-    assert renamed.plan() == []
+    assert order.plan(renamed) == []
 
 
 def test_deploy_apply_prints_the_invoke_url(path, capsys, monkeypatch):
     # The sources alone in the zip: moto runs no code (and nothing is downloaded).
-    monkeypatch.setattr(commands, "EventPath", functools.partial(EventPath, options=UNVENDORED))
+    monkeypatch.setattr(commands, "Context", functools.partial(Context, options=UNVENDORED))
     monkeypatch.setenv("AURORA_EVENTS_DATABASE_SECRET_ID", path.deployment.database_secret_id)
     monkeypatch.setenv(
         "AURORA_EVENTS_RELAY_DATABASE_SECRET_ID", path.deployment.relay_database_secret_id
@@ -415,7 +422,7 @@ def test_jwt_routes_carry_an_authorizer_of_the_issuer_and_audience_settings(depl
     jwt = with_settings(
         path, api_auth="jwt", api_jwt_issuer=ISSUER, api_jwt_audience=("shop-web", "shop-app")
     )
-    planned = jwt.plan()
+    planned = order.plan(jwt)
     assert [(c.action, c.resource, c.detail) for c in planned if "http api" in c.resource] == [
         (
             "create",
@@ -451,11 +458,11 @@ def test_jwt_routes_carry_an_authorizer_of_the_issuer_and_audience_settings(depl
         ["$request.header.Authorization"],
         {"Issuer": ISSUER, "Audience": ["shop-web", "shop-app"]},
     )
-    assert jwt.plan() == []  # re-apply: no changes
+    assert order.plan(jwt) == []  # re-apply: no changes
 
     # Another audience is one update of the authorizer; the routes keep it.
     other = with_settings(jwt, api_jwt_audience=("shop-web",))
-    drift = other.plan()
+    drift = order.plan(other)
     assert [(c.action, c.resource, c.detail) for c in drift] == [
         (
             "update",
@@ -468,20 +475,20 @@ def test_jwt_routes_carry_an_authorizer_of_the_issuer_and_audience_settings(depl
         "Issuer": ISSUER,
         "Audience": ["shop-web"],
     }
-    assert other.plan() == []
+    assert order.plan(other) == []
 
     # Back to iam: the routes first, then the authorizer they no longer use.
-    back = [(c.action, c.resource) for c in path.plan() if c.resource.startswith("http api")]
+    back = [(c.action, c.resource) for c in order.plan(path) if c.resource.startswith("http api")]
     assert back == [
         ("update", f"http api {api_name} route POST /customers"),
         ("update", f"http api {api_name} route POST /orders"),
         ("delete", f"http api {api_name} authorizer {authorizer_id}"),
     ]
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     assert {kind for kind, _ in routes_authorization(prefix).values()} == {"AWS_IAM"}
     with pytest.raises(client.exceptions.NotFoundException):
         client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_an_anonymous_api_only_when_set_on_purpose_and_routes_edited_by_hand_are_put_back(
@@ -491,30 +498,30 @@ def test_an_anonymous_api_only_when_set_on_purpose_and_routes_edited_by_hand_are
     prefix = path.deployment.prefix
     api_name = f"{prefix}-api"
     anonymous = with_settings(path, api_auth="none")
-    planned = [(c.action, c.resource, c.detail) for c in anonymous.plan()]
+    planned = [(c.action, c.resource, c.detail) for c in order.plan(anonymous)]
     assert [p for p in planned if p[1].startswith("http api")] == [
         ("update", f"http api {api_name} route POST /customers", "authorization: AWS_IAM -> NONE"),
         ("update", f"http api {api_name} route POST /orders", "authorization: AWS_IAM -> NONE"),
     ]
-    apply_changes(anonymous.plan())
+    apply_changes(order.plan(anonymous))
     assert {kind for kind, _ in routes_authorization(prefix).values()} == {"NONE"}
-    assert anonymous.plan() == []
+    assert order.plan(anonymous) == []
 
     # A route made anonymous by hand under iam is put back.
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     client = boto3.client("apigatewayv2")
     api_id = the_api(prefix)["ApiId"]
     orders = next(
         r for r in client.get_routes(ApiId=api_id)["Items"] if r["RouteKey"] == "POST /orders"
     )
     client.update_route(ApiId=api_id, RouteId=orders["RouteId"], AuthorizationType="NONE")
-    assert [(c.action, c.resource, c.detail) for c in path.plan()] == [
+    assert [(c.action, c.resource, c.detail) for c in order.plan(path)] == [
         ("update", f"http api {api_name} route POST /orders", "authorization: NONE -> AWS_IAM")
     ]
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     # (Only the type: moto keeps an AuthorizerId the type no longer uses; AWS drops it.)
     assert routes_authorization(prefix)["POST /orders"][0] == "AWS_IAM"
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_deploy_plan_refuses_an_unknown_api_auth_in_one_line_naming_it(

@@ -13,9 +13,11 @@ import boto3
 import pytest
 
 from infra.aws.changes import PlanError, apply_changes, describe_plan
-from infra.aws.event_path import EventPath
 from infra.aws.policy_documents import service_trust_policy
-from infra.aws.resources.rds_proxy import proxy_drift, proxy_settings
+from infra.aws.resources import order
+from infra.aws.resources.context import Context
+from infra.aws.resources.rds_proxy import RdsProxy, proxy_drift, proxy_settings
+from infra.aws.resources.vpc_endpoints import VpcEndpoints
 from infra.aws.resources.vpc_endpoints_settings import (
     ForeignEndpointError,
     https_rule,
@@ -80,7 +82,7 @@ def network(stack) -> Network:
     return make_network()
 
 
-def networked_path(network: Network, **options) -> EventPath:
+def networked_path(network: Network, **options) -> Context:
     """An event path of its own in ``network`` (its drain and relay in the subnets)."""
     return new_path(
         cluster=network.cluster,
@@ -90,9 +92,9 @@ def networked_path(network: Network, **options) -> EventPath:
     )
 
 
-def with_settings(path: EventPath, **settings) -> EventPath:
+def with_settings(path: Context, **settings) -> Context:
     """The same deployment with other settings (as a user edits deploy.toml)."""
-    changed = EventPath(replace(path.deployment, **settings), options=UNVENDORED)
+    changed = Context(replace(path.deployment, **settings), options=UNVENDORED)
     changed.secret = path.secret
     return changed
 
@@ -101,14 +103,14 @@ def with_settings(path: EventPath, **settings) -> EventPath:
 def proxy_path(network):
     path = networked_path(network, rds_proxy=True)
     yield path
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
 
 @pytest.fixture
 def endpoints_path(network):
     path = networked_path(network, vpc_endpoints=True)
     yield path
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
 
 def resources(changes) -> list[str]:
@@ -137,12 +139,12 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
     proxy_path, network, account_id
 ):
     prefix = proxy_path.deployment.prefix
-    planned = resources(proxy_path.plan())
+    planned = resources(order.plan(proxy_path))
     # The proxy (and its endpoint) exists before the drain is created with it.
     assert planned.index(f"create rds proxy {prefix}-proxy") < planned.index(
         f"create lambda function {prefix}-drain"
     )
-    apply_changes(proxy_path.plan())
+    apply_changes(order.plan(proxy_path))
 
     rds, iam = boto3.client("rds"), boto3.client("iam")
     proxy = proxy_of(prefix)
@@ -201,14 +203,14 @@ def test_apply_puts_the_drain_behind_a_proxy_whose_role_reads_only_its_secret(
     assert relay["DATABASE_SECRET_ID"] == f"{prefix}-relay-db"
     assert "DATABASE_HOST" not in relay and "DATABASE_TLS" not in relay
 
-    second = proxy_path.plan()
+    second = order.plan(proxy_path)
     assert second == [], describe_plan(second)
 
 
 def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(proxy_path, account_id):
     """What a deployment made before the conditions has: RDS may assume the role for any
     resource of any account. Apply puts the conditions back, and then changes nothing."""
-    apply_changes(proxy_path.plan())
+    apply_changes(order.plan(proxy_path))
     prefix = proxy_path.deployment.prefix
     iam = boto3.client("iam")
     iam.update_assume_role_policy(
@@ -217,7 +219,7 @@ def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(prox
     )
     region = iam.meta.region_name
     pattern = f"arn:aws:rds:{region}:{account_id}:db-proxy:*"
-    plan = proxy_path.plan()
+    plan = order.plan(proxy_path)
     assert [(c.action, c.resource, c.detail) for c in plan] == [
         (
             "update",
@@ -229,7 +231,7 @@ def test_a_proxy_role_trusted_without_conditions_is_tightened_by_one_update(prox
     apply_changes(plan)
     trust = iam.get_role(RoleName=f"{prefix}-proxy")["Role"]["AssumeRolePolicyDocument"]
     assert trust == service_trust_policy("rds.amazonaws.com", proxy_source_conditions_of(pattern))
-    assert proxy_path.plan() == []
+    assert order.plan(proxy_path) == []
 
 
 def proxy_source_conditions_of(pattern: str) -> dict:
@@ -243,28 +245,28 @@ def proxy_source_conditions_of(pattern: str) -> dict:
 def test_a_proxy_turned_on_later_takes_the_existing_drain_and_off_gives_it_back(network):
     path = networked_path(network)
     try:
-        apply_changes(path.plan())
+        apply_changes(order.plan(path))
         prefix = path.deployment.prefix
         assert "DATABASE_HOST" not in environment_of(prefix, "drain")
 
         on = with_settings(path, rds_proxy=True)
-        planned = resources(on.plan())
+        planned = resources(order.plan(on))
         # The drain's change is computed when it runs: the endpoint does not exist yet.
         assert planned.index(f"create rds proxy {prefix}-proxy") < planned.index(
             f"update lambda function {prefix}-drain"
         )
-        apply_changes(on.plan())
+        apply_changes(order.plan(on))
         assert environment_of(prefix, "drain")["DATABASE_HOST"] == proxy_of(prefix)["Endpoint"]
-        assert on.plan() == []
+        assert order.plan(on) == []
 
         off = with_settings(path, rds_proxy=False)
-        planned = resources(off.plan())
+        planned = resources(order.plan(off))
         # The drain leaves the proxy before the proxy goes.
         assert planned.index(f"update lambda function {prefix}-drain") < planned.index(
             f"delete rds proxy {prefix}-proxy"
         )
         assert f"delete iam role {prefix}-proxy" in planned
-        apply_changes(off.plan())
+        apply_changes(order.plan(off))
         drain = environment_of(prefix, "drain")
         assert "DATABASE_HOST" not in drain and "DATABASE_TLS" not in drain
         rds = boto3.client("rds")
@@ -273,24 +275,24 @@ def test_a_proxy_turned_on_later_takes_the_existing_drain_and_off_gives_it_back(
         iam = boto3.client("iam")
         with pytest.raises(iam.exceptions.NoSuchEntityException):
             iam.get_role(RoleName=f"{prefix}-proxy")
-        assert off.plan() == []
+        assert order.plan(off) == []
     finally:
-        apply_changes(path.plan_destroy())
+        apply_changes(order.plan_destroy(path))
 
 
 def test_a_proxy_moved_to_other_subnets_is_replaced_and_the_drain_follows(proxy_path, network):
     prefix = proxy_path.deployment.prefix
-    apply_changes(proxy_path.plan())
+    apply_changes(order.plan(proxy_path))
     old_endpoint = proxy_of(prefix)["Endpoint"]
 
     moved = with_settings(proxy_path, subnet_ids=(network.subnet_a2, network.subnet_b))
-    planned = resources(moved.plan())
+    planned = resources(order.plan(moved))
     assert f"replace rds proxy {prefix}-proxy" in planned
     assert f"register rds proxy {prefix}-proxy target" in planned
     assert planned.index(f"replace rds proxy {prefix}-proxy") < planned.index(
         f"update lambda function {prefix}-drain"
     )
-    apply_changes(moved.plan())
+    apply_changes(order.plan(moved))
 
     proxy = proxy_of(prefix)
     assert proxy["Endpoint"] != old_endpoint
@@ -298,7 +300,7 @@ def test_a_proxy_moved_to_other_subnets_is_replaced_and_the_drain_follows(proxy_
     targets = boto3.client("rds").describe_db_proxy_targets(DBProxyName=f"{prefix}-proxy")
     assert [t["RdsResourceId"] for t in targets["Targets"]] == [network.cluster]
     assert environment_of(prefix, "drain")["DATABASE_HOST"] == proxy["Endpoint"]
-    assert moved.plan() == []
+    assert order.plan(moved) == []
 
 
 def test_a_secret_under_a_customer_key_lets_the_proxy_decrypt_it_through_secrets_manager(
@@ -312,9 +314,9 @@ def test_a_secret_under_a_customer_key_lets_the_proxy_decrypt_it_through_secrets
         KmsKeyId=key["Arn"],
     )["ARN"]
     path = networked_path(network, rds_proxy=True)
-    path = EventPath(replace(path.deployment, database_secret_id=name), options=UNVENDORED)
+    path = Context(replace(path.deployment, database_secret_id=name), options=UNVENDORED)
     try:
-        apply_changes(path.rds_proxy.plan())
+        apply_changes(path.resource(RdsProxy).plan())
         document = boto3.client("iam").get_role_policy(
             RoleName=f"{path.deployment.prefix}-proxy", PolicyName="read-database-secret"
         )["PolicyDocument"]
@@ -336,26 +338,26 @@ def test_a_secret_under_a_customer_key_lets_the_proxy_decrypt_it_through_secrets
                 },
             },
         ]
-        assert list(path.rds_proxy.plan()) == []
+        assert list(path.resource(RdsProxy).plan()) == []
     finally:
-        apply_changes(path.rds_proxy.plan_destroy())
+        apply_changes(path.resource(RdsProxy).plan_destroy())
 
 
 def test_the_proxy_is_refused_without_what_it_needs(stack, network):
     bare = new_path(rds_proxy=True)
     with pytest.raises(PlanError, match="cluster, subnet_ids, security_group_ids are not set"):
-        bare.plan()
+        order.plan(bare)
     both = networked_path(network, rds_proxy=True, database_host="proxy.example")
     with pytest.raises(PlanError, match="database_host is set .'proxy.example'.: the drain"):
-        list(both.rds_proxy.plan())
+        list(both.resource(RdsProxy).plan())
     missing = networked_path(network, rds_proxy=True)
     missing = with_settings(missing, cluster="no-such-cluster")
     with pytest.raises(PlanError, match="cluster 'no-such-cluster' does not exist"):
-        list(missing.rds_proxy.plan())
+        list(missing.resource(RdsProxy).plan())
     nothing = networked_path(network, rds_proxy=True)
     nothing = with_settings(nothing, database_secret_id="no/such/secret")
     with pytest.raises(PlanError, match="secret 'no/such/secret' .database_secret_id. does not"):
-        list(nothing.rds_proxy.plan())
+        list(nothing.resource(RdsProxy).plan())
 
 
 def test_deploy_plan_says_in_one_line_what_the_proxy_lacks(capsys, stack, monkeypatch):
@@ -412,7 +414,7 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
     path = with_settings(
         endpoints_path, subnet_ids=(network.subnet_a, network.subnet_a2, network.subnet_b)
     )
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
 
     group = endpoints_group(prefix, network.vpc)
     assert group is not None
@@ -434,7 +436,7 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
         assert endpoint["PrivateDnsEnabled"] is True
         assert [g["GroupId"] for g in endpoint["Groups"]] == [group["GroupId"]]
         assert tags_dict(endpoint["Tags"]) == project_tags(prefix)
-    second = path.plan()
+    second = order.plan(path)
     assert second == [], describe_plan(second)
 
     # Rules added and removed by hand are put back: HTTPS from exactly those groups.
@@ -467,7 +469,7 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
             }
         ],
     )
-    drift = path.plan()
+    drift = order.plan(path)
     assert resources(drift) == [f"update security group {prefix}-endpoints"]
     apply_changes(drift)
     assert https_sources(endpoints_group(prefix, network.vpc)) == sorted(
@@ -476,19 +478,19 @@ def test_apply_makes_private_endpoints_open_to_https_from_the_functions_and_the_
             ("tcp", 443, 443, network.cluster_group),
         ]
     )
-    assert path.plan() == []
+    assert order.plan(path) == []
 
     # Turned off: the endpoints and their group go.
     off = with_settings(path, vpc_endpoints=False)
-    planned = resources(off.plan())
+    planned = resources(order.plan(off))
     assert sorted(planned) == sorted(
         [f"delete vpc endpoint {e['VpcEndpointId']}" for e in endpoints.values()]
         + [f"delete security group {prefix}-endpoints"]
     )
-    apply_changes(off.plan())
+    apply_changes(order.plan(off))
     assert endpoints_in(network.vpc) == {}
     assert endpoints_group(prefix, network.vpc) is None
-    assert off.plan() == []
+    assert order.plan(off) == []
 
 
 def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_resources(
@@ -497,7 +499,7 @@ def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_
     """Each endpoint's policy, as EC2 stores it: the path's one action, principals of this
     account, the deployment's two secrets (whatever suffix Secrets Manager gave them) or
     its functions; a policy widened by hand is put back, and a second apply changes nothing."""
-    apply_changes(endpoints_path.plan())
+    apply_changes(order.plan(endpoints_path))
     prefix, region = endpoints_path.deployment.prefix, endpoints_path.target.region
     endpoints = endpoints_in(network.vpc)
     policies = {
@@ -550,7 +552,7 @@ def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_
             "FunctionArn"
         ]
         assert arn in functions
-    assert endpoints_path.plan() == []
+    assert order.plan(endpoints_path) == []
 
     # Someone opens the Lambda endpoint to everything: apply narrows it again.
     lambda_endpoint = endpoints[f"com.amazonaws.{region}.lambda"]
@@ -565,7 +567,7 @@ def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_
             }
         ),
     )
-    drift = endpoints_path.plan()
+    drift = order.plan(endpoints_path)
     assert [(c.action, c.resource, c.detail) for c in drift] == [
         (
             "update",
@@ -579,7 +581,7 @@ def test_the_endpoints_let_through_this_accounts_principals_to_this_deployments_
         endpoints_in(network.vpc)[f"com.amazonaws.{region}.lambda"]["PolicyDocument"]
     )
     assert after == policies["lambda"]
-    assert endpoints_path.plan() == []
+    assert order.plan(endpoints_path) == []
     secrets_client.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
 
 
@@ -588,17 +590,17 @@ def test_the_endpoints_are_refused_without_subnets_dns_or_cluster_or_beside_anot
 ):
     bare = new_path(vpc_endpoints=True)
     with pytest.raises(PlanError, match="vpc_endpoints is on but subnet_ids is not set"):
-        bare.plan()
+        order.plan(bare)
 
     no_dns = make_network(dns_hostnames=False)
     path = networked_path(no_dns, vpc_endpoints=True)
     with pytest.raises(PlanError, match=f"VPC {no_dns.vpc} has enableDnsHostnames off") as refused:
-        list(path.vpc_endpoints.plan())
+        list(path.resource(VpcEndpoints).plan())
     assert f"--vpc-id {no_dns.vpc} --enable-dns-hostnames" in str(refused.value)
 
     no_cluster = with_settings(networked_path(network, vpc_endpoints=True), cluster="")
     with pytest.raises(PlanError, match="cluster is not set: the Lambda endpoint admits"):
-        list(no_cluster.vpc_endpoints.plan())
+        list(no_cluster.resource(VpcEndpoints).plan())
 
     ec2 = boto3.client("ec2")
     region = ec2.meta.region_name
@@ -611,7 +613,7 @@ def test_the_endpoints_are_refused_without_subnets_dns_or_cluster_or_beside_anot
     )["VpcEndpoint"]["VpcEndpointId"]
     beside = networked_path(network, vpc_endpoints=True)
     with pytest.raises(ForeignEndpointError, match=f"{theirs} already serves"):
-        list(beside.vpc_endpoints.plan())
+        list(beside.resource(VpcEndpoints).plan())
     ec2.delete_vpc_endpoints(VpcEndpointIds=[theirs])
 
 
@@ -620,7 +622,7 @@ def test_the_endpoints_are_refused_without_subnets_dns_or_cluster_or_beside_anot
 
 def test_with_the_settings_off_nothing_of_theirs_is_planned(path):
     prefix = path.deployment.prefix
-    planned = resources(path.plan())
+    planned = resources(order.plan(path))
     assert not [
         r
         for r in planned
@@ -634,8 +636,8 @@ def test_with_the_settings_off_nothing_of_theirs_is_planned(path):
 def test_destroy_removes_the_proxy_and_endpoints_and_only_those_tagged(network):
     path = networked_path(network, rds_proxy=True, vpc_endpoints=True)
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
-    assert path.plan() == []
+    apply_changes(order.plan(path))
+    assert order.plan(path) == []
     # Someone else's group of the same name, in another VPC: destroy leaves it.
     ec2 = boto3.client("ec2")
     other_vpc = ec2.create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
@@ -643,7 +645,7 @@ def test_destroy_removes_the_proxy_and_endpoints_and_only_those_tagged(network):
         GroupName=f"{prefix}-endpoints", Description="not ours", VpcId=other_vpc
     )["GroupId"]
 
-    apply_changes(path.plan_destroy())
+    apply_changes(order.plan_destroy(path))
 
     rds, iam = boto3.client("rds"), boto3.client("iam")
     assert [
@@ -664,7 +666,7 @@ def test_destroy_removes_the_proxy_and_endpoints_and_only_those_tagged(network):
     assert [
         g["GroupId"] for g in ec2.describe_security_groups(GroupIds=[theirs])["SecurityGroups"]
     ] == [theirs]
-    assert path.plan_destroy() == []
+    assert order.plan_destroy(path) == []
     ec2.delete_security_group(GroupId=theirs)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from infra.aws.changes import apply_changes
 from infra.aws.iam_roles import ForeignResourceError
+from infra.aws.resources import order
 from tests.infra.aws.test_event_path import role_policy, statements_by_sid
 from tests.infra.aws.test_http_api import with_settings
 
@@ -56,7 +57,7 @@ def test_apply_schedules_the_relay_every_minute_invokable_only_from_its_rule(dep
             "Condition": {"ArnLike": {"AWS:SourceArn": rule_arn}},
         }
     ]
-    assert path.plan() == []  # a second apply changes nothing
+    assert order.plan(path) == []  # a second apply changes nothing
 
 
 def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(deployed_to_change):
@@ -67,7 +68,7 @@ def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(deplo
     events.put_rule(Name=rule_name, ScheduleExpression="rate(1 hour)", State="DISABLED")
     events.put_targets(Rule=rule_name, Targets=[{"Id": "other", "Arn": "arn:aws:sns:x:1:t"}])
 
-    drift = path.plan()
+    drift = order.plan(path)
     assert [(c.action, c.resource) for c in drift] == [
         ("update", f"eventbridge rule {rule_name}"),
         ("set", f"eventbridge rule {rule_name} target"),
@@ -75,22 +76,24 @@ def test_a_schedule_changed_by_hand_is_put_back_and_a_stray_target_removed(deplo
     assert drift[0].detail == "rate(1 hour) DISABLED -> rate(1 minute) ENABLED"
     apply_changes(drift)
     assert [t["Id"] for t in events.list_targets_by_rule(Rule=rule_name)["Targets"]] == ["relay"]
-    assert path.plan() == []
+    assert order.plan(path) == []
 
 
 def test_destroy_removes_the_rule_but_not_an_untagged_one_of_the_same_name(path, stack):
     prefix = path.deployment.prefix
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     events = boto3.client("events")
-    assert f"eventbridge rule {prefix}-relay-schedule" in [c.resource for c in path.plan_destroy()]
-    apply_changes(path.plan_destroy())
+    assert f"eventbridge rule {prefix}-relay-schedule" in [
+        c.resource for c in order.plan_destroy(path)
+    ]
+    apply_changes(order.plan_destroy(path))
     assert events.list_rules(NamePrefix=prefix)["Rules"] == []
 
     # Someone else's rule with our name: plan refuses to rewrite it, destroy leaves it.
     events.put_rule(Name=f"{prefix}-relay-schedule", ScheduleExpression="rate(5 minutes)")
     with pytest.raises(ForeignResourceError, match="does not carry this deployment's tags"):
-        path.plan()
-    assert path.plan_destroy() == []
+        order.plan(path)
+    assert order.plan_destroy(path) == []
     assert [r["Name"] for r in events.list_rules(NamePrefix=prefix)["Rules"]] == [
         f"{prefix}-relay-schedule"
     ]
@@ -156,37 +159,39 @@ def test_the_relays_reserved_concurrency_is_its_setting_applied_once(path):
     second apply changes nothing; a changed setting is one update, 0 removes it."""
     relay = f"{path.deployment.prefix}-relay"
     lambda_client = boto3.client("lambda")
-    planned = [(c.action, c.resource, c.detail) for c in path.plan() if "concurrency" in c.resource]
+    planned = [
+        (c.action, c.resource, c.detail) for c in order.plan(path) if "concurrency" in c.resource
+    ]
     assert planned == [("set", f"lambda function {relay} reserved concurrency", "none -> 2")]
-    apply_changes(path.plan())
+    apply_changes(order.plan(path))
     concurrency = lambda_client.get_function_concurrency(FunctionName=relay)
     assert concurrency["ReservedConcurrentExecutions"] == 2
-    assert path.plan() == []  # a second apply changes nothing
+    assert order.plan(path) == []  # a second apply changes nothing
     # Only the relay is bounded: the others are left as they are.
     notify = lambda_client.get_function_concurrency(FunctionName=f"{path.deployment.prefix}-notify")
     assert notify.get("ReservedConcurrentExecutions") is None
 
     three = with_settings(path, relay_reserved_concurrency=3)
-    assert [(c.action, c.resource, c.detail) for c in three.plan()] == [
+    assert [(c.action, c.resource, c.detail) for c in order.plan(three)] == [
         ("set", f"lambda function {relay} reserved concurrency", "2 -> 3")
     ]
-    apply_changes(three.plan())
+    apply_changes(order.plan(three))
     assert (
         lambda_client.get_function_concurrency(FunctionName=relay)["ReservedConcurrentExecutions"]
         == 3
     )
 
     unbounded = with_settings(path, relay_reserved_concurrency=0)
-    assert [(c.action, c.detail) for c in unbounded.plan()] == [
+    assert [(c.action, c.detail) for c in order.plan(unbounded)] == [
         ("delete", "3 -> none (relay_reserved_concurrency = 0)")
     ]
-    apply_changes(unbounded.plan())
+    apply_changes(order.plan(unbounded))
     concurrency = lambda_client.get_function_concurrency(FunctionName=relay)
     assert concurrency.get("ReservedConcurrentExecutions") is None
-    assert unbounded.plan() == []
+    assert order.plan(unbounded) == []
 
     # destroy deletes the function, and its reservation with it
-    assert f"lambda function {relay}" in [c.resource for c in path.plan_destroy()]
+    assert f"lambda function {relay}" in [c.resource for c in order.plan_destroy(path)]
 
 
 def test_a_doorbell_lambda_cannot_run_soon_is_dropped_after_a_minute(deployed):
