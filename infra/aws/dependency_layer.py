@@ -117,14 +117,14 @@ class DependencyLayer:
 
     @property
     def version_arn(self) -> str:
-        """The ARN of the version the functions use: found by :meth:`plan`, or published
-        by its change; before either, a placeholder that matches no function's layers."""
+        """The ARN of the version the functions use: found by :meth:`plan` (or looked up
+        here, when the layer is not part of the plan: ``deploy apply --only functions``),
+        or published by its change; else a placeholder that matches no function's layers."""
+        if self._arn is None and self.libraries:
+            self._arn = self._published_arn(self._own_versions())
         return self._arn or f"<the new version of layer {self.name}>"
 
-    def plan(self) -> Iterator[Change]:
-        """Nothing when a version of ours holds this content; else publish one."""
-        if not self.libraries:
-            return
+    def _own_versions(self) -> list[dict]:
         versions = self.versions()
         foreign = [v["Version"] for v in versions if not self.ours(v)]
         if foreign:
@@ -133,12 +133,23 @@ class DependencyLayer:
                 f"({', '.join(map(str, foreign))}); it may belong to something else. Delete "
                 "them or choose another prefix"
             )
+        return versions
+
+    def _published_arn(self, versions: list[dict]) -> str | None:
+        """The version of ``versions`` that holds this content, if one does."""
         digest = self.package().content_hash
         for version in versions:
             if recorded_hash(version.get("Description", "")) == digest:
-                self._arn = version["LayerVersionArn"]
-                return
-        yield Change(
+                return version["LayerVersionArn"]
+        return None
+
+    def plan(self) -> Iterator[Change]:
+        """Nothing when a version of ours holds this content; else publish one."""
+        if not self.libraries:
+            return
+        self._arn = self._published_arn(self._own_versions())
+        if self._arn is None:
+            yield Change(
             f"lambda layer {self.name}",
             "publish",
             f"{len(self.content()) / 1024:.0f} KiB: {', '.join(self.requirements())}",

@@ -117,6 +117,8 @@ def test_apply_from_nothing_publishes_the_layer_a_version_of_each_function_and_a
     # A second apply changes nothing: no layer version, no function version.
     assert order.plan(layered) == []
     assert order.plan(again(layered)) == []
+    # The functions alone (deploy apply --only functions) find the layer's version too.
+    assert order.plan(again(layered), only=("functions",)) == []
     assert len(layer_versions(prefix)) == 1
     assert {versions(f"{prefix}-{spec.name}")[-1] for spec in FUNCTIONS} == {"1"}
 
