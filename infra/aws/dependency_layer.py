@@ -150,11 +150,11 @@ class DependencyLayer:
         self._arn = self._published_arn(self._own_versions())
         if self._arn is None:
             yield Change(
-            f"lambda layer {self.name}",
-            "publish",
-            f"{len(self.content()) / 1024:.0f} KiB: {', '.join(self.requirements())}",
-            run=self._publish,
-        )
+                f"lambda layer {self.name}",
+                "publish",
+                f"{len(self.content()) / 1024:.0f} KiB: {', '.join(self.requirements())}",
+                run=self._publish,
+            )
 
     def _publish(self) -> None:
         published = self.lambda_.publish_layer_version(
