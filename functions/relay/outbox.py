@@ -365,6 +365,10 @@ class OutboxStore:
         """One recording statement of ``sequences`` and, when it changed every one, the
         promotion of what others held behind them, in one transaction; how many rows it
         changed."""
+        if promote:
+            # One transaction even on an autocommit connection (the relay's): a claim must
+            # never see the record without the promotion (promote.sql).
+            self.connection.begin()
         try:
             with self.connection.cursor() as cursor:
                 changed = cursor.execute(statement, parameters)

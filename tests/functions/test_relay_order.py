@@ -541,3 +541,56 @@ def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_atte
     assert len(rows) == ROWS * VERSIONS + len(unkeyed_ids)
     assert all(r["delivered"] and not r["parked"] for r in rows)
     assert sum(r["attempts"] for r in rows) == len(rows) + len(fail_first)
+
+
+HOT_ROWS, HOT_VERSIONS = 20, 30
+
+
+def test_a_hot_backlog_drains_with_two_relays_in_each_rows_order(ordered_outbox):
+    """20 rows × 30 events waiting (interleaved, as busy rows write them), a tenth of first
+    attempts failing, two relays side by side with 100-row claims: each claim takes a few
+    events of every row, the other relay's claim is held behind it; every event arrives
+    once accepted, in its row's order."""
+    connection = ordered_outbox.connect()
+    add_keyed(
+        connection,
+        [
+            (key(n % HOT_ROWS), "arn:a", {"row": n % HOT_ROWS, "version": n // HOT_ROWS + 1})
+            for n in range(HOT_ROWS * HOT_VERSIONS)
+        ],
+    )
+    chance = random.Random(20)
+    fail_first = {
+        (row, version)
+        for row in range(HOT_ROWS)
+        for version in range(1, HOT_VERSIONS + 1)
+        if chance.random() < 0.1
+    }
+    target = FlakyTarget(fail_first)
+    summaries: list = []
+
+    def relay() -> None:
+        store = OutboxStore(ordered_outbox.connect())
+        while True:
+            summary = run_relay(store, target, ORDER_SETTINGS, linger_seconds=0.2)
+            summaries.append(summary)
+            if pending(ordered_outbox) == 0:
+                return
+
+    run_threads([relay, relay], 300)
+    assert_each_row_in_order(target.attempts, HOT_ROWS, HOT_VERSIONS)
+    rows = table(ordered_outbox)
+    assert len(rows) == HOT_ROWS * HOT_VERSIONS
+    assert all(r["delivered"] and not r["parked"] for r in rows)
+    assert sum(r["attempts"] for r in rows) == len(rows) + len(fail_first) > len(rows)
+    assert sum(s.delivered for s in summaries) == len(rows)
+    assert sum(s.lease_lost for s in summaries) == 0
+
+
+def pending(database) -> int:
+    with database.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM aurora_events_outbox "
+            "WHERE delivered_at IS NULL AND parked_at IS NULL"
+        )
+        return cursor.fetchone()[0]
