@@ -65,6 +65,7 @@ OUTBOX_SQL = tuple(
         "park",
         "pending_status",
         "promote",
+        "promote_candidates",
         "purge_delivered",
         "purgeable",
         "read_committed",
