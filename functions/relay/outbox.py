@@ -389,17 +389,12 @@ Promotion = dict[str, dict[bytes, int]]
 def promote_held(cursor, promote: Promotion) -> int:
     """``sql/outbox/promote.sql`` for each target of ``promote``: the waiting events of its
     keys after the lease's last claimed one (the others a relay held behind this lease)
-    due at once; how many changed. Only later events: an earlier one this lease released
-    may be another relay's lease by now."""
+    due at once; how many changed."""
     promoted = 0
     for target, keys in promote.items():
-        statement = for_lists("outbox/promote_candidates.sql", keys=len(keys))
-        cursor.execute(statement, list(keys))
-        candidates = [
-            int(sequence)
-            for sequence, ordering_key in cursor.fetchall()
-            if int(sequence) > keys[bytes(ordering_key)]
-        ]
+        last = sorted(keys.values())
+        cursor.execute(for_sequences("outbox/promote_candidates.sql", len(last)), last)
+        candidates = sorted({int(sequence) for (sequence,) in cursor.fetchall()})
         if candidates:
             statement = for_sequences("outbox/promote.sql", len(candidates))
             promoted += cursor.execute(statement, (target, *candidates))
