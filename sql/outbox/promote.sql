@@ -1,6 +1,8 @@
 -- In the transaction that records this relay's last claimed events of some keys of one
--- target as delivered or parked: the later events other relays held behind them
--- (hold.sql: not due until this lease's end) are due at once. The candidates are the
+-- target (delivered, parked, to be retried or due again): the later events other relays
+-- held behind them (hold.sql: not due until this lease's end) are due at once; the next
+-- claim takes them, or holds them again behind what now comes first (a retry). The
+-- candidates are the
 -- keys' waiting events after this lease's last one of each (promote_candidates.sql);
 -- this statement keeps those of the target and makes the ones not due due now.
 -- None of them is another relay's lease: this lease's claimed events of a key are all
