@@ -81,6 +81,15 @@ def for_sequences(name: str, count: int) -> str:
     return statement
 
 
+@functools.lru_cache(maxsize=256)
+def for_lists(name: str, **counts: int) -> str:
+    """The statement ``sql/<name>`` with each named list of ``count`` placeholders
+    (:func:`for_sequences` for a statement of more than one list)."""
+    lists = {list_name: placeholders(count) for list_name, count in counts.items()}
+    (statement,) = sql.render(name, **lists)
+    return statement
+
+
 def has_ordering_key(cursor) -> bool:
     """Whether the outbox has revision 0008's ``ordering_key`` column."""
     (statement,) = sql.render("outbox/has_ordering_key.sql")

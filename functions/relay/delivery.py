@@ -1,6 +1,7 @@
 """What the relay decides about claimed rows (pure functions, no I/O): which target gets
-which invocation, which events can never be sent, and what becomes of each event once its
-target answered: delivered, retried after a backoff, parked, or not attempted."""
+which invocation (and, on an ordered outbox, which of a key's events go in which wave),
+which events can never be sent, and what becomes of each event once its target answered:
+delivered, retried after a backoff, parked, or not attempted."""
 
 from __future__ import annotations
 
@@ -92,6 +93,76 @@ def by_target(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
     for row in sorted(rows, key=lambda row: row.sequence):
         groups.setdefault(row.target_function, []).append(row)
     return groups
+
+
+# -- a claim's events of one key go in order, in waves ---------------------------------------
+
+
+def key_of(row: OutboxRow) -> tuple[str, bytes] | None:
+    """The (target, ordering key) whose events go in order; None: an unordered event."""
+    return None if row.ordering_key is None else (row.target_function, row.ordering_key)
+
+
+def next_wave(rows: list[OutboxRow], settled: set[int], handled: set[int]) -> list[OutboxRow]:
+    """The claim's rows to send next, in sequence order: every unordered row not handled
+    yet, and of each key its first row not handled yet, once every earlier claimed row of
+    the key is settled. ``handled``: rows whose fate this run decided (sent, parked, due
+    again); ``settled``: those of them delivered or parked, which let their key go on. A
+    key whose row was handled but not settled (to be retried, not attempted, its lease
+    lost) goes no further. Empty: nothing more can go."""
+    wave: list[OutboxRow] = []
+    stopped: set[tuple[str, bytes]] = set()
+    for row in sorted(rows, key=lambda row: row.sequence):
+        key = key_of(row)
+        if row.sequence in handled:
+            if key is not None and row.sequence not in settled:
+                stopped.add(key)
+        elif key is None:
+            wave.append(row)
+        elif key not in stopped:
+            wave.append(row)
+            stopped.add(key)  # its next row goes in a later wave
+    return wave
+
+
+def followers(rows: list[OutboxRow], heads: list[int], handled: set[int]) -> list[int]:
+    """The sequences of the claimed rows after ``heads`` of the same keys, not handled yet
+    (they go after their head: when it is retried, they wait with it)."""
+    first: dict[tuple[str, bytes], int] = {}
+    by_sequence = {row.sequence: row for row in rows}
+    for sequence in heads:
+        key = key_of(by_sequence[sequence])
+        if key is not None:
+            first[key] = min(sequence, first.get(key, sequence))
+    return [
+        row.sequence
+        for row in sorted(rows, key=lambda row: row.sequence)
+        if row.sequence not in handled
+        and (key := key_of(row)) in first
+        and row.sequence > first[key]
+    ]
+
+
+def finished_keys(
+    rows: list[OutboxRow], just_handled: list[int], handled: set[int]
+) -> dict[str, dict[bytes, int]]:
+    """``{target: {ordering key: its last claimed sequence}}`` of the keys of
+    ``just_handled`` whose every claimed row is ``handled`` (delivered, parked, to be
+    retried or due again) once these are recorded: this claim holds up nothing of them
+    any more, so the events other relays held behind it may be looked at again."""
+    just = set(just_handled)
+    keys = {key_of(row) for row in rows if row.sequence in just} - {None}
+    last: dict[tuple[str, bytes], int] = {}
+    for row in rows:
+        key = key_of(row)
+        if key in keys:
+            if row.sequence not in handled and row.sequence not in just:
+                keys.discard(key)
+            last[key] = max(row.sequence, last.get(key, row.sequence))
+    finished: dict[str, dict[bytes, int]] = {}
+    for target, ordering_key in sorted(keys):
+        finished.setdefault(target, {})[ordering_key] = last[(target, ordering_key)]
+    return finished
 
 
 def oversized(row: OutboxRow, settings: RelaySettings) -> str | None:

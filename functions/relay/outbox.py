@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pymysql
 
 import sql
-from functions.common.outbox_table import for_sequences, has_ordering_key
+from functions.common.outbox_table import for_lists, for_sequences, has_ordering_key
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class OutboxRow:
     target_function: str
     payload_bytes: int
     attempts: int
+    # Revision 0008's key of the event's row (None: unordered, or an outbox without it).
+    ordering_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,12 @@ class Lease:
 
 @dataclass(frozen=True)
 class Claim:
+    """The rows a claim leased (possibly none, on an ordered outbox) and how many it held
+    back instead, not due until the earlier event they wait for is tried again."""
+
     lease: Lease
     rows: list[OutboxRow]
+    held: int = 0
 
 
 def supports_skip_locked(version: str) -> bool:
@@ -64,8 +70,8 @@ def supports_skip_locked(version: str) -> bool:
 
 
 def claim_statement(skip_locked: bool, ordered: bool) -> str:
-    """The claim's SQL file: with SKIP LOCKED or under the named lock, each key's head
-    only (an ordered outbox) or every due row."""
+    """The claim's SQL file: with SKIP LOCKED or under the named lock, with each row's
+    ordering key (an ordered outbox) or without."""
     if ordered:
         if skip_locked:
             return "outbox/claim_due_ordered.sql"
@@ -73,11 +79,42 @@ def claim_statement(skip_locked: bool, ordered: bool) -> str:
     return "outbox/claim_due.sql" if skip_locked else "outbox/claim_due_locking.sql"
 
 
-def held_back(cursor, sequences: list[int]) -> set[int]:
+def blocked_until(cursor, sequences: list[int]) -> dict[int, datetime]:
     """Of the claimed ``sequences``, those with an earlier waiting event of their ordering
-    key and target (``sql/outbox/held_back.sql``)."""
-    cursor.execute(for_sequences("outbox/held_back.sql", len(sequences)), sequences)
-    return {int(sequence) for (sequence,) in cursor.fetchall()}
+    key and target outside the claim, and when the earliest such event is next tried
+    (``sql/outbox/held_behind.sql``)."""
+    statement = for_sequences("outbox/held_behind.sql", len(sequences))
+    cursor.execute(statement, (*sequences, *sequences))
+    return {int(sequence): until for sequence, until in cursor.fetchall()}
+
+
+def held_rows(rows: list[OutboxRow], blocked: dict[int, datetime]) -> dict[int, datetime]:
+    """``{sequence: until}`` of the claimed ``rows`` that wait: each row ``blocked`` names,
+    and every later claimed row of its key and target, until the same time (a key's events
+    go in order: none goes before the one before it)."""
+    held: dict[int, datetime] = {}
+    waiting: dict[tuple[str, bytes], datetime] = {}
+    for row in sorted(rows, key=lambda row: row.sequence):
+        if row.ordering_key is None:
+            continue
+        key = (row.target_function, row.ordering_key)
+        until = waiting.get(key, blocked.get(row.sequence))
+        if until is not None:
+            waiting[key] = held[row.sequence] = until
+    return held
+
+
+def hold(cursor, holds: dict[int, datetime], server_now: datetime) -> int:
+    """Held rows not due until their blocker is next tried (``sql/outbox/hold.sql``), one
+    statement a time; how many. A row whose blocker is due already (locked by another
+    relay's claim) stays due: it is only not leased."""
+    by_time: dict[datetime, list[int]] = {}
+    for sequence, until in holds.items():
+        if until > server_now:
+            by_time.setdefault(until, []).append(sequence)
+    for until, sequences in by_time.items():
+        cursor.execute(for_sequences("outbox/hold.sql", len(sequences)), (until, *sequences))
+    return sum(len(sequences) for sequences in by_time.values())
 
 
 def within_bytes(rows: list[OutboxRow], max_bytes: int, max_event_bytes: int) -> list[OutboxRow]:
@@ -119,6 +156,7 @@ class OutboxStore:
                 ordered = has_ordering_key(cursor)
         self.skip_locked = skip_locked
         self.ordered = ordered
+        self.promoted = 0  # events held by other relays that this one's records made due
 
     def claim(
         self,
@@ -133,10 +171,12 @@ class OutboxStore:
         skipped (or, without SKIP LOCKED, the caller holds :meth:`exclusive`). None when
         nothing is due. No payload is read here.
 
-        On an ordered outbox, only each (target, ordering key)'s oldest waiting event is
-        taken: the claim's rows are looked at again in a second statement
-        (``sql/outbox/held_back.sql`` says why) and those with an earlier waiting event
-        are let go unleased."""
+        On an ordered outbox a claim may take several events of one key (the relay sends
+        them in order, in waves); a claimed row with an earlier waiting event of its key
+        and target outside the claim is looked up in a second statement
+        (``sql/outbox/held_behind.sql`` says why) and held, not leased: not due until that
+        event is next tried (``sql/outbox/hold.sql``), or until a relay that delivers it
+        makes it due (:meth:`promote`)."""
         (claim,) = sql.render(claim_statement(self.skip_locked, self.ordered))
         started = clock()
         self.connection.begin()
@@ -147,24 +187,26 @@ class OutboxStore:
                 if not found:
                     self.connection.commit()
                     return None
-                server_now = found[0][5]
+                server_now = found[0][-1]
+                rows = [
+                    OutboxRow(*map_row(row[:5]), ordering_key=row[5] if self.ordered else None)
+                    for row in found
+                ]
+                held = 0
                 if self.ordered:
-                    held = held_back(cursor, [row[0] for row in found])
-                    found = [row for row in found if row[0] not in held]
-                    if not found:
-                        self.connection.commit()
-                        return None
-                rows = within_bytes(
-                    [OutboxRow(*map_row(row[:5])) for row in found], max_bytes, max_event_bytes
-                )
+                    holds = held_rows(rows, blocked_until(cursor, [row.sequence for row in rows]))
+                    rows = [row for row in rows if row.sequence not in holds]
+                    held = hold(cursor, holds, server_now)
+                rows = within_bytes(rows, max_bytes, max_event_bytes)
                 token = server_now + timedelta(microseconds=int(lease_seconds * 1_000_000))
-                lease = for_sequences("outbox/lease_claimed.sql", len(rows))
-                cursor.execute(lease, (token, *[row.sequence for row in rows]))
+                if rows:
+                    lease = for_sequences("outbox/lease_claimed.sql", len(rows))
+                    cursor.execute(lease, (token, *[row.sequence for row in rows]))
             self.connection.commit()
         except BaseException:
             self.connection.rollback()
             raise
-        return Claim(Lease(token, started + lease_seconds), rows)
+        return Claim(Lease(token, started + lease_seconds), rows, held)
 
     def exclusive(self) -> bool:
         """Where the server has no SKIP LOCKED: take the relays' named lock (True), or
@@ -196,28 +238,59 @@ class OutboxStore:
         """Count an attempt for the events about to be sent; how many the lease still held."""
         return self._update("outbox/start_attempt.sql", (), lease, sequences)
 
-    def mark_delivered(self, lease: Lease, sequences: list[int]) -> int:
+    # The recording statements below take ``promote`` (:data:`Promotion`): the keys this
+    # lease is done with once they are recorded. If the lease still held
+    # every row, the events other relays held behind them are made due in the same
+    # transaction (``sql/outbox/promote.sql``).
+
+    def mark_delivered(
+        self, lease: Lease, sequences: list[int], promote: Promotion | None = None
+    ) -> int:
         """Record events as delivered; how many the lease still held."""
-        return self._update("outbox/mark_delivered.sql", (), lease, sequences)
+        return self._update("outbox/mark_delivered.sql", (), lease, sequences, promote)
 
     def retry_later(
-        self, lease: Lease, sequences: list[int], delay_seconds: float, error: str
+        self,
+        lease: Lease,
+        sequences: list[int],
+        delay_seconds: float,
+        error: str,
+        followers: list[int] | None = None,
+        promote: Promotion | None = None,
     ) -> int:
-        """Make events due again after ``delay_seconds``, with the error."""
-        return self._update(
-            "outbox/retry_later.sql",
-            (int(delay_seconds * 1_000_000), error[:2000]),
-            lease,
-            sequences,
+        """Make events due again after ``delay_seconds``, with the error; and their keys'
+        later claimed events (``followers``, not sent) at the very same time, attempts and
+        error unchanged (``sql/outbox/retry_key_later.sql``). How many of both the lease
+        still held."""
+        delay = int(delay_seconds * 1_000_000)
+        if not followers:
+            return self._update(
+                "outbox/retry_later.sql", (delay, error[:2000]), lease, sequences, promote
+            )
+        everything = [*sequences, *followers]
+        statement = for_lists(
+            "outbox/retry_key_later.sql", failed=len(sequences), sequences=len(everything)
         )
+        parameters = (delay, *sequences, error[:2000], lease.token, *everything)
+        return self._run(statement, parameters, everything, promote)
 
-    def park(self, lease: Lease, sequences: list[int], reason: str) -> int:
+    def park(
+        self, lease: Lease, sequences: list[int], reason: str, promote: Promotion | None = None
+    ) -> int:
         """Stop trying events, with the reason."""
-        return self._update("outbox/park.sql", (reason[:2000],), lease, sequences)
+        return self._update("outbox/park.sql", (reason[:2000],), lease, sequences, promote)
 
-    def release(self, lease: Lease, sequences: list[int], attempted: bool) -> int:
+    def release(
+        self,
+        lease: Lease,
+        sequences: list[int],
+        attempted: bool,
+        promote: Promotion | None = None,
+    ) -> int:
         """Make events due again at once; ``attempted``: take back the attempt counted."""
-        return self._update("outbox/release.sql", (1 if attempted else 0,), lease, sequences)
+        return self._update(
+            "outbox/release.sql", (1 if attempted else 0,), lease, sequences, promote
+        )
 
     def purge_delivered(self, retention_seconds: float, batch: int) -> int:
         """Delete up to ``batch`` delivered rows older than the retention, by primary key;
@@ -242,14 +315,59 @@ class OutboxStore:
             pending, parked, oldest = cursor.fetchone()
         return PendingStatus(int(pending), int(parked), None if oldest is None else float(oldest))
 
-    def _update(self, name: str, leading: tuple, lease: Lease, sequences: list[int]) -> int:
+    def _update(
+        self,
+        name: str,
+        leading: tuple,
+        lease: Lease,
+        sequences: list[int],
+        promote: Promotion | None = None,
+    ) -> int:
         if not sequences:
             return 0
         statement = for_sequences(name, len(sequences))
-        with self.connection.cursor() as cursor:
-            changed = cursor.execute(statement, (*leading, lease.token, *sequences))
-        self.connection.commit()
+        return self._run(statement, (*leading, lease.token, *sequences), sequences, promote)
+
+    def _run(
+        self, statement: str, parameters: tuple, sequences: list[int], promote: Promotion | None
+    ) -> int:
+        """One recording statement of ``sequences`` and, when it changed every one, the
+        promotion of what others held behind them, in one transaction; how many rows it
+        changed."""
+        if promote:
+            # One transaction even on an autocommit connection (the relay's): a claim must
+            # never see the record without the promotion (promote.sql).
+            self.connection.begin()
+        try:
+            with self.connection.cursor() as cursor:
+                changed = cursor.execute(statement, parameters)
+                if promote and changed == len(sequences):
+                    self.promoted += promote_held(cursor, promote)
+            self.connection.commit()
+        except BaseException:
+            self.connection.rollback()
+            raise
         return changed
+
+
+# {target: {ordering key: the lease's last claimed sequence of it}}: keys a lease is done
+# with (OutboxStore's recording methods).
+Promotion = dict[str, dict[bytes, int]]
+
+
+def promote_held(cursor, promote: Promotion) -> int:
+    """``sql/outbox/promote.sql`` for each target of ``promote``: the waiting events of its
+    keys after the lease's last claimed one (the others a relay held behind this lease)
+    due at once; how many changed."""
+    promoted = 0
+    for target, keys in promote.items():
+        last = sorted(keys.values())
+        cursor.execute(for_sequences("outbox/promote_candidates.sql", len(last)), last)
+        candidates = sorted({int(sequence) for (sequence,) in cursor.fetchall()})
+        if candidates:
+            statement = for_sequences("outbox/promote.sql", len(candidates))
+            promoted += cursor.execute(statement, (target, *candidates))
+    return promoted
 
 
 def map_row(row) -> tuple:

@@ -10,6 +10,12 @@ The rules that keep "every event once per target, again only after a crash":
   the size limit, a payload that does not decode) is parked at once with the reason.
 - Each invocation's outcome is recorded as soon as its answer arrives, so nothing that
   fails later in the run makes delivered events go out again.
+- On an ordered outbox, a claim's events of one key and target go in waves: each only
+  after the one before it was delivered or parked. A key whose event is to be retried
+  keeps its later claimed events until the very same time (not sent); one not attempted
+  or whose lease was lost stops, its later events due again at once. When this claim's
+  last events of a key are delivered or parked, the events other relays held behind them
+  are made due in the same transaction (``sql/outbox/promote.sql``).
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ from functions.relay.delivery import (
     RelaySettings,
     by_target,
     decode_event,
+    finished_keys,
+    followers,
     grouped,
     invocations,
+    next_wave,
     outcomes_of,
     oversized,
 )
@@ -49,6 +58,12 @@ class RunSummary:
     released: int = 0
     # Outcomes dropped because another relay had taken the rows' lease meanwhile.
     lease_lost: int = 0
+    # An ordered outbox: claimed events held behind an earlier event of their key that the
+    # claim did not hold (not leased), and events kept until their key's failed event is
+    # retried (not sent); events other relays held behind this one's, made due again.
+    held: int = 0
+    waiting_for_retry: int = 0
+    promoted: int = 0
     purged: int = 0
     invocations: int = 0
     skipped: bool = False  # another relay holds the lock (servers without SKIP LOCKED)
@@ -70,6 +85,7 @@ def run_relay(
     or when ``time_left()`` (the Lambda's remaining seconds) is under a lease: what is
     left is claimed by the next run."""
     summary = RunSummary()
+    promoted = store.promoted
     if not store.exclusive():
         summary.skipped = True
         return summary
@@ -83,7 +99,11 @@ def run_relay(
                 settings.max_event_bytes,
                 clock,
             )
-            if claim is None:
+            if claim is not None:
+                summary.held += claim.held
+                if not claim.rows and claim.held:
+                    continue  # every row it found waits: they left the due rows, claim on
+            if claim is None or not claim.rows:
                 if clock() >= linger_until:
                     break
                 time.sleep(LINGER_POLL_SECONDS)
@@ -94,13 +114,15 @@ def run_relay(
             if summary.invocations == sent and summary.released > released:
                 break  # the lease ran short before any send: claiming again would spin
         summary.purged = store.purge_delivered(settings.retention_seconds, settings.purge_batch)
+        summary.promoted = store.promoted - promoted
     finally:
         store.release_lock()
     return summary
 
 
 class ClaimDelivery:
-    """Sends one claim's rows, invocation by invocation, recording each outcome at once."""
+    """Sends one claim's rows, invocation by invocation (a key's events in waves),
+    recording each outcome at once."""
 
     def __init__(
         self,
@@ -115,24 +137,39 @@ class ClaimDelivery:
         self.lease: Lease = claim.lease
         self.rows = claim.rows
         self.summary, self.clock = summary, clock
+        # Rows whose fate this run decided, and those of them delivered or parked.
+        self.handled: set[int] = set()
+        self.settled: set[int] = set()
 
     def run(self) -> None:
         too_big = {row.sequence: oversized(row, self.settings) for row in self.rows}
         self._park({sequence: reason for sequence, reason in too_big.items() if reason})
-        chunks = [
-            (target, chunk)
-            for target, rows in by_target(self.rows).items()
-            for chunk in invocations([r for r in rows if not too_big[r.sequence]], self.settings)
-        ]
-        for position, (target, chunk) in enumerate(chunks):
-            if self.lease.seconds_left(self.clock) < self.settings.longest_call_seconds:
-                rest = [row.sequence for _, later in chunks[position:] for row in later]
-                self._record(self.store.release(self.lease, rest, attempted=False), len(rest))
-                self.summary.released += len(rest)
-                return
-            self._send(target, chunk)
+        while wave := next_wave(self.rows, self.settled, self.handled):
+            chunks = [
+                (target, chunk)
+                for target, rows in by_target(wave).items()
+                for chunk in invocations(rows, self.settings)
+            ]
+            for target, chunk in chunks:
+                if self.lease.seconds_left(self.clock) < self.settings.longest_call_seconds:
+                    self._release_rest()
+                    return
+                self._send(target, chunk)
+        self._release_rest()
+
+    def _release_rest(self) -> None:
+        """What this run did not get to (the lease runs short, or its key stopped): due
+        again at once, no attempt used."""
+        rest = [row.sequence for row in self.rows if row.sequence not in self.handled]
+        if rest:
+            self.handled.update(rest)
+            promote = finished_keys(self.rows, rest, self.handled)
+            released = self.store.release(self.lease, rest, attempted=False, promote=promote)
+            self._record(released, len(rest))
+            self.summary.released += len(rest)
 
     def _send(self, target: str, chunk: list[OutboxRow]) -> None:
+        self.handled.update(row.sequence for row in chunk)
         payloads = self.store.load_payloads(self.lease, [row.sequence for row in chunk])
         self._lost(len(chunk) - len(payloads))
         events, sent, bad = [], [], {}
@@ -178,10 +215,18 @@ class ClaimDelivery:
     ) -> None:
         outcomes = outcomes_of(sent, answer, error, self.settings)
         store, lease = self.store, self.lease
-        self._record(store.mark_delivered(lease, outcomes.delivered), len(outcomes.delivered))
+        promote = finished_keys(self.rows, outcomes.delivered, self.handled)
+        delivered = store.mark_delivered(lease, outcomes.delivered, promote)
+        self._settle(outcomes.delivered, delivered)
         self.summary.delivered += len(outcomes.delivered)
         for (delay, failure), sequences in grouped(outcomes.retry).items():
-            self._record(store.retry_later(lease, sequences, delay, failure), len(sequences))
+            # The key's later claimed events wait for the same time: they go after it.
+            later = followers(self.rows, sequences, self.handled)
+            self.handled.update(later)
+            promote = finished_keys(self.rows, sequences + later, self.handled)
+            retried = store.retry_later(lease, sequences, delay, failure, later, promote)
+            self._record(retried, len(sequences) + len(later))
+            self.summary.waiting_for_retry += len(later)
         self.summary.retried += len(outcomes.retry)
         self._park(outcomes.park)
         released = store.release(lease, outcomes.unattempted, attempted=True)
@@ -190,8 +235,18 @@ class ClaimDelivery:
 
     def _park(self, reasons: dict[int, str]) -> None:
         for reason, sequences in grouped(reasons).items():
-            self._record(self.store.park(self.lease, sequences, reason), len(sequences))
+            self.handled.update(sequences)
+            promote = finished_keys(self.rows, sequences, self.handled)
+            self._settle(sequences, self.store.park(self.lease, sequences, reason, promote))
         self.summary.parked += len(reasons)
+
+    def _settle(self, sequences: list[int], changed: int) -> None:
+        """Rows just recorded delivered or parked (``changed`` of them by this lease): their
+        keys go on. If the lease was lost on some, none of them is known settled: their
+        keys stop."""
+        self._record(changed, len(sequences))
+        if changed == len(sequences):
+            self.settled.update(sequences)
 
     def _record(self, changed: int, expected: int) -> None:
         self._lost(expected - changed)

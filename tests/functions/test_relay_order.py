@@ -1,11 +1,13 @@
 """Per-row order on an ordered outbox (revision 0008's ``ordering_key``), on the real
-server: a claim takes each (target, key)'s oldest waiting event only; a failed event holds
-back its row's later events and no other row's; parking releases the row (and
-``aurora-events outbox`` shows both); a head leased by another relay holds its followers;
-the claim's second look closes the snapshot race; events without a key go as before; the
-claim reads index ranges; and 200 rows × 20 events written by 8 connections while two
-relays run, with 10% of first attempts failing, arrive in each row's order, none lost or
-twice."""
+server: a claim takes a key's followers with its head and sends them in waves, in order,
+in one run; a failed event holds back its row's later events (its claimed followers wait
+for its retry) and no other row's; parking releases the row in the same run (and
+``aurora-events outbox`` shows both); followers of a head another relay leased are held,
+not leased, and made due when that relay delivers the head; the claim's second look
+closes the snapshot race; events without a key go as before; the claim, the second look
+and the promotion read index ranges; 200 rows × 20 events written by 8 connections while
+two relays run, with 10% of first attempts failing, and a hot backlog of 20 rows × 30
+events, arrive in each row's order, none lost or twice."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import queue
 import random
 import re
 import threading
+import time
 import uuid
 
 import pymysql
@@ -22,10 +25,9 @@ import pytest
 import sql
 from functions.common.event_batches import BatchAnswer
 from functions.common.ordering_key import ordering_key
-from functions.relay import outbox as outbox_module
 from functions.relay.delivery import RelaySettings
 from functions.relay.outbox import OutboxStore, claim_statement, for_sequences
-from functions.relay.runs import run_relay
+from functions.relay.runs import ClaimDelivery, RunSummary, run_relay
 from infra.cli import main
 from tests.functions.test_relay import Targets, table
 from tests.threads import run_threads
@@ -62,25 +64,54 @@ def ids(written) -> list[str]:
     return [event_id for _, event_id in written]
 
 
-def test_a_claim_takes_each_rows_oldest_waiting_event_and_every_unkeyed_one(ordered_outbox):
+def test_a_claim_takes_a_keys_followers_with_its_head(ordered_outbox):
     connection = ordered_outbox.connect()
     written = add_keyed(
         connection,
         [
             (key(1), "arn:a", {"n": 0}),
             (key(2), "arn:a", {"n": 1}),
-            (key(1), "arn:a", {"n": 2}),  # behind n=0
+            (key(1), "arn:a", {"n": 2}),  # after n=0
             (None, "arn:a", {"n": 3}),
             (key(1), "arn:b", {"n": 4}),  # another target: its own order
             (None, "arn:a", {"n": 5}),
-            (key(2), "arn:a", {"n": 6}),  # behind n=1
-            (key(1), "arn:b", {"n": 7}),  # behind n=4
+            (key(2), "arn:a", {"n": 6}),  # after n=1
+            (key(1), "arn:b", {"n": 7}),  # after n=4
         ],
     )
     claim = OutboxStore(ordered_outbox.connect()).claim(100, 30, BIG, BIG)
-    assert [row.event_id for row in claim.rows] == ids([written[n] for n in (0, 1, 3, 4, 5)])
-    # Nothing more while those are leased: the followers wait for their heads.
+    assert [row.event_id for row in claim.rows] == ids(written)
+    assert claim.held == 0
+    assert [row.ordering_key for row in claim.rows] == [
+        key(1),
+        key(2),
+        key(1),
+        None,
+        key(1),
+        None,
+        key(2),
+        key(1),
+    ]
     assert OutboxStore(ordered_outbox.connect()).claim(100, 30, BIG, BIG) is None
+
+
+def test_a_claims_events_of_one_key_go_in_waves_in_order_in_one_run(ordered_outbox):
+    """3 rows × 4 events and 2 unkeyed, one claim: each invocation holds at most one event
+    of a row, each row's events arrive in order, all in one run and one claim."""
+    written = add_keyed(
+        ordered_outbox.connect(),
+        [(key(n % 3), "arn:a", {"row": n % 3, "n": n}) for n in range(12)]
+        + [(None, "arn:a", {"row": None, "n": n}) for n in (12, 13)],
+    )
+    targets = Targets()
+    summary = run_relay(OutboxStore(ordered_outbox.connect()), targets, SLOW_RETRY)
+    assert (summary.claimed, summary.delivered, summary.held) == (14, 14, 0)
+    # Wave 0: each row's first event and the unkeyed ones; then one event a row a wave.
+    assert [len(batch) for _, batch in targets.calls] == [5, 3, 3, 3]
+    assert targets.calls[0][1] == ids([written[n] for n in (0, 1, 2, 12, 13)])
+    for wave, (_, batch) in enumerate(targets.calls[1:], start=1):
+        assert batch == ids(written[3 * wave : 3 * wave + 3])
+    assert all(r["delivered"] and r["attempts"] == 1 for r in table(ordered_outbox))
 
 
 def test_a_failed_event_holds_back_its_row_and_no_other_and_the_status_shows_it(
@@ -97,24 +128,46 @@ def test_a_failed_event_holds_back_its_row_and_no_other_and_the_status_shows_it(
     targets = Targets(lambda target, event: "fail" if event["event_id"] == failing else None)
     summary = run_relay(OutboxStore(ordered_outbox.connect()), targets, SLOW_RETRY)
     assert (summary.delivered, summary.retried, summary.parked) == (7, 1, 0)
+    # One claim took all ten; row 0's two later events wait for its retry, not sent.
+    assert (summary.claimed, summary.waiting_for_retry, summary.released) == (10, 2, 0)
     sent = targets.sent()
-    # Rows 1 and 2 in their order (one event per row a claim), the unkeyed one at once;
-    # row 0's later events never sent.
+    # Rows 1 and 2 in their order, the unkeyed one at once; row 0's later events never sent.
     for row in (1, 2):
         assert [e for e in sent if e in ids(keyed[row::3])] == ids(keyed[row::3])
     assert set(ids(keyed[1::3]) + ids(keyed[2::3]) + [written[9][1]]) <= set(sent)
     assert [e for e in sent if e in ids(keyed[0::3])] == [failing]
     assert [r["delivered"] for r in table(ordered_outbox)[:9]][0::3] == [0, 0, 0]
+    # The followers are due at the very time of their head's retry, no attempt used.
+    assert next_attempts(ordered_outbox, [s for s, _ in keyed[0::3]]) == [
+        (1, "reported as failed by the target"),
+        (0, None),
+        (0, None),
+    ]
 
     monkeypatch.setenv("DATABASE_URL", ordered_outbox.url)
     assert main(["outbox"]) == 0
     lines = [re.sub(r"\s+", " ", line) for line in capsys.readouterr().out.splitlines()]
-    # Row 0's followers are due by the clock, and held behind its head (backing off).
-    assert lines[:4] == ["due now 2", "in flight / backing off 1", "parked 0", "delivered (kept) 7"]
+    # Row 0's head backs off, and its followers with it, held behind it.
+    assert lines[:4] == ["due now 0", "in flight / backing off 3", "parked 0", "delivered (kept) 7"]
     assert lines[5] == "held behind their row 2 (in 1 row(s); counted above)"
 
 
-def test_parking_a_failed_event_releases_its_row(ordered_outbox, monkeypatch, capsys):
+def next_attempts(database, sequences: list[int]) -> list[tuple[int, str | None]]:
+    """(attempts, last_error) of ``sequences``, asserting they share one next attempt."""
+    with database.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT attempts, last_error, next_attempt_at FROM aurora_events_outbox "
+            "WHERE sequence IN (%s, %s, %s) ORDER BY sequence",
+            sequences,
+        )
+        found = cursor.fetchall()
+    assert len({when for _, _, when in found}) == 1, found
+    return [(attempts, error) for attempts, error, _ in found]
+
+
+def test_parking_a_failed_event_releases_its_row_in_the_same_run(
+    ordered_outbox, monkeypatch, capsys
+):
     connection = ordered_outbox.connect()
     written = add_keyed(connection, [(key(1), "arn:a", {"version": v}) for v in (1, 2, 3)])
     failing = written[0][1]
@@ -122,6 +175,7 @@ def test_parking_a_failed_event_releases_its_row(ordered_outbox, monkeypatch, ca
     one_try = RelaySettings(lease_seconds=60, target_timeout_seconds=10, max_attempts=1)
     summary = run_relay(OutboxStore(ordered_outbox.connect()), targets, one_try)
     assert (summary.parked, summary.delivered) == (1, 2)
+    assert summary.claimed == 3  # one claim: the followers went in its later waves
     assert targets.sent() == ids(written)  # the parked one first, then the rest in order
     assert [(r["parked"], r["delivered"]) for r in table(ordered_outbox)] == [
         (1, 0),
@@ -134,22 +188,48 @@ def test_parking_a_failed_event_releases_its_row(ordered_outbox, monkeypatch, ca
     assert "parked 1\n" in out and "held behind their row 0 (in 0 row(s); counted above)\n" in out
 
 
-def test_a_head_leased_by_another_relay_holds_its_followers_until_it_is_delivered(
+def test_followers_of_a_head_another_relay_leased_are_held_then_made_due_when_it_delivers(
     ordered_outbox,
 ):
     connection = ordered_outbox.connect()
     written = add_keyed(
         connection,
-        [(key(1), "arn:a", {"v": 1}), (key(1), "arn:a", {"v": 2}), (key(2), "arn:a", {"v": 1})],
+        [
+            (key(1), "arn:a", {"v": 1}),
+            (key(1), "arn:a", {"v": 2}),
+            (key(2), "arn:a", {"v": 1}),
+            (key(1), "arn:a", {"v": 3}),
+        ],
     )
     a, b = OutboxStore(ordered_outbox.connect()), OutboxStore(ordered_outbox.connect())
     claim_a = a.claim(1, 30, BIG, BIG)
     assert [row.event_id for row in claim_a.rows] == [written[0][1]]
     claim_b = b.claim(100, 30, BIG, BIG)
-    assert [row.event_id for row in claim_b.rows] == [written[2][1]]  # not row 1's second
-    assert b.claim(100, 30, BIG, BIG) is None
-    assert a.mark_delivered(claim_a.lease, [written[0][0]]) == 1
-    assert [row.event_id for row in b.claim(100, 30, BIG, BIG).rows] == [written[1][1]]
+    assert [row.event_id for row in claim_b.rows] == [written[2][1]]  # not row 1's others
+    assert claim_b.held == 2
+    # Held, not leased: not due until A's lease ends (its token), attempts untouched.
+    assert (
+        next_attempt_at(ordered_outbox, [written[1][0], written[3][0]]) == [claim_a.lease.token] * 2
+    )
+    assert b.claim(100, 30, BIG, BIG) is None  # they no longer fill a claim
+    targets = Targets()
+    summary = RunSummary()
+    ClaimDelivery(a, targets, SLOW_RETRY, claim_a, summary, time.monotonic).run()
+    assert (summary.delivered, a.promoted) == (1, 2)
+    # A's delivery made them due: B's next claim takes both, in order.
+    assert [row.event_id for row in b.claim(100, 30, BIG, BIG).rows] == ids(
+        [written[1], written[3]]
+    )
+
+
+def next_attempt_at(database, sequences: list[int]) -> list:
+    with database.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT next_attempt_at FROM aurora_events_outbox WHERE sequence IN (%s, %s) "
+            "ORDER BY sequence",
+            sequences,
+        )
+        return [when for (when,) in cursor.fetchall()]
 
 
 def lock_waits(admin, connection_id: int) -> bool:
@@ -167,15 +247,17 @@ def lock_waits(admin, connection_id: int) -> bool:
         return waits > 0 and cursor.fetchone()[0] > 0
 
 
-def test_the_second_look_lets_go_of_a_follower_the_claims_snapshot_missed(ordered_outbox, admin):
-    """The race the second look is for, set up: the claim's subquery is no locking read,
-    and reads a snapshot that can be older than the rows its locking scan finds. Row 1's
-    head is written (not committed) before the claim; the claim reads another row's event,
-    then waits for the head's lock (the claim without SKIP LOCKED waits where the other
-    skips); the follower is committed, then the head. With a statement-wide snapshot (as
-    MySQL documents for READ COMMITTED) the subquery would not see the head and pass the
-    follower; MariaDB 10.11 here sees it even so. Either way the claim must hold the
-    follower back: the next test takes the first look away to show the second one does."""
+def test_a_follower_committed_while_the_claim_waits_for_its_head_is_held_behind_it(
+    ordered_outbox, admin
+):
+    """The race the second look is for, set up: row 1's head is written (not committed)
+    before the claim; the claim reads another row's event, then waits for the head's lock
+    (the claim without SKIP LOCKED waits where the other skips); the follower is committed,
+    then the head. With a statement-wide snapshot (as MySQL documents for READ COMMITTED)
+    a look back inside the scan would not see the head. The scan, resumed, does not take
+    the follower (MariaDB 10.11 here): it is left due, and the next claim holds it behind
+    the head this one leased (the next test shows the second look holding followers whose
+    head the claim does not hold)."""
     other = add_keyed(ordered_outbox.connect(), [(key(9), "arn:a", {"v": 1})])
     writer = ordered_outbox.connect()
     writer.begin()
@@ -199,26 +281,37 @@ def test_the_second_look_lets_go_of_a_follower_the_claims_snapshot_missed(ordere
     (claim,) = claimed
     assert [row.sequence for row in claim.rows] == [other[0][0], head[0]]
     assert follower[0] not in [row.sequence for row in claim.rows]
+    again = OutboxStore(ordered_outbox.connect(), skip_locked=False, ordered=True)
+    assert again.claim(100, 30, BIG, BIG).held == 1
 
 
-def test_the_second_look_lets_go_of_followers_the_first_look_let_through(
-    ordered_outbox, monkeypatch
+@pytest.mark.parametrize("skip_locked", [True, False])
+def test_the_second_look_holds_followers_whose_head_the_claim_does_not_hold(
+    ordered_outbox, skip_locked
 ):
-    """The claim's first look replaced by the unordered claim (every due row, as a stale
-    snapshot would let through): the second look alone holds each row to its head."""
+    """Row 0's head is leased by another claim, row 1's head backs off after a failure:
+    their followers are held until then (not leased, attempts untouched); row 2's events
+    and the unkeyed one are claimed, all of them."""
     written = add_keyed(
         ordered_outbox.connect(),
-        [(key(n % 2), "arn:a", {"n": n}) for n in range(6)] + [(None, "arn:a", {"n": 6})],
+        [(key(n % 3), "arn:a", {"n": n}) for n in range(9)] + [(None, "arn:a", {"n": 9})],
     )
-    monkeypatch.setattr(
-        outbox_module, "claim_statement", lambda skip, ordered: "outbox/claim_due.sql"
-    )
-    store = OutboxStore(ordered_outbox.connect())
+    first = OutboxStore(ordered_outbox.connect(), skip_locked=skip_locked, ordered=True)
+    head_claim = first.claim(2, 30, BIG, BIG)  # rows 0's and 1's heads
+    assert [row.sequence for row in head_claim.rows] == [written[0][0], written[1][0]]
+    assert first.retry_later(head_claim.lease, [written[1][0]], 5, "boom") == 1
+    store = OutboxStore(ordered_outbox.connect(), skip_locked=skip_locked, ordered=True)
     claim = store.claim(100, 30, BIG, BIG)
-    assert [row.event_id for row in claim.rows] == ids([written[0], written[1], written[6]])
-    # The followers were let go, not leased: a claim after the heads' delivery takes them.
-    assert store.mark_delivered(claim.lease, [written[0][0], written[1][0]]) == 2
-    assert [row.event_id for row in store.claim(100, 30, BIG, BIG).rows] == ids(written[2:4])
+    assert [row.event_id for row in claim.rows] == ids(written[2::3] + [written[9]])
+    assert claim.held == 4
+    with ordered_outbox.connect().cursor() as cursor:
+        cursor.execute("SELECT sequence, next_attempt_at, attempts FROM aurora_events_outbox")
+        rows = {sequence: (when, attempts) for sequence, when, attempts in cursor.fetchall()}
+    head_retry = rows[written[1][0]][0]
+    for n in (3, 6):
+        assert rows[written[n][0]] == (head_claim.lease.token, 0)
+    for n in (4, 7):
+        assert rows[written[n][0]] == (head_retry, 0)
 
 
 def add_keyed_uncommitted(connection, events):
@@ -245,8 +338,11 @@ def test_without_an_ordering_key_column_the_relay_claims_as_before(outbox):
 @pytest.mark.parametrize("skip_locked", [True, False])
 def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, skip_locked):
     """5,000 delivered rows kept (a week of events, in small) and 100 waiting: the claim's
-    scan is a range of ``outbox_pending``, each key's look back a range of
-    ``outbox_key_pending``, and the second look reads by primary key; none is a scan."""
+    scan is a range of ``outbox_pending``; the second look reads its rows by primary key
+    and each key's look back is a range of ``outbox_key_pending``; the promotion finds its
+    candidates from the lease's last rows (by primary key) in ranges of
+    ``outbox_key_pending`` (the index alone) and updates them by primary key; the
+    status's look back is a range too. None is a scan."""
     connection = ordered_outbox.connect()
     add_keyed(connection, [(key(n % 50), "arn:a", {"n": n}) for n in range(5000)])
     with connection.cursor() as cursor:
@@ -256,21 +352,37 @@ def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, 
         cursor.execute("ANALYZE TABLE aurora_events_outbox")
         cursor.fetchall()
     (claim,) = sql.render(claim_statement(skip_locked, True))
-    second_look = for_sequences("outbox/held_back.sql", 3)
     (held,) = sql.render("outbox/held_keys.sql")
     plans = {
         "claim": explain(connection, claim, (2000,)),
-        "second look": explain(connection, second_look, (1, 2, 3)),
+        "second look": explain(
+            connection, for_sequences("outbox/held_behind.sql", 3), (1, 2, 3) * 2
+        ),
         "status": explain(connection, held, ()),
+        "candidates": explain(
+            connection, for_sequences("outbox/promote_candidates.sql", 2), (5001, 5002)
+        ),
+        "promotion": explain(
+            connection, for_sequences("outbox/promote.sql", 3), ("arn:a", 5001, 5002, 5003)
+        ),
     }
     for name, plan in plans.items():
-        by_alias = {row["table"]: row for row in plan}
-        assert set(by_alias) == {"o", "e"}, (name, plan)
-        assert all(row["type"] != "ALL" and row["type"] != "index" for row in plan), (name, plan)
-        assert by_alias["e"]["key"] == "outbox_key_pending", (name, plan)
-        assert by_alias["e"]["type"] in ("ref", "range"), (name, plan)
-    assert {row["table"]: row["key"] for row in plans["claim"]}["o"] == "outbox_pending"
+        assert all(row["type"] not in ("ALL", "index") for row in plan), (name, plan)
+    assert [(row["key"], row["type"]) for row in plans["claim"]] == [("outbox_pending", "range")]
+    for name in ("second look", "status"):
+        by_alias = {row["table"]: row for row in plans[name]}
+        assert set(by_alias) == {"o", "e"}, (name, plans[name])
+        assert by_alias["e"]["key"] == "outbox_key_pending", (name, plans[name])
+        assert by_alias["e"]["type"] in ("ref", "range"), (name, plans[name])
     assert {row["table"]: row["key"] for row in plans["second look"]}["o"] == "PRIMARY"
+    candidates = {row["table"]: row for row in plans["candidates"]}
+    assert (candidates["o"]["key"], candidates["o"]["type"]) == ("PRIMARY", "range")
+    assert (candidates["e"]["key"], candidates["e"]["type"]) in {
+        ("outbox_key_pending", "ref"),
+        ("outbox_key_pending", "range"),
+    }
+    assert "Using index" in candidates["e"]["Extra"]  # the index alone: no row read
+    assert [(row["key"], row["type"]) for row in plans["promotion"]] == [("PRIMARY", "range")]
 
 
 def explain(connection, statement: str, parameters: tuple) -> list[dict]:
@@ -434,3 +546,56 @@ def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_atte
     assert len(rows) == ROWS * VERSIONS + len(unkeyed_ids)
     assert all(r["delivered"] and not r["parked"] for r in rows)
     assert sum(r["attempts"] for r in rows) == len(rows) + len(fail_first)
+
+
+HOT_ROWS, HOT_VERSIONS = 20, 30
+
+
+def test_a_hot_backlog_drains_with_two_relays_in_each_rows_order(ordered_outbox):
+    """20 rows × 30 events waiting (interleaved, as busy rows write them), a tenth of first
+    attempts failing, two relays side by side with 100-row claims: each claim takes a few
+    events of every row, the other relay's claim is held behind it; every event arrives
+    once accepted, in its row's order."""
+    connection = ordered_outbox.connect()
+    add_keyed(
+        connection,
+        [
+            (key(n % HOT_ROWS), "arn:a", {"row": n % HOT_ROWS, "version": n // HOT_ROWS + 1})
+            for n in range(HOT_ROWS * HOT_VERSIONS)
+        ],
+    )
+    chance = random.Random(20)
+    fail_first = {
+        (row, version)
+        for row in range(HOT_ROWS)
+        for version in range(1, HOT_VERSIONS + 1)
+        if chance.random() < 0.1
+    }
+    target = FlakyTarget(fail_first)
+    summaries: list = []
+
+    def relay() -> None:
+        store = OutboxStore(ordered_outbox.connect())
+        while True:
+            summary = run_relay(store, target, ORDER_SETTINGS, linger_seconds=0.2)
+            summaries.append(summary)
+            if pending(ordered_outbox) == 0:
+                return
+
+    run_threads([relay, relay], 300)
+    assert_each_row_in_order(target.attempts, HOT_ROWS, HOT_VERSIONS)
+    rows = table(ordered_outbox)
+    assert len(rows) == HOT_ROWS * HOT_VERSIONS
+    assert all(r["delivered"] and not r["parked"] for r in rows)
+    assert sum(r["attempts"] for r in rows) == len(rows) + len(fail_first) > len(rows)
+    assert sum(s.delivered for s in summaries) == len(rows)
+    assert sum(s.lease_lost for s in summaries) == 0
+
+
+def pending(database) -> int:
+    with database.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM aurora_events_outbox "
+            "WHERE delivered_at IS NULL AND parked_at IS NULL"
+        )
+        return cursor.fetchone()[0]

@@ -58,9 +58,10 @@ def test_0008_adds_the_ordering_key_with_events_waiting_and_downgrades_exactly(d
                 "'version', %s) WHERE sequence = LAST_INSERT_ID()",
                 (version,),
             )
-    claim = relay.claim(100, 30, 10**9, 10**9)  # the unkeyed event and the row's head
+    # The unkeyed event and the row's two events: the follower is claimed with its head.
+    claim = relay.claim(100, 30, 10**9, 10**9)
     assert [row.event_id for row in claim.rows][0] == before[0][0]
-    assert len(claim.rows) == 2
+    assert [row.ordering_key for row in claim.rows] == [None, row_key, row_key]
     with_keys = waiting(database)
     relay.release(claim.lease, [row.sequence for row in claim.rows], attempted=False)
 
