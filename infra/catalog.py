@@ -542,7 +542,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         threshold=0,
         why="a parked event reached none of its targets (refused, or failed 8 times) and "
         "waits for a person",
-        response="`aurora-events outbox` (each parked row keeps its last error), fix the "
+        response="`aurora-events outbox` (it lists the parked events' most common errors), fix the "
         "target, then `aurora-events outbox replay --since <time> --parked`",
         # No data: the relay did not report (it runs every minute): shown as INSUFFICIENT_DATA.
         treat_missing_data="missing",
