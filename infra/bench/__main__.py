@@ -119,7 +119,7 @@ def updates_only(rows: int, rounds: int, events: int) -> list[str]:
         LocalStack(Path(base) / "stack", StackSettings()) as stack,
     ):
         stack.migrate()
-        latency = updates.measure_latency(stack, events)
+        latencies = updates.measure_latency(stack, events)
         bench_url = stack.create_database("bench")
         updates.prepare(bench_url, rows)
         stack.runtime.stop()
@@ -128,7 +128,7 @@ def updates_only(rows: int, rounds: int, events: int) -> list[str]:
             results = updates.measure(bench_url, admin, "bench", rows, rounds)
         finally:
             admin.close()
-        return updates.lines(results, latency)
+        return updates.lines(results, latencies)
 
 
 def doorbell_only(rows: int, rounds: int) -> list[inserts.DoorbellResult]:

@@ -3,8 +3,8 @@ every row of a table with no trigger, with a direct UPDATE trigger (direct text 
 ``lambda_async`` per changed row) and with an outbox one (outbox text 4: an outbox row
 and its ordering key per changed row), in statements of 1 and 1,000 rows, the modes in
 turn each round; and the latency from an UPDATE's commit to its SNS notification in
-outbox mode (the example schema's ``orders``, revision 0009), on the local stack with
-its runtime running."""
+each mode (outbox: the example schema's ``orders``, revision 0009; direct: a table of
+the section's own), on the local stack with its runtime running."""
 
 from __future__ import annotations
 
@@ -112,24 +112,81 @@ def _calls(admin, database: str) -> int:
     return sum(emulation.event_call_counts(admin, database).values())
 
 
-def measure_latency(stack, events: int, spacing_seconds: float = 0.1) -> LatencyResult | None:
-    """Commit → SNS for ``events`` UPDATEs of the example schema's ``orders`` (outbox,
-    revision 0009), one row a commit, a little apart; the stack migrated, its runtime
-    running."""
+# The direct mode's latency table: none of the example schema's tables has a direct
+# UPDATE trigger, so the section adds one to the stack's database for its run.
+DIRECT_LATENCY_TABLE = "bench_direct_updates"
+
+
+def measure_latency(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyResult]:
+    """Commit → SNS for ``events`` UPDATEs in each mode, one row a commit, a little apart:
+    outbox on the example schema's ``orders`` (revision 0009), direct on a table of its own
+    with a direct UPDATE trigger; the stack migrated, its runtime running."""
+    prepare_direct_latency(stack)
+    results = [
+        _latency(stack, "outbox UPDATE", _insert_orders, "orders", events, spacing_seconds),
+        _latency(
+            stack,
+            "direct UPDATE",
+            _insert_direct_rows,
+            DIRECT_LATENCY_TABLE,
+            events,
+            spacing_seconds,
+        ),
+    ]
+    return [result for result in results if result is not None]
+
+
+def prepare_direct_latency(stack) -> None:
+    """The direct mode's table and its UPDATE trigger (direct text 2, to ``notify``),
+    created by the migration account: the triggers' definer, allowed to invoke Lambda."""
+    engine = create_engine(parse_database_url(stack.database_url()).url(), poolclass=pool.NullPool)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TABLE {DIRECT_LATENCY_TABLE} (id BIGINT PRIMARY KEY, status VARCHAR(20))"
+        )
+        Operations(MigrationContext.configure(connection)).create_lambda_trigger(
+            LambdaTrigger.declare(
+                DIRECT_LATENCY_TABLE,
+                "notify",
+                ("id", "status"),
+                delivery="direct",
+                operations=("UPDATE",),
+            )
+        )
+    engine.dispose()
+
+
+def _insert_orders(cursor, events: int) -> int:
+    cursor.execute(
+        "INSERT INTO orders (customer_id, amount, currency) "
+        f"SELECT seq, 1, 'EUR' FROM seq_1_to_{events}"
+    )
+    return cursor.lastrowid
+
+
+def _insert_direct_rows(cursor, events: int) -> int:
+    cursor.execute(
+        f"INSERT INTO {DIRECT_LATENCY_TABLE} (id, status) "
+        f"SELECT seq, 'placed' FROM seq_1_to_{events}"
+    )
+    return 1
+
+
+def _latency(
+    stack, mode: str, insert, table: str, events: int, spacing_seconds: float
+) -> LatencyResult | None:
+    """Insert ``events`` rows (``insert``: the first id), let their INSERT events go out,
+    then update each row, one a commit; commit → SNS of each UPDATE's notification."""
     connection = connect(stack.app_settings())
     committed: dict[int, float] = {}
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO orders (customer_id, amount, currency) "
-                f"SELECT seq, 1, 'EUR' FROM seq_1_to_{events}"
-            )
-            first = cursor.lastrowid
-        time.sleep(3)  # let the INSERTs' events go out first
+            first = insert(cursor, events)
+        time.sleep(3)  # let the INSERTs' events (orders notifies on INSERT) go out first
         receive_notifications(stack.tail_queue_url)
         for row_id in range(first, first + events):
             with connection.cursor() as cursor:
-                cursor.execute("UPDATE orders SET status = 'shipped' WHERE id = %s", (row_id,))
+                cursor.execute(f"UPDATE {table} SET status = 'shipped' WHERE id = %s", (row_id,))
             committed[row_id] = time.time()
             time.sleep(spacing_seconds)
     finally:
@@ -140,13 +197,18 @@ def measure_latency(stack, events: int, spacing_seconds: float = 0.1) -> Latency
         for note in receive_notifications(stack.tail_queue_url, wait_seconds=1):
             event = note.event
             row_id = event["primary_key"].get("id")
-            if event["operation"] == "UPDATE" and row_id in committed and note.published_at:
+            if (
+                event["operation"] == "UPDATE"
+                and event["table"] == table
+                and row_id in committed
+                and note.published_at
+            ):
                 arrived[row_id] = _epoch(note.published_at)
     delays = [arrived[k] - committed[k] for k in committed if k in arrived]
     if not delays:
         return None
     return LatencyResult(
-        "outbox UPDATE",
+        mode,
         events,
         len(delays),
         statistics.median(delays),
@@ -155,7 +217,7 @@ def measure_latency(stack, events: int, spacing_seconds: float = 0.1) -> Latency
     )
 
 
-def lines(results: list[UpdateResult], latency: LatencyResult | None) -> list[str]:
+def lines(results: list[UpdateResult], latencies: list[LatencyResult]) -> list[str]:
     """The section's report: each mode's median time and its ratio to no trigger."""
     out = ["UPDATE cost (every row updated, median of rounds; ratio to no trigger)"]
     for size in STATEMENT_SIZES:
@@ -167,7 +229,7 @@ def lines(results: list[UpdateResult], latency: LatencyResult | None) -> list[st
                 f"{result.median_seconds:7.3f} s  {ratio:5.2f}x"
                 f"  lambda_async calls {result.invocations}"
             )
-    if latency is not None:
+    for latency in latencies:
         out.append(
             f"commit -> SNS, {latency.mode}: p50 {latency.p50:.3f} s, p95 {latency.p95:.3f} s, "
             f"p99 {latency.p99:.3f} s ({latency.received}/{latency.events} received)"

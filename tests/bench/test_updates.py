@@ -5,6 +5,7 @@ import json
 
 from functions.common.database import connect, parse_database_url
 from infra.bench import updates
+from infra.bench.latency import LatencyResult
 
 ROWS = 50
 
@@ -37,3 +38,21 @@ def test_each_update_mode_sends_what_it_says(database, stack, admin):
     assert {e["after"]["customer_name"] for e in events} == {"once more"}
     assert all(e["changed"] == ["customer_name"] for e in events)
     assert len({key for _, key in rows}) == ROWS
+
+
+def test_the_report_gives_each_modes_update_latency():
+    results = [
+        updates.UpdateResult(mode, size, ROWS, [seconds], 0)
+        for size in updates.STATEMENT_SIZES
+        for mode, seconds in zip(updates.MODES, (1.0, 3.0, 2.0), strict=True)
+    ]
+    latencies = [
+        LatencyResult("outbox UPDATE", 200, 200, 0.068, 0.109, 0.118),
+        LatencyResult("direct UPDATE", 200, 199, 0.031, 0.052, 0.4),
+    ]
+    out = updates.lines(results, latencies)
+    assert "   1000 row(s)/statement  direct    3.000 s   3.00x  lambda_async calls 0" in out
+    assert out[-2:] == [
+        "commit -> SNS, outbox UPDATE: p50 0.068 s, p95 0.109 s, p99 0.118 s (200/200 received)",
+        "commit -> SNS, direct UPDATE: p50 0.031 s, p95 0.052 s, p99 0.400 s (199/200 received)",
+    ]
