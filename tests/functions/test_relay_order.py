@@ -465,6 +465,17 @@ def write_while_two_relays_deliver(outbox, target, writer, writers: int = WRITER
     run_threads([all_writers, relay, relay], 300)
 
 
+def first_attempts_that_fail(seed: int, rows: int, versions: int) -> set[tuple[int, int]]:
+    """About 10% of the (row, version) events, chosen by ``seed``: their first attempt fails."""
+    chance = random.Random(seed)
+    return {
+        (row, version)
+        for row in range(rows)
+        for version in range(1, versions + 1)
+        if chance.random() < 0.1
+    }
+
+
 def assert_each_row_in_order(attempts: dict, rows: int, versions: int) -> None:
     """Each row's versions were accepted in order, each once, and none was sent before the
     one before it was accepted (a failure held the row's later events back)."""
@@ -484,12 +495,7 @@ def test_each_rows_events_arrive_in_order_with_two_relays_and_failing_first_atte
         cursor.execute("CREATE TABLE things (id INT PRIMARY KEY, version INT NOT NULL)")
         cursor.executemany("INSERT INTO things VALUES (%s, 0)", [(n,) for n in range(ROWS)])
     chance = random.Random(19)
-    fail_first = {
-        (row, version)
-        for row in range(ROWS)
-        for version in range(1, VERSIONS + 1)
-        if chance.random() < 0.1
-    }
+    fail_first: set = first_attempts_that_fail(19, ROWS, VERSIONS)
     unkeyed_ids = [str(uuid.UUID(int=chance.getrandbits(128))) for _ in range(400)]
     fail_first |= {event_id for event_id in unkeyed_ids if chance.random() < 0.1}
     work = [row for row in range(ROWS) for _ in range(VERSIONS)]
@@ -564,13 +570,7 @@ def test_a_hot_backlog_drains_with_two_relays_in_each_rows_order(ordered_outbox)
             for n in range(HOT_ROWS * HOT_VERSIONS)
         ],
     )
-    chance = random.Random(20)
-    fail_first = {
-        (row, version)
-        for row in range(HOT_ROWS)
-        for version in range(1, HOT_VERSIONS + 1)
-        if chance.random() < 0.1
-    }
+    fail_first = first_attempts_that_fail(20, HOT_ROWS, HOT_VERSIONS)
     target = FlakyTarget(fail_first)
     summaries: list = []
 

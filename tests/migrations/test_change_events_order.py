@@ -17,6 +17,7 @@ from tests.functions.test_relay import table
 from tests.functions.test_relay_order import (
     FlakyTarget,
     assert_each_row_in_order,
+    first_attempts_that_fail,
     write_while_two_relays_deliver,
 )
 
@@ -58,13 +59,8 @@ def test_each_rows_update_events_arrive_in_commit_order_from_the_trigger(
     )
     run_ops(lambda op: op.create_lambda_trigger(trigger))
 
+    fail_first = first_attempts_that_fail(1919, ROWS, VERSIONS)
     chance = random.Random(1919)
-    fail_first = {
-        (row, version)
-        for row in range(ROWS)
-        for version in range(1, VERSIONS + 1)
-        if chance.random() < 0.1
-    }
     work = [row for row in range(ROWS) for _ in range(VERSIONS)]
     chance.shuffle(work)
     todo: queue.Queue = queue.Queue()
