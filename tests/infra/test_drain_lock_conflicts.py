@@ -44,9 +44,12 @@ def send_one_batch(stack, messages: list[dict]) -> None:
     """Send ``messages`` while the drain's poller waits, so that they arrive as one batch."""
     (poller,) = stack.pollers
     url = stack.resources.queue_urls["ingest"]
+    # Empty first, with the poller running: a message another test left in flight comes
+    # back and is drained (paused, it would wait forever).
+    wait_for(lambda: queue_counts(url) == 0)
     poller.pause()
     try:
-        wait_for(lambda: queue_counts(url) == 0)
+        assert queue_counts(url) == 0
         entries = [{**m, "MessageDeduplicationId": m["Id"]} for m in messages]
         answer = boto3.client("sqs").send_message_batch(QueueUrl=url, Entries=entries)
         assert not answer.get("Failed"), answer
