@@ -62,10 +62,7 @@ def prepare(database_url: str) -> None:
     modes call ``notify``."""
     engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
     with engine.begin() as connection:
-        operations = Operations(MigrationContext.configure(connection))
-        operations.create_event_outbox()
-        for statement in sql.render("outbox/add_ordering_key.sql"):
-            connection.exec_driver_sql(statement)
+        operations = create_ordered_outbox(connection)
         for mode in MODES:
             _create_bench_table(connection, f"bench_{mode}")
             if mode != "none":
@@ -79,6 +76,16 @@ def prepare(database_url: str) -> None:
                     )
                 )
     engine.dispose()
+
+
+def create_ordered_outbox(connection) -> Operations:
+    """The outbox with revision 0008's ordering key (outbox text 4 writes it), on
+    ``connection``; the Alembic operations on it, for the triggers that follow."""
+    operations = Operations(MigrationContext.configure(connection))
+    operations.create_event_outbox()
+    for statement in sql.render("outbox/add_ordering_key.sql"):
+        connection.exec_driver_sql(statement)
+    return operations
 
 
 def _create_bench_table(connection, name: str) -> None:

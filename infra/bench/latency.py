@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,30 +52,51 @@ def measure(stack, events: int, spacing_seconds: float = 0.1) -> list[LatencyRes
                 time.sleep(spacing_seconds)
     finally:
         connection.close()
-    arrived: dict[tuple[str, int], float] = {}
-    deadline = time.monotonic() + 120
-    while len(arrived) < len(committed) and time.monotonic() < deadline:
-        for note in receive_notifications(stack.tail_queue_url, wait_seconds=1):
-            event = note.event
-            key = (event["table"], next(iter(event["primary_key"].values())))
-            if key in committed and note.published_at:
-                arrived[key] = _epoch(note.published_at)
+    arrived = arrival_times(stack.tail_queue_url, committed, _inserted_row)
     results = []
     for mode, table in TABLES.items():
         delays = [arrived[k] - committed[k] for k in committed if k[0] == table and k in arrived]
-        if delays:
-            results.append(
-                LatencyResult(
-                    mode,
-                    events,
-                    len(delays),
-                    statistics.median(delays),
-                    percentile(delays, 0.95),
-                    percentile(delays, 0.99),
-                    conflicts[mode],
-                )
-            )
+        result = summary(mode, events, delays, conflicts[mode])
+        if result is not None:
+            results.append(result)
     return results
+
+
+def _inserted_row(event: dict) -> tuple[str, object]:
+    return (event["table"], next(iter(event["primary_key"].values())))
+
+
+def arrival_times(
+    tail_queue_url: str, committed: dict, key_of: Callable[[dict], object], seconds: float = 120
+) -> dict:
+    """When each of ``committed``'s keys reached SNS (its message's own timestamp, epoch
+    seconds), reading the tail queue for at most ``seconds``; ``key_of(event)`` names the
+    key a notification is for (None: not one of these)."""
+    arrived: dict = {}
+    deadline = time.monotonic() + seconds
+    while len(arrived) < len(committed) and time.monotonic() < deadline:
+        for note in receive_notifications(tail_queue_url, wait_seconds=1):
+            key = key_of(note.event)
+            if key in committed and note.published_at:
+                arrived[key] = _epoch(note.published_at)
+    return arrived
+
+
+def summary(
+    mode: str, events: int, delays: list[float], lock_conflicts: int = 0
+) -> LatencyResult | None:
+    """p50/p95/p99 of ``delays`` (None when nothing arrived)."""
+    if not delays:
+        return None
+    return LatencyResult(
+        mode,
+        events,
+        len(delays),
+        statistics.median(delays),
+        percentile(delays, 0.95),
+        percentile(delays, 0.99),
+        lock_conflicts,
+    )
 
 
 def _epoch(timestamp: str) -> float:

@@ -16,9 +16,9 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import create_engine, pool
 
-import sql
 from functions.common.database import connect, parse_database_url
-from infra.bench.latency import LatencyResult, _epoch, percentile
+from infra.bench.inserts import create_ordered_outbox
+from infra.bench.latency import LatencyResult, arrival_times, summary
 from infra.bench.timing import timed
 from infra.local import emulation
 from infra.local.inspect import receive_notifications
@@ -48,10 +48,7 @@ def prepare(database_url: str, rows: int) -> None:
     fire on UPDATE and call ``notify``."""
     engine = create_engine(parse_database_url(database_url).url(), poolclass=pool.NullPool)
     with engine.begin() as connection:
-        operations = Operations(MigrationContext.configure(connection))
-        operations.create_event_outbox()
-        for statement in sql.render("outbox/add_ordering_key.sql"):
-            connection.exec_driver_sql(statement)
+        operations = create_ordered_outbox(connection)
         for mode in MODES:
             connection.exec_driver_sql(
                 f"CREATE TABLE upd_{mode} (id BIGINT PRIMARY KEY, "
@@ -191,30 +188,17 @@ def _latency(
             time.sleep(spacing_seconds)
     finally:
         connection.close()
-    arrived: dict[int, float] = {}
-    deadline = time.monotonic() + 120
-    while len(arrived) < len(committed) and time.monotonic() < deadline:
-        for note in receive_notifications(stack.tail_queue_url, wait_seconds=1):
-            event = note.event
-            row_id = event["primary_key"].get("id")
-            if (
-                event["operation"] == "UPDATE"
-                and event["table"] == table
-                and row_id in committed
-                and note.published_at
-            ):
-                arrived[row_id] = _epoch(note.published_at)
-    delays = [arrived[k] - committed[k] for k in committed if k in arrived]
-    if not delays:
-        return None
-    return LatencyResult(
-        mode,
-        events,
-        len(delays),
-        statistics.median(delays),
-        percentile(delays, 0.95),
-        percentile(delays, 0.99),
+    arrived = arrival_times(
+        stack.tail_queue_url,
+        committed,
+        lambda event: (
+            event["primary_key"].get("id")
+            if event["operation"] == "UPDATE" and event["table"] == table
+            else None
+        ),
     )
+    delays = [arrived[k] - committed[k] for k in committed if k in arrived]
+    return summary(mode, events, delays)
 
 
 def lines(results: list[UpdateResult], latencies: list[LatencyResult]) -> list[str]:
