@@ -19,18 +19,15 @@ zip, beside the relay's own code and nothing of the operator's.
   the target, too many failed sends, too large, not decodable); ``last_error`` says why,
   and it waits for a person to replay it.
 
-*Waiting* is neither delivered nor parked (due, or leased or backing off). Python names
-the states here (:class:`RowState`, :func:`row_state`); the SQL files under
-``sql/outbox/`` spell the same predicates (SQL text cannot import): ``status.sql``
+*Waiting* is neither delivered nor parked (due, or leased or backing off). The SQL files
+under ``sql/outbox/`` spell these predicates (SQL text cannot import): ``status.sql``
 counts all four, ``pending_status.sql`` the waiting and the parked,
 ``parked_errors.sql`` reads the parked.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
-from datetime import datetime
 
 import sql
 
@@ -38,34 +35,6 @@ import sql
 # triggers, granted to the relay. Python names it from here; the SQL files under sql/
 # spell it out.
 OUTBOX_TABLE = "aurora_events_outbox"
-
-
-class RowState(enum.Enum):
-    """What became of an outbox row (see the module's docstring for each state)."""
-
-    DUE = "due"
-    LEASED_OR_BACKING_OFF = "leased or backing off"
-    DELIVERED = "delivered"
-    PARKED = "parked"
-
-
-# Neither delivered nor parked: the events the relay still owes.
-WAITING = frozenset({RowState.DUE, RowState.LEASED_OR_BACKING_OFF})
-
-
-def row_state(
-    delivered_at: datetime | None,
-    parked_at: datetime | None,
-    next_attempt_at: datetime,
-    now: datetime,
-) -> RowState:
-    """The state of a row with these columns at ``now`` (the server's UTC time), by the
-    same predicates as ``sql/outbox/status.sql``."""
-    if delivered_at is not None:
-        return RowState.DELIVERED
-    if parked_at is not None:
-        return RowState.PARKED
-    return RowState.DUE if next_attempt_at <= now else RowState.LEASED_OR_BACKING_OFF
 
 
 def placeholders(count: int) -> str:
