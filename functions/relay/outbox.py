@@ -82,7 +82,12 @@ def claim_statement(skip_locked: bool, ordered: bool) -> str:
 def blocked_until(cursor, sequences: list[int]) -> dict[int, datetime]:
     """Of the claimed ``sequences``, those with an earlier waiting event of their ordering
     key and target outside the claim, and when the earliest such event is next tried
-    (``sql/outbox/held_behind.sql``)."""
+    (``sql/outbox/held_behind.sql``). Asked only when some event up to the claim's last
+    waits outside it (``sql/outbox/waiting_up_to.sql``): else none is."""
+    (count,) = sql.render("outbox/waiting_up_to.sql")
+    cursor.execute(count, (max(sequences),))
+    if cursor.fetchone()[0] == len(sequences):
+        return {}
     statement = for_sequences("outbox/held_behind.sql", len(sequences))
     cursor.execute(statement, (*sequences, *sequences))
     return {int(sequence): until for sequence, until in cursor.fetchall()}

@@ -338,7 +338,8 @@ def test_without_an_ordering_key_column_the_relay_claims_as_before(outbox):
 @pytest.mark.parametrize("skip_locked", [True, False])
 def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, skip_locked):
     """5,000 delivered rows kept (a week of events, in small) and 100 waiting: the claim's
-    scan is a range of ``outbox_pending``; the second look reads its rows by primary key
+    scan is a range of ``outbox_pending``, and so is its quick look (the index alone); the
+    second look reads its rows by primary key
     and each key's look back is a range of ``outbox_key_pending``; the promotion finds its
     candidates from the lease's last rows (by primary key) in ranges of
     ``outbox_key_pending`` (the index alone) and updates them by primary key; the
@@ -355,6 +356,7 @@ def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, 
     (held,) = sql.render("outbox/held_keys.sql")
     plans = {
         "claim": explain(connection, claim, (2000,)),
+        "quick look": explain(connection, sql.render("outbox/waiting_up_to.sql")[0], (5100,)),
         "second look": explain(
             connection, for_sequences("outbox/held_behind.sql", 3), (1, 2, 3) * 2
         ),
@@ -369,6 +371,9 @@ def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, 
     for name, plan in plans.items():
         assert all(row["type"] not in ("ALL", "index") for row in plan), (name, plan)
     assert [(row["key"], row["type"]) for row in plans["claim"]] == [("outbox_pending", "range")]
+    (quick,) = plans["quick look"]
+    assert (quick["key"], quick["type"]) == ("outbox_pending", "range")
+    assert "Using index" in quick["Extra"]
     for name in ("second look", "status"):
         by_alias = {row["table"]: row for row in plans[name]}
         assert set(by_alias) == {"o", "e"}, (name, plans[name])

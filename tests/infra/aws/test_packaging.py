@@ -76,6 +76,7 @@ OUTBOX_SQL = tuple(
         "retry_key_later",
         "retry_later",
         "start_attempt",
+        "waiting_up_to",
     )
 )
 EXPECTED_FILES = {
