@@ -4,10 +4,10 @@ database with them and ``alembic revision --autogenerate`` writes the revision t
 it so (tables by Alembic, triggers by :mod:`migrations.trigger_compare`).
 
 Change the schema here, then autogenerate the revision; landed revisions are never edited.
-The tables are what revisions 0001, 0003, 0004 and 0008 (the outbox, ``sql/outbox/``) and 0007
-(``sql/ingest/create_conflicts_table.sql``) create; the triggers what 0002 and 0009 leave
-(customer_feedback's direct triggers keep text 1: direct text 2 adds only conditions and
-other operations, which they do not use).
+The tables are what revisions 0001, 0003, 0004, 0008 and 0010 (the outbox and its hold
+counter, ``sql/outbox/``) and 0007 (``sql/ingest/create_conflicts_table.sql``) create;
+the triggers what 0002 and 0009 leave (customer_feedback's direct triggers keep text 1:
+direct text 2 adds only conditions and other operations, which they do not use).
 """
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ aurora_events_outbox = sa.Table(
     sa.Column("ordering_key", mysql.BINARY(16), nullable=True),
     sa.Index("outbox_pending", "delivered_at", "parked_at", "sequence"),
     sa.Index("outbox_key_pending", "delivered_at", "parked_at", "ordering_key", "sequence"),
+    **_BIN_OPTIONS,
+)
+
+# sql/outbox/create_hold_counter.sql (revision 0010): one row, the relays' hold count.
+aurora_events_outbox_holds = sa.Table(
+    "aurora_events_outbox_holds",
+    metadata,
+    sa.Column("id", mysql.TINYINT(unsigned=True), primary_key=True, autoincrement=False),
+    sa.Column("holds", sa.BigInteger, nullable=False),
     **_BIN_OPTIONS,
 )
 

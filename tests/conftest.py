@@ -127,12 +127,22 @@ def outbox(database) -> Database:
 
 
 @pytest.fixture
-def ordered_outbox(outbox) -> Database:
-    """The test's outbox with revision 0008's ordering key (written directly, no trigger)."""
+def ordered_outbox_without_hold_counter(outbox) -> Database:
+    """The test's outbox with revision 0008's ordering key (written directly, no trigger),
+    as at revision 0009."""
     with outbox.connect().cursor() as cursor:
         for statement in sql.render("outbox/add_ordering_key.sql"):
             cursor.execute(statement)
     return outbox
+
+
+@pytest.fixture
+def ordered_outbox(ordered_outbox_without_hold_counter) -> Database:
+    """The test's ordered outbox with revision 0010's hold counter, as at head."""
+    with ordered_outbox_without_hold_counter.connect().cursor() as cursor:
+        for statement in sql.render("outbox/create_hold_counter.sql"):
+            cursor.execute(statement)
+    return ordered_outbox_without_hold_counter
 
 
 @pytest.fixture(scope="session")

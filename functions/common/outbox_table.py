@@ -35,6 +35,8 @@ import sql
 # triggers, granted to the relay. Python names it from here; the SQL files under sql/
 # spell it out.
 OUTBOX_TABLE = "aurora_events_outbox"
+# Revision 0010's one-row table: how many claims held events (functions/relay/outbox.py).
+HOLD_COUNTER_TABLE = "aurora_events_outbox_holds"
 
 
 def placeholders(count: int) -> str:

@@ -6,6 +6,7 @@ operator's commands are in ``functions/common/outbox_table.py``."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ import pymysql
 
 import sql
 from functions.common.outbox_table import for_lists, for_sequences, has_ordering_key
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class Lease:
 
     token: datetime
     ends_at: float
+    # The hold counter as the claim saw it (revision 0010: holds_seen.sql); None without
+    # one: every record that finishes rows looks for held events, in its transaction.
+    holds_seen: int | None = None
 
     def seconds_left(self, clock: Callable[[], float] = time.monotonic) -> float:
         return self.ends_at - clock()
@@ -79,15 +85,19 @@ def claim_statement(skip_locked: bool, ordered: bool) -> str:
     return "outbox/claim_due.sql" if skip_locked else "outbox/claim_due_locking.sql"
 
 
+def all_waiting_claimed(cursor, sequences: list[int]) -> bool:
+    """Whether every waiting event up to the last of the claimed ``sequences`` is one of
+    them (``sql/outbox/waiting_up_to.sql``): then none waits behind an event outside the
+    claim, and the second look is not needed."""
+    (statement,) = sql.render("outbox/waiting_up_to.sql")
+    cursor.execute(statement, (max(sequences),))
+    return cursor.fetchone()[0] == len(sequences)
+
+
 def blocked_until(cursor, sequences: list[int]) -> dict[int, datetime]:
     """Of the claimed ``sequences``, those with an earlier waiting event of their ordering
     key and target outside the claim, and when the earliest such event is next tried
-    (``sql/outbox/held_behind.sql``). Asked only when some event up to the claim's last
-    waits outside it (``sql/outbox/waiting_up_to.sql``): else none is."""
-    (count,) = sql.render("outbox/waiting_up_to.sql")
-    cursor.execute(count, (max(sequences),))
-    if cursor.fetchone()[0] == len(sequences):
-        return {}
+    (``sql/outbox/held_behind.sql``)."""
     statement = for_sequences("outbox/held_behind.sql", len(sequences))
     cursor.execute(statement, (*sequences, *sequences))
     return {int(sequence): until for sequence, until in cursor.fetchall()}
@@ -98,6 +108,8 @@ def held_rows(rows: list[OutboxRow], blocked: dict[int, datetime]) -> dict[int, 
     and every later claimed row of its key and target, until the same time (a key's events
     go in order: none goes before the one before it)."""
     held: dict[int, datetime] = {}
+    if not blocked:
+        return held
     waiting: dict[tuple[str, bytes], datetime] = {}
     for row in sorted(rows, key=lambda row: row.sequence):
         if row.ordering_key is None:
@@ -120,6 +132,32 @@ def hold(cursor, holds: dict[int, datetime], server_now: datetime) -> int:
     for until, sequences in by_time.items():
         cursor.execute(for_sequences("outbox/hold.sql", len(sequences)), (until, *sequences))
     return sum(len(sequences) for sequences in by_time.values())
+
+
+# The server's answers when the hold counter is not there (revision 0010 not applied) or
+# the relay's account may not use it (its grants not given again since): no such table,
+# a statement or a column the account may not use.
+NO_HOLD_COUNTER = (1146, 1142, 1143)
+
+
+def hold_counter_usable(cursor) -> bool:
+    """Whether the hold counter (revision 0010) is there and this account may read and
+    update it: asked by using it (``sql/outbox/holds_seen.sql``, and
+    ``count_holds.sql`` adding nothing). A counter the account may not use is logged:
+    the relay then works as without one (slower), and the doctor names the grant."""
+    try:
+        read_holds(cursor, "outbox/holds_seen.sql")
+        count_holds(cursor, 0)
+    except pymysql.err.MySQLError as error:
+        if error.args[0] not in NO_HOLD_COUNTER:
+            raise
+        if error.args[0] != 1146:
+            logger.warning(
+                "the outbox's hold counter is not usable, promoting on every record: %s",
+                error.args[1],
+            )
+        return False
+    return True
 
 
 def within_bytes(rows: list[OutboxRow], max_bytes: int, max_event_bytes: int) -> list[OutboxRow]:
@@ -145,11 +183,14 @@ class OutboxStore:
         connection: pymysql.connections.Connection,
         skip_locked: bool | None = None,
         ordered: bool | None = None,
+        hold_counter: bool | None = None,
     ) -> None:
         """``skip_locked``: known already (a container asks its server once), or asked now.
-        ``ordered``: claim each ordering key's events one at a time, in order (the outbox
-        has revision 0008's ``ordering_key``); asked now when None, so a relay follows the
-        schema's revision from its next run."""
+        ``ordered``: claim each ordering key's events in order (the outbox has revision
+        0008's ``ordering_key``); ``hold_counter``: an ordered outbox's records look for
+        held events only when some claim held any (revision 0010's hold counter, usable
+        by this account); both asked now when None, so a relay follows the schema's
+        revision from its next run."""
         self.connection = connection
         with connection.cursor() as cursor:
             (statement,) = sql.render("outbox/read_committed.sql")
@@ -159,8 +200,11 @@ class OutboxStore:
                 skip_locked = supports_skip_locked(str(cursor.fetchone()[0]))
             if ordered is None:
                 ordered = has_ordering_key(cursor)
+            if hold_counter is None:
+                hold_counter = ordered and hold_counter_usable(cursor)
         self.skip_locked = skip_locked
         self.ordered = ordered
+        self.hold_counter = hold_counter
         self.promoted = 0  # events held by other relays that this one's records made due
 
     def claim(
@@ -181,7 +225,9 @@ class OutboxStore:
         and target outside the claim is looked up in a second statement
         (``sql/outbox/held_behind.sql`` says why) and held, not leased: not due until that
         event is next tried (``sql/outbox/hold.sql``), or until a relay that delivers it
-        makes it due (:meth:`promote`)."""
+        makes it due (the recording methods' ``promote``). A claim that may hold counts
+        itself in the hold counter first (``sql/outbox/count_holds.sql``), when there is
+        one."""
         (claim,) = sql.render(claim_statement(self.skip_locked, self.ordered))
         started = clock()
         self.connection.begin()
@@ -197,11 +243,15 @@ class OutboxStore:
                     OutboxRow(*map_row(row[:5]), ordering_key=row[5] if self.ordered else None)
                     for row in found
                 ]
-                held = 0
+                held, holds_seen = 0, None
                 if self.ordered:
-                    holds = held_rows(rows, blocked_until(cursor, [row.sequence for row in rows]))
+                    holds, counted = self._holds(cursor, rows)
                     rows = [row for row in rows if row.sequence not in holds]
                     held = hold(cursor, holds, server_now)
+                    if counted and not held:
+                        count_holds(cursor, -1)  # it held nothing after all
+                    if self.hold_counter:
+                        holds_seen = read_holds(cursor, "outbox/holds_seen.sql")
                 rows = within_bytes(rows, max_bytes, max_event_bytes)
                 token = server_now + timedelta(microseconds=int(lease_seconds * 1_000_000))
                 if rows:
@@ -211,7 +261,17 @@ class OutboxStore:
         except BaseException:
             self.connection.rollback()
             raise
-        return Claim(Lease(token, started + lease_seconds), rows, held)
+        return Claim(Lease(token, started + lease_seconds, holds_seen), rows, held)
+
+    def _holds(self, cursor, rows: list[OutboxRow]) -> tuple[dict[int, datetime], bool]:
+        """The claimed ``rows`` to hold, and until when (see :meth:`claim`); and whether
+        the claim counted itself in the hold counter before it looked."""
+        sequences = [row.sequence for row in rows]
+        if all_waiting_claimed(cursor, sequences):
+            return {}, False
+        if self.hold_counter:
+            count_holds(cursor, 1)
+        return held_rows(rows, blocked_until(cursor, sequences)), self.hold_counter
 
     def exclusive(self) -> bool:
         """Where the server has no SKIP LOCKED: take the relays' named lock (True), or
@@ -243,13 +303,15 @@ class OutboxStore:
         """Count an attempt for the events about to be sent; how many the lease still held."""
         return self._update("outbox/start_attempt.sql", (), lease, sequences)
 
-    # The recording statements below take ``promote`` (:data:`Promotion`): the keys this
-    # lease is done with once they are recorded. If the lease still held
-    # every row, the events other relays held behind them are made due in the same
-    # transaction (``sql/outbox/promote.sql``).
+    # The recording statements below take ``promote``: a function of no arguments that
+    # names the keys this lease is done with once they are recorded (:data:`Promotion`).
+    # If the lease still held every row, the events other relays held behind them are
+    # made due: after the record, if the hold counter moved since the claim
+    # (``sql/outbox/holds_settled.sql``, ``promote_held.sql``); without a hold counter,
+    # always, in the record's transaction (``sql/outbox/promote.sql``).
 
     def mark_delivered(
-        self, lease: Lease, sequences: list[int], promote: Promotion | None = None
+        self, lease: Lease, sequences: list[int], promote: Promoting | None = None
     ) -> int:
         """Record events as delivered; how many the lease still held."""
         return self._update("outbox/mark_delivered.sql", (), lease, sequences, promote)
@@ -261,7 +323,7 @@ class OutboxStore:
         delay_seconds: float,
         error: str,
         followers: list[int] | None = None,
-        promote: Promotion | None = None,
+        promote: Promoting | None = None,
     ) -> int:
         """Make events due again after ``delay_seconds``, with the error; and their keys'
         later claimed events (``followers``, not sent) at the very same time, attempts and
@@ -277,10 +339,10 @@ class OutboxStore:
             "outbox/retry_key_later.sql", failed=len(sequences), sequences=len(everything)
         )
         parameters = (delay, *sequences, error[:2000], lease.token, *everything)
-        return self._run(statement, parameters, everything, promote)
+        return self._run(statement, parameters, lease, everything, promote)
 
     def park(
-        self, lease: Lease, sequences: list[int], reason: str, promote: Promotion | None = None
+        self, lease: Lease, sequences: list[int], reason: str, promote: Promoting | None = None
     ) -> int:
         """Stop trying events, with the reason."""
         return self._update("outbox/park.sql", (reason[:2000],), lease, sequences, promote)
@@ -290,7 +352,7 @@ class OutboxStore:
         lease: Lease,
         sequences: list[int],
         attempted: bool,
-        promote: Promotion | None = None,
+        promote: Promoting | None = None,
     ) -> int:
         """Make events due again at once; ``attempted``: take back the attempt counted."""
         return self._update(
@@ -326,29 +388,41 @@ class OutboxStore:
         leading: tuple,
         lease: Lease,
         sequences: list[int],
-        promote: Promotion | None = None,
+        promote: Promoting | None = None,
     ) -> int:
         if not sequences:
             return 0
         statement = for_sequences(name, len(sequences))
-        return self._run(statement, (*leading, lease.token, *sequences), sequences, promote)
+        parameters = (*leading, lease.token, *sequences)
+        return self._run(statement, parameters, lease, sequences, promote)
 
     def _run(
-        self, statement: str, parameters: tuple, sequences: list[int], promote: Promotion | None
+        self,
+        statement: str,
+        parameters: tuple,
+        lease: Lease,
+        sequences: list[int],
+        promote: Promoting | None,
     ) -> int:
         """One recording statement of ``sequences`` and, when it changed every one, the
-        promotion of what others held behind them, in one transaction; how many rows it
-        changed."""
-        if promote:
+        promotion of what others held behind them; how many rows it changed."""
+        in_record = promote is not None and self.ordered and lease.holds_seen is None
+        after_record = promote is not None and lease.holds_seen is not None
+        if in_record:
             # One transaction even on an autocommit connection (the relay's): a claim must
             # never see the record without the promotion (promote.sql).
             self.connection.begin()
         try:
             with self.connection.cursor() as cursor:
                 changed = cursor.execute(statement, parameters)
-                if promote and changed == len(sequences):
-                    self.promoted += promote_held(cursor, promote)
+                if in_record and changed == len(sequences):
+                    self.promoted += promote_in_record(cursor, promote())
             self.connection.commit()
+            if after_record and changed == len(sequences):
+                with self.connection.cursor() as cursor:
+                    if read_holds(cursor, "outbox/holds_settled.sql") != lease.holds_seen:
+                        self.promoted += promote_after_record(cursor, promote(), lease.token)
+                self.connection.commit()
         except BaseException:
             self.connection.rollback()
             raise
@@ -356,23 +430,56 @@ class OutboxStore:
 
 
 # {target: {ordering key: the lease's last claimed sequence of it}}: keys a lease is done
-# with (OutboxStore's recording methods).
+# with (OutboxStore's recording methods take a function that returns it: only a promotion
+# needs it).
 Promotion = dict[str, dict[bytes, int]]
+Promoting = Callable[[], Promotion]
 
 
-def promote_held(cursor, promote: Promotion) -> int:
-    """``sql/outbox/promote.sql`` for each target of ``promote``: the waiting events of its
-    keys after the lease's last claimed one (the others a relay held behind this lease)
-    due at once; how many changed."""
+def promotion_candidates(cursor, last: list[int]) -> list[int]:
+    """The waiting events of the keys whose last claimed events are ``last``, after them
+    (``sql/outbox/promote_candidates.sql``), in sequence order."""
+    cursor.execute(for_sequences("outbox/promote_candidates.sql", len(last)), sorted(last))
+    return sorted({int(sequence) for (sequence,) in cursor.fetchall()})
+
+
+def promote_in_record(cursor, promote: Promotion) -> int:
+    """``sql/outbox/promote.sql`` for each target of ``promote``, in the record's
+    transaction (an outbox without the hold counter): the waiting events of its keys after
+    the lease's last claimed one due at once; how many changed."""
     promoted = 0
     for target, keys in promote.items():
-        last = sorted(keys.values())
-        cursor.execute(for_sequences("outbox/promote_candidates.sql", len(last)), last)
-        candidates = sorted({int(sequence) for (sequence,) in cursor.fetchall()})
+        candidates = promotion_candidates(cursor, list(keys.values()))
         if candidates:
             statement = for_sequences("outbox/promote.sql", len(candidates))
             promoted += cursor.execute(statement, (target, *candidates))
     return promoted
+
+
+def promote_after_record(cursor, promote: Promotion, token: datetime) -> int:
+    """``sql/outbox/promote_held.sql`` for each target of ``promote``, after the record
+    committed: its keys' later events held until the lease's end (``token``) due at once;
+    how many changed."""
+    promoted = 0
+    for target, keys in promote.items():
+        candidates = promotion_candidates(cursor, list(keys.values()))
+        if candidates:
+            statement = for_sequences("outbox/promote_held.sql", len(candidates))
+            promoted += cursor.execute(statement, (token, target, *candidates))
+    return promoted
+
+
+def count_holds(cursor, change: int) -> None:
+    """Add ``change`` to the hold counter (``sql/outbox/count_holds.sql``)."""
+    (statement,) = sql.render("outbox/count_holds.sql")
+    cursor.execute(statement, (change,))
+
+
+def read_holds(cursor, name: str) -> int:
+    """The hold counter, read by ``sql/<name>`` (``holds_seen`` or ``holds_settled``)."""
+    (statement,) = sql.render(name)
+    cursor.execute(statement)
+    return int(cursor.fetchone()[0])
 
 
 def map_row(row) -> tuple:

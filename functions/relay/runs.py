@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from functions.common.event_batches import BatchAnswer, UnreadableAnswer, read_batch_answer
 from functions.relay.delivery import (
@@ -163,7 +164,7 @@ class ClaimDelivery:
         rest = [row.sequence for row in self.rows if row.sequence not in self.handled]
         if rest:
             self.handled.update(rest)
-            promote = finished_keys(self.rows, rest, self.handled)
+            promote = partial(finished_keys, self.rows, rest, self.handled)
             released = self.store.release(self.lease, rest, attempted=False, promote=promote)
             self._record(released, len(rest))
             self.summary.released += len(rest)
@@ -215,7 +216,7 @@ class ClaimDelivery:
     ) -> None:
         outcomes = outcomes_of(sent, answer, error, self.settings)
         store, lease = self.store, self.lease
-        promote = finished_keys(self.rows, outcomes.delivered, self.handled)
+        promote = partial(finished_keys, self.rows, outcomes.delivered, self.handled)
         delivered = store.mark_delivered(lease, outcomes.delivered, promote)
         self._settle(outcomes.delivered, delivered)
         self.summary.delivered += len(outcomes.delivered)
@@ -223,7 +224,7 @@ class ClaimDelivery:
             # The key's later claimed events wait for the same time: they go after it.
             later = followers(self.rows, sequences, self.handled)
             self.handled.update(later)
-            promote = finished_keys(self.rows, sequences + later, self.handled)
+            promote = partial(finished_keys, self.rows, sequences + later, self.handled)
             retried = store.retry_later(lease, sequences, delay, failure, later, promote)
             self._record(retried, len(sequences) + len(later))
             self.summary.waiting_for_retry += len(later)
@@ -236,7 +237,7 @@ class ClaimDelivery:
     def _park(self, reasons: dict[int, str]) -> None:
         for reason, sequences in grouped(reasons).items():
             self.handled.update(sequences)
-            promote = finished_keys(self.rows, sequences, self.handled)
+            promote = partial(finished_keys, self.rows, sequences, self.handled)
             self._settle(sequences, self.store.park(self.lease, sequences, reason, promote))
         self.summary.parked += len(reasons)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pymysql
 
 import sql
-from functions.common.outbox_table import OUTBOX_TABLE
+from functions.common.outbox_table import HOLD_COUNTER_TABLE, OUTBOX_TABLE
 from functions.common.resources import RESOURCES
 from functions.drain.rows import CONFLICTS_TABLE
 from infra.database.dialects import (
@@ -220,38 +220,84 @@ def drain_grant_statements(database: str, user: str, host: str) -> list[str]:
     return table_grant_statements("grants/drain_writes.sql", database, drain_tables(), user, host)
 
 
-def relay_grant_statements(database: str, user: str, host: str) -> list[str]:
-    """The statements that let ``user@host`` work the outbox of ``database``."""
-    return table_grant_statements("grants/relay_outbox.sql", database, [OUTBOX_TABLE], user, host)
+def relay_grant_statements(
+    database: str, user: str, host: str, hold_counter: bool = False
+) -> list[str]:
+    """The statements that let ``user@host`` work the outbox of ``database`` (and its hold
+    counter, revision 0010's, when ``hold_counter``)."""
+    statements = table_grant_statements(
+        "grants/relay_outbox.sql", database, [OUTBOX_TABLE], user, host
+    )
+    if hold_counter:
+        statements += table_grant_statements(
+            "grants/relay_hold_counter.sql", database, [HOLD_COUNTER_TABLE], user, host
+        )
+    return statements
 
 
 RELAY_PRIVILEGES = ("SELECT", "UPDATE", "DELETE")  # what grants/relay_outbox.sql gives
+HOLD_COUNTER_PRIVILEGES = ("SELECT", "UPDATE")  # what grants/relay_hold_counter.sql gives
+
+
+def tables_present(connection: pymysql.connections.Connection, database: str) -> set[str]:
+    """The names of the tables in ``database``."""
+    return {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
 
 
 def outbox_exists(connection: pymysql.connections.Connection, database: str) -> bool:
     """True once a migration has created the outbox table in ``database``."""
-    present = {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
-    return OUTBOX_TABLE in present
+    return OUTBOX_TABLE in tables_present(connection, database)
+
+
+def hold_counter_exists(connection: pymysql.connections.Connection, database: str) -> bool:
+    """True once revision 0010 has created the outbox's hold counter in ``database``."""
+    return HOLD_COUNTER_TABLE in tables_present(connection, database)
+
+
+def missing_table_privileges(
+    connection: pymysql.connections.Connection,
+    user: str,
+    host: str,
+    database: str,
+    table: str,
+    wanted: Iterable[str],
+) -> list[str]:
+    """Which of ``wanted`` privileges on ``database.table`` ``user@host`` lacks (held
+    globally, on the schema or on the table)."""
+    account = grantee(user, host)
+    rows = fetch_all(
+        connection,
+        "grants/table_privileges.sql",
+        account,
+        account,
+        database,
+        account,
+        database,
+        table,
+    )
+    held = {privilege.upper() for (privilege,) in rows}
+    return [privilege for privilege in wanted if privilege not in held]
 
 
 def missing_relay_privileges(
     connection: pymysql.connections.Connection, user: str, host: str, database: str
 ) -> list[str]:
     """The relay's privileges on the outbox of ``database`` that ``user@host`` lacks."""
-    account = grantee(user, host)
-    held = {
-        privilege.upper()
-        for (privilege,) in fetch_all(
-            connection,
-            "grants/relay_outbox_privileges.sql",
-            account,
-            account,
-            database,
-            account,
-            database,
-        )
-    }
-    return [privilege for privilege in RELAY_PRIVILEGES if privilege not in held]
+    return missing_table_privileges(
+        connection, user, host, database, OUTBOX_TABLE, RELAY_PRIVILEGES
+    )
+
+
+def missing_hold_counter_privileges(
+    connection: pymysql.connections.Connection, user: str, host: str, database: str
+) -> list[str]:
+    """The relay's privileges on the hold counter of ``database`` that ``user@host`` lacks
+    (none when the counter is not there: revision 0010 not applied)."""
+    if not hold_counter_exists(connection, database):
+        return []
+    return missing_table_privileges(
+        connection, user, host, database, HOLD_COUNTER_TABLE, HOLD_COUNTER_PRIVILEGES
+    )
 
 
 DRAIN_PRIVILEGES = ("SELECT", "INSERT")  # what grants/drain_writes.sql gives
@@ -262,21 +308,11 @@ def missing_drain_privileges(
 ) -> dict[str, list[str]]:
     """``{table: privileges}`` of the drain's that ``user@host`` lacks in ``database``
     (only the tables with something missing)."""
-    account = grantee(user, host)
     missing = {}
     for table in drain_tables():
-        rows = fetch_all(
-            connection,
-            "grants/table_privileges.sql",
-            account,
-            account,
-            database,
-            account,
-            database,
-            table,
+        lacking = missing_table_privileges(
+            connection, user, host, database, table, DRAIN_PRIVILEGES
         )
-        held = {privilege.upper() for (privilege,) in rows}
-        lacking = [privilege for privilege in DRAIN_PRIVILEGES if privilege not in held]
         if lacking:
             missing[table] = lacking
     return missing
@@ -309,11 +345,12 @@ def grant_relay_access(
     definer: tuple[str, str] | None = None,
 ) -> list[str]:
     """Give the outbox relay's account its privileges on the outbox of ``database`` (after
-    the migration that creates it), with the same refusals as the drain's."""
-    statements = relay_grant_statements(database, user, host)
-    _grant_runtime_account(
-        connection, "relay", user, host, database, [OUTBOX_TABLE], statements, definer
-    )
+    the migration that creates it) and on its hold counter (when revision 0010 created
+    it), with the same refusals as the drain's."""
+    hold_counter = hold_counter_exists(connection, database)
+    statements = relay_grant_statements(database, user, host, hold_counter)
+    tables = [OUTBOX_TABLE, HOLD_COUNTER_TABLE] if hold_counter else [OUTBOX_TABLE]
+    _grant_runtime_account(connection, "relay", user, host, database, tables, statements, definer)
     return statements
 
 
@@ -340,7 +377,7 @@ def _grant_runtime_account(
             f"{account} holds Lambda access: the {whose}'s account must only do its own "
             "work (revoke it, or use another account)"
         )
-    present = {name for (name,) in fetch_all(connection, "grants/tables_present.sql", database)}
+    present = tables_present(connection, database)
     missing = [table for table in tables if table not in present]
     if missing:
         raise GrantError(

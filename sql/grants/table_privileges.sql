@@ -1,5 +1,6 @@
 -- Which privileges an account holds on one table: globally, on the schema, or on the
--- table (the doctor's check of the drain's account; what drain_writes.sql grants).
+-- table (the doctor's checks of the drain's and the relay's accounts: what drain_writes.sql,
+-- relay_outbox.sql and relay_hold_counter.sql grant).
 -- Parameters: the account as GRANTEE writes it ('user'@'host', nothing escaped); the
 -- account and the schema; the account, the schema and the table.
 SELECT `PRIVILEGE_TYPE` FROM information_schema.USER_PRIVILEGES

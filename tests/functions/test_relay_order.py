@@ -11,22 +11,31 @@ events, arrive in each row's order, none lost or twice."""
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import queue
 import random
 import re
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pymysql
 import pytest
 
 import sql
+from functions.common.database import connect, parse_database_url
 from functions.common.event_batches import BatchAnswer
 from functions.common.ordering_key import ordering_key
-from functions.relay.delivery import RelaySettings
-from functions.relay.outbox import OutboxStore, claim_statement, for_sequences
+from functions.relay.delivery import RelaySettings, finished_keys
+from functions.relay.outbox import (
+    OutboxStore,
+    all_waiting_claimed,
+    claim_statement,
+    for_sequences,
+)
 from functions.relay.runs import ClaimDelivery, RunSummary, run_relay
 from infra.cli import main
 from tests.functions.test_relay import Targets, table
@@ -188,9 +197,14 @@ def test_parking_a_failed_event_releases_its_row_in_the_same_run(
     assert "parked 1\n" in out and "held behind their row 0 (in 0 row(s); counted above)\n" in out
 
 
+@pytest.mark.parametrize("outbox_name", ["ordered_outbox", "ordered_outbox_without_hold_counter"])
 def test_followers_of_a_head_another_relay_leased_are_held_then_made_due_when_it_delivers(
-    ordered_outbox,
+    request, outbox_name
 ):
+    """With the hold counter (revision 0010) B's hold is counted and A promotes after its
+    record because the count moved; without it (revision 0009) A promotes in its record."""
+    ordered_outbox = request.getfixturevalue(outbox_name)
+    with_counter = outbox_name == "ordered_outbox"
     connection = ordered_outbox.connect()
     written = add_keyed(
         connection,
@@ -212,6 +226,10 @@ def test_followers_of_a_head_another_relay_leased_are_held_then_made_due_when_it
         next_attempt_at(ordered_outbox, [written[1][0], written[3][0]]) == [claim_a.lease.token] * 2
     )
     assert b.claim(100, 30, BIG, BIG) is None  # they no longer fill a claim
+    assert (a.hold_counter, b.hold_counter) == (with_counter, with_counter)
+    if with_counter:
+        assert holds(ordered_outbox) == 1
+        assert claim_a.lease.holds_seen == 0  # A claimed before B held
     targets = Targets()
     summary = RunSummary()
     ClaimDelivery(a, targets, SLOW_RETRY, claim_a, summary, time.monotonic).run()
@@ -220,6 +238,116 @@ def test_followers_of_a_head_another_relay_leased_are_held_then_made_due_when_it
     assert [row.event_id for row in b.claim(100, 30, BIG, BIG).rows] == ids(
         [written[1], written[3]]
     )
+
+
+def holds(database) -> int:
+    """The hold counter (revision 0010)."""
+    with database.connect().cursor() as cursor:
+        cursor.execute("SELECT holds FROM aurora_events_outbox_holds")
+        (count,) = cursor.fetchone()
+    return count
+
+
+def test_a_claim_with_nothing_of_its_rows_waiting_elsewhere_needs_no_second_look(ordered_outbox):
+    """The quick look (waiting_up_to.sql): true for a claim that holds every waiting event
+    up to its last; false once an earlier event waits outside it, leased by another claim
+    or backing off; a claim that then looks and holds nothing leaves the counter as it was,
+    one that holds adds one."""
+    written = add_keyed(
+        ordered_outbox.connect(), [(key(n % 3), "arn:a", {"n": n}) for n in range(6)]
+    )
+    everything = [sequence for sequence, _ in written]
+    with ordered_outbox.connect().cursor() as cursor:
+        assert all_waiting_claimed(cursor, everything)
+        assert not all_waiting_claimed(cursor, everything[1:])
+        assert all_waiting_claimed(cursor, everything[:2])
+    first = OutboxStore(ordered_outbox.connect())
+    head = first.claim(1, 30, BIG, BIG)  # row 0's first event, leased
+    assert [row.event_id for row in head.rows] == ids(written[:1])
+    second = OutboxStore(ordered_outbox.connect())
+    claim = second.claim(100, 30, BIG, BIG)  # rows 1 and 2 go; row 0's other waits
+    assert [row.event_id for row in claim.rows] == ids([written[n] for n in (1, 2, 4, 5)])
+    assert (claim.held, holds(ordered_outbox)) == (1, 1)
+    # A new row's event: the claim that takes it looks (the others wait before it, leased
+    # or held), holds nothing, and counts nothing.
+    (new,) = add_keyed(ordered_outbox.connect(), [(key(3), "arn:a", {"n": 6})])
+    assert [row.event_id for row in second.claim(100, 30, BIG, BIG).rows] == ids([new])
+    assert holds(ordered_outbox) == 1
+
+
+def test_a_record_waits_for_a_hold_being_written_then_makes_it_due(ordered_outbox, admin):
+    """The race the hold counter closes: B took its second look before A's record
+    committed (so it holds A's follower until A's lease ends) and has not committed yet
+    when A, its record committed, reads the counter. A waits for B (the counter's row
+    lock), sees the count moved, and makes the follower due."""
+    written = add_keyed(
+        ordered_outbox.connect(), [(key(1), "arn:a", {"v": 1}), (key(1), "arn:a", {"v": 2})]
+    )
+    (head, _), (follower, _) = written
+    a = OutboxStore(ordered_outbox.connect())
+    claim = a.claim(1, 30, BIG, BIG)
+    # B, by hand: counted, the follower held until A's lease ends, not committed.
+    b = ordered_outbox.connect()
+    b.begin()
+    with b.cursor() as cursor:
+        cursor.execute(sql.render("outbox/count_holds.sql")[0], (1,))
+        cursor.execute(for_sequences("outbox/hold.sql", 1), (claim.lease.token, follower))
+    recorder = a.connection
+    with recorder.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        recorder_id = cursor.fetchone()[0]
+    recorded = []
+    promote = functools.partial(finished_keys, claim.rows, [head], {head})
+    thread = threading.Thread(
+        target=lambda: recorded.append(a.mark_delivered(claim.lease, [head], promote))
+    )
+    thread.start()
+    for _ in range(500):  # until A waits for B's counter (at most 5 s)
+        if lock_waits(admin, recorder_id):
+            break
+        thread.join(0.01)
+    assert lock_waits(admin, recorder_id) and not recorded
+    b.commit()
+    thread.join(30)
+    assert recorded == [1] and a.promoted == 1
+    with ordered_outbox.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT next_attempt_at <= UTC_TIMESTAMP(6) FROM aurora_events_outbox "
+            "WHERE sequence = %s",
+            (follower,),
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+def test_a_relay_account_that_may_not_use_the_hold_counter_works_without_it(
+    ordered_outbox, admin, caplog
+):
+    user = f"r{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'")
+        cursor.execute(
+            f"GRANT SELECT, UPDATE, DELETE ON `{ordered_outbox.name}`.`aurora_events_outbox` "
+            f"TO '{user}'@'%'"
+        )
+    written = add_keyed(ordered_outbox.connect(), [(key(1), "arn:a", {"v": 1})])
+    settings = parse_database_url(ordered_outbox.url)
+    relay = connect(replace(settings, user=user, password="pw"))
+    with caplog.at_level(logging.WARNING, logger="functions.relay.outbox"):
+        store = OutboxStore(relay)
+    assert (store.ordered, store.hold_counter) == (True, False)
+    (record,) = [r for r in caplog.records if r.name == "functions.relay.outbox"]
+    assert record.getMessage().startswith(
+        "the outbox's hold counter is not usable, promoting on every record: SELECT command denied"
+    )
+    targets = Targets()
+    assert run_relay(store, targets, SLOW_RETRY).delivered == 1
+    assert targets.sent() == ids(written)
+    with admin.cursor() as cursor:
+        cursor.execute(
+            f"GRANT SELECT, UPDATE ON `{ordered_outbox.name}`.`aurora_events_outbox_holds` "
+            f"TO '{user}'@'%'"
+        )
+    assert OutboxStore(connect(replace(settings, user=user, password="pw"))).hold_counter
 
 
 def next_attempt_at(database, sequences: list[int]) -> list:

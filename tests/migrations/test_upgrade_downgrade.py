@@ -50,6 +50,7 @@ def test_upgrade_downgrade_upgrade_leaves_the_schema_identical(database):
     added = set(upgraded) - set(before)
     assert added == {
         "table aurora_events_outbox",
+        "table aurora_events_outbox_holds",
         "table ingest_conflicts",
         "table customers",
         "table orders",

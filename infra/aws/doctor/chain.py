@@ -194,15 +194,31 @@ def check_relay_account(connection, relay: RelayCheck, detail: str) -> LinkResul
             "manual",
         )
     lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
+    hold_counter = db_grants.hold_counter_exists(connection, relay.database)
+    statements = db_grants.relay_grant_statements(relay.database, user, host, hold_counter)
     if lacking:
-        statements = db_grants.relay_grant_statements(relay.database, user, host)
         return broken_sql(
             "relay",
             f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
             "the relay cannot claim or mark events, so they wait",
             statements,
         )
-    return LinkResult("relay", f"{detail}; {account} may work the outbox of {relay.database}")
+    found = f"{detail}; {account} may work the outbox of {relay.database}"
+    lacking = db_grants.missing_hold_counter_privileges(connection, user, host, relay.database)
+    if lacking:
+        # Not broken: the relay works without the counter, looking for held events at
+        # every record (slower).
+        return LinkResult(
+            "relay",
+            found,
+            warning=(
+                f"{account} lacks {', '.join(lacking)} on {relay.database}."
+                f"{db_grants.HOLD_COUNTER_TABLE} (revision 0010): the relay looks for held "
+                "events at every record, slower; grant: "
+                + " ".join(f"{statement};" for statement in statements[-1:])  # the counter's
+            ),
+        )
+    return LinkResult("relay", found)
 
 
 def probe(connection, function: str) -> ProbeResult:

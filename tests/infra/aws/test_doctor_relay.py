@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+import sql
 from infra.aws import doctor
 from infra.aws.aurora.order import plan_aurora_access
 from infra.aws.changes import apply_changes
@@ -133,3 +134,22 @@ def test_a_relay_account_without_outbox_rights_is_found_and_the_grant_repairs_it
     assert relay_result(after).detail.endswith(
         f"; '{user}'@'%' may work the outbox of {database.name}"
     )
+    assert relay_result(after).warning is None
+
+    # Revision 0010's hold counter, not granted yet: the relay works (slower), a warning
+    # names the grant, and the grant clears it.
+    with database.connect().cursor() as cursor:
+        for statement in sql.render("outbox/create_hold_counter.sql"):
+            cursor.execute(statement)
+    counter = relay_result(diagnose(with_relay, admin, relay))
+    grant = (
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO '{user}'@'%'"
+    )
+    assert counter.ok and counter.warning == (
+        f"'{user}'@'%' lacks SELECT, UPDATE on {database.name}.aurora_events_outbox_holds "
+        f"(revision 0010): the relay looks for held events at every record, slower; grant: "
+        f"{grant};"
+    )
+    with admin.cursor() as cursor:
+        cursor.execute(grant)
+    assert relay_result(diagnose(with_relay, admin, relay)).warning is None

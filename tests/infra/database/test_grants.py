@@ -7,6 +7,7 @@ import re
 import pymysql
 import pytest
 
+import sql
 from infra.database import grants as db_grants
 from infra.database.dialects import AURORA_DIALECTS
 from infra.database.grants import AccountNotFound, Server
@@ -291,6 +292,18 @@ def test_the_relay_account_gets_the_outbox_only_once_it_exists(admin, database):
         f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
+    # Revision 0010's hold counter: granted with the outbox once it exists.
+    with database.connect().cursor() as cursor:
+        for statement in sql.render("outbox/create_hold_counter.sql"):
+            cursor.execute(statement)
+    statements = db_grants.grant_relay_access(admin, user, "%", database.name, ("app", "%"))
+    assert statements[1:] == [
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO '{user}'@'%'"
+    ]
+    assert (
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO `{user}`@`%`"
+        in show_grants(admin, user)
+    )
 
 
 def create_outbox(database) -> None:
@@ -330,6 +343,18 @@ def test_grant_command_for_the_relay_account(capsys, stack, admin, database, mon
         f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
+    # Revision 0010's hold counter: granted with the outbox once it exists.
+    with database.connect().cursor() as cursor:
+        for statement in sql.render("outbox/create_hold_counter.sql"):
+            cursor.execute(statement)
+    statements = db_grants.grant_relay_access(admin, user, "%", database.name, ("app", "%"))
+    assert statements[1:] == [
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO '{user}'@'%'"
+    ]
+    assert (
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO `{user}`@`%`"
+        in show_grants(admin, user)
+    )
     # The definer named in the same command is refused as the relay's account.
     definer = unique("cli-definer")
     with admin.cursor() as cursor:

@@ -1,0 +1,8 @@
+-- After a relay committed the record of its last claimed events of some rows (delivered,
+-- parked, to be retried or due again): the hold counter, read with a shared lock, so a
+-- claim that is between its count_holds.sql and its commit is waited for. If the count is
+-- still the one the relay's claim saw (holds_seen.sql), nothing can wait behind these
+-- events: a claim that held behind them took its second look before this record
+-- committed, so it counted its hold before this read, and this read waited for it. If the
+-- count moved, promote_held.sql runs.
+SELECT `holds` FROM `aurora_events_outbox_holds` WHERE `id` = 1 LOCK IN SHARE MODE;
