@@ -94,12 +94,14 @@ aurora_events_outbox = sa.Table(
     **_BIN_OPTIONS,
 )
 
-# sql/outbox/create_hold_counter.sql (revision 0010): one row, the relays' hold count.
+# sql/outbox/create_hold_counter.sql (revision 0010): one row, the relays' hold count and
+# the greatest sequence held.
 aurora_events_outbox_holds = sa.Table(
     "aurora_events_outbox_holds",
     metadata,
     sa.Column("id", mysql.TINYINT(unsigned=True), primary_key=True, autoincrement=False),
     sa.Column("holds", sa.BigInteger, nullable=False),
+    sa.Column("held_up_to", mysql.BIGINT(unsigned=True), nullable=False),
     **_BIN_OPTIONS,
 )
 

@@ -121,17 +121,17 @@ def held_rows(rows: list[OutboxRow], blocked: dict[int, datetime]) -> dict[int, 
     return held
 
 
-def hold(cursor, holds: dict[int, datetime], server_now: datetime) -> int:
+def hold(cursor, holds: dict[int, datetime], server_now: datetime) -> list[int]:
     """Held rows not due until their blocker is next tried (``sql/outbox/hold.sql``), one
-    statement a time; how many. A row whose blocker is due already (locked by another
-    relay's claim) stays due: it is only not leased."""
+    statement a time; their sequences. A row whose blocker is due already (locked by
+    another relay's claim) stays due: it is only not leased."""
     by_time: dict[datetime, list[int]] = {}
     for sequence, until in holds.items():
         if until > server_now:
             by_time.setdefault(until, []).append(sequence)
     for until, sequences in by_time.items():
         cursor.execute(for_sequences("outbox/hold.sql", len(sequences)), (until, *sequences))
-    return sum(len(sequences) for sequences in by_time.values())
+    return [sequence for sequences in by_time.values() for sequence in sequences]
 
 
 # The server's answers when the hold counter is not there (revision 0010 not applied) or
@@ -146,7 +146,7 @@ def hold_counter_usable(cursor) -> bool:
     ``count_holds.sql`` adding nothing). A counter the account may not use is logged:
     the relay then works as without one (slower), and the doctor names the grant."""
     try:
-        read_holds(cursor, "outbox/holds_seen.sql")
+        read_holds(cursor)
         count_holds(cursor, 0)
     except pymysql.err.MySQLError as error:
         if error.args[0] not in NO_HOLD_COUNTER:
@@ -247,11 +247,15 @@ class OutboxStore:
                 if self.ordered:
                     holds, counted = self._holds(cursor, rows)
                     rows = [row for row in rows if row.sequence not in holds]
-                    held = hold(cursor, holds, server_now)
-                    if counted and not held:
+                    written = hold(cursor, holds, server_now)
+                    held = len(written)
+                    if counted and written:
+                        (statement,) = sql.render("outbox/held_up_to.sql")
+                        cursor.execute(statement, (max(written),))
+                    elif counted:
                         count_holds(cursor, -1)  # it held nothing after all
                     if self.hold_counter:
-                        holds_seen = read_holds(cursor, "outbox/holds_seen.sql")
+                        holds_seen = read_holds(cursor)
                 rows = within_bytes(rows, max_bytes, max_event_bytes)
                 token = server_now + timedelta(microseconds=int(lease_seconds * 1_000_000))
                 if rows:
@@ -420,8 +424,10 @@ class OutboxStore:
             self.connection.commit()
             if after_record and changed == len(sequences):
                 with self.connection.cursor() as cursor:
-                    if read_holds(cursor, "outbox/holds_settled.sql") != lease.holds_seen:
-                        self.promoted += promote_after_record(cursor, promote(), lease.token)
+                    holds, held_up_to = settled_holds(cursor)
+                    if holds != lease.holds_seen:
+                        promoted = promote_after_record(cursor, promote(), lease.token, held_up_to)
+                        self.promoted += promoted
                 self.connection.commit()
         except BaseException:
             self.connection.rollback()
@@ -436,10 +442,16 @@ Promotion = dict[str, dict[bytes, int]]
 Promoting = Callable[[], Promotion]
 
 
-def promotion_candidates(cursor, last: list[int]) -> list[int]:
+# promotion_candidates' bound on an outbox without the hold counter: none (BIGINT UNSIGNED).
+EVERY_SEQUENCE = 2**64 - 1
+
+
+def promotion_candidates(cursor, last: list[int], up_to: int) -> list[int]:
     """The waiting events of the keys whose last claimed events are ``last``, after them
-    (``sql/outbox/promote_candidates.sql``), in sequence order."""
-    cursor.execute(for_sequences("outbox/promote_candidates.sql", len(last)), sorted(last))
+    and up to sequence ``up_to`` (``sql/outbox/promote_candidates.sql``), in sequence
+    order."""
+    statement = for_sequences("outbox/promote_candidates.sql", len(last))
+    cursor.execute(statement, (up_to, *sorted(last)))
     return sorted({int(sequence) for (sequence,) in cursor.fetchall()})
 
 
@@ -449,20 +461,20 @@ def promote_in_record(cursor, promote: Promotion) -> int:
     the lease's last claimed one due at once; how many changed."""
     promoted = 0
     for target, keys in promote.items():
-        candidates = promotion_candidates(cursor, list(keys.values()))
+        candidates = promotion_candidates(cursor, list(keys.values()), EVERY_SEQUENCE)
         if candidates:
             statement = for_sequences("outbox/promote.sql", len(candidates))
             promoted += cursor.execute(statement, (target, *candidates))
     return promoted
 
 
-def promote_after_record(cursor, promote: Promotion, token: datetime) -> int:
+def promote_after_record(cursor, promote: Promotion, token: datetime, held_up_to: int) -> int:
     """``sql/outbox/promote_held.sql`` for each target of ``promote``, after the record
-    committed: its keys' later events held until the lease's end (``token``) due at once;
-    how many changed."""
+    committed: its keys' later events (up to ``held_up_to``, the greatest sequence any claim
+    held) held until the lease's end (``token``) due at once; how many changed."""
     promoted = 0
     for target, keys in promote.items():
-        candidates = promotion_candidates(cursor, list(keys.values()))
+        candidates = promotion_candidates(cursor, list(keys.values()), held_up_to)
         if candidates:
             statement = for_sequences("outbox/promote_held.sql", len(candidates))
             promoted += cursor.execute(statement, (token, target, *candidates))
@@ -475,11 +487,20 @@ def count_holds(cursor, change: int) -> None:
     cursor.execute(statement, (change,))
 
 
-def read_holds(cursor, name: str) -> int:
-    """The hold counter, read by ``sql/<name>`` (``holds_seen`` or ``holds_settled``)."""
-    (statement,) = sql.render(name)
+def read_holds(cursor) -> int:
+    """The hold counter as a claim sees it (``sql/outbox/holds_seen.sql``)."""
+    (statement,) = sql.render("outbox/holds_seen.sql")
     cursor.execute(statement)
     return int(cursor.fetchone()[0])
+
+
+def settled_holds(cursor) -> tuple[int, int]:
+    """The hold counter and the greatest sequence held, once no claim is writing holds
+    (``sql/outbox/holds_settled.sql``)."""
+    (statement,) = sql.render("outbox/holds_settled.sql")
+    cursor.execute(statement)
+    holds, held_up_to = cursor.fetchone()
+    return int(holds), int(held_up_to)
 
 
 def map_row(row) -> tuple:

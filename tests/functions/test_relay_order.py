@@ -268,6 +268,9 @@ def test_a_claim_with_nothing_of_its_rows_waiting_elsewhere_needs_no_second_look
     claim = second.claim(100, 30, BIG, BIG)  # rows 1 and 2 go; row 0's other waits
     assert [row.event_id for row in claim.rows] == ids([written[n] for n in (1, 2, 4, 5)])
     assert (claim.held, holds(ordered_outbox)) == (1, 1)
+    with ordered_outbox.connect().cursor() as cursor:
+        cursor.execute("SELECT held_up_to FROM aurora_events_outbox_holds")
+        assert cursor.fetchone()[0] == written[3][0]  # the one it held
     # A new row's event: the claim that takes it looks (the others wait before it, leased
     # or held), holds nothing, and counts nothing.
     (new,) = add_keyed(ordered_outbox.connect(), [(key(3), "arn:a", {"n": 6})])
@@ -292,6 +295,7 @@ def test_a_record_waits_for_a_hold_being_written_then_makes_it_due(ordered_outbo
     with b.cursor() as cursor:
         cursor.execute(sql.render("outbox/count_holds.sql")[0], (1,))
         cursor.execute(for_sequences("outbox/hold.sql", 1), (claim.lease.token, follower))
+        cursor.execute(sql.render("outbox/held_up_to.sql")[0], (follower,))
     recorder = a.connection
     with recorder.cursor() as cursor:
         cursor.execute("SELECT CONNECTION_ID()")
@@ -490,7 +494,7 @@ def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, 
         ),
         "status": explain(connection, held, ()),
         "candidates": explain(
-            connection, for_sequences("outbox/promote_candidates.sql", 2), (5001, 5002)
+            connection, for_sequences("outbox/promote_candidates.sql", 2), (10**9, 5001, 5002)
         ),
         "promotion": explain(
             connection, for_sequences("outbox/promote.sql", 3), ("arn:a", 5001, 5002, 5003)

@@ -60,6 +60,7 @@ OUTBOX_SQL = tuple(
         "count_holds",
         "has_ordering_key",
         "held_behind",
+        "held_up_to",
         "hold",
         "holds_seen",
         "holds_settled",
