@@ -386,6 +386,22 @@ class OutboxStore:
             pending, parked, oldest = cursor.fetchone()
         return PendingStatus(int(pending), int(parked), None if oldest is None else float(oldest))
 
+    def _promote_after_record(self, lease: Lease, promote: Promoting) -> None:
+        """After a record: while the hold counter moved since the claim (then since the
+        last promotion), make the events held until this lease's end due. Again after
+        each promotion: a claim that looked before it committed may have held a later
+        event behind one it promoted, until this lease's end too (the held event's time)."""
+        seen, keys = lease.holds_seen, None
+        with self.connection.cursor() as cursor:
+            while True:
+                holds, held_up_to = settled_holds(cursor)
+                if holds == seen:
+                    return
+                keys = promote() if keys is None else keys
+                self.promoted += promote_after_record(cursor, keys, lease.token, held_up_to)
+                self.connection.commit()
+                seen = holds
+
     def _update(
         self,
         name: str,
@@ -423,12 +439,7 @@ class OutboxStore:
                     self.promoted += promote_in_record(cursor, promote())
             self.connection.commit()
             if after_record and changed == len(sequences):
-                with self.connection.cursor() as cursor:
-                    holds, held_up_to = settled_holds(cursor)
-                    if holds != lease.holds_seen:
-                        promoted = promote_after_record(cursor, promote(), lease.token, held_up_to)
-                        self.promoted += promoted
-                self.connection.commit()
+                self._promote_after_record(lease, promote)
         except BaseException:
             self.connection.rollback()
             raise

@@ -29,6 +29,7 @@ import sql
 from functions.common.database import connect, parse_database_url
 from functions.common.event_batches import BatchAnswer
 from functions.common.ordering_key import ordering_key
+from functions.relay import outbox as outbox_module
 from functions.relay.delivery import RelaySettings, finished_keys
 from functions.relay.outbox import (
     OutboxStore,
@@ -321,6 +322,49 @@ def test_a_record_waits_for_a_hold_being_written_then_makes_it_due(ordered_outbo
             (follower,),
         )
         assert cursor.fetchone()[0] == 1
+
+
+def test_an_event_held_behind_one_being_promoted_is_made_due_too(ordered_outbox, monkeypatch):
+    """Held behind a held event: B held the row's second event behind A's first (until A's
+    lease ends); while A makes it due, C, which looked before that committed, holds the
+    third behind the second, until the same time. A reads the counter again after its
+    promotion, sees C's hold, and makes the third due as well."""
+    written = add_keyed(ordered_outbox.connect(), [(key(1), "arn:a", {"v": v}) for v in (1, 2, 3)])
+    (head, _), (second, _), (third, _) = written
+    a = OutboxStore(ordered_outbox.connect())
+    claim = a.claim(1, 30, BIG, BIG)
+    hold_by_hand(ordered_outbox, claim.lease.token, second)  # B
+    promote_after_record = outbox_module.promote_after_record
+
+    def c_holds_first(cursor, keys, token, held_up_to):
+        if cursor.connection is a.connection and not c_held:
+            c_held.append(hold_by_hand(ordered_outbox, token, third))  # C
+        return promote_after_record(cursor, keys, token, held_up_to)
+
+    c_held: list = []
+    monkeypatch.setattr(outbox_module, "promote_after_record", c_holds_first)
+    promote = functools.partial(finished_keys, claim.rows, [head], {head})
+    assert a.mark_delivered(claim.lease, [head], promote) == 1
+    assert c_held and a.promoted == 2
+    with ordered_outbox.connect().cursor() as cursor:
+        cursor.execute(
+            "SELECT sequence, next_attempt_at <= UTC_TIMESTAMP(6) FROM aurora_events_outbox "
+            "WHERE delivered_at IS NULL ORDER BY sequence"
+        )
+        assert cursor.fetchall() == ((second, 1), (third, 1))
+
+
+def hold_by_hand(database, until, sequence: int) -> int:
+    """As a claim that holds does: counted, the event held until ``until``, the greatest
+    sequence held, one commit."""
+    connection = database.connect()
+    connection.begin()
+    with connection.cursor() as cursor:
+        cursor.execute(sql.render("outbox/count_holds.sql")[0], (1,))
+        cursor.execute(for_sequences("outbox/hold.sql", 1), (until, sequence))
+        cursor.execute(sql.render("outbox/held_up_to.sql")[0], (sequence,))
+    connection.commit()
+    return sequence
 
 
 def test_a_relay_account_that_may_not_use_the_hold_counter_works_without_it(
@@ -727,6 +771,51 @@ def test_a_hot_backlog_drains_with_two_relays_in_each_rows_order(ordered_outbox)
     assert sum(r["attempts"] for r in rows) == len(rows) + len(fail_first) > len(rows)
     assert sum(s.delivered for s in summaries) == len(rows)
     assert sum(s.lease_lost for s in summaries) == 0
+
+
+def test_two_relays_on_busy_rows_leave_nothing_held_when_both_are_done(ordered_outbox):
+    """50 rows × 40 events, no failures, two relays, one run each; the second claims while
+    the first sends its first invocation (so it holds behind the first's lease). A run ends
+    when its claim finds nothing due, so an event held and never made due (a promotion
+    missed: it would wait for a lease's end) is still waiting when both have ended."""
+    add_keyed(
+        ordered_outbox.connect(),
+        [(key(n % 50), "arn:a", {"row": n % 50, "version": n // 50 + 1}) for n in range(2000)],
+    )
+    first_sends, second_claimed = threading.Event(), threading.Event()
+
+    class FirstSendWaits(FlakyTarget):
+        def __call__(self, target: str, events: list[dict]) -> dict:
+            if not first_sends.is_set():
+                first_sends.set()
+                second_claimed.wait(30)
+            return super().__call__(target, events)
+
+    target = FirstSendWaits(set())
+    summaries: list = []
+
+    def first() -> None:
+        summaries.append(run_relay(OutboxStore(ordered_outbox.connect()), target, ORDER_SETTINGS))
+
+    def second() -> None:
+        store = OutboxStore(ordered_outbox.connect())
+        claim = store.claim
+
+        def claim_then_tell(*args, **kwargs):
+            try:
+                return claim(*args, **kwargs)
+            finally:
+                second_claimed.set()
+
+        store.claim = claim_then_tell
+        first_sends.wait(30)
+        summaries.append(run_relay(store, target, ORDER_SETTINGS))
+
+    run_threads([first, second], 120)
+    assert pending(ordered_outbox) == 0
+    assert_each_row_in_order(target.attempts, 50, 40)
+    assert sum(s.delivered for s in summaries) == 2000
+    assert sum(s.held for s in summaries) > 0  # the second held behind the first
 
 
 def pending(database) -> int:
