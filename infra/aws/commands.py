@@ -200,7 +200,9 @@ def grant(args) -> int:
             statements = db_grants.grant_relay_access(
                 admin, args.relay_user, args.relay_host, args.database, definer=definer
             )
-            print_statements("the relay's account: the outbox table, nothing else", statements)
+            counter = db_grants.hold_counter_exists(admin, args.database)
+            what = "the outbox table and its hold counter" if counter else "the outbox table"
+            print_statements(f"the relay's account: {what}, nothing else", statements)
     finally:
         admin.close()
     return OK

@@ -293,9 +293,7 @@ def test_the_relay_account_gets_the_outbox_only_once_it_exists(admin, database):
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
     # Revision 0010's hold counter: granted with the outbox once it exists.
-    with database.connect().cursor() as cursor:
-        for statement in sql.render("outbox/create_hold_counter.sql"):
-            cursor.execute(statement)
+    create_hold_counter(database)
     statements = db_grants.grant_relay_access(admin, user, "%", database.name, ("app", "%"))
     assert statements[1:] == [
         f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO '{user}'@'%'"
@@ -304,6 +302,13 @@ def test_the_relay_account_gets_the_outbox_only_once_it_exists(admin, database):
         f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO `{user}`@`%`"
         in show_grants(admin, user)
     )
+
+
+def create_hold_counter(database) -> None:
+    """The outbox's hold counter, as revision 0010 makes it."""
+    with database.connect().cursor() as cursor:
+        for statement in sql.render("outbox/create_hold_counter.sql"):
+            cursor.execute(statement)
 
 
 def create_outbox(database) -> None:
@@ -343,14 +348,16 @@ def test_grant_command_for_the_relay_account(capsys, stack, admin, database, mon
         f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` TO `{user}`@`%`",
         f"GRANT USAGE ON *.* TO `{user}`@`%`",
     ]
-    # Revision 0010's hold counter: granted with the outbox once it exists.
-    with database.connect().cursor() as cursor:
-        for statement in sql.render("outbox/create_hold_counter.sql"):
-            cursor.execute(statement)
-    statements = db_grants.grant_relay_access(admin, user, "%", database.name, ("app", "%"))
-    assert statements[1:] == [
-        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO '{user}'@'%'"
-    ]
+    # Revision 0010's hold counter: the same command grants it with the outbox.
+    create_hold_counter(database)
+    assert run_aurora_events(command) == 0
+    assert capsys.readouterr().out == (
+        "-- the relay's account: the outbox table and its hold counter, nothing else\n"
+        f"GRANT SELECT, UPDATE, DELETE ON `{database.name}`.`aurora_events_outbox` "
+        f"TO '{user}'@'%';\n"
+        f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` "
+        f"TO '{user}'@'%';\n"
+    )
     assert (
         f"GRANT SELECT, UPDATE ON `{database.name}`.`aurora_events_outbox_holds` TO `{user}`@`%`"
         in show_grants(admin, user)
