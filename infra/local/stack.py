@@ -59,7 +59,7 @@ APP_DATABASE = "aurora_events"
 # reads and inserts the rows of the tables it writes.
 APP_USER = "app"
 DRAIN_USER = "drain"
-RELAY_USER = "relay"  # the outbox relay: the outbox table, nothing else
+RELAY_USER = "relay"  # the outbox relay: the outbox table and its hold counter, nothing else
 # A local subscriber to the notifications topic, so that `aurora-events tail` and the demo
 # can see what SNS delivered. Not part of the catalog: on AWS, subscribers are the users'.
 TAIL_QUEUE = "notifications-tail"
@@ -385,7 +385,7 @@ class LocalStack:
         return replace(self.app_settings(name), user=DRAIN_USER, password=self._drain_password)
 
     def relay_settings(self, name: str = APP_DATABASE) -> DatabaseSettings:
-        """The outbox relay's account: the outbox table, nothing else."""
+        """The outbox relay's account: the outbox table and its hold counter, nothing else."""
         return replace(self.app_settings(name), user=RELAY_USER, password=self._relay_password)
 
     def _store_database_secret(self) -> None:
