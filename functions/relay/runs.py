@@ -14,8 +14,10 @@ The rules that keep "every event once per target, again only after a crash":
   after the one before it was delivered or parked. A key whose event is to be retried
   keeps its later claimed events until the very same time (not sent); one not attempted
   or whose lease was lost stops, its later events due again at once. When this claim's
-  last events of a key are delivered or parked, the events other relays held behind them
-  are made due in the same transaction (``sql/outbox/promote.sql``).
+  last events of a key are recorded, the events other relays held behind them are made
+  due: after the record if some claim held anything since this one (revision 0010's hold
+  counter: ``sql/outbox/promote_held.sql``), else in the record's transaction
+  (``sql/outbox/promote.sql``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 -- The claim's second look (claim_due_ordered.sql), in the claim's transaction, before its
--- rows are leased: which claimed rows have an earlier waiting event of their key and
+-- rows are leased, when the quick look (waiting_up_to.sql) found waiting events outside it: which claimed rows have an earlier waiting event of their key and
 -- target that this claim does not hold (leased by another relay, backing off after a
 -- failure, or due but locked by another relay's claim), and when the earliest such event
 -- is next tried (a lease's end or a backoff's; its `next_attempt_at`). Earlier events in
