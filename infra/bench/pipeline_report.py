@@ -130,15 +130,18 @@ def ordering_lines(cost: OrderingCost) -> list[str]:
     lines = [
         f"outbox relay, per-row order ({cost.events:,}-event backlogs, {rounds} round(s); "
         f"events/s, median and range; ratio to the unordered claim, target "
-        f"{TARGET_ORDERED_OVER_UNORDERED}x):"
+        f"{TARGET_ORDERED_OVER_UNORDERED}x; CPU an event, relays' and server's, over the "
+        "unordered claim's):"
     ]
     for name, _, _ in ORDERING_MODES:
         cells = []
         for relays in (1, 2):
             low, high = spread(cost.runs[name][relays])
+            cpu = cost.cpu_over_unordered(name, relays)
             cells.append(
                 f"{relays} relay(s) {cost.per_second(name, relays):7.0f} ({low:.0f}-{high:.0f}) "
-                f"{cost.over_unordered(name, relays):.2f}x"
+                f"{cost.over_unordered(name, relays):.2f}x, CPU "
+                + ("?" if cpu is None else f"{cpu:.2f}x")
             )
         lines.append(f"  {name:34} " + "; ".join(cells))
     if not cost.delivered_once:
@@ -155,6 +158,8 @@ def ordering_document(cost: OrderingCost) -> dict:
                 str(relays): {
                     "events_per_second": cost.per_second(name, relays),
                     "over_unordered": cost.over_unordered(name, relays),
+                    "cpu_microseconds_per_event": cost.cpu_per_event(name, relays),
+                    "cpu_over_unordered": cost.cpu_over_unordered(name, relays),
                     "runs": [run.events_per_second for run in cost.runs[name][relays]],
                 }
                 for relays in (1, 2)

@@ -360,6 +360,26 @@ class OrderingCost:
         """``mode``'s median rate over the unordered claim's (target: at least 0.9)."""
         return self.per_second(mode, relays) / self.per_second(ORDERING_MODES[0][0], relays)
 
+    def cpu_per_event(self, mode: str, relays: int) -> float | None:
+        """The CPU microseconds an event cost the relays and the server together (median
+        of the rounds; None when the server's CPU is not known). Steadier than the rate:
+        the machine's load changes how long a run takes more than what it costs."""
+        costs = [
+            (run.relay_microseconds_per_event, run.server_microseconds_per_event)
+            for run in self.runs[mode][relays]
+        ]
+        if any(server is None for _, server in costs):
+            return None
+        return statistics.median(relay + server for relay, server in costs)
+
+    def cpu_over_unordered(self, mode: str, relays: int) -> float | None:
+        """``mode``'s CPU an event over the unordered claim's (None: not known)."""
+        cost, unordered = (
+            self.cpu_per_event(mode, relays),
+            self.cpu_per_event(ORDERING_MODES[0][0], relays),
+        )
+        return None if cost is None or not unordered else cost / unordered
+
     @property
     def delivered_once(self) -> bool:
         return all(

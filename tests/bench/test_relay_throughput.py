@@ -86,6 +86,12 @@ def test_the_ordering_modes_key_their_backlogs_and_deliver_every_event_once(stac
     assert (rows, unkeyed, waiting) == (6 * events, 0, 0)
     assert keys == 4 * events + relay_throughput.HOT_ROWS
     assert cost.over_unordered(relay_throughput.ORDERING_MODES[0][0], 1) == 1.0
+    assert cost.cpu_over_unordered(relay_throughput.ORDERING_MODES[0][0], 2) == 1.0
+    assert all(
+        cost.cpu_per_event(mode, relays) > 0
+        for mode, _, _ in relay_throughput.ORDERING_MODES
+        for relays in (1, 2)
+    )
     lines = pipeline_report.ordering_lines(cost)
     assert len(lines) == 1 + len(relay_throughput.ORDERING_MODES)
 
