@@ -232,7 +232,8 @@ class ClaimDelivery:
             self.summary.waiting_for_retry += len(later)
         self.summary.retried += len(outcomes.retry)
         self._park(outcomes.park)
-        released = store.release(lease, outcomes.unattempted, attempted=True)
+        promote = partial(finished_keys, self.rows, outcomes.unattempted, self.handled)
+        released = store.release(lease, outcomes.unattempted, attempted=True, promote=promote)
         self._record(released, len(outcomes.unattempted))
         self.summary.released += len(outcomes.unattempted)
 

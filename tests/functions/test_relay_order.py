@@ -241,6 +241,32 @@ def test_followers_of_a_head_another_relay_leased_are_held_then_made_due_when_it
     )
 
 
+def test_a_keys_last_event_its_target_did_not_attempt_releases_what_was_held_behind_it(
+    ordered_outbox,
+):
+    """A claims row 1's head and row 2's event; B holds row 1's follower behind A's lease.
+    The target delivers row 2's event and does not attempt row 1's head (it stopped before
+    its deadline): the head is due again at once, and so is the follower (not at A's
+    lease's end), and the next claim takes them in order."""
+    written = add_keyed(
+        ordered_outbox.connect(),
+        [(key(1), "arn:a", {"v": 1}), (key(2), "arn:a", {"v": 1}), (key(1), "arn:a", {"v": 2})],
+    )
+    a = OutboxStore(ordered_outbox.connect())
+    claim_a = a.claim(2, 30, BIG, BIG)
+    assert [row.event_id for row in claim_a.rows] == ids(written[:2])
+    assert OutboxStore(ordered_outbox.connect()).claim(100, 30, BIG, BIG).held == 1
+
+    def target(function: str, events: list[dict]) -> dict:
+        return BatchAnswer(unattempted=[written[0][1]]).as_dict()
+
+    summary = RunSummary()
+    ClaimDelivery(a, target, SLOW_RETRY, claim_a, summary, time.monotonic).run()
+    assert (summary.delivered, summary.released, a.promoted) == (1, 1, 1)
+    again = OutboxStore(ordered_outbox.connect()).claim(100, 30, BIG, BIG)
+    assert [row.event_id for row in again.rows] == ids([written[0], written[2]])
+
+
 def holds(database) -> int:
     """The hold counter (revision 0010)."""
     with database.connect().cursor() as cursor:
