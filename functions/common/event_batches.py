@@ -3,11 +3,13 @@
 The relay invokes a target synchronously with ``{"events": [<row event>, ...]}``. The
 target answers which events did not make it, in Lambda's partial-batch shape::
 
-    {"batchItemFailures": [{"itemIdentifier": "<event_id>"}],      # retry these
+    {"batchItemFailures": [{"itemIdentifier": "<event_id>", "reason": "..."}],  # retry these
      "rejected": [{"itemIdentifier": "<event_id>", "reason": "..."}],  # never retry
      "unattempted": [{"itemIdentifier": "<event_id>"}]}  # not tried: send again at once
 
-Every event not named there was delivered. A target stops before its deadline
+Every event not named there was delivered. A reason is optional (Lambda's own shape has
+none): the relay keeps it as the event's ``last_error``, so an operator reading a parked
+event sees why its target failed, not only that it did. A target stops before its deadline
 (:class:`Deadline`: while one more call and the answer still fit) and names the events
 it did not attempt; the relay sends them again at once, without counting an attempt. It
 names them in ``batchItemFailures`` too, so that a relay that predates ``unattempted``
@@ -79,9 +81,12 @@ class BatchAnswer:
     unattempted: list[str] = field(default_factory=list)  # event ids
 
     def as_dict(self) -> dict:
-        retry = [*self.failed, *(key for key in self.unattempted if key not in self.failed)]
+        unattempted = [key for key in self.unattempted if key not in self.failed]
         return {
-            "batchItemFailures": [{"itemIdentifier": key} for key in retry],
+            "batchItemFailures": [
+                *({"itemIdentifier": key, "reason": error} for key, error in self.failed.items()),
+                *({"itemIdentifier": key} for key in unattempted),
+            ],
             "rejected": [
                 {"itemIdentifier": key, "reason": reason} for key, reason in self.rejected.items()
             ],
@@ -91,6 +96,13 @@ class BatchAnswer:
 
 class UnreadableAnswer(ValueError):
     """A target's answer is not the batch contract's: the whole batch failed."""
+
+
+def failure_text(reason: Any) -> str:
+    """What the relay records of a failure the target reported, with its reason if any."""
+    if isinstance(reason, str) and reason.strip():
+        return f"reported as failed by the target: {reason.strip()}"
+    return "reported as failed by the target"
 
 
 def read_batch_answer(answer: Any, event_ids: list[str]) -> BatchAnswer:
@@ -114,8 +126,8 @@ def read_batch_answer(answer: Any, event_ids: list[str]) -> BatchAnswer:
         return ids
 
     result = BatchAnswer()
-    for key in named("batchItemFailures"):
-        result.failed[key] = "reported as failed by the target"
+    for key, item in zip(named("batchItemFailures"), answer["batchItemFailures"], strict=True):
+        result.failed[key] = failure_text(item.get("reason"))
     for key, item in zip(named("rejected"), answer.get("rejected") or [], strict=True):
         result.rejected[key] = str(item.get("reason") or "rejected by the target")
     for key in named("unattempted"):

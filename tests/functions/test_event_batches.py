@@ -39,7 +39,9 @@ def test_a_batch_is_delivered_event_by_event_and_answered_per_event():
     answer = handler({"events": batch}, LambdaContext("t", "arn:t", 3, 128, "r"))
     assert delivered == [event(1)["event_id"], event(4)["event_id"]]
     assert answer == {
-        "batchItemFailures": [{"itemIdentifier": event(2)["event_id"]}],
+        "batchItemFailures": [
+            {"itemIdentifier": event(2)["event_id"], "reason": "SNS unreachable"}
+        ],
         "rejected": [
             {
                 "itemIdentifier": event(3)["event_id"],
@@ -49,7 +51,9 @@ def test_a_batch_is_delivered_event_by_event_and_answered_per_event():
         "unattempted": [],
     }
     parsed = read_batch_answer(answer, [e["event_id"] for e in batch])
-    assert parsed.failed == {event(2)["event_id"]: "reported as failed by the target"}
+    assert parsed.failed == {
+        event(2)["event_id"]: "reported as failed by the target: SNS unreachable"
+    }
     assert list(parsed.rejected) == [event(3)["event_id"]]
 
 
@@ -79,11 +83,12 @@ def test_a_batch_stops_before_the_deadline_and_names_what_it_did_not_attempt():
     late = [event(n)["event_id"] for n in (8, 9)]
     assert answer["unattempted"] == [{"itemIdentifier": key} for key in late]
     assert answer["batchItemFailures"] == [
-        {"itemIdentifier": key} for key in [event(2)["event_id"], *late]
+        {"itemIdentifier": event(2)["event_id"], "reason": "SES unreachable"},
+        *({"itemIdentifier": key} for key in late),
     ]
     parsed = read_batch_answer(answer, [e["event_id"] for e in batch if "event_id" in e])
     assert (parsed.failed, parsed.unattempted) == (
-        {event(2)["event_id"]: "reported as failed by the target"},
+        {event(2)["event_id"]: "reported as failed by the target: SES unreachable"},
         late,
     )
 
@@ -94,3 +99,18 @@ def test_an_unattempted_event_not_in_the_batch_makes_the_answer_unreadable():
         read_batch_answer(answer, [event(1)["event_id"]])
     with pytest.raises(UnreadableAnswer, match="'unattempted' is not a list"):
         read_batch_answer({"batchItemFailures": [], "unattempted": "all"}, [])
+
+
+@pytest.mark.parametrize(
+    ("item", "recorded"),
+    [
+        ({"reason": "Throttling: Rate exceeded"}, ": Throttling: Rate exceeded"),
+        ({}, ""),  # Lambda's own shape: no reason
+        ({"reason": "  "}, ""),
+        ({"reason": {"code": 500}}, ""),  # not text: the failure stands, the reason not
+    ],
+)
+def test_a_failures_reason_is_what_the_relay_records(item, recorded):
+    answer = {"batchItemFailures": [{"itemIdentifier": event(1)["event_id"], **item}]}
+    parsed = read_batch_answer(answer, [event(1)["event_id"]])
+    assert parsed.failed == {event(1)["event_id"]: "reported as failed by the target" + recorded}

@@ -75,7 +75,10 @@ def test_a_batch_is_published_ten_entries_a_call_and_failures_are_named(notify, 
 
     answer = notify.handler({"events": batch}, context())
 
-    assert answer["batchItemFailures"] == [{"itemIdentifier": too_big["event_id"]}]
+    (refused,) = answer["batchItemFailures"]
+    assert refused["itemIdentifier"] == too_big["event_id"]
+    assert refused["reason"].startswith("InvalidParameter: ")  # what SNS said, for last_error
+    assert refused["reason"].endswith("Message too long")
     assert answer["rejected"] == [
         {
             "itemIdentifier": malformed["event_id"],
@@ -114,7 +117,9 @@ def test_a_failed_call_fails_its_events_only(notify, subscribed, monkeypatch):
     monkeypatch.setattr(notify.sns, "publish_batch", second_call_throttled)
     answer = notify.handler({"events": batch}, context())
     assert answer == {
-        "batchItemFailures": [{"itemIdentifier": e["event_id"]} for e in batch[10:]],
+        "batchItemFailures": [
+            {"itemIdentifier": e["event_id"], "reason": "SNS throttled"} for e in batch[10:]
+        ],
         "rejected": [],
         "unattempted": [],
     }

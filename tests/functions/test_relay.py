@@ -153,7 +153,7 @@ def test_a_failing_target_is_retried_with_backoff_then_the_event_is_parked(outbo
         "attempts": 1,
         "delivered": 0,
         "parked": 0,
-        "last_error": "reported as failed by the target",
+        "last_error": "reported as failed by the target: boom",
         "waiting": 1,  # the backoff: not due again at once
     }
     assert second["delivered"] == 1
@@ -164,7 +164,7 @@ def test_a_failing_target_is_retried_with_backoff_then_the_event_is_parked(outbo
         assert table(outbox)[0]["attempts"] == attempt
     parked = table(outbox)[0]
     assert (parked["parked"], parked["delivered"]) == (1, 0)
-    assert parked["last_error"] == "reported as failed by the target (after 3 attempts)"
+    assert parked["last_error"] == "reported as failed by the target: boom (after 3 attempts)"
     assert run_relay(store(outbox), failing, FAST).claimed == 0  # parked: left alone
 
 

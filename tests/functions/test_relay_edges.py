@@ -190,7 +190,7 @@ def test_attempts_count_sends_not_claims(outbox):
     assert (summary.retried, summary.parked) == (1, 0)
     (row,) = table(outbox)
     assert (row["attempts"], row["parked"], row["waiting"]) == (1, 0, 1)
-    assert row["last_error"] == "reported as failed by the target"
+    assert row["last_error"] == "reported as failed by the target: boom"
 
 
 def test_a_claim_is_bounded_by_bytes_as_well_as_rows(outbox):

@@ -149,7 +149,7 @@ def test_a_failed_event_holds_back_its_row_and_no_other_and_the_status_shows_it(
     assert [r["delivered"] for r in table(ordered_outbox)[:9]][0::3] == [0, 0, 0]
     # The followers are due at the very time of their head's retry, no attempt used.
     assert next_attempts(ordered_outbox, [s for s, _ in keyed[0::3]]) == [
-        (1, "reported as failed by the target"),
+        (1, "reported as failed by the target: boom"),
         (0, None),
         (0, None),
     ]

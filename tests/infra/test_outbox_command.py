@@ -55,7 +55,7 @@ def test_outbox_shows_due_parked_delivered_and_the_oldest_waiting(capsys, worked
     assert lines[5] == "parked, by error (events, target, last parked, error):"
     assert re.fullmatch(
         r"1 arn:target-a \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC "
-        r"reported as failed by the target \(after 1 attempts\)",
+        r"reported as failed by the target: boom \(after 1 attempts\)",
         lines[6],
     )
     assert lines[7:] == [
@@ -91,7 +91,7 @@ def test_outbox_shows_the_parked_events_errors_most_common_first(capsys, outbox,
         f"3 arn:refuses {newest['arn:refuses']} UTC "
         "rejected by the target: no such table in this schema",
         f"2 arn:fails {newest['arn:fails']} UTC "
-        "reported as failed by the target (after 1 attempts)",
+        "reported as failed by the target: boom (after 1 attempts)",
         "parked events wait for: aurora-events outbox replay --since <time> --parked",
     ]
 
