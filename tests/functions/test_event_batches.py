@@ -4,7 +4,7 @@ shared row-event handler takes ``{"events": [...]}`` and answers per event."""
 import pytest
 from aws_lambda_powertools import Logger
 
-from functions.common.event_batches import UnreadableAnswer, read_batch_answer
+from functions.common.event_batches import REASON_CHARS, UnreadableAnswer, read_batch_answer
 from functions.common.handlers import row_event_handler
 from infra.local.lambda_worker import LambdaContext
 from tests.support import ClockedContext, FakeClock
@@ -114,3 +114,14 @@ def test_a_failures_reason_is_what_the_relay_records(item, recorded):
     answer = {"batchItemFailures": [{"itemIdentifier": event(1)["event_id"], **item}]}
     parsed = read_batch_answer(answer, [event(1)["event_id"]])
     assert parsed.failed == {event(1)["event_id"]: "reported as failed by the target" + recorded}
+
+
+def test_a_long_reason_is_cut_so_the_answer_stays_small():
+    def deliver(row_event):
+        raise ValueError("x" * 100_000)  # an error that echoes a large payload
+
+    handler = row_event_handler(Logger(service="test"), deliver)
+    answer = handler({"events": [event(1)]}, LambdaContext("t", "arn:t", 3, 128, "r"))
+    assert answer["batchItemFailures"] == [
+        {"itemIdentifier": event(1)["event_id"], "reason": "x" * REASON_CHARS}
+    ]
