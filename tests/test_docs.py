@@ -118,7 +118,7 @@ def test_the_runbooks_name_only_commands_the_cli_has():
 
 
 def test_the_performance_page_is_generated_from_results_json(tmp_path):
-    from infra.bench import page, report
+    from infra.bench import page, report, updates
     from infra.bench.cold_start import ColdStartResult, FunctionColdStart
     from infra.bench.inserts import InsertResult
     from infra.bench.latency import LatencyResult
@@ -133,6 +133,12 @@ def test_the_performance_page_is_generated_from_results_json(tmp_path):
         3, 150.0, 160.0, 2_000_000, [FunctionColdStart("notify", 220.0, 70.0, 60.0, 230.0, 9_000)]
     )
     json_path, _ = report.write(inserts, latencies, tmp_path, cold_start=cold)
+    updated = [
+        updates.UpdateResult(mode, size, 2000, [seconds], calls)
+        for mode, seconds, calls in (("none", 1.0, 0), ("direct", 2.5, 2000), ("outbox", 1.5, 3))
+        for size in (1, 1000)
+    ]
+    updates.write(updated, [LatencyResult("outbox UPDATE", 50, 50, 0.06, 0.09, 0.1)], tmp_path)
 
     page_path = tmp_path / "performance.md"
     shutil.copy(ROOT / "docs" / "performance.md", page_path)
@@ -143,6 +149,9 @@ def test_the_performance_page_is_generated_from_results_json(tmp_path):
     assert machine["platform"] in written and f"Python {machine['python']}" in written
     assert "| `direct` | 3.00× | 3.00× | 2,000 |" in written
     assert "| commit → SNS, `outbox` | 0.070 s | 0.100 s | 0.110 s |" in written
+    assert "### UPDATE of 2,000 rows of a watched table" in written
+    assert "| `direct` | 2.50× | 2.50× | 2,000 |" in written
+    assert "| commit → SNS for an UPDATE, `outbox` | 0.060 s | 0.090 s | 0.100 s |" in written
     assert "| `notify` | 220.0 ms | +70.0 ms | 8.8 KiB |" in written
     # The hand-written text around the block stays; a second run replaces the block.
     original = (ROOT / "docs" / "performance.md").read_text()

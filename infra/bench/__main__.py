@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         doorbell = doorbell_only(doorbell_rows, doorbell_rounds)
         print("\n".join(report.doorbell_lines(doorbell)))
         return 0
+    update_sizes = (2_000, 1, 20) if args.quick else (20_000, 3, 200)  # rows, rounds, events
     if args.only == "updates":
-        rows, rounds, events = (2_000, 1, 20) if args.quick else (20_000, 3, 200)
-        print("\n".join(updates_only(rows, rounds, events)))
+        print("\n".join(updates.lines(*updates_only(*update_sizes))))
         return 0
     if args.only == "relay":
         sizes = pipeline_sections.QUICK if args.quick else pipeline_sections.FULL
@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(pipeline_report.table(pipeline))
     json_path, pipeline_chart = pipeline_report.write(pipeline)
+    # On a stack of its own: its latency wants a running runtime, its cost a stopped one.
+    update_results, update_latencies = updates_only(*update_sizes)
+    print("\n".join(updates.lines(update_results, update_latencies)))
+    updates.write(update_results, update_latencies)
     print(f"written: {json_path}, {chart_path}, {pipeline_chart}")
     return 0
 
@@ -111,8 +115,10 @@ def relay_only(sizes: pipeline_sections.PipelineSizes):
         return relay, ordering
 
 
-def updates_only(rows: int, rounds: int, events: int) -> list[str]:
-    """The UPDATE section alone, on a stack of its own: the latency first (its runtime
+def updates_only(
+    rows: int, rounds: int, events: int
+) -> tuple[list[updates.UpdateResult], list[latency.LatencyResult]]:
+    """The UPDATE section, on a stack of its own: the latency first (its runtime
     running), then the cost (stopped)."""
     with (
         tempfile.TemporaryDirectory(prefix="aurora-events-bench-") as base,
@@ -128,7 +134,7 @@ def updates_only(rows: int, rounds: int, events: int) -> list[str]:
             results = updates.measure(bench_url, admin, "bench", rows, rounds)
         finally:
             admin.close()
-        return updates.lines(results, latencies)
+        return results, latencies
 
 
 def doorbell_only(rows: int, rounds: int) -> list[inserts.DoorbellResult]:

@@ -42,26 +42,50 @@ def machine_line(document: dict) -> str:
     return f"Measured on {when}, on {', '.join(p for p in parts if p) or 'an unrecorded machine'}."
 
 
-def insert_lines(document: dict) -> list[str]:
-    inserts = document.get("inserts", [])
-    if not inserts:
-        return []
-    sizes = sorted({r["rows_per_statement"] for r in inserts})
-    modes = [m for m in ("none", "direct", "outbox") if any(r["mode"] == m for r in inserts)]
-    by = {(r["mode"], r["rows_per_statement"]): r for r in inserts}
+def _ratio_table(results: list[dict]) -> list[str]:
+    """Each trigger mode's ratio to no trigger by statement size, and its most Lambda calls."""
+    sizes = sorted({r["rows_per_statement"] for r in results})
+    modes = [m for m in ("none", "direct", "outbox") if any(r["mode"] == m for r in results)]
+    by = {(r["mode"], r["rows_per_statement"]): r for r in results}
     rows = []
     for mode in modes:
         cells = [f"{by[(mode, n)]['ratio_to_no_trigger']:.2f}×" for n in sizes if (mode, n) in by]
         calls = max(by[(mode, n)]["invocations"] for n in sizes if (mode, n) in by)
         rows.append([f"`{mode}`", *cells, f"{calls:,}"])
-    header = ["trigger", *(f"{n:,} rows/stmt" for n in sizes), "Lambda calls (most)"]
+    header = [
+        "trigger",
+        *(f"{n:,} row{'' if n == 1 else 's'}/stmt" for n in sizes),
+        "Lambda calls (most)",
+    ]
+    return _table(header, rows)
+
+
+def insert_lines(document: dict) -> list[str]:
+    inserts = document.get("inserts", [])
+    if not inserts:
+        return []
     return [
         f"### INSERT of {inserts[0]['rows']:,} rows into a watched table",
         "",
         "Time over the same INSERTs without a trigger (local MariaDB, the emulated "
         "`lambda_async`).",
         "",
-        *_table(header, rows),
+        *_ratio_table(inserts),
+        "",
+    ]
+
+
+def update_lines(document: dict) -> list[str]:
+    statements = (document.get("updates") or {}).get("statements", [])
+    if not statements:
+        return []
+    return [
+        f"### UPDATE of {statements[0]['rows']:,} rows of a watched table",
+        "",
+        "Time over the same UPDATEs without a trigger (median of rounds; every row changes a "
+        "carried column, so each sends an event).",
+        "",
+        *_ratio_table(statements),
         "",
     ]
 
@@ -155,6 +179,10 @@ def figures(document: dict) -> str:
     latencies = [
         (f"commit → SNS, `{r['mode']}`", r) for r in document.get("commit_to_sns_seconds", [])
     ]
+    latencies += [
+        (f"commit → SNS for an UPDATE, `{r['mode'].split()[0]}`", r)
+        for r in (document.get("updates") or {}).get("commit_to_sns_seconds", [])
+    ]
     ingest = (document.get("pipeline") or {}).get("ingest_to_row_seconds")
     if ingest:
         latencies.append(("`POST /orders` → row in the database", ingest))
@@ -162,6 +190,7 @@ def figures(document: dict) -> str:
         machine_line(document),
         "",
         *insert_lines(document),
+        *update_lines(document),
         *_percentiles("Latency on the local stack", latencies),
         *pipeline_lines(document),
         *cold_start_lines(document),

@@ -1,4 +1,4 @@
-"""UPDATE cost of the change triggers (``make bench --only updates``): seconds to update
+"""UPDATE cost of the change triggers (``make bench``; alone: ``--only updates``): seconds to update
 every row of a table with no trigger, with a direct UPDATE trigger (direct text 2:
 ``lambda_async`` per changed row) and with an outbox one (outbox text 4: an outbox row
 and its ordering key per changed row), in statements of 1 and 1,000 rows, the modes in
@@ -8,9 +8,11 @@ the section's own), on the local stack with its runtime running."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -19,6 +21,7 @@ from sqlalchemy import create_engine, pool
 from functions.common.database import connect, parse_database_url
 from infra.bench.inserts import create_ordered_outbox
 from infra.bench.latency import LatencyResult, arrival_times, summary
+from infra.bench.report import RESULTS_DIR
 from infra.bench.timing import timed
 from infra.local import emulation
 from infra.local.inspect import receive_notifications
@@ -201,13 +204,22 @@ def _latency(
     return summary(mode, events, delays)
 
 
+def ratios(results: list[UpdateResult]) -> dict[tuple[str, int], float]:
+    """Each result's median time over no trigger's at the same statement size."""
+    base = {r.rows_per_statement: r.median_seconds for r in results if r.mode == "none"}
+    return {
+        (r.mode, r.rows_per_statement): r.median_seconds / base[r.rows_per_statement]
+        for r in results
+    }
+
+
 def lines(results: list[UpdateResult], latencies: list[LatencyResult]) -> list[str]:
     """The section's report: each mode's median time and its ratio to no trigger."""
     out = ["UPDATE cost (every row updated, median of rounds; ratio to no trigger)"]
+    ratio_of = ratios(results)
     for size in STATEMENT_SIZES:
-        base = next(r for r in results if r.mode == "none" and r.rows_per_statement == size)
         for result in (r for r in results if r.rows_per_statement == size):
-            ratio = result.median_seconds / base.median_seconds
+            ratio = ratio_of[(result.mode, size)]
             out.append(
                 f"  {size:>5} row(s)/statement  {result.mode:<7} "
                 f"{result.median_seconds:7.3f} s  {ratio:5.2f}x"
@@ -219,3 +231,31 @@ def lines(results: list[UpdateResult], latencies: list[LatencyResult]) -> list[s
             f"p99 {latency.p99:.3f} s ({latency.received}/{latency.events} received)"
         )
     return out
+
+
+def document_of(results: list[UpdateResult], latencies: list[LatencyResult]) -> dict:
+    """The section as ``results.json`` keeps it (``updates``)."""
+    ratio_of = ratios(results)
+    return {
+        "statements": [
+            {
+                **asdict(r),
+                "median_seconds": r.median_seconds,
+                "ratio_to_no_trigger": ratio_of[(r.mode, r.rows_per_statement)],
+            }
+            for r in results
+        ],
+        "commit_to_sns_seconds": [asdict(r) for r in latencies],
+    }
+
+
+def write(
+    results: list[UpdateResult], latencies: list[LatencyResult], directory: Path = RESULTS_DIR
+) -> Path:
+    """Add the section to ``results.json`` (as ``updates``); its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "results.json"
+    document = json.loads(json_path.read_text()) if json_path.exists() else {}
+    document["updates"] = document_of(results, latencies)
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    return json_path
