@@ -2,7 +2,7 @@
 -- lock of relay_lock.sql, as claim_due_locking.sql. Parameters: the largest number of rows.
 SELECT `sequence`, `event_id`, `target_function`, LENGTH(`payload`), `attempts`,
        `ordering_key`, UTC_TIMESTAMP(6)
-FROM `aurora_events_outbox`
+FROM `aurora_events_outbox` FORCE INDEX (`outbox_pending`)
 WHERE `delivered_at` IS NULL AND `parked_at` IS NULL AND `next_attempt_at` <= UTC_TIMESTAMP(6)
 ORDER BY `sequence`
 LIMIT %s

@@ -598,6 +598,48 @@ def test_the_ordered_claim_reads_index_ranges_not_the_kept_rows(ordered_outbox, 
     assert [(row["key"], row["type"]) for row in plans["promotion"]] == [("PRIMARY", "range")]
 
 
+def test_a_claim_never_walks_the_kept_rows_of_a_big_outbox(ordered_outbox):
+    """200,000 delivered rows kept, then three backlogs of 20,000 delivered by the relay
+    with default settings: its session never starts an index at its first entry
+    (``Handler_read_first``: the primary key walked in order from the oldest kept row)
+    and reads two index entries an event (claim and record), not the kept ones. Without
+    FORCE INDEX in the claim the optimizer chose that walk for some claims once the table
+    was this big (1 to 5 claims of the 3 backlogs in 3 of 3 runs, 260,000-1,060,000
+    entries read for 20,000 events)."""
+    writer = ordered_outbox.connect()
+    add_generated(writer, 200_000)
+    with writer.cursor() as cursor:
+        cursor.execute("UPDATE aurora_events_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+    relay = ordered_outbox.connect()
+    delivered = BatchAnswer().as_dict()
+    for _ in range(3):
+        add_generated(writer, 20_000)
+        before = handler_reads(relay)
+        summary = run_relay(OutboxStore(relay), lambda target, events: delivered, RelaySettings())
+        read = {name: count - before.get(name, 0) for name, count in handler_reads(relay).items()}
+        assert summary.delivered == 20_000
+        assert read.get("Handler_read_first", 0) == 0, read
+        assert read.get("Handler_read_next", 0) <= 2 * 20_000, read
+
+
+def add_generated(connection, events: int) -> None:
+    """``events`` due outbox rows, each its own key, written in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO aurora_events_outbox (event_id, target_function, payload, created_at, "
+            "next_attempt_at, ordering_key) "
+            "SELECT id, 'arn:a', JSON_OBJECT('event_id', id), UTC_TIMESTAMP(6), "
+            "UTC_TIMESTAMP(6), UNHEX(LEFT(SHA2(id, 256), 32)) "
+            f"FROM (SELECT UUID() AS id FROM seq_1_to_{events}) AS generated"
+        )
+
+
+def handler_reads(connection) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
+        return {name: int(value) for name, value in cursor.fetchall()}
+
+
 # `outbox_pending`'s first two columns, `delivered_at` and `parked_at`: DATETIME(6) NULL,
 # 8 bytes and a NULL flag each in EXPLAIN's key_len.
 WAITING_PREFIX_BYTES = 2 * (8 + 1)
