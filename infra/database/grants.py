@@ -229,10 +229,15 @@ def relay_grant_statements(
         "grants/relay_outbox.sql", database, [OUTBOX_TABLE], user, host
     )
     if hold_counter:
-        statements += table_grant_statements(
-            "grants/relay_hold_counter.sql", database, [HOLD_COUNTER_TABLE], user, host
-        )
+        statements += hold_counter_grant_statements(database, user, host)
     return statements
+
+
+def hold_counter_grant_statements(database: str, user: str, host: str) -> list[str]:
+    """The statements that let ``user@host`` use the outbox's hold counter in ``database``."""
+    return table_grant_statements(
+        "grants/relay_hold_counter.sql", database, [HOLD_COUNTER_TABLE], user, host
+    )
 
 
 RELAY_PRIVILEGES = ("SELECT", "UPDATE", "DELETE")  # what grants/relay_outbox.sql gives
@@ -291,10 +296,8 @@ def missing_relay_privileges(
 def missing_hold_counter_privileges(
     connection: pymysql.connections.Connection, user: str, host: str, database: str
 ) -> list[str]:
-    """The relay's privileges on the hold counter of ``database`` that ``user@host`` lacks
-    (none when the counter is not there: revision 0010 not applied)."""
-    if not hold_counter_exists(connection, database):
-        return []
+    """The relay's privileges on the hold counter of ``database`` (revision 0010's: ask
+    :func:`hold_counter_exists` first) that ``user@host`` lacks."""
     return missing_table_privileges(
         connection, user, host, database, HOLD_COUNTER_TABLE, HOLD_COUNTER_PRIVILEGES
     )

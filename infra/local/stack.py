@@ -41,7 +41,6 @@ from infra.catalog import (
     reserved_concurrency,
 )
 from infra.database import grants
-from infra.database.statements import fetch_all
 from infra.local import emulation
 from infra.local.api_gateway import LocalApiGateway
 from infra.local.aws_server import LocalAwsServer
@@ -352,8 +351,7 @@ class LocalStack:
         self.grant_drain_access(name)
         admin = self.db.connect_root()
         try:
-            present = {t for (t,) in fetch_all(admin, "grants/tables_present.sql", name)}
-            if grants.OUTBOX_TABLE in present:
+            if grants.outbox_exists(admin, name):
                 grants.grant_relay_access(admin, RELAY_USER, "%", name, definer=(APP_USER, "%"))
         finally:
             admin.close()

@@ -193,21 +193,23 @@ def check_relay_account(connection, relay: RelayCheck, detail: str) -> LinkResul
             "create the relay's account, or run the doctor with --relay-account set to it",
             "manual",
         )
-    lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
     hold_counter = db_grants.hold_counter_exists(connection, relay.database)
-    statements = db_grants.relay_grant_statements(relay.database, user, host, hold_counter)
+    lacking = db_grants.missing_relay_privileges(connection, user, host, relay.database)
     if lacking:
         return broken_sql(
             "relay",
             f"{account} lacks {', '.join(lacking)} on {relay.database}.{db_grants.OUTBOX_TABLE}: "
             "the relay cannot claim or mark events, so they wait",
-            statements,
+            db_grants.relay_grant_statements(relay.database, user, host, hold_counter),
         )
     found = f"{detail}; {account} may work the outbox of {relay.database}"
-    lacking = db_grants.missing_hold_counter_privileges(connection, user, host, relay.database)
+    lacking = hold_counter and db_grants.missing_hold_counter_privileges(
+        connection, user, host, relay.database
+    )
     if lacking:
         # Not broken: the relay works without the counter, looking for held events at
         # every record (slower).
+        grant = db_grants.hold_counter_grant_statements(relay.database, user, host)
         return LinkResult(
             "relay",
             found,
@@ -215,7 +217,7 @@ def check_relay_account(connection, relay: RelayCheck, detail: str) -> LinkResul
                 f"{account} lacks {', '.join(lacking)} on {relay.database}."
                 f"{db_grants.HOLD_COUNTER_TABLE} (revision 0010): the relay looks for held "
                 "events at every record, slower; grant: "
-                + " ".join(f"{statement};" for statement in statements[-1:])  # the counter's
+                + " ".join(f"{statement};" for statement in grant)
             ),
         )
     return LinkResult("relay", found)

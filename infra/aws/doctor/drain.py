@@ -28,7 +28,6 @@ from infra.aws.doctor.plans import plan_link
 from infra.aws.resources.execution_roles import ExecutionRoles
 from infra.aws.resources.rds_proxy import RdsProxy
 from infra.database import grants as db_grants
-from infra.database.statements import fetch_all
 from sql import quote_string
 
 # What describe-db-proxy-targets' TargetHealth.Reason means, and what to do about it.
@@ -172,7 +171,7 @@ def check_database(clients: Clients, names: PathNames, connection) -> LinkResult
             f"'<the password in secret {secret_id}>'; then {drain_grant_command(user, schema)}",
             "manual",
         )
-    present = {t for (t,) in fetch_all(connection, "grants/tables_present.sql", schema)}
+    present = db_grants.tables_present(connection, schema)
     absent = [t for t in db_grants.drain_tables() if t not in present]
     if absent:
         return broken(
