@@ -13,7 +13,7 @@ if the count moved since its claim (``holds_settled.sql``, ``promote_held.sql``)
 
 The relay asks at each run whether the counter is there and usable by its account: a
 relay keeps working (promoting on every record, as before) until the relay's grants are
-given again for the new table (``aurora-events grants --relay-user ...``; the doctor's
+given again for the new table (``aurora-events grant --relay-user ...``; the doctor's
 relay link names them). Creating a small table takes no lock on the outbox; events may wait
 meanwhile.
 
